@@ -1,0 +1,61 @@
+//! # embedgate-core
+//!
+//! The pure logic of embedgate's embed client credentials: key material,
+//! HS256 embed tokens (signing and verification), the owner and embed
+//! policy, and the edge's versioned state. No I/O; the clock is always passed
+//! in; builds for native targets and `wasm32-unknown-unknown`.
+//!
+//! ```
+//! use embedgate_core::{sign, Claims, ClientId, CredentialRecord, EmbedContext, EmbedSecret, KeyRing, Validation};
+//! # use embedgate_core::{AccountType, Owner, Privilege, SecretGeneration, Kdf};
+//! let client_id = ClientId::generate().unwrap();
+//! let secret = EmbedSecret::generate().unwrap();
+//! let now = 1_700_000_000;
+//! let token = sign(&Claims::new("ana@example.com", now, 3600).unwrap(), &client_id, &secret).unwrap();
+//!
+//! let record = CredentialRecord {
+//!     client_id: client_id.clone(),
+//!     org: "acme".parse().unwrap(),
+//!     owner: Owner { email: "admin@example.com".into(), account_type: AccountType::Admin },
+//!     privileges: [Privilege::Embedding].into(),
+//!     secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
+//!     policy: Default::default(),
+//!     revoked_at: None,
+//! };
+//! let keys = KeyRing::from_secret(&secret);
+//! let ok = Validation::default()
+//!     .verify(&token, now, &EmbedContext::default(), |kid| (kid == client_id.as_str()).then_some((&record, &keys)))
+//!     .unwrap();
+//! assert_eq!(ok.sub, "ana@example.com");
+//! ```
+//!
+//! Verification runs the checks of the design contract (§4) in order and
+//! answers with exactly one [`VerifyError`]; the token is parsed into an
+//! [`UnverifiedToken`] and its MAC checked in constant time before any claim
+//! is believed.
+
+mod credential;
+mod error;
+pub mod jws;
+mod printable;
+mod secret;
+mod sign;
+mod state;
+mod types;
+mod unverified;
+mod validation;
+
+pub use credential::{CredentialRecord, KeyRing, Owner, Policy, SecretGeneration, MAX_LIVE_SECRETS};
+pub use error::{Class, VerifyError};
+pub use secret::{
+    find_embed_secrets, looks_like_embed_secret, EmbedSecret, Kdf, KeyError, MasterKey, EMBED_SECRET_LEN,
+    EMBED_SECRET_PREFIX, MASTER_KEY_PREFIX,
+};
+pub use sign::{random_jti, sign, sign_raw, Claims, SignError};
+pub use state::{EdgeState, OrgState, Snapshot, StateError};
+pub use types::{AccountType, ClientId, OrgSlug, ParseError, Privilege};
+pub use unverified::UnverifiedToken;
+pub use validation::{
+    EmbedContext, TokenVersion, Validation, VerifiedToken, MAX_JTI_CHARS, MAX_LIFETIME_CAP_S, MAX_SUB_CHARS,
+    MAX_TOKEN_BYTES,
+};
