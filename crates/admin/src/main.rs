@@ -1,1 +1,5 @@
-fn main() {}
+//! The `embedgate` binary.
+
+fn main() -> std::process::ExitCode {
+    embedgate_admin::cli::main()
+}

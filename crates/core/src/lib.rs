@@ -35,6 +35,7 @@
 //! is believed.
 
 mod credential;
+mod embed_url;
 mod error;
 pub mod jws;
 mod printable;
@@ -46,10 +47,11 @@ mod unverified;
 mod validation;
 
 pub use credential::{CredentialRecord, KeyRing, Owner, Policy, SecretGeneration, MAX_LIVE_SECRETS};
+pub use embed_url::{query_param, EmbedKind, EmbedTarget};
 pub use error::{Class, VerifyError};
 pub use secret::{
-    find_embed_secrets, looks_like_embed_secret, EmbedSecret, Kdf, KeyError, MasterKey, EMBED_SECRET_LEN,
-    EMBED_SECRET_PREFIX, MASTER_KEY_PREFIX,
+    find_embed_secrets, looks_like_embed_secret, EmbedSecret, Kdf, KeyError, MasterKey, SyncKey, EMBED_SECRET_LEN,
+    EMBED_SECRET_PREFIX, MASTER_KEY_PREFIX, SYNC_KEY_PREFIX,
 };
 pub use sign::{random_jti, sign, sign_raw, Claims, SignError};
 pub use state::{EdgeState, OrgState, Snapshot, StateError};

@@ -15,6 +15,8 @@ use crate::types::ClientId;
 pub const EMBED_SECRET_PREFIX: &str = "egs_";
 /// Prefix of a master key's printable form.
 pub const MASTER_KEY_PREFIX: &str = "egm_";
+/// Prefix of a sync key's printable form.
+pub const SYNC_KEY_PREFIX: &str = "egk_";
 /// Length in characters of a well-formed embed secret.
 pub const EMBED_SECRET_LEN: usize = EMBED_SECRET_PREFIX.len() + printable::BODY_CHARS;
 
@@ -124,32 +126,66 @@ pub enum Kdf {
     V1,
 }
 
-/// The master key: the only key material at rest, held in the admin's
-/// configuration and the edge's Worker secret. Every embed secret is derived
-/// from it, so neither database holds anything that signs tokens.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct MasterKey([u8; KEY_BYTES]);
+/// 256-bit key newtypes with an `egX_` printable form: private bytes,
+/// redacted `Debug`, no `Serialize`, zeroized on drop.
+macro_rules! printable_key {
+    ($(#[$doc:meta])* $name:ident, $prefix:expr, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Zeroize, ZeroizeOnDrop)]
+        pub struct $name([u8; KEY_BYTES]);
+
+        impl $name {
+            /// A new random key (256 bits from the OS or JS random source).
+            pub fn generate() -> Result<Self, KeyError> {
+                let mut key = [0u8; KEY_BYTES];
+                getrandom::fill(&mut key).map_err(KeyError::Random)?;
+                Ok(Self(key))
+            }
+
+            /// Reads the key from its printable form (checksum verified, so a
+            /// truncated or mistyped key is refused rather than silently used).
+            pub fn from_printable(s: &str) -> Result<Self, KeyError> {
+                let key = printable::decode($prefix, s.trim()).ok_or(KeyError::Format($what))?;
+                Ok(Self(*key))
+            }
+
+            /// The printable form, for writing into a configuration file.
+            pub fn to_printable(&self) -> Zeroizing<String> {
+                printable::encode($prefix, &self.0)
+            }
+
+            /// The raw key bytes.
+            pub fn expose_bytes(&self) -> &[u8; KEY_BYTES] {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+}
+
+printable_key!(
+    /// The master key: the only key material at rest, held in the admin's
+    /// configuration and the edge's Worker secret. Every embed secret is derived
+    /// from it, so neither database holds anything that signs tokens.
+    MasterKey,
+    MASTER_KEY_PREFIX,
+    "master key"
+);
+
+printable_key!(
+    /// The sync key the admin signs state pushes with and the edge checks them
+    /// with (design §6).
+    SyncKey,
+    SYNC_KEY_PREFIX,
+    "sync key"
+);
 
 impl MasterKey {
-    /// A new random master key (256 bits).
-    pub fn generate() -> Result<Self, KeyError> {
-        let mut key = [0u8; KEY_BYTES];
-        getrandom::fill(&mut key).map_err(KeyError::Random)?;
-        Ok(Self(key))
-    }
-
-    /// Reads a master key from its `egm_` printable form (checksum verified,
-    /// so a truncated or mistyped key is refused rather than silently used).
-    pub fn from_printable(s: &str) -> Result<Self, KeyError> {
-        let key = printable::decode(MASTER_KEY_PREFIX, s.trim()).ok_or(KeyError::Format("master key"))?;
-        Ok(Self(*key))
-    }
-
-    /// The `egm_` printable form, for writing into a configuration file.
-    pub fn to_printable(&self) -> Zeroizing<String> {
-        printable::encode(MASTER_KEY_PREFIX, &self.0)
-    }
-
     /// Derives the embed secret of `client_id`'s `generation` under `kdf`.
     pub fn derive_embed_secret(&self, kdf: Kdf, client_id: &ClientId, generation: u32) -> EmbedSecret {
         match kdf {
@@ -164,12 +200,6 @@ impl MasterKey {
                 EmbedSecret::from_key_bytes(&key)
             }
         }
-    }
-}
-
-impl fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MasterKey(<redacted>)")
     }
 }
 

@@ -1,0 +1,104 @@
+//! The `embedgate` command line (design §7).
+//!
+//! Exit codes: 0 success, 1 the token was refused (`verify`), 2 a usage
+//! error (bad flags, missing environment variable). Usage errors go to
+//! stderr as one plain sentence; results go to stdout.
+
+mod duration;
+pub mod keygen;
+pub mod sign;
+pub mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use embedgate_core::EmbedSecret;
+
+/// embedgate: embed client credentials for secure embedded analytics.
+#[derive(Debug, Parser)]
+#[command(name = "embedgate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sign an embed token (or embed URL) with a client ID and embed secret, offline.
+    Sign(sign::SignArgs),
+    /// Check an embed token exactly as the edge does (minus replay and revocation, unless asked).
+    Verify(verify::VerifyArgs),
+    /// Generate a key, secret or client ID and print it.
+    Keygen(keygen::KeygenArgs),
+}
+
+/// A failure of the command itself (not a verification result): exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl UsageError {
+    /// An error with this message.
+    pub fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Exit code for a refused token.
+pub const EXIT_REFUSED: u8 = 1;
+/// Exit code for a usage error.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parses the process arguments, runs the command, and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // clap prints help/version with exit 0 and usage errors with exit 2.
+        Err(e) => e.exit(),
+    };
+    let mut out = std::io::stdout().lock();
+    let result = match cli.command {
+        Command::Sign(args) => sign::run(&args, &mut out),
+        Command::Verify(args) => verify::run(&args, &mut out),
+        Command::Keygen(args) => keygen::run(&args, &mut out),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("embedgate: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Reads the embed secret from the environment variable `var`, as given.
+/// (Secrets come from the environment so they stay out of shell history and `ps`.)
+pub(crate) fn secret_from_env(var: &str) -> Result<EmbedSecret, UsageError> {
+    match std::env::var(var) {
+        Ok(s) if !s.is_empty() => Ok(EmbedSecret::new(s)),
+        Ok(_) => Err(UsageError::new(format!("environment variable {var} is empty; it must hold the embed secret"))),
+        Err(std::env::VarError::NotPresent) => {
+            Err(UsageError::new(format!("environment variable {var} is not set; it must hold the embed secret")))
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(UsageError::new(format!("environment variable {var} is not valid UTF-8")))
+        }
+    }
+}
+
+/// The current Unix time in seconds.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Writes one line to `out`; a closed pipe is not worth a panic.
+pub(crate) fn write_line(out: &mut dyn std::io::Write, line: &str) -> Result<(), UsageError> {
+    writeln!(out, "{line}").map_err(|e| UsageError::new(format!("cannot write the output: {e}")))
+}
