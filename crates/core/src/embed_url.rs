@@ -108,6 +108,9 @@ fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     #[test]

@@ -83,6 +83,9 @@ pub fn decode(prefix: &str, s: &str) -> Option<Zeroizing<[u8; KEY_BYTES]>> {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
     use super::*;
 
     #[test]

@@ -1,0 +1,212 @@
+//! Properties (native and wasm32): sign→verify round-trips for any claims;
+//! any single-byte change of a signed token is refused; rotation; state.
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use embedgate_core::{
+    sign, AccountType, Claims, ClientId, CredentialRecord, EdgeState, EmbedContext, EmbedSecret, Kdf, KeyRing,
+    MasterKey, OrgState, Owner, Policy, SecretGeneration, Snapshot, StateError, Validation, VerifyError,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+const NOW: i64 = 1_700_000_000;
+
+fn record(client_id: &ClientId, generations: &[u32]) -> CredentialRecord {
+    CredentialRecord {
+        client_id: client_id.clone(),
+        org: "acme".parse().unwrap(),
+        owner: Owner { email: "admin@example.com".into(), account_type: AccountType::Admin },
+        privileges: [embedgate_core::Privilege::Embedding].into(),
+        secrets: generations.iter().map(|&generation| SecretGeneration { generation, kdf: Kdf::V1 }).collect(),
+        policy: Policy::default(),
+        revoked_at: None,
+    }
+}
+
+fn verify(token: &str, rec: &CredentialRecord, keys: &KeyRing) -> Result<embedgate_core::VerifiedToken, VerifyError> {
+    Validation::default().verify(token, NOW, &EmbedContext::default(), |_| Some((rec, keys)))
+}
+
+fn runner() -> TestRunner {
+    // Deterministic seed so a failure reproduces on both targets.
+    TestRunner::new_with_rng(
+        Config { cases: 128, failure_persistence: None, ..Config::default() },
+        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+    )
+}
+
+#[test]
+fn sign_then_verify_round_trips() {
+    let cid = ClientId::generate().unwrap();
+    let secret = EmbedSecret::generate().unwrap();
+    let rec = record(&cid, &[1]);
+    let keys = KeyRing::from_secret(&secret);
+    let strategy = (
+        "[a-z0-9._%+-]{1,40}@[a-z0-9-]{1,20}\\.[a-z]{2,6}",
+        "[!-~]{1,128}",
+        -60i64..=60,
+        1i64..=2_592_000,
+        proptest::collection::vec("[^\\u{0}]{0,20}", 0..5),
+        proptest::option::of(prop_oneof![Just(AccountType::Viewer), Just(AccountType::Admin)]),
+    );
+    runner()
+        .run(&strategy, |(sub, jti, skew, ttl, teams, account_type)| {
+            let mut claims = Claims::new(sub.clone(), NOW + skew, ttl).unwrap();
+            claims.jti.clone_from(&jti);
+            claims.exp = (NOW + skew).max(NOW - 60) + ttl.min(2_592_000 - 60);
+            claims.iat = claims.exp - ttl.min(2_592_000 - 60);
+            claims.teams = Some(teams.clone());
+            claims.account_type = account_type;
+            let token = sign(&claims, &cid, &secret).unwrap();
+            let v = verify(&token, &rec, &keys).map_err(|e| TestCaseError::fail(format!("{e:?} for {claims:?}")))?;
+            prop_assert_eq!(v.sub, sub);
+            prop_assert_eq!(v.jti, jti);
+            prop_assert_eq!(v.teams, teams);
+            prop_assert_eq!(v.account_type, account_type);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn any_single_byte_change_is_refused() {
+    let cid = ClientId::generate().unwrap();
+    let secret = EmbedSecret::generate().unwrap();
+    let rec = record(&cid, &[1]);
+    let keys = KeyRing::from_secret(&secret);
+    let mut claims = Claims::new("ana@example.com", NOW, 3600).unwrap();
+    claims.teams = Some(vec!["sales".into()]);
+    let token = sign(&claims, &cid, &secret).unwrap();
+    assert!(verify(&token, &rec, &keys).is_ok());
+    let strategy = (0..token.len(), any::<u8>());
+    runner()
+        .run(&strategy, |(i, b)| {
+            let mut bytes = token.as_bytes().to_vec();
+            prop_assume!(bytes[i] != b);
+            bytes[i] = b;
+            // Non-UTF-8 input cannot even reach verification as a &str.
+            if let Ok(changed) = String::from_utf8(bytes) {
+                prop_assert!(verify(&changed, &rec, &keys).is_err(), "accepted a change at byte {}", i);
+            }
+            Ok(())
+        })
+        .unwrap();
+    // And exhaustively: every position, a few replacement characters.
+    for i in 0..token.len() {
+        for c in [b'A', b'a', b'0', b'_', b'-', b'.'] {
+            let mut bytes = token.as_bytes().to_vec();
+            if bytes[i] == c {
+                continue;
+            }
+            bytes[i] = c;
+            let changed = String::from_utf8(bytes).unwrap();
+            assert!(verify(&changed, &rec, &keys).is_err(), "accepted {i}:{c}");
+        }
+    }
+}
+
+#[test]
+fn rotation_keeps_both_live_secrets_until_the_old_one_is_retired() {
+    let master = MasterKey::generate().unwrap();
+    let cid = ClientId::generate().unwrap();
+    let old = master.derive_embed_secret(Kdf::V1, &cid, 1);
+    let new = master.derive_embed_secret(Kdf::V1, &cid, 2);
+    let claims = Claims::new("ana@example.com", NOW, 600).unwrap();
+    let (t_old, t_new) = (sign(&claims, &cid, &old).unwrap(), sign(&claims, &cid, &new).unwrap());
+
+    let before = record(&cid, &[1]);
+    let rotated = record(&cid, &[2, 1]);
+    let retired = record(&cid, &[2]);
+    let ring = |r: &CredentialRecord| KeyRing::derive(&master, r);
+    assert!(verify(&t_old, &before, &ring(&before)).is_ok());
+    assert_eq!(verify(&t_new, &before, &ring(&before)).unwrap_err(), VerifyError::BadSignature);
+    assert!(verify(&t_old, &rotated, &ring(&rotated)).is_ok());
+    assert!(verify(&t_new, &rotated, &ring(&rotated)).is_ok());
+    assert_eq!(verify(&t_old, &retired, &ring(&retired)).unwrap_err(), VerifyError::BadSignature);
+    assert!(verify(&t_new, &retired, &ring(&retired)).is_ok());
+}
+
+#[test]
+fn a_lookup_that_ignores_the_kid_cannot_verify_another_credential() {
+    let (a, b) = (ClientId::generate().unwrap(), ClientId::generate().unwrap());
+    let secret = EmbedSecret::generate().unwrap();
+    let token = sign(&Claims::new("ana@example.com", NOW, 600).unwrap(), &a, &secret).unwrap();
+    let rec_b = record(&b, &[1]);
+    assert_eq!(verify(&token, &rec_b, &KeyRing::from_secret(&secret)).unwrap_err(), VerifyError::UnknownClient);
+}
+
+fn snapshot(version: u64, records: Vec<CredentialRecord>) -> Snapshot {
+    let mut s = Snapshot { version, issued_at: NOW, ..Snapshot::default() };
+    for r in records {
+        s.orgs.entry(r.org.clone()).or_default().credentials.push(r);
+    }
+    s
+}
+
+#[test]
+fn edge_state_applies_only_newer_consistent_snapshots() {
+    let (a, b) = (ClientId::generate().unwrap(), ClientId::generate().unwrap());
+    let mut state = EdgeState::new();
+    state.apply(snapshot(3, vec![record(&a, &[1])])).unwrap();
+    assert_eq!(state.version(), 3);
+    assert!(state.get(a.as_str()).is_some() && state.get(b.as_str()).is_none());
+
+    // Rollback and replay of the same version are refused; nothing changes.
+    assert_eq!(state.apply(snapshot(3, vec![])), Err(StateError::Stale { applied: 3, offered: 3 }));
+    assert_eq!(state.apply(snapshot(2, vec![])), Err(StateError::Stale { applied: 3, offered: 2 }));
+    assert_eq!(state.len(), 1);
+
+    // Inconsistent snapshots are refused whole.
+    let mut wrong_org = snapshot(4, vec![record(&b, &[1])]);
+    let moved = wrong_org.orgs.remove(&"acme".parse().unwrap()).unwrap();
+    wrong_org.orgs.insert("globex".parse().unwrap(), moved);
+    assert!(matches!(state.apply(wrong_org), Err(StateError::OrgMismatch(_))));
+    assert!(matches!(
+        state.apply(snapshot(4, vec![record(&b, &[1]), record(&b, &[1])])),
+        Err(StateError::Duplicate(_))
+    ));
+    assert!(matches!(state.apply(snapshot(4, vec![record(&b, &[3, 2, 1])])), Err(StateError::SecretCount(_))));
+    assert!(matches!(state.apply(snapshot(4, vec![record(&b, &[])])), Err(StateError::SecretCount(_))));
+    assert_eq!(state.version(), 3);
+
+    // A newer snapshot replaces the whole state: a revocation is visible at once.
+    let mut revoked = record(&a, &[1]);
+    revoked.revoked_at = Some(NOW);
+    let next = snapshot(5, vec![revoked, record(&b, &[1])]);
+    let json = serde_json::to_string(&next).unwrap();
+    state.apply(serde_json::from_str(&json).unwrap()).unwrap();
+    assert!(state.get(a.as_str()).unwrap().is_revoked());
+    assert_eq!(next.orgs.values().flat_map(OrgState::revocations).count(), 1);
+    assert_eq!(state.len(), 2);
+}
+
+#[test]
+fn the_leak_scanner_has_no_false_positives_on_look_alikes() {
+    use embedgate_core::{looks_like_embed_secret, EMBED_SECRET_LEN};
+    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const B32: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    // xorshift64: deterministic, and good enough to draw characters.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut pick = |alphabet: &[u8], n: usize| -> String {
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(alphabet[usize::try_from(state % alphabet.len() as u64).unwrap()])
+            })
+            .collect()
+    };
+    for _ in 0..20_000 {
+        // Random base64 of the same length, and the hardest look-alike: our own
+        // prefix and alphabet with a random body (only the checksum tells).
+        assert!(!looks_like_embed_secret(&pick(B64, EMBED_SECRET_LEN)));
+        assert!(!looks_like_embed_secret(&format!("egs_{}", pick(B32, EMBED_SECRET_LEN - 4))));
+    }
+    for _ in 0..1_000 {
+        assert!(looks_like_embed_secret(EmbedSecret::generate().unwrap().expose_secret()));
+    }
+}
