@@ -26,7 +26,7 @@
 //! let ok = Validation::default()
 //!     .verify(&token, now, &EmbedContext::default(), |kid| (kid == client_id.as_str()).then_some((&record, &keys)))
 //!     .unwrap();
-//! assert_eq!(ok.sub, "ana@example.com");
+//! assert_eq!(ok.sub(), "ana@example.com");
 //! ```
 //!
 //! Verification runs the checks of the design contract (§4) in order and
@@ -58,6 +58,6 @@ pub use state::{EdgeState, OrgState, Snapshot, StateError};
 pub use types::{AccountType, ClientId, OrgSlug, ParseError, Privilege};
 pub use unverified::UnverifiedToken;
 pub use validation::{
-    EmbedContext, TokenVersion, Validation, VerifiedToken, MAX_JTI_CHARS, MAX_LIFETIME_CAP_S, MAX_SUB_CHARS,
+    EmbedContext, Identity, TokenVersion, Validation, VerifiedToken, MAX_JTI_CHARS, MAX_LIFETIME_CAP_S, MAX_SUB_CHARS,
     MAX_TOKEN_BYTES,
 };

@@ -166,6 +166,11 @@ impl<'t> UnverifiedToken<'t> {
         Ok(Self { signing_input: parts.signing_input, header_json, payload_json, signature, header, claims })
     }
 
+    /// Gives up the decoded payload and claim spans (verification keeps them).
+    pub(crate) fn into_payload(self) -> (String, ClaimSpans) {
+        (self.payload_json, self.claims)
+    }
+
     /// The decoded header JSON, untrusted.
     pub fn header_json(&self) -> &str {
         &self.header_json
@@ -195,18 +200,100 @@ impl<'t> UnverifiedToken<'t> {
         &self.header_json[span.clone()]
     }
 
-    pub(crate) fn claim_raw(&self, span: &Range<usize>) -> &str {
-        &self.payload_json[span.clone()]
-    }
-
     fn header_str(&self, span: &Range<usize>) -> Option<Cow<'_, str>> {
         parse_json_str(self.header_raw(span))
     }
+}
+
+/// JSON whitespace.
+const WS: [char; 4] = [' ', '\t', '\n', '\r'];
+
+/// The content of a JSON string that has no escapes, borrowed; `None` for
+/// anything else. Only for text serde_json has already validated as one JSON
+/// value: then a leading and trailing quote and no backslash mean exactly a
+/// string without escapes (a bare `"` cannot occur inside it).
+pub(crate) fn simple_str(raw: &str) -> Option<&str> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    memchr::memchr(b'\\', inner.as_bytes()).is_none().then_some(inner)
+}
+
+/// The items of a validated JSON array of escape-free strings, borrowed,
+/// without a full parse; `None` when it is anything else (the caller falls
+/// back to serde). A string holding a comma splits into pieces with
+/// unbalanced quotes, which [`simple_str`] refuses, so that falls back too.
+pub(crate) fn simple_str_array(raw: &str) -> Option<impl Iterator<Item = &str> + Clone> {
+    let inner = raw.strip_prefix('[')?.strip_suffix(']')?.trim_matches(WS);
+    let items = inner.split(',').filter(move |_| !inner.is_empty()).map(|item| simple_str(item.trim_matches(WS)));
+    items.clone().all(|i| i.is_some()).then(|| items.map(Option::unwrap_or_default))
+}
+
+/// The entries of a validated JSON object of escape-free string keys and
+/// values, borrowed, as for [`simple_str_array`]; `None` means "use serde".
+pub(crate) fn simple_str_map(raw: &str) -> Option<impl Iterator<Item = (&str, &str)> + Clone> {
+    let inner = raw.strip_prefix('{')?.strip_suffix('}')?.trim_matches(WS);
+    let entries = inner.split(',').filter(move |_| !inner.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once(':')?;
+        Some((simple_str(k.trim_matches(WS))?, simple_str(v.trim_matches(WS))?))
+    });
+    entries.clone().all(|e| e.is_some()).then(|| entries.map(Option::unwrap_or_default))
 }
 
 /// A JSON string value, borrowed when it has no escapes.
 pub(crate) fn parse_json_str(raw: &str) -> Option<Cow<'_, str>> {
     #[derive(Deserialize)]
     struct S<'a>(#[serde(borrow)] Cow<'a, str>);
+    if let Some(s) = simple_str(raw) {
+        return Some(Cow::Borrowed(s));
+    }
     serde_json::from_str::<S<'_>>(raw).ok().map(|s| s.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    /// The fast paths must agree with serde on every input they accept.
+    #[test]
+    fn fast_paths_agree_with_serde() {
+        let arrays = [
+            "[]",
+            r#"["a"]"#,
+            r#"[ "a" , "b" ]"#,
+            r#"["a,b"]"#,
+            r#"["a\"b"]"#,
+            r#"["a",1]"#,
+            r#"[","]"#,
+            r#"[["a"]]"#,
+            r#"["a:b"]"#,
+        ];
+        for raw in arrays {
+            if let Some(fast) = simple_str_array(raw) {
+                let fast: Vec<String> = fast.map(str::to_owned).collect();
+                assert_eq!(Some(fast), serde_json::from_str::<Vec<String>>(raw).ok(), "{raw}");
+            }
+        }
+        assert!(simple_str_array(r#"["a,b"]"#).is_none());
+        let maps = [
+            "{}",
+            r#"{"k":"v"}"#,
+            r#"{ "k" : "v" , "x":"http://y" }"#,
+            r#"{"a:b":"v"}"#,
+            r#"{"k":"v,w"}"#,
+            r#"{"k":1}"#,
+            r#"{"k":{"n":"v"}}"#,
+        ];
+        for raw in maps {
+            if let Some(fast) = simple_str_map(raw) {
+                let fast: std::collections::BTreeMap<String, String> =
+                    fast.map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                assert_eq!(Some(fast), serde_json::from_str(raw).ok(), "{raw}");
+            }
+        }
+        for raw in [r#""abc""#, r#""""#, r#""a\u0041""#, "12", "null"] {
+            assert_eq!(parse_json_str(raw).map(Cow::into_owned), serde_json::from_str::<String>(raw).ok(), "{raw}");
+        }
+    }
 }

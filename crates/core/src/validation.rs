@@ -1,5 +1,7 @@
 //! Verification of embed tokens: the rules of design §3 in the order of §4.
 
+use core::ops::Range;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
@@ -8,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::credential::{CredentialRecord, KeyRing};
 use crate::error::VerifyError;
 use crate::types::{AccountType, Privilege};
-use crate::unverified::{parse_json_str, UnverifiedToken};
+use crate::unverified::{parse_json_str, simple_str_array, simple_str_map, ClaimSpans, UnverifiedToken};
 
 /// The longest token lifetime ever accepted: 30 days.
 pub const MAX_LIFETIME_CAP_S: u64 = 30 * 24 * 3600;
@@ -68,9 +70,10 @@ pub enum TokenVersion {
     V1_1,
 }
 
-/// The identity a verified token proves.
+/// The identity a verified token proves, owned and serializable (the JSON
+/// answers of the edge and `embedgate verify`). See [`VerifiedToken::identity`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VerifiedToken {
+pub struct Identity {
     /// The credential that signed it.
     pub client_id: String,
     /// The credential's org.
@@ -109,19 +112,6 @@ fn typed<T: DeserializeOwned>(raw: &str, claim: &'static str, why: &'static str)
     serde_json::from_str(raw).map_err(|_| VerifyError::InvalidClaim(claim, why))
 }
 
-fn string_claim(
-    token: &UnverifiedToken<'_>,
-    span: Option<&core::ops::Range<usize>>,
-    claim: &'static str,
-) -> Result<Option<String>, VerifyError> {
-    span.map(|s| {
-        parse_json_str(token.claim_raw(s))
-            .map(std::borrow::Cow::into_owned)
-            .ok_or(VerifyError::InvalidClaim(claim, "must be a string"))
-    })
-    .transpose()
-}
-
 impl Validation {
     fn effective_max_bytes(&self) -> usize {
         self.max_token_bytes.min(MAX_TOKEN_BYTES)
@@ -139,26 +129,26 @@ impl Validation {
         now: i64,
         ctx: &EmbedContext<'_>,
         lookup: F,
-    ) -> Result<VerifiedToken, VerifyError>
+    ) -> Result<VerifiedToken<'k>, VerifyError>
     where
         F: FnOnce(&str) -> Option<(&'k CredentialRecord, &'k KeyRing)>,
     {
         let parsed = UnverifiedToken::parse(token, self.effective_max_bytes())?;
-        self.verify_parsed(&parsed, now, ctx, lookup)
+        self.verify_parsed(parsed, now, ctx, lookup)
     }
 
     /// [`Validation::verify`] for a token already parsed.
     pub fn verify_parsed<'k, F>(
         &self,
-        token: &UnverifiedToken<'_>,
+        token: UnverifiedToken<'_>,
         now: i64,
         ctx: &EmbedContext<'_>,
         lookup: F,
-    ) -> Result<VerifiedToken, VerifyError>
+    ) -> Result<VerifiedToken<'k>, VerifyError>
     where
         F: FnOnce(&str) -> Option<(&'k CredentialRecord, &'k KeyRing)>,
     {
-        check_header(token)?;
+        check_header(&token)?;
         let kid = token.kid().ok_or(VerifyError::UnknownClient)?;
         let (record, keys) = lookup(&kid).ok_or(VerifyError::UnknownClient)?;
         if record.client_id.as_str() != kid {
@@ -169,18 +159,20 @@ impl Validation {
             return Err(VerifyError::BadSignature);
         }
         // From here on the claims are authentic; now check what they say.
+        drop(kid);
         let verified = self.check_claims(token, record, now)?;
         check_embed(record, ctx, &verified)?;
         Ok(verified)
     }
 
-    fn check_claims(
+    fn check_claims<'k>(
         &self,
-        token: &UnverifiedToken<'_>,
-        record: &CredentialRecord,
+        token: UnverifiedToken<'_>,
+        record: &'k CredentialRecord,
         now: i64,
-    ) -> Result<VerifiedToken, VerifyError> {
-        let c = &token.claims;
+    ) -> Result<VerifiedToken<'k>, VerifyError> {
+        let (payload, c) = token.into_payload();
+        let raw = |span: &Range<usize>| &payload[span.clone()];
         // 1. Required claims present.
         let (Some(sub), Some(jti), Some(iat), Some(exp)) = (&c.sub, &c.jti, &c.iat, &c.exp) else {
             let missing = [("sub", &c.sub), ("jti", &c.jti), ("iat", &c.iat), ("exp", &c.exp)]
@@ -190,17 +182,21 @@ impl Validation {
             return Err(VerifyError::MissingClaim(missing));
         };
 
-        // 2. Types and values.
-        let sub = string_claim(token, Some(sub), "sub")?.unwrap_or_default();
+        // 2. Types and values, checked without building anything.
+        let sub = str_claim(raw(sub), "sub")?;
         if sub.is_empty() || sub.chars().count() > MAX_SUB_CHARS || sub.chars().any(char::is_whitespace) {
             return Err(VerifyError::InvalidClaim("sub", "must be 1 to 254 characters without whitespace"));
         }
-        let jti = string_claim(token, Some(jti), "jti")?.unwrap_or_default();
+        let jti = str_claim(raw(jti), "jti")?;
         if jti.is_empty() || jti.chars().count() > MAX_JTI_CHARS {
             return Err(VerifyError::InvalidClaim("jti", "must be 1 to 128 characters"));
         }
-        let int = |span: &core::ops::Range<usize>, name| {
-            typed::<i64>(token.claim_raw(span), name, "must be an integer number of seconds")
+        // serde_json validated each raw value as JSON, so a JSON integer is exactly
+        // what `str::parse::<i64>` accepts (no `+`, no fraction, no exponent).
+        let int = |span: &Range<usize>, name| {
+            raw(span)
+                .parse::<i64>()
+                .map_err(|_| VerifyError::InvalidClaim(name, "must be an integer number of seconds"))
         };
         let iat = int(iat, "iat")?;
         let exp = int(exp, "exp")?;
@@ -208,40 +204,47 @@ impl Validation {
         if exp <= iat {
             return Err(VerifyError::InvalidClaim("exp", "must be later than iat"));
         }
-        if let Some(iss) = string_claim(token, c.iss.as_ref(), "iss")? {
-            if iss != record.client_id.as_str() {
+        if let Some(iss) = &c.iss {
+            if str_claim(raw(iss), "iss")? != record.client_id.as_str() {
                 return Err(VerifyError::InvalidClaim("iss", "must equal the client ID"));
             }
         }
-        let ver = match &c.ver {
+        let ver = match c.ver.as_ref().map(|s| parse_json_str(raw(s))) {
             None => TokenVersion::V1_0,
-            Some(s) => typed(token.claim_raw(s), "ver", "must be \"1.0\" or \"1.1\"")?,
+            Some(Some(v)) if v == "1.0" => TokenVersion::V1_0,
+            Some(Some(v)) if v == "1.1" => TokenVersion::V1_1,
+            Some(_) => return Err(VerifyError::InvalidClaim("ver", "must be \"1.0\" or \"1.1\"")),
         };
-        let aud: Option<Audience> = c
-            .aud
-            .as_ref()
-            .map(|s| typed(token.claim_raw(s), "aud", "must be a string or an array of strings"))
-            .transpose()?;
-        let account_type: Option<AccountType> = c
+        let aud_matches = match &c.aud {
+            None => false,
+            Some(s) => audience_contains(raw(s), &self.audience)?,
+        };
+        let account_type = c
             .account_type
             .as_ref()
-            .map(|s| typed(token.claim_raw(s), "account_type", "must be one of admin, creator, explorer, viewer"))
+            .map(|s| {
+                parse_json_str(raw(s))
+                    .and_then(|t| t.parse::<AccountType>().ok())
+                    .ok_or(VerifyError::InvalidClaim("account_type", "must be one of admin, creator, explorer, viewer"))
+            })
             .transpose()?;
-        let teams: Vec<String> = c
-            .teams
-            .as_ref()
-            .map(|s| typed(token.claim_raw(s), "teams", "must be an array of strings"))
-            .transpose()?
-            .unwrap_or_default();
-        let user_attributes: BTreeMap<String, String> = c
-            .user_attributes
-            .as_ref()
-            .map(|s| typed(token.claim_raw(s), "user_attributes", "must be an object of string values"))
-            .transpose()?
-            .unwrap_or_default();
-        let first_name = string_claim(token, c.first_name.as_ref(), "first_name")?;
-        let last_name = string_claim(token, c.last_name.as_ref(), "last_name")?;
-        let eval_connection_id = string_claim(token, c.eval_connection_id.as_ref(), "eval_connection_id")?;
+        if let Some(s) = &c.teams {
+            if simple_str_array(raw(s)).is_none() {
+                typed::<Vec<String>>(raw(s), "teams", "must be an array of strings")?;
+            }
+        }
+        if let Some(s) = &c.user_attributes {
+            if simple_str_map(raw(s)).is_none() {
+                typed::<BTreeMap<String, String>>(raw(s), "user_attributes", "must be an object of string values")?;
+            }
+        }
+        for (span, name) in
+            [(&c.first_name, "first_name"), (&c.last_name, "last_name"), (&c.eval_connection_id, "eval_connection_id")]
+        {
+            if let Some(span) = span {
+                str_claim(raw(span), name)?;
+            }
+        }
 
         // 3. Time. Wide arithmetic: no overflow whatever the claims say.
         let (now, leeway) = (i128::from(now), i128::from(self.leeway_s));
@@ -258,7 +261,7 @@ impl Validation {
         }
 
         // 4. Audience.
-        if ver == TokenVersion::V1_1 && !aud.is_some_and(|a| a.contains(&self.audience)) {
+        if ver == TokenVersion::V1_1 && !aud_matches {
             return Err(VerifyError::AudienceMismatch);
         }
 
@@ -269,24 +272,130 @@ impl Validation {
         {
             return Err(VerifyError::ImpersonationNotAllowed);
         }
-
-        Ok(VerifiedToken {
-            client_id: record.client_id.as_str().to_owned(),
-            org: record.org.as_str().to_owned(),
-            sub,
-            jti,
-            iat,
-            exp,
-            nbf,
-            ver,
-            account_type,
-            teams,
-            user_attributes,
-            first_name,
-            last_name,
-            eval_connection_id,
-        })
+        drop((sub, jti));
+        Ok(VerifiedToken { record, payload, claims: c, iat, exp, nbf, ver, account_type })
     }
+}
+
+/// A token that passed every check: a view over its decoded payload, so
+/// verifying allocates nothing beyond decoding. Read claims through the
+/// accessors, or take an owned [`Identity`].
+#[derive(Debug, Clone)]
+pub struct VerifiedToken<'k> {
+    record: &'k CredentialRecord,
+    payload: String,
+    claims: ClaimSpans,
+    iat: i64,
+    exp: i64,
+    nbf: Option<i64>,
+    ver: TokenVersion,
+    account_type: Option<AccountType>,
+}
+
+impl<'k> VerifiedToken<'k> {
+    fn raw(&self, span: &Range<usize>) -> &str {
+        &self.payload[span.clone()]
+    }
+
+    fn opt_str(&self, span: Option<&Range<usize>>) -> Option<Cow<'_, str>> {
+        span.and_then(|s| parse_json_str(self.raw(s)))
+    }
+
+    /// The credential that signed the token.
+    pub fn credential(&self) -> &'k CredentialRecord {
+        self.record
+    }
+
+    /// The embed user's email (`sub`).
+    pub fn sub(&self) -> Cow<'_, str> {
+        self.opt_str(self.claims.sub.as_ref()).unwrap_or_default()
+    }
+
+    /// The token's unique ID (`jti`): single use at the edge.
+    pub fn jti(&self) -> Cow<'_, str> {
+        self.opt_str(self.claims.jti.as_ref()).unwrap_or_default()
+    }
+
+    /// Issued at (Unix seconds).
+    pub fn iat(&self) -> i64 {
+        self.iat
+    }
+
+    /// Expires at (Unix seconds).
+    pub fn exp(&self) -> i64 {
+        self.exp
+    }
+
+    /// Not before (Unix seconds), if given.
+    pub fn nbf(&self) -> Option<i64> {
+        self.nbf
+    }
+
+    /// The token format version.
+    pub fn ver(&self) -> TokenVersion {
+        self.ver
+    }
+
+    /// The embed user's account type, if the token names one.
+    pub fn account_type(&self) -> Option<AccountType> {
+        self.account_type
+    }
+
+    /// The embed user's teams.
+    pub fn teams(&self) -> Vec<String> {
+        let Some(span) = &self.claims.teams else { return Vec::new() };
+        let raw = self.raw(span);
+        simple_str_array(raw)
+            .map_or_else(|| serde_json::from_str(raw).unwrap_or_default(), |items| items.map(str::to_owned).collect())
+    }
+
+    /// The embed user's attributes.
+    pub fn user_attributes(&self) -> BTreeMap<String, String> {
+        let Some(span) = &self.claims.user_attributes else { return BTreeMap::new() };
+        let raw = self.raw(span);
+        simple_str_map(raw).map_or_else(
+            || serde_json::from_str(raw).unwrap_or_default(),
+            |entries| entries.map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        )
+    }
+
+    /// The owned, serializable identity.
+    pub fn identity(&self) -> Identity {
+        let owned = |span: Option<&Range<usize>>| self.opt_str(span).map(Cow::into_owned);
+        Identity {
+            client_id: self.record.client_id.as_str().to_owned(),
+            org: self.record.org.as_str().to_owned(),
+            sub: self.sub().into_owned(),
+            jti: self.jti().into_owned(),
+            iat: self.iat,
+            exp: self.exp,
+            nbf: self.nbf,
+            ver: self.ver,
+            account_type: self.account_type,
+            teams: self.teams(),
+            user_attributes: self.user_attributes(),
+            first_name: owned(self.claims.first_name.as_ref()),
+            last_name: owned(self.claims.last_name.as_ref()),
+            eval_connection_id: owned(self.claims.eval_connection_id.as_ref()),
+        }
+    }
+}
+
+/// A string claim, borrowed when it has no escapes.
+fn str_claim<'a>(raw: &'a str, claim: &'static str) -> Result<Cow<'a, str>, VerifyError> {
+    parse_json_str(raw).ok_or(VerifyError::InvalidClaim(claim, "must be a string"))
+}
+
+/// Whether `aud` (a string or an array of strings, RFC 7519 §4.1.3) names `audience`.
+fn audience_contains(raw: &str, audience: &str) -> Result<bool, VerifyError> {
+    const WHY: &str = "must be a string or an array of strings";
+    if let Some(one) = parse_json_str(raw) {
+        return Ok(one == audience);
+    }
+    if let Some(mut items) = simple_str_array(raw) {
+        return Ok(items.any(|a| a == audience));
+    }
+    Ok(typed::<Vec<String>>(raw, "aud", WHY)?.iter().any(|a| a == audience))
 }
 
 /// The header rules: `alg` exactly `HS256`, no forbidden parameter, `typ` if present exactly `JWT`.
@@ -314,7 +423,11 @@ fn check_header(token: &UnverifiedToken<'_>) -> Result<(), VerifyError> {
 }
 
 /// The edge's checks after the token's own: org, privilege, revocation and cutoff, origin.
-fn check_embed(record: &CredentialRecord, ctx: &EmbedContext<'_>, token: &VerifiedToken) -> Result<(), VerifyError> {
+fn check_embed(
+    record: &CredentialRecord,
+    ctx: &EmbedContext<'_>,
+    token: &VerifiedToken<'_>,
+) -> Result<(), VerifyError> {
     if ctx.org.is_some_and(|org| org != record.org.as_str()) {
         return Err(VerifyError::OrgMismatch);
     }
@@ -333,21 +446,4 @@ fn check_embed(record: &CredentialRecord, ctx: &EmbedContext<'_>, token: &Verifi
 /// Emails compare case-insensitively (design §4).
 fn emails_equal(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b) || (!a.is_ascii() || !b.is_ascii()) && a.to_lowercase() == b.to_lowercase()
-}
-
-/// `aud`: a string or an array of strings (RFC 7519 §4.1.3).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    fn contains(&self, audience: &str) -> bool {
-        match self {
-            Self::One(a) => a == audience,
-            Self::Many(all) => all.iter().any(|a| a == audience),
-        }
-    }
 }

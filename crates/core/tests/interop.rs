@@ -36,7 +36,8 @@ fn tokens_from_jsonwebtoken_verify_in_embedgate() {
     };
     let keys = KeyRing::from_secret(&secret);
     let v = Validation::default().verify(&token, now, &EmbedContext::default(), |_| Some((&record, &keys))).unwrap();
-    assert_eq!((v.sub.as_str(), v.account_type), ("ana@example.com", Some(AccountType::Viewer)));
+    assert_eq!((v.sub().as_ref(), v.account_type()), ("ana@example.com", Some(AccountType::Viewer)));
+    assert_eq!(v.teams(), ["sales"]);
 }
 
 #[test]

@@ -26,8 +26,8 @@ fn record(client_id: &ClientId, generations: &[u32]) -> CredentialRecord {
     }
 }
 
-fn verify(token: &str, rec: &CredentialRecord, keys: &KeyRing) -> Result<embedgate_core::VerifiedToken, VerifyError> {
-    Validation::default().verify(token, NOW, &EmbedContext::default(), |_| Some((rec, keys)))
+fn verify(token: &str, rec: &CredentialRecord, keys: &KeyRing) -> Result<embedgate_core::Identity, VerifyError> {
+    Validation::default().verify(token, NOW, &EmbedContext::default(), |_| Some((rec, keys))).map(|v| v.identity())
 }
 
 fn runner() -> TestRunner {

@@ -17,7 +17,7 @@ use embedgate_core::{
 const TOKENS: &str = include_str!("vectors/tokens.json");
 
 /// Verifies a built case as the edge would (replay last, against `seen_jtis`).
-fn run(b: &recipe::Built) -> Result<embedgate_core::VerifiedToken, VerifyError> {
+fn run(b: &recipe::Built) -> Result<embedgate_core::Identity, VerifyError> {
     let record = CredentialRecord {
         client_id: b.client_id.parse().unwrap(),
         org: b.org.parse().unwrap(),
@@ -41,10 +41,10 @@ fn run(b: &recipe::Built) -> Result<embedgate_core::VerifiedToken, VerifyError> 
     let ctx = EmbedContext { org: b.url_org.as_deref(), origin: b.origin.as_deref() };
     let lookup = |kid: &str| (kid == record.client_id.as_str()).then_some((&record, &keys));
     let verified = v.verify(&b.token, b.now, &ctx, lookup)?;
-    if b.seen_jtis.contains(&verified.jti) {
+    if b.seen_jtis.iter().any(|j| *j == verified.jti()) {
         return Err(VerifyError::Replayed);
     }
-    Ok(verified)
+    Ok(verified.identity())
 }
 
 #[test]

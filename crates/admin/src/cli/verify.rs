@@ -128,7 +128,7 @@ pub fn run(args: &VerifyArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageE
     let now = args.now.unwrap_or_else(unix_now);
 
     let result = validation.verify(&token, now, &ctx, |_| Some((&record, &keys))).and_then(|v| {
-        if args.seen_jtis.contains(&v.jti) {
+        if args.seen_jtis.iter().any(|j| *j == v.jti()) {
             Err(VerifyError::Replayed)
         } else {
             Ok(v)
@@ -136,7 +136,7 @@ pub fn run(args: &VerifyArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageE
     });
     match result {
         Ok(verified) => {
-            let mut body = serde_json::to_value(&verified).map_err(|e| UsageError::new(e.to_string()))?;
+            let mut body = serde_json::to_value(verified.identity()).map_err(|e| UsageError::new(e.to_string()))?;
             body["ok"] = json!(true);
             if org.is_none() && target.is_none() {
                 body["org"] = serde_json::Value::Null;
