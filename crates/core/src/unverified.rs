@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::error::VerifyError;
-use crate::jws::{b64url_decode, CompactParts};
+use crate::jws::{b64url_decode, decode_signature, CompactParts, Signature};
 
 /// Deserializes a field as present even when its value is JSON `null`, so
 /// `"crit": null` counts as a `crit` header and `"nbf": null` as a bad `nbf`.
@@ -112,7 +112,7 @@ pub struct UnverifiedToken<'t> {
     signing_input: &'t str,
     header_json: String,
     payload_json: String,
-    signature: Vec<u8>,
+    signature: Signature,
     pub(crate) header: HeaderSpans,
     pub(crate) claims: ClaimSpans,
 }
@@ -162,7 +162,7 @@ impl<'t> UnverifiedToken<'t> {
         };
 
         let signature =
-            b64url_decode(parts.signature).ok_or(VerifyError::MalformedToken("the signature is not base64url"))?;
+            decode_signature(parts.signature).ok_or(VerifyError::MalformedToken("the signature is not base64url"))?;
         Ok(Self { signing_input: parts.signing_input, header_json, payload_json, signature, header, claims })
     }
 
@@ -193,7 +193,7 @@ impl<'t> UnverifiedToken<'t> {
 
     /// The decoded signature bytes.
     pub fn signature(&self) -> &[u8] {
-        &self.signature
+        self.signature.as_slice()
     }
 
     pub(crate) fn header_raw(&self, span: &Range<usize>) -> &str {
@@ -214,7 +214,8 @@ const WS: [char; 4] = [' ', '\t', '\n', '\r'];
 /// string without escapes (a bare `"` cannot occur inside it).
 pub(crate) fn simple_str(raw: &str) -> Option<&str> {
     let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
-    memchr::memchr(b'\\', inner.as_bytes()).is_none().then_some(inner)
+    // Claims are short: a plain scan beats memchr's set-up cost here.
+    inner.bytes().all(|b| b != b'\\').then_some(inner)
 }
 
 /// The items of a validated JSON array of escape-free strings, borrowed,
@@ -225,6 +226,66 @@ pub(crate) fn simple_str_array(raw: &str) -> Option<impl Iterator<Item = &str> +
     let inner = raw.strip_prefix('[')?.strip_suffix(']')?.trim_matches(WS);
     let items = inner.split(',').filter(move |_| !inner.is_empty()).map(|item| simple_str(item.trim_matches(WS)));
     items.clone().all(|i| i.is_some()).then(|| items.map(Option::unwrap_or_default))
+}
+
+/// Whether a validated JSON value is an array of escape-free strings
+/// (`pairs == false`) or an object of escape-free string keys and values
+/// (`pairs == true`): one pass over the bytes, no allocation. `false` means
+/// "ask serde", never "invalid".
+pub(crate) fn is_simple_strings(raw: &str, pairs: bool) -> bool {
+    fn ws(b: &[u8], i: &mut usize) {
+        while matches!(b.get(*i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            *i += 1;
+        }
+    }
+    fn string(b: &[u8], i: &mut usize) -> bool {
+        if b.get(*i) != Some(&b'"') {
+            return false;
+        }
+        let rest = &b[*i + 1..];
+        match rest.iter().position(|&c| c == b'"' || c == b'\\') {
+            Some(end) if rest[end] == b'"' => {
+                *i += end + 2;
+                true
+            }
+            _ => false,
+        }
+    }
+    let (open, close) = if pairs { (b'{', b'}') } else { (b'[', b']') };
+    let b = raw.as_bytes();
+    if b.first() != Some(&open) {
+        return false;
+    }
+    let mut i = 1;
+    ws(b, &mut i);
+    if b.get(i) == Some(&close) {
+        return i + 1 == b.len();
+    }
+    loop {
+        if !string(b, &mut i) {
+            return false;
+        }
+        if pairs {
+            ws(b, &mut i);
+            if b.get(i) != Some(&b':') {
+                return false;
+            }
+            i += 1;
+            ws(b, &mut i);
+            if !string(b, &mut i) {
+                return false;
+            }
+        }
+        ws(b, &mut i);
+        match b.get(i) {
+            Some(b',') => {
+                i += 1;
+                ws(b, &mut i);
+            }
+            Some(&c) if c == close => return i + 1 == b.len(),
+            _ => return false,
+        }
+    }
 }
 
 /// The entries of a validated JSON object of escape-free string keys and
@@ -276,6 +337,15 @@ mod tests {
             }
         }
         assert!(simple_str_array(r#"["a,b"]"#).is_none());
+        for raw in arrays {
+            // The one-pass validator says "simple" exactly when serde reads a string array;
+            // the split-based reader may decline more (a comma inside a string).
+            assert_eq!(
+                is_simple_strings(raw, false),
+                serde_json::from_str::<Vec<String>>(raw).is_ok() && !raw.contains('\\'),
+                "{raw}"
+            );
+        }
         let maps = [
             "{}",
             r#"{"k":"v"}"#,
@@ -291,6 +361,10 @@ mod tests {
                     fast.map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
                 assert_eq!(Some(fast), serde_json::from_str(raw).ok(), "{raw}");
             }
+        }
+        for raw in maps {
+            let serde_ok = serde_json::from_str::<std::collections::BTreeMap<String, String>>(raw).is_ok();
+            assert_eq!(is_simple_strings(raw, true), serde_ok && !raw.contains('\\'), "{raw}");
         }
         for raw in [r#""abc""#, r#""""#, r#""a\u0041""#, "12", "null"] {
             assert_eq!(parse_json_str(raw).map(Cow::into_owned), serde_json::from_str::<String>(raw).ok(), "{raw}");

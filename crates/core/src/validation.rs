@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::credential::{CredentialRecord, KeyRing};
 use crate::error::VerifyError;
 use crate::types::{AccountType, Privilege};
-use crate::unverified::{parse_json_str, simple_str_array, simple_str_map, ClaimSpans, UnverifiedToken};
+use crate::unverified::{
+    is_simple_strings, parse_json_str, simple_str_array, simple_str_map, ClaimSpans, UnverifiedToken,
+};
 
 /// The longest token lifetime ever accepted: 30 days.
 pub const MAX_LIFETIME_CAP_S: u64 = 30 * 24 * 3600;
@@ -229,12 +231,12 @@ impl Validation {
             })
             .transpose()?;
         if let Some(s) = &c.teams {
-            if simple_str_array(raw(s)).is_none() {
+            if !is_simple_strings(raw(s), false) {
                 typed::<Vec<String>>(raw(s), "teams", "must be an array of strings")?;
             }
         }
         if let Some(s) = &c.user_attributes {
-            if simple_str_map(raw(s)).is_none() {
+            if !is_simple_strings(raw(s), true) {
                 typed::<BTreeMap<String, String>>(raw(s), "user_attributes", "must be an object of string values")?;
             }
         }
