@@ -1,1 +1,111 @@
-fn main() {}
+//! `cargo xtask`: the repository's developer commands (setup, dev, test, bench).
+#![allow(clippy::print_stdout)] // A CLI: printing is its job.
+
+mod bench;
+mod dev;
+mod setup;
+mod test;
+mod util;
+
+use std::env;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  setup    install what the repository needs (wasm32 target, wasm-bindgen-cli,
+           python venv with PyJWT) and generate .dev.vars; idempotent
+  dev      setup, build the admin binary (release) and show how to use it
+  test     setup, then fmt, clippy (native + wasm32), tests (native + wasm32)
+           and a bench smoke run; stops at the first failure
+             --quick       skip the wasm32 clippy and the bench smoke run
+             --skip-setup  do not run setup first
+  bench    run the verify benchmark and report the ratios against the targets
+  help     show this message";
+
+enum Command {
+    Help,
+    Setup,
+    Dev,
+    Test(test::Options),
+    Bench,
+}
+
+fn parse(args: &[String]) -> Result<Command, String> {
+    let Some((command, rest)) = args.split_first() else {
+        return Ok(Command::Help);
+    };
+    let no_options = |command: Command| match rest.first() {
+        None => Ok(command),
+        Some(arg) => Err(format!("unexpected argument `{arg}`")),
+    };
+    match command.as_str() {
+        "help" | "-h" | "--help" => no_options(Command::Help),
+        "setup" => no_options(Command::Setup),
+        "dev" => no_options(Command::Dev),
+        "bench" => no_options(Command::Bench),
+        "test" => {
+            let mut options = test::Options::default();
+            for arg in rest {
+                match arg.as_str() {
+                    "--quick" => options.quick = true,
+                    "--skip-setup" => options.skip_setup = true,
+                    _ => return Err(format!("unknown option `{arg}` for `test`")),
+                }
+            }
+            Ok(Command::Test(options))
+        }
+        _ => Err(format!("unknown command `{command}`")),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let command = match parse(&args) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    util::ensure_cargo_bin_on_path();
+    let result = match command {
+        Command::Help => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Command::Setup => setup::run(),
+        Command::Dev => dev::run(),
+        Command::Test(options) => test::run(options),
+        Command::Bench => bench::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|&arg| arg.to_owned()).collect()
+    }
+
+    #[test]
+    fn parses_commands_and_rejects_unknown_input() {
+        assert!(matches!(parse(&args(&[])), Ok(Command::Help)));
+        assert!(matches!(
+            parse(&args(&["test", "--quick", "--skip-setup"])),
+            Ok(Command::Test(test::Options { quick: true, skip_setup: true }))
+        ));
+        assert!(parse(&args(&["test", "--fast"])).is_err());
+        assert!(parse(&args(&["setup", "extra"])).is_err());
+        assert!(parse(&args(&["deploy"])).is_err());
+    }
+}

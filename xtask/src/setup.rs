@@ -1,0 +1,305 @@
+//! `cargo xtask setup`: installs what the repository needs on a fresh machine
+//! and generates the local dev secrets. Idempotent: each step first checks
+//! whether its tool is already there at the right version and skips if so.
+//!
+//! To add a step (npm packages, worker-build, chromium, postgresql, …), write
+//! a `check` and an `install` function and append a [`Step`] to [`STEPS`].
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::util::{self, cargo, probe, repo_root, tool_version, Result};
+
+/// One thing setup makes sure of.
+#[derive(Debug)]
+pub struct Step {
+    pub name: &'static str,
+    /// `Ok(true)` when the thing is already there, at the right version.
+    pub check: fn() -> Result<bool>,
+    /// Makes `check` true; prints what it runs.
+    pub install: fn() -> Result<()>,
+}
+
+/// The steps, in order.
+pub const STEPS: &[Step] = &[
+    Step { name: "rust target wasm32-unknown-unknown", check: wasm_target_installed, install: install_wasm_target },
+    Step { name: "node (runs the wasm32 tests)", check: node_present, install: explain_node },
+    Step { name: "wasm-bindgen-cli 0.2.130", check: wasm_bindgen_installed, install: install_wasm_bindgen },
+    Step { name: "python venv .venv (xtask/requirements.txt)", check: venv_ready, install: install_venv },
+    Step { name: "dev secrets .dev.vars", check: dev_vars_ready, install: write_dev_vars },
+];
+
+/// Runs every step; stops at the first that fails.
+pub fn run() -> Result<()> {
+    for step in STEPS {
+        if (step.check)()? {
+            println!("setup: {}: ok (already there)", step.name);
+            continue;
+        }
+        println!("setup: {}: setting up", step.name);
+        let started = Instant::now();
+        (step.install)().map_err(|err| format!("setup: {}: {err}", step.name))?;
+        if !(step.check)()? {
+            return Err(format!(
+                "setup: {}: installed, but the check still fails (is ~/.cargo/bin on PATH?)",
+                step.name
+            )
+            .into());
+        }
+        println!("setup: {}: done in {:.1}s", step.name, started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+// --- wasm32 target -----------------------------------------------------------
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+fn wasm_target_installed() -> Result<bool> {
+    let listed = probe(Command::new("rustup").args(["target", "list", "--installed"]))
+        .ok_or("`rustup target list --installed` failed; is rustup installed?")?;
+    Ok(listed.lines().any(|line| line.trim() == WASM_TARGET))
+}
+
+fn install_wasm_target() -> Result<()> {
+    util::run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+// --- node ----------------------------------------------------------------------
+
+#[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
+fn node_present() -> Result<bool> {
+    Ok(tool_version("node", &["--version"]).is_some())
+}
+
+fn explain_node() -> Result<()> {
+    Err("`node` is not on PATH; wasm-bindgen-test-runner needs Node.js (>= 20) \
+         to run the wasm32 tests. Install it (e.g. `apt-get install nodejs`) and rerun."
+        .into())
+}
+
+// --- wasm-bindgen-cli ----------------------------------------------------------
+
+/// Must match the `wasm-bindgen` pinned in Cargo.lock exactly.
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
+
+#[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
+fn wasm_bindgen_installed() -> Result<bool> {
+    let expect = |tool: &str| {
+        tool_version(tool, &["--version"]).as_deref() == Some(format!("{tool} {WASM_BINDGEN_VERSION}").as_str())
+    };
+    Ok(expect("wasm-bindgen") && expect("wasm-bindgen-test-runner"))
+}
+
+fn install_wasm_bindgen() -> Result<()> {
+    println!("setup: this compiles wasm-bindgen-cli from source (about 5 minutes)");
+    // No `--locked`: the CLI's lockfile names a yanked crate and cargo refuses it.
+    util::run(&mut cargo(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION]))
+}
+
+// --- python venv -------------------------------------------------------------
+
+const REQUIREMENTS: &str = include_str!("../requirements.txt");
+
+fn requirements_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("requirements.txt")
+}
+
+/// The `pyjwt==X` pin from requirements.txt.
+fn pinned_pyjwt() -> Result<&'static str> {
+    REQUIREMENTS
+        .lines()
+        .filter_map(|line| line.split('#').next())
+        .filter_map(|line| line.trim().split_once("=="))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("pyjwt"))
+        .map(|(_, version)| version.trim())
+        .ok_or_else(|| "xtask/requirements.txt has no `pyjwt==VERSION` line".into())
+}
+
+pub fn venv_python() -> PathBuf {
+    repo_root().join(".venv/bin/python")
+}
+
+fn venv_ready() -> Result<bool> {
+    let pinned = pinned_pyjwt()?;
+    let found = tool_version(venv_python(), &["-c", "import jwt; print(jwt.__version__)"]);
+    Ok(found.as_deref() == Some(pinned))
+}
+
+fn install_venv() -> Result<()> {
+    let venv = repo_root().join(".venv");
+    if tool_version(venv_python(), &["--version"]).is_none() {
+        // `--clear` replaces a half-made or broken venv.
+        util::run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv).current_dir(repo_root()))?;
+    }
+    util::run(
+        Command::new(venv_python())
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet", "-r"])
+            .arg(requirements_path())
+            .current_dir(repo_root()),
+    )
+}
+
+// --- .dev.vars -----------------------------------------------------------------
+
+const MASTER_KEY_VAR: &str = "EMBEDGATE_MASTER_KEY";
+const SYNC_KEY_VAR: &str = "EMBEDGATE_SYNC_KEY";
+
+fn dev_vars_path() -> PathBuf {
+    repo_root().join(".dev.vars")
+}
+
+/// Whether `contents` sets `var` to a non-empty value.
+fn sets_var(contents: &str, var: &str) -> bool {
+    contents.lines().any(|line| {
+        line.trim()
+            .strip_prefix(var)
+            .and_then(|rest| rest.strip_prefix('='))
+            .is_some_and(|value| !value.trim().is_empty())
+    })
+}
+
+#[cfg(unix)]
+#[allow(clippy::verbose_bit_mask, reason = "a permission mask reads best as one")]
+fn private_mode(path: &Path) -> Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)?.permissions().mode();
+    Ok(mode & 0o077 == 0) // no group or other bits
+}
+
+#[cfg(not(unix))]
+fn private_mode(_path: &Path) -> Result<bool> {
+    Ok(true)
+}
+
+fn dev_vars_ready() -> Result<bool> {
+    let path = dev_vars_path();
+    if !path.exists() {
+        return Ok(false);
+    }
+    let contents = fs::read_to_string(&path)?;
+    Ok(sets_var(&contents, MASTER_KEY_VAR) && sets_var(&contents, SYNC_KEY_VAR) && private_mode(&path)?)
+}
+
+/// A fresh key from `embedgate keygen KIND`; its value is never printed.
+fn keygen(kind: &str) -> Result<String> {
+    let out = util::read_stdout(&mut cargo([
+        "run",
+        "--quiet",
+        "-p",
+        "embedgate-admin",
+        "--bin",
+        "embedgate",
+        "--",
+        "keygen",
+        kind,
+    ]))
+    .map_err(|err| {
+        format!(
+            "could not generate the {kind} key: {err}. `embedgate keygen {kind}` \
+             (crates/admin) must build and print one key on stdout"
+        )
+    })?;
+    let key = out.trim();
+    let well_formed =
+        !key.is_empty() && !key.contains(char::is_whitespace) && (kind != "master" || key.starts_with("egm_"));
+    if !well_formed {
+        return Err(format!(
+            "`embedgate keygen {kind}` did not print one key{} on stdout (value not shown)",
+            if kind == "master" { " starting with egm_" } else { "" }
+        )
+        .into());
+    }
+    Ok(key.to_owned())
+}
+
+/// Writes `.dev.vars` (mode 0600) if missing; otherwise adds the keys it
+/// lacks and makes it private. Existing keys are never replaced.
+fn write_dev_vars() -> Result<()> {
+    let path = dev_vars_path();
+    let existing = if path.exists() { Some(fs::read_to_string(&path)?) } else { None };
+    let mut lines = String::new();
+    for (var, kind) in [(MASTER_KEY_VAR, "master"), (SYNC_KEY_VAR, "sync")] {
+        if !existing.as_deref().is_some_and(|text| sets_var(text, var)) {
+            writeln!(lines, "{var}={}", keygen(kind)?)?;
+            println!("setup: generated {var} (value not shown)");
+        }
+    }
+    match existing {
+        None => {
+            let mut file = private_options().create_new(true).open(&path)?;
+            file.write_all(lines.as_bytes())?;
+            println!("setup: wrote {} (mode 0600)", util::display_path(&path));
+        }
+        Some(text) => {
+            make_private(&path)?;
+            if !lines.is_empty() {
+                let mut file = fs::OpenOptions::new().append(true).open(&path)?;
+                if !text.is_empty() && !text.ends_with('\n') {
+                    file.write_all(b"\n")?;
+                }
+                file.write_all(lines.as_bytes())?;
+                println!("setup: added the missing keys to {}", util::display_path(&path));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn private_options() -> fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).mode(0o600);
+    options
+}
+
+#[cfg(not(unix))]
+fn private_options() -> fs::OpenOptions {
+    let mut options = fs::OpenOptions::new();
+    options.write(true);
+    options
+}
+
+#[cfg(unix)]
+fn make_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !private_mode(path)? {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+        println!("setup: set {} to mode 0600", util::display_path(path));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_path: &Path) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_is_read_from_requirements() {
+        let pinned = pinned_pyjwt().expect("pyjwt pin");
+        assert!(pinned.starts_with("2."), "{pinned}");
+    }
+
+    #[test]
+    fn step_names_state_the_pinned_versions() {
+        assert!(STEPS.iter().any(|step| step.name == format!("wasm-bindgen-cli {WASM_BINDGEN_VERSION}")));
+    }
+
+    #[test]
+    fn sets_var_needs_a_value() {
+        assert!(sets_var("A=1\nEMBEDGATE_SYNC_KEY=x\n", SYNC_KEY_VAR));
+        assert!(!sets_var("EMBEDGATE_SYNC_KEY=\n", SYNC_KEY_VAR));
+        assert!(!sets_var("EMBEDGATE_SYNC_KEYS=x\n", SYNC_KEY_VAR));
+        assert!(!sets_var("", MASTER_KEY_VAR));
+    }
+}
