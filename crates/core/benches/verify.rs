@@ -16,8 +16,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use embedgate_core::jws::{b64url_decode, CompactParts, Hs256Key};
 use embedgate_core::{
-    sign, AccountType, Claims, ClientId, CredentialRecord, EmbedContext, EmbedSecret, Kdf, KeyRing, Owner, Policy,
-    Privilege, SecretGeneration, TokenVersion, Validation,
+    sign, AccountType, Claims, ClientId, CredentialRecord, EmbedContext, EmbedSecret, KeyRing, Owner, TokenVersion,
+    Validation,
 };
 
 const NOW: i64 = 1_700_000_000;
@@ -59,15 +59,11 @@ fn fixture() -> (String, ClientId, EmbedSecret) {
 
 fn bench_verify(c: &mut Criterion) {
     let (token, client_id, secret) = fixture();
-    let record = CredentialRecord {
-        client_id: client_id.clone(),
-        org: "acme".parse().expect("org"),
-        owner: Owner { email: "admin@example.com".into(), account_type: AccountType::Admin },
-        privileges: [Privilege::Embedding].into(),
-        secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
-        policy: Policy::default(),
-        revoked_at: None,
-    };
+    let record = CredentialRecord::new(
+        client_id.clone(),
+        "acme".parse().expect("org"),
+        Owner { email: "admin@example.com".into(), account_type: AccountType::Admin },
+    );
     let keys = KeyRing::from_secret(&secret);
     let validation = Validation::default();
     let ctx = EmbedContext { org: Some("acme"), origin: None };

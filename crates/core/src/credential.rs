@@ -64,6 +64,20 @@ pub struct CredentialRecord {
 }
 
 impl CredentialRecord {
+    /// A live credential with the `embedding` privilege, its first secret
+    /// generation (derivation v1), and no extra policy.
+    pub fn new(client_id: ClientId, org: OrgSlug, owner: Owner) -> Self {
+        Self {
+            client_id,
+            org,
+            owner,
+            privileges: [Privilege::Embedding].into(),
+            secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
+            policy: Policy::default(),
+            revoked_at: None,
+        }
+    }
+
     /// Whether the credential is revoked.
     pub fn is_revoked(&self) -> bool {
         self.revoked_at.is_some()

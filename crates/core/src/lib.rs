@@ -7,21 +7,14 @@
 //!
 //! ```
 //! use embedgate_core::{sign, Claims, ClientId, CredentialRecord, EmbedContext, EmbedSecret, KeyRing, Validation};
-//! # use embedgate_core::{AccountType, Owner, Privilege, SecretGeneration, Kdf};
+//! # use embedgate_core::{AccountType, Owner};
 //! let client_id = ClientId::generate().unwrap();
 //! let secret = EmbedSecret::generate().unwrap();
 //! let now = 1_700_000_000;
 //! let token = sign(&Claims::new("ana@example.com", now, 3600).unwrap(), &client_id, &secret).unwrap();
 //!
-//! let record = CredentialRecord {
-//!     client_id: client_id.clone(),
-//!     org: "acme".parse().unwrap(),
-//!     owner: Owner { email: "admin@example.com".into(), account_type: AccountType::Admin },
-//!     privileges: [Privilege::Embedding].into(),
-//!     secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
-//!     policy: Default::default(),
-//!     revoked_at: None,
-//! };
+//! let owner = Owner { email: "admin@example.com".into(), account_type: AccountType::Admin };
+//! let record = CredentialRecord::new(client_id.clone(), "acme".parse().unwrap(), owner);
 //! let keys = KeyRing::from_secret(&secret);
 //! let ok = Validation::default()
 //!     .verify(&token, now, &EmbedContext::default(), |kid| (kid == client_id.as_str()).then_some((&record, &keys)))

@@ -4,8 +4,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use embedgate_core::{
-    sign, AccountType, Claims, ClientId, CredentialRecord, EmbedContext, EmbedSecret, Kdf, KeyRing, Owner, Policy,
-    SecretGeneration, Validation,
+    sign, AccountType, Claims, ClientId, CredentialRecord, EmbedContext, EmbedSecret, KeyRing, Owner, Validation,
 };
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header};
 
@@ -25,15 +24,11 @@ fn tokens_from_jsonwebtoken_verify_in_embedgate() {
         "account_type": "viewer", "teams": ["sales"], "ver": "1.1", "aud": "embedgate",
     });
     let token = encode(&header, &claims, &EncodingKey::from_secret(secret.hmac_key())).unwrap();
-    let record = CredentialRecord {
-        client_id: cid.clone(),
-        org: "acme".parse().unwrap(),
-        owner: Owner { email: "admin@example.com".into(), account_type: AccountType::Admin },
-        privileges: [embedgate_core::Privilege::Embedding].into(),
-        secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
-        policy: Policy::default(),
-        revoked_at: None,
-    };
+    let record = CredentialRecord::new(
+        cid.clone(),
+        "acme".parse().unwrap(),
+        Owner { email: "admin@example.com".into(), account_type: AccountType::Admin },
+    );
     let keys = KeyRing::from_secret(&secret);
     let v = Validation::default().verify(&token, now, &EmbedContext::default(), |_| Some((&record, &keys))).unwrap();
     assert_eq!((v.sub().as_ref(), v.account_type()), ("ana@example.com", Some(AccountType::Viewer)));

@@ -7,7 +7,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use embedgate_core::{
     sign, AccountType, Claims, ClientId, CredentialRecord, EdgeState, EmbedContext, EmbedSecret, Kdf, KeyRing,
-    MasterKey, OrgState, Owner, Policy, SecretGeneration, Snapshot, StateError, Validation, VerifyError,
+    MasterKey, OrgState, Owner, SecretGeneration, Snapshot, StateError, Validation, VerifyError,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -15,15 +15,10 @@ use proptest::test_runner::{Config, TestRunner};
 const NOW: i64 = 1_700_000_000;
 
 fn record(client_id: &ClientId, generations: &[u32]) -> CredentialRecord {
-    CredentialRecord {
-        client_id: client_id.clone(),
-        org: "acme".parse().unwrap(),
-        owner: Owner { email: "admin@example.com".into(), account_type: AccountType::Admin },
-        privileges: [embedgate_core::Privilege::Embedding].into(),
-        secrets: generations.iter().map(|&generation| SecretGeneration { generation, kdf: Kdf::V1 }).collect(),
-        policy: Policy::default(),
-        revoked_at: None,
-    }
+    let owner = Owner { email: "admin@example.com".into(), account_type: AccountType::Admin };
+    let mut record = CredentialRecord::new(client_id.clone(), "acme".parse().unwrap(), owner);
+    record.secrets = generations.iter().map(|&generation| SecretGeneration { generation, kdf: Kdf::V1 }).collect();
+    record
 }
 
 fn verify(token: &str, rec: &CredentialRecord, keys: &KeyRing) -> Result<embedgate_core::Identity, VerifyError> {
