@@ -32,6 +32,7 @@ mod embed_url;
 mod error;
 pub mod jws;
 mod printable;
+mod scan;
 mod secret;
 mod sign;
 mod state;

@@ -33,6 +33,26 @@ macro_rules! raw_object {
 }
 
 raw_object!(RawHeader { alg, typ, kid, jku, jwk, x5u, x5c, crit });
+
+/// The header parameters verification looks at, in [`RawHeader`]'s order.
+const HEADER_KEYS: [&str; 8] = ["alg", "typ", "kid", "jku", "jwk", "x5u", "x5c", "crit"];
+/// The claims verification looks at, in [`RawClaims`]'s order.
+const CLAIM_KEYS: [&str; 14] = [
+    "sub",
+    "jti",
+    "iat",
+    "exp",
+    "nbf",
+    "iss",
+    "ver",
+    "aud",
+    "account_type",
+    "teams",
+    "user_attributes",
+    "first_name",
+    "last_name",
+    "eval_connection_id",
+];
 raw_object!(RawClaims {
     sub,
     jti,
@@ -89,6 +109,49 @@ fn span(base: &str, raw: Option<&RawValue>) -> Option<Range<usize>> {
     })
 }
 
+/// The raw-value spans of `keys` in a JSON object's text: the fast scanner
+/// when it can answer, serde (`slow`) otherwise.
+fn spans<const N: usize>(
+    text: &str,
+    keys: &[&str; N],
+    what: &'static str,
+    slow: impl FnOnce(&str) -> Option<[Option<Range<usize>>; N]>,
+) -> Result<[Option<Range<usize>>; N], VerifyError> {
+    crate::scan::object(text, keys).or_else(|| slow(text)).ok_or(VerifyError::MalformedToken(what))
+}
+
+impl From<[Option<Range<usize>>; 8]> for HeaderSpans {
+    fn from([alg, typ, kid, jku, jwk, x5u, x5c, crit]: [Option<Range<usize>>; 8]) -> Self {
+        let forbidden = [("jku", jku), ("jwk", jwk), ("x5u", x5u), ("x5c", x5c), ("crit", crit)]
+            .into_iter()
+            .find_map(|(name, v)| v.map(|_| name));
+        Self { alg, typ, kid, forbidden }
+    }
+}
+
+impl From<[Option<Range<usize>>; 14]> for ClaimSpans {
+    fn from(spans: [Option<Range<usize>>; 14]) -> Self {
+        let [sub, jti, iat, exp, nbf, iss, ver, aud, account_type, teams, user_attributes, first_name, last_name, eval_connection_id] =
+            spans;
+        Self {
+            sub,
+            jti,
+            iat,
+            exp,
+            nbf,
+            iss,
+            ver,
+            aud,
+            account_type,
+            teams,
+            user_attributes,
+            first_name,
+            last_name,
+            eval_connection_id,
+        }
+    }
+}
+
 /// Decodes one base64url segment into a JSON object's text.
 fn decode_object(segment: &str, what: &'static str) -> Result<String, VerifyError> {
     let bytes = b64url_decode(segment).ok_or(VerifyError::MalformedToken(what))?;
@@ -128,38 +191,34 @@ impl<'t> UnverifiedToken<'t> {
         let parts = CompactParts::split(token).ok_or(VerifyError::MalformedToken("not three dot-separated parts"))?;
 
         let header_json = decode_object(parts.header, BAD_HEADER)?;
-        let raw: RawHeader<'_> =
-            serde_json::from_str(&header_json).map_err(|_| VerifyError::MalformedToken(BAD_HEADER))?;
-        let forbidden = [("jku", raw.jku), ("jwk", raw.jwk), ("x5u", raw.x5u), ("x5c", raw.x5c), ("crit", raw.crit)]
-            .into_iter()
-            .find_map(|(name, v)| v.map(|_| name));
-        let header = HeaderSpans {
-            alg: span(&header_json, raw.alg),
-            typ: span(&header_json, raw.typ),
-            kid: span(&header_json, raw.kid),
-            forbidden,
-        };
+        let header = HeaderSpans::from(spans(&header_json, &HEADER_KEYS, BAD_HEADER, |t| {
+            let r: RawHeader<'_> = serde_json::from_str(t).ok()?;
+            Some([r.alg, r.typ, r.kid, r.jku, r.jwk, r.x5u, r.x5c, r.crit].map(|v| span(t, v)))
+        })?);
 
         let payload_json = decode_object(parts.payload, BAD_PAYLOAD)?;
-        let raw: RawClaims<'_> =
-            serde_json::from_str(&payload_json).map_err(|_| VerifyError::MalformedToken(BAD_PAYLOAD))?;
-        let p = payload_json.as_str();
-        let claims = ClaimSpans {
-            sub: span(p, raw.sub),
-            jti: span(p, raw.jti),
-            iat: span(p, raw.iat),
-            exp: span(p, raw.exp),
-            nbf: span(p, raw.nbf),
-            iss: span(p, raw.iss),
-            ver: span(p, raw.ver),
-            aud: span(p, raw.aud),
-            account_type: span(p, raw.account_type),
-            teams: span(p, raw.teams),
-            user_attributes: span(p, raw.user_attributes),
-            first_name: span(p, raw.first_name),
-            last_name: span(p, raw.last_name),
-            eval_connection_id: span(p, raw.eval_connection_id),
-        };
+        let claims = ClaimSpans::from(spans(&payload_json, &CLAIM_KEYS, BAD_PAYLOAD, |t| {
+            let r: RawClaims<'_> = serde_json::from_str(t).ok()?;
+            Some(
+                [
+                    r.sub,
+                    r.jti,
+                    r.iat,
+                    r.exp,
+                    r.nbf,
+                    r.iss,
+                    r.ver,
+                    r.aud,
+                    r.account_type,
+                    r.teams,
+                    r.user_attributes,
+                    r.first_name,
+                    r.last_name,
+                    r.eval_connection_id,
+                ]
+                .map(|v| span(t, v)),
+            )
+        })?);
 
         let signature =
             decode_signature(parts.signature).ok_or(VerifyError::MalformedToken("the signature is not base64url"))?;
@@ -315,6 +374,161 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    /// xorshift64: deterministic, the same on native and wasm32.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            usize::try_from(self.next() % n as u64).unwrap()
+        }
+        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+            xs[self.below(xs.len())]
+        }
+    }
+
+    fn gen_value(r: &mut Rng, depth: u8, out: &mut String) {
+        const WS: [&str; 4] = ["", " ", "\n\t", "\r "];
+        match r.below(if depth == 0 { 4 } else { 6 }) {
+            0 => out.push_str(r.pick(&[
+                r#""abc""#,
+                r#""""#,
+                r#""a b""#,
+                r#""a\"b""#,
+                r#""\u0041""#,
+                r#""\q""#,
+                "\"\u{1}\"",
+                r#""é""#,
+                r#""x"#,
+            ])),
+            1 => out.push_str(r.pick(&[
+                "0",
+                "-1",
+                "17",
+                "1.5",
+                "-0.0e-0",
+                "1E5",
+                "1e+9",
+                "01",
+                "1.",
+                "-",
+                "1e",
+                ".5",
+                "1700000000",
+            ])),
+            2 => out.push_str(r.pick(&["true", "false", "null", "nul", "tru", "True"])),
+            3 => out.push_str(r.pick(&[r#""viewer""#, r#""1.1""#, r#""embedgate""#])),
+            4 => {
+                out.push('[');
+                for k in 0..r.below(4) {
+                    if k > 0 {
+                        out.push_str(r.pick(&[",", ",", ", ", ""]));
+                    }
+                    out.push_str(r.pick(&WS));
+                    gen_value(r, depth - 1, out);
+                }
+                out.push_str(r.pick(&["]", "]", "]", ",]", ""]));
+            }
+            _ => {
+                out.push('{');
+                for k in 0..r.below(4) {
+                    if k > 0 {
+                        out.push_str(r.pick(&[",", ",", ""]));
+                    }
+                    out.push_str(r.pick(&[r#""k""#, r#""region""#, r#""k""#, "k"]));
+                    out.push_str(r.pick(&[":", ":", " : ", ""]));
+                    gen_value(r, depth - 1, out);
+                }
+                out.push_str(r.pick(&["}", "}", ",}", ""]));
+            }
+        }
+    }
+
+    fn gen_object(r: &mut Rng) -> String {
+        let mut out = String::from(r.pick(&["{", "{", " {", "["]));
+        for k in 0..r.below(8) {
+            if k > 0 {
+                out.push_str(r.pick(&[",", ",", ",", " ,\n", ""]));
+            }
+            let key = r.pick(&[
+                "sub",
+                "jti",
+                "iat",
+                "exp",
+                "nbf",
+                "aud",
+                "teams",
+                "user_attributes",
+                "ver",
+                "x",
+                "custom",
+                "s\\u0075b",
+                "",
+            ]);
+            out.push('"');
+            out.push_str(key);
+            out.push_str(r.pick(&["\":", "\" : ", "\":", "\""]));
+            gen_value(r, 3, &mut out);
+        }
+        out.push_str(r.pick(&["}", "}", "} ", "}x", ",}", "", "}}"]));
+        // Sometimes one more random edit anywhere.
+        if r.below(3) == 0 && !out.is_empty() {
+            let at = r.below(out.len());
+            if out.is_char_boundary(at) {
+                out.insert_str(at, r.pick(&["\"", ",", ":", "}", "{", "[", "]", "\\", " ", "1", "\u{0}"]));
+            }
+        }
+        out
+    }
+
+    fn serde_claim_spans(t: &str) -> Option<[Option<Range<usize>>; 14]> {
+        let r: RawClaims<'_> = serde_json::from_str(t).ok()?;
+        Some(
+            [
+                r.sub,
+                r.jti,
+                r.iat,
+                r.exp,
+                r.nbf,
+                r.iss,
+                r.ver,
+                r.aud,
+                r.account_type,
+                r.teams,
+                r.user_attributes,
+                r.first_name,
+                r.last_name,
+                r.eval_connection_id,
+            ]
+            .map(|v| span(t, v)),
+        )
+    }
+
+    /// The scanner may decline anything, but whenever it answers, serde must
+    /// accept the same text with exactly the same spans.
+    #[test]
+    fn the_fast_scanner_never_disagrees_with_serde() {
+        let mut r = Rng(0x0123_4567_89ab_cdef);
+        let (mut answered, mut valid) = (0, 0);
+        for _ in 0..50_000 {
+            let text = gen_object(&mut r);
+            let slow = serde_claim_spans(&text);
+            valid += usize::from(slow.is_some());
+            if let Some(fast) = crate::scan::object(&text, &CLAIM_KEYS) {
+                answered += 1;
+                assert_eq!(Some(fast), slow, "{text:?}");
+            }
+        }
+        // The fast path must actually carry the common case.
+        assert!(answered * 3 > valid, "scanner answered {answered} of {valid} valid objects");
+        let typical = r#"{"sub":"ana@example.com","jti":"j","iat":1700000000,"exp":1700003600,"teams":["a","b"],"user_attributes":{"r":"emea"},"ver":"1.1","aud":["embedgate"]}"#;
+        assert!(crate::scan::object(typical, &CLAIM_KEYS).is_some());
+    }
 
     /// The fast paths must agree with serde on every input they accept.
     #[test]
