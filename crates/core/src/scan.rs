@@ -37,12 +37,12 @@ impl Scanner<'_> {
     fn string(&mut self) -> Option<Range<usize>> {
         self.eat(b'"')?;
         let start = self.i;
-        let end = self.b[start..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        if self.b[start + end] != b'"' {
+        let end = start + self.b[start..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if self.b[end] != b'"' {
             return None;
         }
-        self.i = start + end + 1;
-        Some(start..start + end)
+        self.i = end + 1;
+        Some(start..end)
     }
 
     fn digits(&mut self) -> usize {
@@ -128,9 +128,13 @@ impl Scanner<'_> {
     }
 }
 
-/// Scans a JSON object, returning the raw-value span of each of `keys`
-/// (present or not), or `None` to defer to serde.
-pub(crate) fn object<const N: usize>(text: &str, keys: &[&str; N]) -> Option<[Option<Range<usize>>; N]> {
+/// Scans a JSON object, returning the raw-value span of each known member
+/// (`key_index` maps a member name to its slot, `None` for unknown ones),
+/// or `None` to defer to serde.
+pub(crate) fn object<const N: usize>(
+    text: &str,
+    key_index: impl Fn(&[u8]) -> Option<usize>,
+) -> Option<[Option<Range<usize>>; N]> {
     let mut s = Scanner { b: text.as_bytes(), i: 0 };
     let mut spans: [Option<Range<usize>>; N] = core::array::from_fn(|_| None);
     s.ws();
@@ -144,7 +148,7 @@ pub(crate) fn object<const N: usize>(text: &str, keys: &[&str; N]) -> Option<[Op
             s.ws();
             let start = s.i;
             s.value(MAX_DEPTH)?;
-            if let Some(k) = keys.iter().position(|k| k.as_bytes() == &s.b[key.clone()]) {
+            if let Some(k) = key_index(&s.b[key]) {
                 if spans[k].is_some() {
                     return None; // a duplicate known member: serde refuses it
                 }
