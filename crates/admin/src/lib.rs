@@ -2,3 +2,4 @@
 //! `sign`/`verify`, key generation) and, in later issues, the admin server.
 
 pub mod cli;
+pub mod server;

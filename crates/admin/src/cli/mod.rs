@@ -6,6 +6,7 @@
 
 mod duration;
 pub mod keygen;
+pub mod server;
 pub mod sign;
 pub mod verify;
 
@@ -30,6 +31,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Generate a key, secret or client ID and print it.
     Keygen(keygen::KeygenArgs),
+    /// Create an org and its first admin; print that admin's API token once.
+    Init(server::InitArgs),
+    /// Run the admin server.
+    Serve(server::ServeArgs),
 }
 
 /// A failure of the command itself (not a verification result): exit code 2.
@@ -66,6 +71,11 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => sign::run(&args, &mut out),
         Command::Verify(args) => verify::run(&args, &mut out),
         Command::Keygen(args) => keygen::run(&args, &mut out),
+        Command::Init(args) => server::run_init(&args, &mut out),
+        Command::Serve(args) => {
+            drop(out);
+            server::run_serve(&args)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

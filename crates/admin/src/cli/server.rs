@@ -1,0 +1,204 @@
+//! `embedgate init` and `embedgate serve`: the admin server's commands.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use embedgate_core::{MasterKey, SyncKey};
+
+use super::{write_line, UsageError};
+use crate::server::{self, db, AppState};
+
+/// Where the state lives and the master key (shared by `init` and `serve`).
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Data directory (the default SQLite file and the generated master key live here).
+    #[arg(long, env = "EMBEDGATE_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Database URL: sqlite://PATH or postgres://… (default: <data-dir>/embedgate.db).
+    #[arg(long, env = "EMBEDGATE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Master key (egm_…); default: read from <data-dir>/master.key.
+    #[arg(long, env = "EMBEDGATE_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+}
+
+impl StoreArgs {
+    fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| db::default_sqlite_url(&self.data_dir))
+    }
+
+    fn master_key_file(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
+
+    /// The configured master key, or the one in the data directory.
+    fn load_master_key(&self) -> Result<MasterKey, UsageError> {
+        if let Some(k) = &self.master_key {
+            return MasterKey::from_printable(k).map_err(|e| UsageError::new(format!("EMBEDGATE_MASTER_KEY: {e}")));
+        }
+        let path = self.master_key_file();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                MasterKey::from_printable(&text).map_err(|e| UsageError::new(format!("{}: {e}", path.display())))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(UsageError::new(format!(
+                "no master key: set EMBEDGATE_MASTER_KEY (or --master-key), or run `embedgate init` to generate {}",
+                path.display()
+            ))),
+            Err(e) => Err(UsageError::new(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    /// The configured master key, or the data directory's, generating it there if absent.
+    fn load_or_generate_master_key(&self) -> Result<MasterKey, UsageError> {
+        if self.master_key.is_some() || self.master_key_file().exists() {
+            return self.load_master_key();
+        }
+        let key = MasterKey::generate().map_err(|e| UsageError::new(e.to_string()))?;
+        write_private(&self.master_key_file(), &format!("{}\n", key.to_printable().as_str()))?;
+        Ok(key)
+    }
+}
+
+/// Writes a new file readable only by its owner (0600 on Unix); never overwrites.
+fn write_private(path: &Path, contents: &str) -> Result<(), UsageError> {
+    use std::io::Write;
+    let err = |e: std::io::Error| UsageError::new(format!("cannot write {}: {e}", path.display()));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(err)?;
+    file.write_all(contents.as_bytes()).and_then(|()| file.sync_all()).map_err(err)
+}
+
+/// Arguments of `embedgate init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The org slug to create ([a-z0-9-]{1,63}).
+    #[arg(long)]
+    org: String,
+    /// The email of the org's first admin.
+    #[arg(long)]
+    admin_email: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Arguments of `embedgate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is logged).
+    #[arg(long, env = "EMBEDGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Sync key (egk_…) for pushing state to the edges (used by the push, not yet implemented).
+    #[arg(long, env = "EMBEDGATE_SYNC_KEY", hide_env_values = true)]
+    sync_key: Option<String>,
+    /// Comma-separated edge base URLs to push state to (not yet implemented).
+    #[arg(long, env = "EMBEDGATE_EDGES", value_delimiter = ',')]
+    edges: Vec<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Exit code when `init` finds the org already there.
+pub const EXIT_ORG_EXISTS: u8 = 1;
+
+fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| UsageError::new(format!("cannot start the async runtime: {e}")))
+}
+
+/// Creates the org and its first admin, prints `{"org","admin_email","token"}`.
+pub fn run_init(args: &InitArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageError> {
+    let master = args.store.load_or_generate_master_key()?;
+    drop(master);
+    let url = args.store.database_url();
+    runtime()?.block_on(async {
+        let db = db::open(&url).await.map_err(|e| UsageError::new(e.to_string()))?;
+        let result = server::api::init_org(&db, &args.org, &args.admin_email).await;
+        db.pool.close().await;
+        match result {
+            Ok(Some(token)) => {
+                let line = serde_json::json!({
+                    "org": args.org,
+                    "admin_email": args.admin_email.trim().to_lowercase(),
+                    "token": token.as_str(),
+                });
+                write_line(out, &line.to_string())?;
+                Ok(0)
+            }
+            Ok(None) => {
+                eprintln!("embedgate: the org {:?} already exists; nothing was changed", args.org);
+                Ok(EXIT_ORG_EXISTS)
+            }
+            Err(e) => Err(UsageError::new(e.to_string())),
+        }
+    })
+}
+
+/// Runs the admin server until SIGINT or SIGTERM.
+pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
+    init_tracing();
+    let master = args.store.load_master_key()?;
+    if let Some(k) = &args.sync_key {
+        SyncKey::from_printable(k).map_err(|e| UsageError::new(format!("EMBEDGATE_SYNC_KEY: {e}")))?;
+    }
+    let url = args.store.database_url();
+    runtime()?.block_on(async {
+        let db = db::open(&url).await.map_err(|e| UsageError::new(e.to_string()))?;
+        tracing::info!(backend = ?db.backend, edges = args.edges.len(), "database ready");
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| UsageError::new(format!("cannot listen on {}: {e}", args.listen)))?;
+        let addr = listener.local_addr().map_err(|e| UsageError::new(e.to_string()))?;
+        tracing::info!(%addr, "embedgate admin listening on http://{addr}");
+        let app = server::app(AppState::new(db.clone(), master));
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| UsageError::new(format!("server error: {e}")))?;
+        db.pool.close().await;
+        tracing::info!("stopped");
+        Ok(0)
+    })
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

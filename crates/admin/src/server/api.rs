@@ -1,0 +1,653 @@
+//! The JSON API under `/api/v1` (design §7) and `/healthz`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use embedgate_core::{AccountType, ClientId, Kdf, OrgSlug, Privilege};
+use serde_json::{json, Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::auth::{new_member_token, random_id, Member};
+use super::error::is_unique_violation;
+use super::{now, AppError, AppState, Db};
+
+/// The longest `max_token_lifetime_s` a credential may set (30 days).
+pub const MAX_TOKEN_LIFETIME_S: i64 = 2_592_000;
+
+/// The whole admin HTTP API.
+pub fn app(state: AppState) -> Router {
+    let org = Router::new()
+        .route("/members", post(create_member).get(list_members))
+        .route("/members/{email}/tokens", post(issue_token))
+        .route("/credentials", post(create_credential).get(list_credentials))
+        .route("/credentials/{client_id}", get(get_credential))
+        .route("/credentials/{client_id}/revoke", post(revoke_credential))
+        .route("/credentials/{client_id}/rotate", post(rotate_credential))
+        .route("/credentials/{client_id}/retire-previous", post(retire_previous))
+        .route("/audit", get(list_audit));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/api/v1/orgs/{org}", org)
+        .fallback(|| async { AppError::NotFound("route") })
+        .layer(middleware::from_fn(log_requests))
+        .with_state(state)
+}
+
+/// Logs method, path (never the query or body), status and latency.
+async fn log_requests(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    tracing::info!(%method, %path, status = response.status().as_u16(), micros = start.elapsed().as_micros(), "request");
+    response
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let version: i64 =
+        sqlx::query_scalar("SELECT version FROM state_version WHERE id = 1").fetch_one(&state.db.pool).await?;
+    Ok(Json(json!({ "ok": true, "state_version": version })))
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn body_object(body: Result<Json<Value>, JsonRejection>) -> Result<Map<String, Value>, AppError> {
+    match body {
+        Ok(Json(Value::Object(map))) => Ok(map),
+        Ok(Json(_)) => Err(AppError::invalid("body", "the body must be a JSON object")),
+        Err(_) => Err(AppError::MalformedJson),
+    }
+}
+
+fn opt_string(map: &Map<String, Value>, field: &'static str) -> Result<Option<String>, AppError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(AppError::invalid(field, format!("{field} must be a string"))),
+    }
+}
+
+fn req_string(map: &Map<String, Value>, field: &'static str) -> Result<String, AppError> {
+    opt_string(map, field)?.ok_or_else(|| AppError::invalid(field, format!("{field} is required")))
+}
+
+fn opt_i64(
+    map: &Map<String, Value>,
+    field: &'static str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<Option<i64>, AppError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(AppError::invalid(
+                field,
+                format!("{field} must be an integer from {} to {}", range.start(), range.end()),
+            )),
+        },
+    }
+}
+
+/// Lower-cases and checks an email address (1–254 characters, one `@`, no whitespace).
+fn normalize_email(raw: &str, field: &'static str) -> Result<String, AppError> {
+    let email = raw.trim().to_lowercase();
+    let ok = (3..=254).contains(&email.chars().count())
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split('@').count() == 2
+        && email.split('@').all(|p| !p.is_empty());
+    if ok {
+        Ok(email)
+    } else {
+        Err(AppError::invalid(field, format!("{field} must be an email address")))
+    }
+}
+
+/// An `http(s)://host[:port]` origin without path, query or fragment, lower-cased.
+fn normalize_origin(raw: &str) -> Option<String> {
+    let origin = raw.trim().to_ascii_lowercase();
+    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"))?;
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => {
+            if h.starts_with('[') || !h.contains(':') {
+                (h, Some(p))
+            } else {
+                return None;
+            }
+        }
+        _ => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && (host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            || (host.starts_with('[')
+                && host.ends_with(']')
+                && host[1..host.len() - 1].bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')));
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
+    });
+    (host_ok && port_ok).then_some(origin)
+}
+
+fn check_org(org: &str) -> Result<(), AppError> {
+    if OrgSlug::is_valid(org) {
+        Ok(())
+    } else {
+        Err(AppError::NotFound("org"))
+    }
+}
+
+async fn audit(
+    conn: &mut AnyConnection,
+    org: &str,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &Value,
+) -> Result<(), AppError> {
+    sqlx::query("INSERT INTO audit (org, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(org)
+        .bind(now())
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(detail.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Bumps the state version the edge push follows (in the change's transaction).
+async fn bump_version(conn: &mut AnyConnection) -> Result<(), AppError> {
+    sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1").execute(&mut *conn).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- orgs (init)
+
+/// Creates `org` with its first admin and returns that admin's token, or
+/// `None` when the org already exists. Used by `embedgate init`.
+pub async fn init_org(db: &Db, org: &str, admin_email: &str) -> Result<Option<zeroize::Zeroizing<String>>, AppError> {
+    if !OrgSlug::is_valid(org) {
+        return Err(AppError::invalid("org", "an org slug is 1 to 63 characters of a-z, 0-9 and '-'"));
+    }
+    let email = normalize_email(admin_email, "admin_email")?;
+    let (token, hash) = new_member_token()?;
+    let at = now();
+    let mut tx = db.pool.begin().await?;
+    let inserted =
+        sqlx::query("INSERT INTO orgs (slug, created_at) VALUES ($1, $2)").bind(org).bind(at).execute(&mut *tx).await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Ok(None),
+        other => {
+            other?;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO members (org, email, account_type, status, created_at) VALUES ($1, $2, 'admin', 'active', $3)",
+    )
+    .bind(org)
+    .bind(&email)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO member_tokens (id, org, email, token_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $3)")
+        .bind(random_id()?)
+        .bind(org)
+        .bind(&email)
+        .bind(hash)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    audit(&mut tx, org, "embedgate-init", "org.create", org, &json!({ "admin": email })).await?;
+    bump_version(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Some(token))
+}
+
+// ---------------------------------------------------------------- members
+
+fn member_json(row: &AnyRow) -> Result<Value, AppError> {
+    Ok(json!({
+        "email": row.try_get::<String, _>("email")?,
+        "account_type": row.try_get::<String, _>("account_type")?,
+        "status": row.try_get::<String, _>("status")?,
+        "created_at": row.try_get::<i64, _>("created_at")?,
+    }))
+}
+
+async fn create_member(
+    member: Member,
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    member.require_admin_of(&org)?;
+    let body = body_object(body)?;
+    let email = normalize_email(&req_string(&body, "email")?, "email")?;
+    let account_type: AccountType = req_string(&body, "account_type")?
+        .parse()
+        .map_err(|_| AppError::invalid("account_type", "account_type is one of admin, creator, explorer, viewer"))?;
+    let at = now();
+    let mut tx = state.db.pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO members (org, email, account_type, status, created_at) VALUES ($1, $2, $3, 'active', $4)",
+    )
+    .bind(&org)
+    .bind(&email)
+    .bind(account_type.as_str())
+    .bind(at)
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Err(AppError::MemberExists),
+        other => {
+            other?;
+        }
+    }
+    audit(&mut tx, &org, &member.email, "member.create", &email, &json!({ "account_type": account_type.as_str() }))
+        .await?;
+    bump_version(&mut tx).await?;
+    tx.commit().await?;
+    let body = json!({ "email": email, "account_type": account_type.as_str(), "status": "active", "created_at": at });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+async fn list_members(
+    member: Member,
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    member.require_admin_of(&org)?;
+    let rows = sqlx::query("SELECT email, account_type, status, created_at FROM members WHERE org = $1 ORDER BY email")
+        .bind(&org)
+        .fetch_all(&state.db.pool)
+        .await?;
+    let members = rows.iter().map(member_json).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({ "members": members })))
+}
+
+async fn issue_token(
+    member: Member,
+    State(state): State<AppState>,
+    Path((org, email)): Path<(String, String)>,
+) -> Result<impl IntoResponse, AppError> {
+    member.require_admin_of(&org)?;
+    let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
+    let (token, hash) = new_member_token()?;
+    let id = random_id()?;
+    let mut tx = state.db.pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO member_tokens (id, org, email, token_hash, created_at, created_by) \
+         SELECT $1, org, email, $2, $3, $4 FROM members WHERE org = $5 AND email = $6 AND status = 'active'",
+    )
+    .bind(&id)
+    .bind(hash)
+    .bind(now())
+    .bind(&member.email)
+    .bind(&org)
+    .bind(&email)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(AppError::NotFound("member"));
+    }
+    audit(&mut tx, &org, &member.email, "member.token_issue", &email, &json!({ "token_id": id })).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "email": email, "token": token.as_str() }))))
+}
+
+// ---------------------------------------------------------------- credentials
+
+const CREDENTIAL_COLUMNS: &str =
+    "c.client_id, c.org, c.name, c.description, c.owner_email, m.account_type AS owner_account_type, \
+     c.privileges, c.created_at, c.created_by, c.revoked_at, c.revoked_by, c.last_used_at, c.current_generation, \
+     c.previous_generation, c.allowed_origins, c.max_token_lifetime_s, c.not_before_cutoff";
+
+fn credential_json(row: &AnyRow) -> Result<Value, AppError> {
+    let parse = |col: &str| -> Result<Value, AppError> {
+        serde_json::from_str(&row.try_get::<String, _>(col)?)
+            .map_err(|e| AppError::Internal(format!("bad JSON in {col}: {e}")))
+    };
+    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+    let mut live = vec![row.try_get::<i64, _>("current_generation")?];
+    live.extend(row.try_get::<Option<i64>, _>("previous_generation")?);
+    Ok(json!({
+        "client_id": row.try_get::<String, _>("client_id")?,
+        "org": row.try_get::<String, _>("org")?,
+        "name": row.try_get::<String, _>("name")?,
+        "description": row.try_get::<Option<String>, _>("description")?,
+        "owner": row.try_get::<String, _>("owner_email")?,
+        "owner_account_type": row.try_get::<Option<String>, _>("owner_account_type")?,
+        "privileges": parse("privileges")?,
+        "status": if revoked_at.is_some() { "revoked" } else { "active" },
+        "created_at": row.try_get::<i64, _>("created_at")?,
+        "created_by": row.try_get::<String, _>("created_by")?,
+        "revoked_at": revoked_at,
+        "revoked_by": row.try_get::<Option<String>, _>("revoked_by")?,
+        "last_used_at": row.try_get::<Option<i64>, _>("last_used_at")?,
+        "live_generations": live,
+        "allowed_origins": parse("allowed_origins")?,
+        "max_token_lifetime_s": row.try_get::<Option<i64>, _>("max_token_lifetime_s")?,
+        "not_before_cutoff": row.try_get::<Option<i64>, _>("not_before_cutoff")?,
+    }))
+}
+
+async fn fetch_credential(conn: &mut AnyConnection, org: &str, client_id: &str) -> Result<AnyRow, AppError> {
+    let sql = format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials c LEFT JOIN members m ON m.org = c.org AND m.email = c.owner_email \
+         WHERE c.org = $1 AND c.client_id = $2"
+    );
+    sqlx::query(&sql)
+        .bind(org)
+        .bind(client_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(AppError::NotFound("credential"))
+}
+
+fn secret_json(state: &AppState, row: &AnyRow, client_id: &ClientId) -> Result<Value, AppError> {
+    let mut body = credential_json(row)?;
+    let generation = u32::try_from(row.try_get::<i64, _>("current_generation")?)
+        .map_err(|_| AppError::Internal("generation out of range".into()))?;
+    let secret = state.master.derive_embed_secret(Kdf::V1, client_id, generation);
+    body["secret"] = Value::from(secret.expose_secret());
+    body["generation"] = Value::from(generation);
+    Ok(body)
+}
+
+struct NewCredential {
+    name: String,
+    description: Option<String>,
+    owner: String,
+    privileges: BTreeSet<Privilege>,
+    allowed_origins: Vec<String>,
+    max_token_lifetime_s: Option<i64>,
+    not_before_cutoff: Option<i64>,
+}
+
+fn parse_new_credential(body: &Map<String, Value>) -> Result<NewCredential, AppError> {
+    let name = req_string(body, "name")?.trim().to_owned();
+    if !(1..=100).contains(&name.chars().count()) || name.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "name",
+            "name must be 1 to 100 characters (trimmed), without control characters",
+        ));
+    }
+    let description = opt_string(body, "description")?;
+    if description.as_ref().is_some_and(|d| d.chars().count() > 1000) {
+        return Err(AppError::invalid("description", "description must be at most 1000 characters"));
+    }
+    let owner = normalize_email(&req_string(body, "owner")?, "owner")?;
+    let privileges_err =
+        || AppError::invalid("privileges", "privileges must be a non-empty array of \"embedding\" and \"api\"");
+    let privileges = match body.get("privileges") {
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|v| v.as_str().and_then(|s| s.parse::<Privilege>().ok()).ok_or_else(privileges_err))
+            .collect::<Result<BTreeSet<_>, _>>()?,
+        _ => return Err(privileges_err()),
+    };
+    let origins_err = || {
+        AppError::invalid(
+            "allowed_origins",
+            "allowed_origins must be an array of at most 50 http(s) origins without a path",
+        )
+    };
+    let allowed_origins = match body.get("allowed_origins") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) if items.len() <= 50 => {
+            let set = items
+                .iter()
+                .map(|v| v.as_str().and_then(normalize_origin).ok_or_else(origins_err))
+                .collect::<Result<BTreeSet<_>, _>>()?;
+            set.into_iter().collect()
+        }
+        Some(_) => return Err(origins_err()),
+    };
+    Ok(NewCredential {
+        name,
+        description,
+        owner,
+        privileges,
+        allowed_origins,
+        max_token_lifetime_s: opt_i64(body, "max_token_lifetime_s", 1..=MAX_TOKEN_LIFETIME_S)?,
+        not_before_cutoff: opt_i64(body, "not_before_cutoff", 0..=i64::from(u32::MAX) * 64)?,
+    })
+}
+
+async fn create_credential(
+    member: Member,
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    member.require_admin_of(&org)?;
+    let new = parse_new_credential(&body_object(body)?)?;
+    let owner_ok: Option<String> =
+        sqlx::query_scalar("SELECT email FROM members WHERE org = $1 AND email = $2 AND status = 'active'")
+            .bind(&org)
+            .bind(&new.owner)
+            .fetch_optional(&state.db.pool)
+            .await?;
+    if owner_ok.is_none() {
+        return Err(AppError::invalid("owner", "owner must be an active member of the org"));
+    }
+    let client_id = ClientId::generate().map_err(|e| AppError::Internal(format!("random source: {e}")))?;
+    let privileges: Vec<&str> = new.privileges.iter().map(|p| p.as_str()).collect();
+    let mut tx = state.db.pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO credentials (client_id, org, name, description, owner_email, privileges, created_at, created_by, \
+         kdf, current_generation, allowed_origins, max_token_lifetime_s, not_before_cutoff) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'v1', 1, $9, $10, $11)",
+    )
+    .bind(client_id.as_str())
+    .bind(&org)
+    .bind(&new.name)
+    .bind(new.description.as_deref())
+    .bind(&new.owner)
+    .bind(json!(privileges).to_string())
+    .bind(now())
+    .bind(&member.email)
+    .bind(json!(new.allowed_origins).to_string())
+    .bind(new.max_token_lifetime_s)
+    .bind(new.not_before_cutoff)
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Err(AppError::NameTaken),
+        other => {
+            other?;
+        }
+    }
+    let detail = json!({ "name": new.name, "owner": new.owner, "privileges": privileges });
+    audit(&mut tx, &org, &member.email, "credential.create", client_id.as_str(), &detail).await?;
+    bump_version(&mut tx).await?;
+    let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(secret_json(&state, &row, &client_id)?)))
+}
+
+async fn list_credentials(
+    member: Member,
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    member.require_admin_of(&org)?;
+    check_org(&org)?;
+    let sql = format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials c LEFT JOIN members m ON m.org = c.org AND m.email = c.owner_email \
+         WHERE c.org = $1 ORDER BY c.created_at, c.client_id"
+    );
+    let rows = sqlx::query(&sql).bind(&org).fetch_all(&state.db.pool).await?;
+    let items = rows.iter().map(credential_json).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({ "credentials": items })))
+}
+
+fn parse_client_id(raw: &str) -> Result<ClientId, AppError> {
+    raw.parse().map_err(|_| AppError::NotFound("credential"))
+}
+
+async fn get_credential(
+    member: Member,
+    State(state): State<AppState>,
+    Path((org, client_id)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    member.require_admin_of(&org)?;
+    let client_id = parse_client_id(&client_id)?;
+    let mut conn = state.db.pool.acquire().await?;
+    let row = fetch_credential(&mut conn, &org, client_id.as_str()).await?;
+    Ok(Json(credential_json(&row)?))
+}
+
+/// Explains why a conditional UPDATE touched no row.
+async fn why_not(conn: &mut AnyConnection, org: &str, client_id: &str, if_live: AppError) -> AppError {
+    match fetch_credential(conn, org, client_id).await {
+        Err(e) => e,
+        Ok(row) => match row.try_get::<Option<i64>, _>("revoked_at") {
+            Ok(Some(_)) => AppError::CredentialRevoked,
+            Ok(None) => if_live,
+            Err(e) => e.into(),
+        },
+    }
+}
+
+async fn revoke_credential(
+    member: Member,
+    State(state): State<AppState>,
+    Path((org, client_id)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    member.require_admin_of(&org)?;
+    let client_id = parse_client_id(&client_id)?;
+    let mut tx = state.db.pool.begin().await?;
+    let done = sqlx::query("UPDATE credentials SET revoked_at = $1, revoked_by = $2 WHERE org = $3 AND client_id = $4 AND revoked_at IS NULL")
+        .bind(now())
+        .bind(&member.email)
+        .bind(&org)
+        .bind(client_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(
+            match why_not(&mut tx, &org, client_id.as_str(), AppError::Internal("revoke raced".into())).await {
+                AppError::CredentialRevoked => AppError::AlreadyRevoked,
+                e => e,
+            },
+        );
+    }
+    audit(&mut tx, &org, &member.email, "credential.revoke", client_id.as_str(), &json!({})).await?;
+    bump_version(&mut tx).await?;
+    let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
+    tx.commit().await?;
+    Ok(Json(credential_json(&row)?))
+}
+
+async fn rotate_credential(
+    member: Member,
+    State(state): State<AppState>,
+    Path((org, client_id)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    member.require_admin_of(&org)?;
+    let client_id = parse_client_id(&client_id)?;
+    let mut tx = state.db.pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE credentials SET previous_generation = current_generation, current_generation = current_generation + 1 \
+         WHERE org = $1 AND client_id = $2 AND revoked_at IS NULL AND previous_generation IS NULL",
+    )
+    .bind(&org)
+    .bind(client_id.as_str())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(why_not(&mut tx, &org, client_id.as_str(), AppError::RetireFirst).await);
+    }
+    let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
+    let generation: i64 = row.try_get("current_generation")?;
+    audit(&mut tx, &org, &member.email, "credential.rotate", client_id.as_str(), &json!({ "generation": generation }))
+        .await?;
+    bump_version(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(secret_json(&state, &row, &client_id)?))
+}
+
+async fn retire_previous(
+    member: Member,
+    State(state): State<AppState>,
+    Path((org, client_id)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    member.require_admin_of(&org)?;
+    let client_id = parse_client_id(&client_id)?;
+    let mut tx = state.db.pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE credentials SET previous_generation = NULL \
+         WHERE org = $1 AND client_id = $2 AND revoked_at IS NULL AND previous_generation IS NOT NULL",
+    )
+    .bind(&org)
+    .bind(client_id.as_str())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(why_not(&mut tx, &org, client_id.as_str(), AppError::NoPrevious).await);
+    }
+    audit(&mut tx, &org, &member.email, "credential.retire_previous", client_id.as_str(), &json!({})).await?;
+    bump_version(&mut tx).await?;
+    let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
+    tx.commit().await?;
+    Ok(Json(credential_json(&row)?))
+}
+
+// ---------------------------------------------------------------- audit
+
+async fn list_audit(
+    member: Member,
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, AppError> {
+    member.require_admin_of(&org)?;
+    let int = |field: &'static str, default: i64, range: std::ops::RangeInclusive<i64>| -> Result<i64, AppError> {
+        query.get(field).map_or(Ok(default), |v| {
+            v.parse::<i64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                AppError::invalid(
+                    field,
+                    format!("{field} must be an integer from {} to {}", range.start(), range.end()),
+                )
+            })
+        })
+    };
+    let limit = int("limit", 50, 1..=500)?;
+    let before = int("before", i64::MAX, 1..=i64::MAX)?;
+    let rows = sqlx::query(
+        "SELECT id, at, actor, action, target, detail FROM audit WHERE org = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+    )
+    .bind(&org)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let detail: String = row.try_get("detail")?;
+        items.push(json!({
+            "id": row.try_get::<i64, _>("id")?,
+            "at": row.try_get::<i64, _>("at")?,
+            "actor": row.try_get::<String, _>("actor")?,
+            "action": row.try_get::<String, _>("action")?,
+            "target": row.try_get::<String, _>("target")?,
+            "detail": serde_json::from_str::<Value>(&detail).unwrap_or(Value::Null),
+        }));
+    }
+    let next_before = if i64::try_from(items.len()).unwrap_or(i64::MAX) == limit {
+        items.last().map(|i| i["id"].clone())
+    } else {
+        None
+    };
+    Ok(Json(json!({ "items": items, "next_before": next_before })))
+}

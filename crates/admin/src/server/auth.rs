@@ -1,0 +1,164 @@
+//! Member API tokens (`egt_` + 64 hex characters, 256 random bits, shown once,
+//! stored only as their SHA-256), the bearer-token extractor, and the
+//! per-address limit on failed authentications.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use embedgate_core::AccountType;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use zeroize::Zeroizing;
+
+use super::{AppError, AppState};
+
+/// Prefix of every member API token.
+pub const MEMBER_TOKEN_PREFIX: &str = "egt_";
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// A fresh member token and its stored hash.
+pub fn new_member_token() -> Result<(Zeroizing<String>, String), AppError> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    getrandom::fill(bytes.as_mut()).map_err(|e| AppError::Internal(format!("random source: {e}")))?;
+    let token = Zeroizing::new(format!("{MEMBER_TOKEN_PREFIX}{}", hex(bytes.as_ref())));
+    let hash = token_hash(&token);
+    Ok((token, hash))
+}
+
+/// A random identifier (128 bits, hex) for rows such as token IDs.
+pub fn random_id() -> Result<String, AppError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| AppError::Internal(format!("random source: {e}")))?;
+    Ok(hex(&bytes))
+}
+
+/// The stored form of a member token: SHA-256, lower-case hex.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// Counts failed authentications per client address in fixed one-minute windows.
+#[derive(Debug)]
+pub struct FailureLimiter {
+    max_per_window: u32,
+    window: Duration,
+    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl FailureLimiter {
+    /// A limiter allowing `max_per_minute` failures per address per minute.
+    pub fn new(max_per_minute: u32) -> Self {
+        Self { max_per_window: max_per_minute, window: Duration::from_secs(60), seen: Mutex::new(HashMap::new()) }
+    }
+
+    fn with_map<R>(&self, f: impl FnOnce(&mut HashMap<IpAddr, (Instant, u32)>) -> R) -> R {
+        let mut map = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut map)
+    }
+
+    /// Whether `ip` has used up its failures for the current window.
+    pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        self.with_map(|m| {
+            m.get(&ip).is_some_and(|&(start, n)| now.duration_since(start) < self.window && n >= self.max_per_window)
+        })
+    }
+
+    /// Records one failure of `ip`.
+    pub fn record_failure(&self, ip: IpAddr) {
+        let now = Instant::now();
+        self.with_map(|m| {
+            if m.len() > 100_000 {
+                m.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+            }
+            let entry = m.entry(ip).or_insert((now, 0));
+            if now.duration_since(entry.0) >= self.window {
+                *entry = (now, 0);
+            }
+            entry.1 = entry.1.saturating_add(1);
+        });
+    }
+}
+
+/// The authenticated member of a request (from `Authorization: Bearer egt_…`).
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The member's org.
+    pub org: String,
+    /// The member's email (lower-cased).
+    pub email: String,
+    /// The member's account type.
+    pub account_type: AccountType,
+}
+
+impl Member {
+    /// Checks that the member belongs to `org` (404 otherwise, so another
+    /// org's existence is not revealed) and is an admin (403 otherwise).
+    pub fn require_admin_of(&self, org: &str) -> Result<(), AppError> {
+        if self.org != org {
+            return Err(AppError::NotFound("org"));
+        }
+        if self.account_type != AccountType::Admin {
+            return Err(AppError::Forbidden);
+        }
+        Ok(())
+    }
+}
+
+fn client_ip(parts: &Parts) -> IpAddr {
+    // Without ConnectInfo (for example a `oneshot` test) every caller shares one bucket.
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+impl FromRequestParts<AppState> for Member {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ip = client_ip(parts);
+        if state.limiter.is_blocked(ip) {
+            return Err(AppError::TooManyAttempts);
+        }
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| t.starts_with(MEMBER_TOKEN_PREFIX) && t.len() <= 128);
+        let Some(token) = token else {
+            state.limiter.record_failure(ip);
+            return Err(AppError::Unauthorized);
+        };
+        let row = sqlx::query(
+            "SELECT m.org, m.email, m.account_type FROM member_tokens t \
+             JOIN members m ON m.org = t.org AND m.email = t.email \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND m.status = 'active'",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(&state.db.pool)
+        .await?;
+        let Some(row) = row else {
+            state.limiter.record_failure(ip);
+            return Err(AppError::Unauthorized);
+        };
+        let account_type: String = row.try_get("account_type")?;
+        Ok(Member {
+            org: row.try_get("org")?,
+            email: row.try_get("email")?,
+            account_type: account_type
+                .parse()
+                .map_err(|_| AppError::Internal("bad account type in the database".into()))?,
+        })
+    }
+}

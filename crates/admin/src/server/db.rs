@@ -1,0 +1,142 @@
+//! The database: one `sqlx` Any pool over SQLite (the embedded default) or
+//! PostgreSQL, one SQL text for both (`$1, $2…` placeholders, BIGINT Unix
+//! seconds, integers for booleans, JSON text for lists), and a tiny
+//! migration runner that records applied versions.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+/// Which SQL dialect the pool speaks (only the migrations differ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (a file; WAL mode, 5 s busy timeout).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+
+    fn migrations(self) -> &'static [(i64, &'static str)] {
+        match self {
+            Self::Sqlite => &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))],
+            Self::Postgres => &[(1, include_str!("../../migrations/postgres/0001_init.sql"))],
+        }
+    }
+}
+
+/// A connected, migrated database.
+#[derive(Debug, Clone)]
+pub struct Db {
+    /// The connection pool.
+    pub pool: AnyPool,
+    /// Its dialect.
+    pub backend: Backend,
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// The URL names no supported database.
+    #[error("unsupported database URL (use sqlite://PATH or postgres://…)")]
+    UnsupportedUrl,
+    /// The directory of the SQLite file could not be created.
+    #[error("cannot create the database directory {0}: {1}")]
+    Dir(String, std::io::Error),
+    /// The driver failed.
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+}
+
+/// The default SQLite URL for a data directory.
+pub fn default_sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("embedgate.db").display())
+}
+
+/// Opens (creating if needed) and migrates the database at `url`.
+pub async fn open(url: &str) -> Result<Db, DbError> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of_url(url).ok_or(DbError::UnsupportedUrl)?;
+    let mut url = url.to_owned();
+    if backend == Backend::Sqlite {
+        let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or_default();
+        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| DbError::Dir(dir.display().to_string(), e))?;
+        }
+        if !url.contains("mode=") {
+            url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+        }
+    }
+    // sqlx logs statements at debug level (they never carry a secret: only generation numbers).
+    let options = AnyConnectOptions::from_str(&url)?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    let db = Db { pool, backend };
+    db.migrate().await?;
+    Ok(db)
+}
+
+impl Db {
+    /// Applies the embedded migrations not yet recorded, each in one transaction.
+    /// Idempotent; safe to run at every start.
+    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
+        self.pool
+            .execute("CREATE TABLE IF NOT EXISTS embedgate_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .await?;
+        for &(version, sql) in self.backend.migrations() {
+            let mut tx = self.pool.begin().await?;
+            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM embedgate_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_some() {
+                continue;
+            }
+            for statement in sql
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.lines().all(|l| l.trim().is_empty() || l.trim().starts_with("--")))
+            {
+                tx.execute(statement).await?;
+            }
+            sqlx::query("INSERT INTO embedgate_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(super::now())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version, "applied database migration");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! The admin API's one error type, mapped once to a status and a JSON body
+//! `{"error": code, "message": text}`. Messages never carry a secret, a token
+//! or the offending input value.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// Every way an admin API request can fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// 401 `unauthorized`: no, unknown or revoked member token, or a deactivated member.
+    #[error("a valid member token is required (Authorization: Bearer …)")]
+    Unauthorized,
+    /// 429 `too_many_attempts`: too many failed authentications from this address.
+    #[error("too many failed authentication attempts; try again later")]
+    TooManyAttempts,
+    /// 403 `forbidden`: the member is authenticated but not allowed (only admins manage).
+    #[error("only an admin of this org may do this")]
+    Forbidden,
+    /// 404 `not_found`: no such org (or not the token's org), member or credential.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 400 `malformed_json`: the body is not JSON or not sent as `application/json`.
+    #[error("the body must be a JSON object sent with Content-Type: application/json")]
+    MalformedJson,
+    /// 422 `invalid_input`: a field is missing or has a bad value.
+    #[error("{message}")]
+    InvalidInput {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it (never its value).
+        message: String,
+    },
+    /// 409 `name_taken`: another credential of the org has this name.
+    #[error("a credential with this name already exists in the org")]
+    NameTaken,
+    /// 409 `member_exists`: the org already has a member with this email.
+    #[error("a member with this email already exists in the org")]
+    MemberExists,
+    /// 409 `already_revoked`: the credential is already revoked.
+    #[error("the credential is already revoked")]
+    AlreadyRevoked,
+    /// 409 `credential_revoked`: a revoked credential cannot be rotated or changed.
+    #[error("the credential is revoked")]
+    CredentialRevoked,
+    /// 409 `retire_first`: two secrets are already live; retire the previous one first.
+    #[error("the credential already has two live secrets; retire the previous one first")]
+    RetireFirst,
+    /// 409 `no_previous`: there is no previous secret to retire.
+    #[error("the credential has no previous secret")]
+    NoPrevious,
+    /// 500 `internal`: anything else; logged, never detailed to the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    /// A 422 for `field`.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidInput { field, message: message.into() }
+    }
+
+    /// The HTTP status and machine-readable code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MalformedJson => (StatusCode::BAD_REQUEST, "malformed_json"),
+            Self::InvalidInput { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+            Self::NameTaken => (StatusCode::CONFLICT, "name_taken"),
+            Self::MemberExists => (StatusCode::CONFLICT, "member_exists"),
+            Self::AlreadyRevoked => (StatusCode::CONFLICT, "already_revoked"),
+            Self::CredentialRevoked => (StatusCode::CONFLICT, "credential_revoked"),
+            Self::RetireFirst => (StatusCode::CONFLICT, "retire_first"),
+            Self::NoPrevious => (StatusCode::CONFLICT, "no_previous"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(format!("database: {e}"))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let mut body = serde_json::json!({ "error": code, "message": self.to_string() });
+        match &self {
+            Self::InvalidInput { field, .. } => body["field"] = serde_json::Value::from(*field),
+            Self::Internal(detail) => tracing::error!(error = %detail, "internal error"),
+            _ => {}
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Whether a database error is a UNIQUE violation (same on SQLite and PostgreSQL).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}

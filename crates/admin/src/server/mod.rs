@@ -1,0 +1,60 @@
+//! The admin server (design §7): `app(state)` is the whole HTTP API, over a
+//! [`db::Db`] and the master key every embed secret is derived from.
+//!
+//! Decisions where the design is silent:
+//! - Member tokens are `egt_` + 64 lower-case hex characters (256 random
+//!   bits), shown once, stored as SHA-256 hex.
+//! - Every `/api/v1/orgs/{org}/…` endpoint needs an admin of that org. A
+//!   token of another org gets 404 `not_found` (as an unknown org would), so
+//!   orgs cannot be enumerated; a non-admin of the org gets 403 `forbidden`.
+//! - Revoking a revoked credential is 409 `already_revoked`; rotating a
+//!   revoked one 409 `credential_revoked`; rotating with two live secrets 409
+//!   `retire_first`; retiring when there is no previous secret 409 `no_previous`.
+//! - Names stay taken after revocation (UNIQUE(org, name) covers revoked credentials).
+
+pub mod api;
+pub mod auth;
+pub mod db;
+mod error;
+
+use std::sync::Arc;
+
+use embedgate_core::MasterKey;
+
+pub use api::app;
+pub use auth::{FailureLimiter, Member};
+pub use db::{Backend, Db};
+pub use error::AppError;
+
+/// Failed authentications allowed per client address per minute by default.
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
+
+/// What every request handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The master key (only used to derive a secret for the one-time create/rotate answer).
+    pub master: Arc<MasterKey>,
+    /// The failed-authentication limiter.
+    pub limiter: Arc<FailureLimiter>,
+}
+
+impl AppState {
+    /// A state with the default failed-authentication limit.
+    pub fn new(db: Db, master: MasterKey) -> Self {
+        Self::with_auth_limit(db, master, DEFAULT_AUTH_FAILURES_PER_MINUTE)
+    }
+
+    /// A state allowing `failures_per_minute` failed authentications per address.
+    pub fn with_auth_limit(db: Db, master: MasterKey, failures_per_minute: u32) -> Self {
+        Self { db, master: Arc::new(master), limiter: Arc::new(FailureLimiter::new(failures_per_minute)) }
+    }
+}
+
+/// The current Unix time in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
