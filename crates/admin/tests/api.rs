@@ -1,0 +1,555 @@
+//! The admin HTTP API through `tower::ServiceExt::oneshot` against
+//! `app(state)`, on a real SQLite file (and PostgreSQL when
+//! `EMBEDGATE_TEST_POSTGRES_URL` is set): every status code, the seed flow,
+//! rotation, audit, and that no secret reaches the database or the logs.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use common::{backends, Env, ADMIN, ORG};
+use embedgate_core::{
+    find_embed_secrets, sign, AccountType, Claims, ClientId, CredentialRecord, EmbedContext, EmbedSecret, Kdf, KeyRing,
+    Owner, SecretGeneration, Validation,
+};
+use serde_json::{json, Value};
+
+fn creds() -> String {
+    format!("/api/v1/orgs/{ORG}/credentials")
+}
+
+fn cred(id: &str, action: &str) -> String {
+    if action.is_empty() {
+        format!("/api/v1/orgs/{ORG}/credentials/{id}")
+    } else {
+        format!("/api/v1/orgs/{ORG}/credentials/{id}/{action}")
+    }
+}
+
+#[tokio::test]
+async fn healthz_and_unknown_routes() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let (s, body) = env.call("GET", "/healthz", None, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(body["ok"], true);
+        assert!(body["state_version"].as_i64().unwrap() >= 1);
+        let (s, body) = env.call("GET", "/nope", None, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"], "not_found");
+        env.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_sqlite_uses_wal() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        env.db().migrate().await.unwrap();
+        let again = embedgate_admin::server::db::open(&env.url).await.unwrap();
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM embedgate_migrations").fetch_one(&again.pool).await.unwrap();
+        assert_eq!(n, 1);
+        if again.backend == embedgate_admin::server::Backend::Sqlite {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&again.pool).await.unwrap();
+            assert_eq!(mode, "wal");
+        }
+        again.pool.close().await;
+        env.finish().await;
+    }
+}
+
+/// The seed's flow: members, create with privileges/name/description/owner,
+/// the secret once, client IDs any time, revoke.
+#[tokio::test]
+async fn seed_flow() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let (s, m) = env
+            .call(
+                "POST",
+                &format!("/api/v1/orgs/{ORG}/members"),
+                t,
+                Some(&json!({"email": "Ana@Acme.test", "account_type": "creator"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+        assert_eq!(m["email"], "ana@acme.test");
+        let (s, list) = env.call("GET", &format!("/api/v1/orgs/{ORG}/members"), t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        let emails: Vec<&str> =
+            list["members"].as_array().unwrap().iter().map(|m| m["email"].as_str().unwrap()).collect();
+        assert_eq!(emails, [ADMIN, "ana@acme.test"]);
+
+        let body = json!({
+            "name": "  Customer portal ",
+            "description": "embeds for the portal",
+            "owner": "ana@acme.test",
+            "privileges": ["embedding", "api"],
+            "allowed_origins": ["https://portal.example.com", "http://localhost:3000"],
+            "max_token_lifetime_s": 3600,
+        });
+        let (s, created) = env.call("POST", &creds(), t, Some(&body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        assert_eq!(created["name"], "Customer portal");
+        assert_eq!(created["description"], "embeds for the portal");
+        assert_eq!(created["owner"], "ana@acme.test");
+        assert_eq!(created["owner_account_type"], "creator");
+        assert_eq!(created["privileges"], json!(["embedding", "api"]));
+        assert_eq!(created["max_token_lifetime_s"], 3600);
+        assert_eq!(created["created_by"], ADMIN);
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let client_id: ClientId = id.parse().unwrap();
+        let secret = created["secret"].as_str().unwrap();
+        assert!(embedgate_core::looks_like_embed_secret(secret));
+        assert_eq!(env.master.derive_embed_secret(Kdf::V1, &client_id, 1).expose_secret(), secret);
+
+        // The client ID is visible any time; the secret never again.
+        let (s, list) = env.call("GET", &creds(), t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(list["credentials"][0]["client_id"], id.as_str());
+        let (s, got) = env.call("GET", &cred(&id, ""), t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(got["status"], "active");
+        for shown in [&list, &got] {
+            let text = shown.to_string();
+            assert!(!text.contains(secret) && find_embed_secrets(&text).is_empty() && shown.get("secret").is_none());
+        }
+
+        let (s, revoked) = env.call("POST", &cred(&id, "revoke"), t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(revoked["status"], "revoked");
+        assert_eq!(revoked["revoked_by"], ADMIN);
+        assert!(revoked["revoked_at"].is_i64());
+        let (s, again) = env.call("POST", &cred(&id, "revoke"), t, None).await;
+        assert_eq!((s, again["error"].as_str()), (StatusCode::CONFLICT, Some("already_revoked")));
+        let (s, e) = env.call("POST", &cred(&id, "rotate"), t, None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("credential_revoked")));
+        env.finish().await;
+    }
+}
+
+fn record_of(view: &Value) -> CredentialRecord {
+    let owner = Owner { email: view["owner"].as_str().unwrap().into(), account_type: AccountType::Admin };
+    let mut record = CredentialRecord::new(
+        view["client_id"].as_str().unwrap().parse().unwrap(),
+        view["org"].as_str().unwrap().parse().unwrap(),
+        owner,
+    );
+    record.secrets = view["live_generations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| SecretGeneration { generation: u32::try_from(g.as_i64().unwrap()).unwrap(), kdf: Kdf::V1 })
+        .collect();
+    record
+}
+
+/// Whether a token signed with `secret` verifies against the DB's view of the credential.
+fn accepted(master: &embedgate_core::MasterKey, view: &Value, secret: &str) -> bool {
+    let record = record_of(view);
+    let keys = KeyRing::derive(master, &record);
+    let now = 1_800_000_000;
+    let token =
+        sign(&Claims::new("ana@acme.test", now, 600).unwrap(), &record.client_id, &EmbedSecret::new(secret.into()))
+            .unwrap();
+    Validation::default()
+        .verify(&token, now, &EmbedContext::default(), |kid| {
+            (kid == record.client_id.as_str()).then_some((&record, &keys))
+        })
+        .is_ok()
+}
+
+#[tokio::test]
+async fn rotation_keeps_two_live_secrets_until_retired() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let created = env.create_credential("rotating").await;
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let first = created["secret"].as_str().unwrap().to_owned();
+
+        let (s, e) = env.call("POST", &cred(&id, "retire-previous"), t, None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("no_previous")));
+
+        let (s, rotated) = env.call("POST", &cred(&id, "rotate"), t, None).await;
+        assert_eq!(s, StatusCode::OK, "{rotated}");
+        let second = rotated["secret"].as_str().unwrap().to_owned();
+        assert_ne!(first, second);
+        assert_eq!(rotated["generation"], 2);
+        assert_eq!(rotated["live_generations"], json!([2, 1]));
+        let (_, view) = env.call("GET", &cred(&id, ""), t, None).await;
+        assert!(view.get("secret").is_none());
+        assert!(accepted(&env.master, &view, &first) && accepted(&env.master, &view, &second));
+
+        let (s, e) = env.call("POST", &cred(&id, "rotate"), t, None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("retire_first")));
+
+        let (s, retired) = env.call("POST", &cred(&id, "retire-previous"), t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(retired["live_generations"], json!([2]));
+        assert!(retired.get("secret").is_none());
+        let (_, view) = env.call("GET", &cred(&id, ""), t, None).await;
+        assert!(!accepted(&env.master, &view, &first));
+        assert!(accepted(&env.master, &view, &second));
+
+        let (s, third) = env.call("POST", &cred(&id, "rotate"), t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(third["live_generations"], json!([3, 2]));
+        env.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn unauthorized_forbidden_and_not_found() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let body = json!({"name": "x", "owner": ADMIN, "privileges": ["embedding"]});
+
+        // 401: absent, malformed, unknown, revoked.
+        for token in [None, Some("nope"), Some("egt_0000000000000000000000000000000000000000000000000000000000000000")]
+        {
+            let (s, e) = env.call("POST", &creds(), token, Some(&body)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+        }
+        let viewer = env.member_with_token("vic@acme.test", "viewer").await;
+        sqlx::query("UPDATE member_tokens SET revoked_at = 1 WHERE email = $1")
+            .bind("vic@acme.test")
+            .execute(&env.db().pool)
+            .await
+            .unwrap();
+        let (s, _) = env.call("GET", &creds(), Some(&viewer), None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+        // 403: a non-admin member of the org.
+        let creator = env.member_with_token("cat@acme.test", "creator").await;
+        for (method, path, b) in [
+            ("POST", creds(), Some(&body)),
+            ("GET", creds(), None),
+            (
+                "POST",
+                format!("/api/v1/orgs/{ORG}/members"),
+                Some(&json!({"email": "z@acme.test", "account_type": "admin"})),
+            ),
+            ("GET", format!("/api/v1/orgs/{ORG}/audit"), None),
+        ] {
+            let (s, e) = env.call(method, &path, Some(&creator), b).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{method} {path}");
+        }
+
+        // 404: another org (its existence is not revealed), unknown or malformed client ID, unknown member.
+        embedgate_admin::server::api::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        for path in ["/api/v1/orgs/globex/credentials", "/api/v1/orgs/no-such-org/credentials"] {
+            let (s, e) = env.call("GET", path, t, None).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
+        }
+        for id in ["0123456789abcdef0123456789abcdef", "../etc", "ZZZ"] {
+            for action in ["", "revoke", "rotate", "retire-previous"] {
+                let method = if action.is_empty() { "GET" } else { "POST" };
+                let (s, _) = env.call(method, &cred(id, action), t, None).await;
+                assert_eq!(s, StatusCode::NOT_FOUND, "{id} {action}");
+            }
+        }
+        let (s, _) = env.call("POST", &format!("/api/v1/orgs/{ORG}/members/ghost@acme.test/tokens"), t, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        env.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_422_and_bad_json_is_400() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let ok = json!({"name": "n", "owner": ADMIN, "privileges": ["embedding"]});
+        let with = |k: &str, v: Value| {
+            let mut b = ok.clone();
+            b[k] = v;
+            b
+        };
+        let without = |k: &str| {
+            let mut b = ok.clone();
+            b.as_object_mut().unwrap().remove(k);
+            b
+        };
+        let cases = [
+            (without("name"), "name"),
+            (with("name", json!("   ")), "name"),
+            (with("name", json!("x".repeat(101))), "name"),
+            (with("name", json!(42)), "name"),
+            (with("description", json!("d".repeat(1001))), "description"),
+            (without("owner"), "owner"),
+            (with("owner", json!("not-an-email")), "owner"),
+            (with("owner", json!("stranger@acme.test")), "owner"),
+            (without("privileges"), "privileges"),
+            (with("privileges", json!([])), "privileges"),
+            (with("privileges", json!(["root"])), "privileges"),
+            (with("privileges", json!("embedding")), "privileges"),
+            (with("allowed_origins", json!(["https://a.example/path"])), "allowed_origins"),
+            (with("allowed_origins", json!(["ftp://a.example"])), "allowed_origins"),
+            (with("allowed_origins", json!(["https://"])), "allowed_origins"),
+            (with("allowed_origins", json!("https://a.example")), "allowed_origins"),
+            (with("max_token_lifetime_s", json!(0)), "max_token_lifetime_s"),
+            (with("max_token_lifetime_s", json!(2_592_001)), "max_token_lifetime_s"),
+            (with("max_token_lifetime_s", json!("60")), "max_token_lifetime_s"),
+            (json!([1, 2]), "body"),
+        ];
+        for (body, field) in cases {
+            let (s, e) = env.call("POST", &creds(), t, Some(&body)).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(e["error"], "invalid_input");
+            assert_eq!(e["field"], field, "{body}");
+            assert!(e["message"].is_string());
+        }
+        // Boundaries that are fine.
+        let edge = json!({"name": "x".repeat(100), "description": "d".repeat(1000), "owner": " ADMIN@acme.test ",
+            "privileges": ["api", "api"], "allowed_origins": ["https://A.example:8443", "http://[::1]:3000"], "max_token_lifetime_s": 2_592_000});
+        let (s, c) = env.call("POST", &creds(), t, Some(&edge)).await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        assert_eq!(c["privileges"], json!(["api"]));
+        assert_eq!(c["owner"], ADMIN);
+
+        let (s, e) = env
+            .call(
+                "POST",
+                &format!("/api/v1/orgs/{ORG}/members"),
+                t,
+                Some(&json!({"email": "a@acme.test", "account_type": "root"})),
+            )
+            .await;
+        assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("account_type")));
+        let (s, e) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit?limit=0"), t, None).await;
+        assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("limit")));
+
+        // 400: not JSON, or not declared as JSON.
+        for (raw, ct) in [
+            ("{\"name\":", "application/json"),
+            ("not json", "application/json"),
+            (&*ok.to_string(), "text/plain"),
+            ("", "application/json"),
+        ] {
+            let (s, e) = env.call_raw("POST", &creds(), t, Some((raw, ct)), None).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")), "{raw} {ct}");
+        }
+        let (s, e) = env.call_raw("POST", &creds(), t, None, None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
+        env.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn conflicts() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        env.create_credential("dup").await;
+        let (s, e) = env
+            .call("POST", &creds(), t, Some(&json!({"name": " dup ", "owner": ADMIN, "privileges": ["embedding"]})))
+            .await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("name_taken")));
+        let (s, e) = env
+            .call(
+                "POST",
+                &format!("/api/v1/orgs/{ORG}/members"),
+                t,
+                Some(&json!({"email": ADMIN, "account_type": "viewer"})),
+            )
+            .await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("member_exists")));
+        env.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_with_one_name_give_one_201() {
+    for backend in backends() {
+        let env = Arc::new(Env::new(&backend).await);
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                let env = Arc::clone(&env);
+                tokio::spawn(async move {
+                    let body = json!({"name": "race", "owner": ADMIN, "privileges": ["embedding"]});
+                    env.call("POST", &creds(), Some(&env.admin_token), Some(&body)).await.0
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(task.await.unwrap());
+        }
+        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
+        assert!(statuses.iter().all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT), "{statuses:?}");
+        Arc::into_inner(env).unwrap().finish().await;
+    }
+}
+
+#[tokio::test]
+async fn failed_auth_is_rate_limited_per_address() {
+    for backend in backends() {
+        let env = Env::with_auth_limit(&backend, 3).await;
+        let a: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:5000".parse().unwrap();
+        let bad = Some("egt_bad");
+        for _ in 0..3 {
+            let (s, _) = env.call_raw("GET", &creds(), bad, None, Some(a)).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED);
+        }
+        let (s, e) = env.call_raw("GET", &creds(), bad, None, Some(a)).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")));
+        // Even a good token is refused from the blocked address for the window...
+        let (s, _) = env.call_raw("GET", &creds(), Some(&env.admin_token), None, Some(a)).await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+        // ...while another address is unaffected, and successes do not count.
+        for _ in 0..5 {
+            let (s, _) = env.call_raw("GET", &creds(), Some(&env.admin_token), None, Some(b)).await;
+            assert_eq!(s, StatusCode::OK);
+        }
+        // Without ConnectInfo (oneshot) requests still work.
+        let (s, _) = env.call("GET", &creds(), Some(&env.admin_token), None).await;
+        assert_eq!(s, StatusCode::OK);
+        env.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn audit_records_every_change_with_paging() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        env.member_with_token("ana@acme.test", "creator").await;
+        let c = env.create_credential("audited").await;
+        let id = c["client_id"].as_str().unwrap();
+        for action in ["rotate", "retire-previous", "revoke"] {
+            let (s, _) = env.call("POST", &cred(id, action), t, None).await;
+            assert_eq!(s, StatusCode::OK);
+        }
+        let audit = format!("/api/v1/orgs/{ORG}/audit");
+        let (s, page) = env.call("GET", &audit, t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        let actions: Vec<&str> =
+            page["items"].as_array().unwrap().iter().map(|i| i["action"].as_str().unwrap()).collect();
+        assert_eq!(
+            actions,
+            [
+                "credential.revoke",
+                "credential.retire_previous",
+                "credential.rotate",
+                "credential.create",
+                "member.token_issue",
+                "member.create",
+                "org.create"
+            ]
+        );
+        let first = &page["items"][0];
+        assert_eq!((first["actor"].as_str(), first["target"].as_str()), (Some(ADMIN), Some(id)));
+        assert!(first["at"].as_i64().unwrap() > 1_700_000_000);
+
+        // Paging: 3 + 3 + 1, newest first, no overlap.
+        let mut seen = Vec::new();
+        let mut before: Option<i64> = None;
+        loop {
+            let path = match before {
+                Some(b) => format!("{audit}?limit=3&before={b}"),
+                None => format!("{audit}?limit=3"),
+            };
+            let (s, page) = env.call("GET", &path, t, None).await;
+            assert_eq!(s, StatusCode::OK);
+            seen.extend(page["items"].as_array().unwrap().iter().map(|i| i["action"].as_str().unwrap().to_owned()));
+            match page["next_before"].as_i64() {
+                Some(b) => before = Some(b),
+                None => break,
+            }
+        }
+        assert_eq!(seen, actions);
+        env.finish().await;
+    }
+}
+
+/// A writer into a shared buffer, for capturing the server's logs.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// No issued secret reaches the database files, the audit log or the logs.
+#[tokio::test]
+async fn no_secret_at_rest_or_in_logs() {
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let mut secrets = Vec::new();
+        for i in 0..5 {
+            let c = env.create_credential(&format!("leak-{i}")).await;
+            let id = c["client_id"].as_str().unwrap().to_owned();
+            secrets.push(c["secret"].as_str().unwrap().to_owned());
+            let (_, r) = env.call("POST", &cred(&id, "rotate"), t, None).await;
+            secrets.push(r["secret"].as_str().unwrap().to_owned());
+            if i % 2 == 0 {
+                env.call("POST", &cred(&id, "retire-previous"), t, None).await;
+                env.call("POST", &cred(&id, "revoke"), t, None).await;
+            }
+            // Error paths too.
+            env.call("POST", &cred(&id, "rotate"), t, None).await;
+            env.call(
+                "POST",
+                &creds(),
+                t,
+                Some(&json!({"name": format!("leak-{i}"), "owner": ADMIN, "privileges": ["embedding"]})),
+            )
+            .await;
+        }
+        let (_, audit) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit?limit=500"), t, None).await;
+        let (_, list) = env.call("GET", &creds(), t, None).await;
+        let mut texts = vec![audit.to_string(), list.to_string()];
+        if env.db().backend == embedgate_admin::server::Backend::Sqlite {
+            let files = env.sqlite_files();
+            assert!(files.iter().any(|f| f.ends_with("embedgate.db-wal")), "{files:?}");
+            for file in files {
+                let bytes = std::fs::read(&file).unwrap();
+                for s in &secrets {
+                    assert!(!bytes.windows(s.len()).any(|w| w == s.as_bytes()), "{} holds a secret", file.display());
+                }
+                texts.push(String::from_utf8_lossy(&bytes).into_owned());
+            }
+        } else {
+            // PostgreSQL: every text column of every table, as the DB returns it.
+            for table in ["credentials", "audit", "members", "member_tokens", "orgs"] {
+                let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM {table} t"))
+                    .fetch_all(&env.db().pool)
+                    .await
+                    .unwrap();
+                texts.extend(rows);
+            }
+        }
+        texts.push(String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned());
+        assert!(texts.last().unwrap().contains("credential"), "logs were captured");
+        for text in &texts {
+            for s in &secrets {
+                assert!(!text.contains(s.as_str()));
+            }
+            assert!(find_embed_secrets(text).is_empty(), "an embed secret in: {}", &text[..text.len().min(200)]);
+        }
+        env.finish().await;
+    }
+}

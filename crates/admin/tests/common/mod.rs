@@ -1,0 +1,203 @@
+//! Test helpers shared by the admin server's integration tests: real
+//! databases (a SQLite file in a temporary directory, and PostgreSQL when
+//! `EMBEDGATE_TEST_POSTGRES_URL` names a superuser URL of a throw-away
+//! cluster), never mocks.
+#![allow(dead_code, clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use embedgate_admin::server::{self, AppState, Db};
+use embedgate_core::MasterKey;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sqlx::Connection;
+use tower::ServiceExt;
+
+/// The org every test environment starts with, and its first admin.
+pub const ORG: &str = "acme";
+pub const ADMIN: &str = "admin@acme.test";
+
+/// One database to run a test against.
+#[derive(Debug)]
+pub enum Backend {
+    /// A SQLite file in a fresh temporary directory.
+    Sqlite,
+    /// A fresh database on the PostgreSQL cluster at this superuser URL.
+    Postgres(String),
+}
+
+/// SQLite always, plus PostgreSQL when `EMBEDGATE_TEST_POSTGRES_URL` is set.
+pub fn backends() -> Vec<Backend> {
+    let mut all = vec![Backend::Sqlite];
+    if let Ok(url) = std::env::var("EMBEDGATE_TEST_POSTGRES_URL") {
+        if !url.is_empty() {
+            all.push(Backend::Postgres(url));
+        }
+    }
+    all
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    format!("{:016x}", u64::from_be_bytes(b))
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A running test environment: a migrated database, the org `acme` with its
+/// admin, the app, and the admin's token.
+pub struct Env {
+    pub state: AppState,
+    pub app: Router,
+    pub master: MasterKey,
+    pub admin_token: String,
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pg: Option<(String, String)>,
+}
+
+impl Env {
+    /// A fresh environment on `backend` with the default auth-failure limit.
+    pub async fn new(backend: &Backend) -> Self {
+        Self::with_auth_limit(backend, server::DEFAULT_AUTH_FAILURES_PER_MINUTE).await
+    }
+
+    /// A fresh environment allowing `limit` failed authentications per address per minute.
+    pub async fn with_auth_limit(backend: &Backend, limit: u32) -> Self {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (url, pg) = match backend {
+            Backend::Sqlite => (server::db::default_sqlite_url(&dir.path().join("data")), None),
+            Backend::Postgres(admin_url) => {
+                sqlx::any::install_default_drivers();
+                let name = format!("eg_test_{}", random_hex());
+                let mut conn = sqlx::AnyConnection::connect(admin_url).await.unwrap();
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+                (with_database(admin_url, &name), Some((admin_url.clone(), name)))
+            }
+        };
+        let db = server::db::open(&url).await.unwrap();
+        let token = server::api::init_org(&db, ORG, ADMIN).await.unwrap().unwrap();
+        let master = MasterKey::generate().unwrap();
+        let state = AppState::with_auth_limit(db, master.clone(), limit);
+        Self { app: server::app(state.clone()), state, master, admin_token: token.to_string(), dir, url, pg }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    /// Closes the pool and drops a PostgreSQL test database.
+    pub async fn finish(self) {
+        self.state.db.pool.close().await;
+        if let Some((admin_url, name)) = &self.pg {
+            let mut conn = sqlx::AnyConnection::connect(admin_url).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+
+    /// The SQLite files (database, WAL, shared memory) that exist.
+    pub fn sqlite_files(&self) -> Vec<PathBuf> {
+        let data = self.dir.path().join("data");
+        ["embedgate.db", "embedgate.db-wal", "embedgate.db-shm"]
+            .iter()
+            .map(|f| data.join(f))
+            .filter(|p| p.exists())
+            .collect()
+    }
+
+    /// Sends a request (JSON body when given) and returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let body = body.map(|b| (b.to_string(), "application/json"));
+        self.call_raw(method, path, token, body.as_ref().map(|(b, ct)| (b.as_str(), *ct)), None).await
+    }
+
+    /// Sends a request with a raw body and content type, optionally from a client address.
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, &str)>,
+        from: Option<SocketAddr>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some((b, ct)) => {
+                req = req.header("content-type", ct);
+                Body::from(b.to_owned())
+            }
+            None => Body::empty(),
+        };
+        let mut req = req.body(body).unwrap();
+        if let Some(addr) = from {
+            req.extensions_mut().insert(ConnectInfo(addr));
+        }
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        (status, json)
+    }
+
+    /// Creates a member (as the admin) and issues a token for them.
+    pub async fn member_with_token(&self, email: &str, account_type: &str) -> String {
+        let (s, _) = self
+            .call(
+                "POST",
+                &format!("/api/v1/orgs/{ORG}/members"),
+                Some(&self.admin_token),
+                Some(&serde_json::json!({ "email": email, "account_type": account_type })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, body) = self
+            .call("POST", &format!("/api/v1/orgs/{ORG}/members/{email}/tokens"), Some(&self.admin_token), None)
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a credential owned by the admin; returns the create answer.
+    pub async fn create_credential(&self, name: &str) -> Value {
+        let (s, body) = self
+            .call(
+                "POST",
+                &format!("/api/v1/orgs/{ORG}/credentials"),
+                Some(&self.admin_token),
+                Some(&serde_json::json!({ "name": name, "owner": ADMIN, "privileges": ["embedding"] })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        body
+    }
+}
