@@ -178,6 +178,9 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A closed stderr must not bring the server down (the default reports
+        // write errors with eprintln!, which panics when stderr is gone).
+        .log_internal_errors(false)
         .try_init();
 }
 

@@ -1,0 +1,171 @@
+//! The CLI flows over a real listening server: `embedgate init`, then
+//! `embedgate serve` on an ephemeral port, plain HTTP/1.1 over a TcpStream.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_embedgate");
+
+/// Kills the server when the test ends, pass or fail.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn embedgate(data_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("EMBEDGATE_DATA_DIR", data_dir)
+        .env_remove("EMBEDGATE_DATABASE_URL")
+        .env_remove("EMBEDGATE_MASTER_KEY")
+        .env_remove("EMBEDGATE_LISTEN");
+    cmd
+}
+
+/// One request with `Connection: close`; returns status and JSON body.
+fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if let Some(t) = token {
+        req = format!("{req}Authorization: Bearer {t}\r\n");
+    }
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{head}");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+type Started = (Server, SocketAddr, Vec<String>, mpsc::Receiver<String>, std::thread::JoinHandle<()>);
+
+/// Starts `embedgate serve` on an ephemeral port (RUST_LOG=trace, stderr
+/// captured line by line) and waits for its logged address.
+fn start(data: &std::path::Path) -> Started {
+    let child = embedgate(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let stderr = server.0.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let addr: SocketAddr = loop {
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("the server logs its address");
+        log.push(line.clone());
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    (server, addr, log, rx, reader)
+}
+
+#[test]
+fn init_serve_create_and_no_secret_in_logs_or_files() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+
+    // serve refuses to start without a master key.
+    let out = embedgate(&data).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no master key"));
+
+    let out = embedgate(&data).args(["init", "--org", "acme", "--admin-email", "Admin@Acme.test"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1);
+    let init: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(init["org"], "acme");
+    assert_eq!(init["admin_email"], "admin@acme.test");
+    let token = init["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("egt_") && token.len() == 68);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("master.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // A second init of the same org refuses and changes nothing.
+    let again = embedgate(&data).args(["init", "--org", "acme", "--admin-email", "x@acme.test"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert!(again.stdout.is_empty());
+
+    let (server, addr, mut log, rx, reader) = start(&data);
+
+    let (s, health) = http(addr, "GET", "/healthz", None, None);
+    assert_eq!((s, health["ok"].as_bool()), (200, Some(true)));
+    let (s, _) = http(addr, "GET", "/api/v1/orgs/acme/credentials", None, None);
+    assert_eq!(s, 401);
+    let body = json!({"name": "portal", "description": "d", "owner": "admin@acme.test", "privileges": ["embedding"]});
+    let (s, created) = http(addr, "POST", "/api/v1/orgs/acme/credentials", Some(&token), Some(&body));
+    assert_eq!(s, 201, "{created}");
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let mut secrets = vec![created["secret"].as_str().unwrap().to_owned()];
+    let (s, rotated) = http(addr, "POST", &format!("/api/v1/orgs/acme/credentials/{id}/rotate"), Some(&token), None);
+    assert_eq!(s, 200);
+    secrets.push(rotated["secret"].as_str().unwrap().to_owned());
+    let (s, list) = http(addr, "GET", "/api/v1/orgs/acme/credentials", Some(&token), None);
+    assert_eq!(s, 200);
+    assert_eq!(list["credentials"][0]["client_id"], id.as_str());
+    let (s, _) = http(addr, "POST", &format!("/api/v1/orgs/acme/credentials/{id}/revoke"), Some(&token), None);
+    assert_eq!(s, 200);
+
+    drop(server); // kill
+    reader.join().unwrap();
+    log.extend(rx.try_iter());
+    let log = log.join("\n");
+    assert!(log.contains("/api/v1/orgs/acme/credentials"), "{log}");
+
+    let mut texts = vec![log];
+    for name in ["embedgate.db", "embedgate.db-wal", "embedgate.db-shm"] {
+        if let Ok(bytes) = std::fs::read(data.join(name)) {
+            texts.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+    for text in &texts {
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()));
+        }
+        assert!(embedgate_core::find_embed_secrets(text).is_empty());
+        assert!(!text.contains(&token), "the member token leaked");
+    }
+
+    // After a restart (same data dir and master key) the credential is still there.
+    // Its stderr reader is dropped at once: a closed stderr must not stop the server.
+    let (server, addr, _, _, _) = start(&data);
+    let (s, got) = http(addr, "GET", &format!("/api/v1/orgs/acme/credentials/{id}"), Some(&token), None);
+    assert_eq!(s, 200);
+    assert_eq!(got["status"], "revoked");
+    drop(server);
+}
