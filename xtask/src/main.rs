@@ -3,6 +3,7 @@
 
 mod bench;
 mod dev;
+mod postgres;
 mod setup;
 mod test;
 mod util;
@@ -15,12 +16,16 @@ usage: cargo xtask <command> [options]
 
 commands:
   setup    install what the repository needs (wasm32 target, wasm-bindgen-cli,
-           python venv with PyJWT) and generate .dev.vars; idempotent
+           python venv with PyJWT, Debian's PostgreSQL server) and generate
+           .dev.vars; idempotent
   dev      setup, build the admin binary (release) and show how to use it
   test     setup, then fmt, clippy (native + wasm32), tests (native + wasm32)
-           and a bench smoke run; stops at the first failure
-             --quick       skip the wasm32 clippy and the bench smoke run
-             --skip-setup  do not run setup first
+           and a bench smoke run; stops at the first failure. The native
+           tests get a throw-away PostgreSQL cluster on 127.0.0.1
+           (EMBEDGATE_TEST_POSTGRES_URL), stopped and deleted after the run
+             --quick        skip the wasm32 clippy and the bench smoke run
+             --skip-setup   do not run setup first
+             --no-postgres  no PostgreSQL cluster: the admin tests use SQLite only
   bench    run the verify benchmark and report the ratios against the targets
   help     show this message";
 
@@ -51,6 +56,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
                 match arg.as_str() {
                     "--quick" => options.quick = true,
                     "--skip-setup" => options.skip_setup = true,
+                    "--no-postgres" => options.no_postgres = true,
                     _ => return Err(format!("unknown option `{arg}` for `test`")),
                 }
             }
@@ -102,7 +108,11 @@ mod tests {
         assert!(matches!(parse(&args(&[])), Ok(Command::Help)));
         assert!(matches!(
             parse(&args(&["test", "--quick", "--skip-setup"])),
-            Ok(Command::Test(test::Options { quick: true, skip_setup: true }))
+            Ok(Command::Test(test::Options { quick: true, skip_setup: true, no_postgres: false }))
+        ));
+        assert!(matches!(
+            parse(&args(&["test", "--no-postgres"])),
+            Ok(Command::Test(test::Options { quick: false, skip_setup: false, no_postgres: true }))
         ));
         assert!(parse(&args(&["test", "--fast"])).is_err());
         assert!(parse(&args(&["setup", "extra"])).is_err());

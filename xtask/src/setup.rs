@@ -2,7 +2,7 @@
 //! and generates the local dev secrets. Idempotent: each step first checks
 //! whether its tool is already there at the right version and skips if so.
 //!
-//! To add a step (npm packages, worker-build, chromium, postgresql, …), write
+//! To add a step (npm packages, worker-build, chromium, …), write
 //! a `check` and an `install` function and append a [`Step`] to [`STEPS`].
 
 use std::fmt::Write as _;
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use crate::postgres;
 use crate::util::{self, cargo, probe, repo_root, tool_version, Result};
 
 /// One thing setup makes sure of.
@@ -30,12 +31,21 @@ pub const STEPS: &[Step] = &[
     Step { name: "node (runs the wasm32 tests)", check: node_present, install: explain_node },
     Step { name: "wasm-bindgen-cli 0.2.130", check: wasm_bindgen_installed, install: install_wasm_bindgen },
     Step { name: "python venv .venv (xtask/requirements.txt)", check: venv_ready, install: install_venv },
+    Step { name: POSTGRES_STEP, check: postgres::server_installed, install: postgres::install_server },
     Step { name: "dev secrets .dev.vars", check: dev_vars_ready, install: write_dev_vars },
 ];
 
+/// The step `cargo xtask test --no-postgres` leaves out.
+pub const POSTGRES_STEP: &str = "postgresql server (Debian)";
+
 /// Runs every step; stops at the first that fails.
 pub fn run() -> Result<()> {
-    for step in STEPS {
+    run_steps(|_| true)
+}
+
+/// Runs the steps `wanted` keeps; stops at the first that fails.
+pub fn run_steps(wanted: impl Fn(&Step) -> bool) -> Result<()> {
+    for step in STEPS.iter().filter(|step| wanted(step)) {
         if (step.check)()? {
             println!("setup: {}: ok (already there)", step.name);
             continue;
