@@ -49,6 +49,17 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
     for backend in backends() {
         let env = Env::new(&backend).await;
         env.db().migrate().await.unwrap();
+        // Several replicas starting at once on one database.
+        let fresh = match env.db().backend {
+            embedgate_admin::server::Backend::Sqlite => {
+                embedgate_admin::server::db::default_sqlite_url(&env.dir.path().join("fresh"))
+            }
+            embedgate_admin::server::Backend::Postgres => env.url.clone(),
+        };
+        let opened = futures_join3(&fresh).await;
+        for db in opened {
+            db.pool.close().await;
+        }
         let again = embedgate_admin::server::db::open(&env.url).await.unwrap();
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM embedgate_migrations").fetch_one(&again.pool).await.unwrap();
@@ -60,6 +71,12 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
         again.pool.close().await;
         env.finish().await;
     }
+}
+
+async fn futures_join3(url: &str) -> Vec<embedgate_admin::server::Db> {
+    let open = || embedgate_admin::server::db::open(url);
+    let (a, b, c) = tokio::join!(open(), open(), open());
+    vec![a.unwrap(), b.unwrap(), c.unwrap()]
 }
 
 /// The seed's flow: members, create with privileges/name/description/owner,

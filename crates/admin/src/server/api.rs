@@ -181,7 +181,7 @@ pub async fn init_org(db: &Db, org: &str, admin_email: &str) -> Result<Option<ze
     let email = normalize_email(admin_email, "admin_email")?;
     let (token, hash) = new_member_token()?;
     let at = now();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let inserted =
         sqlx::query("INSERT INTO orgs (slug, created_at) VALUES ($1, $2)").bind(org).bind(at).execute(&mut *tx).await;
     match inserted {
@@ -236,7 +236,7 @@ async fn create_member(
         .parse()
         .map_err(|_| AppError::invalid("account_type", "account_type is one of admin, creator, explorer, viewer"))?;
     let at = now();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO members (org, email, account_type, status, created_at) VALUES ($1, $2, $3, 'active', $4)",
     )
@@ -283,7 +283,7 @@ async fn issue_token(
     let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
     let (token, hash) = new_member_token()?;
     let id = random_id()?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO member_tokens (id, org, email, token_hash, created_at, created_by) \
          SELECT $1, org, email, $2, $3, $4 FROM members WHERE org = $5 AND email = $6 AND status = 'active'",
@@ -442,7 +442,7 @@ async fn create_credential(
     }
     let client_id = ClientId::generate().map_err(|e| AppError::Internal(format!("random source: {e}")))?;
     let privileges: Vec<&str> = new.privileges.iter().map(|p| p.as_str()).collect();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO credentials (client_id, org, name, description, owner_email, privileges, created_at, created_by, \
          kdf, current_generation, allowed_origins, max_token_lifetime_s, not_before_cutoff) \
@@ -526,7 +526,7 @@ async fn revoke_credential(
 ) -> Result<Json<Value>, AppError> {
     member.require_admin_of(&org)?;
     let client_id = parse_client_id(&client_id)?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let done = sqlx::query("UPDATE credentials SET revoked_at = $1, revoked_by = $2 WHERE org = $3 AND client_id = $4 AND revoked_at IS NULL")
         .bind(now())
         .bind(&member.email)
@@ -556,7 +556,7 @@ async fn rotate_credential(
 ) -> Result<Json<Value>, AppError> {
     member.require_admin_of(&org)?;
     let client_id = parse_client_id(&client_id)?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE credentials SET previous_generation = current_generation, current_generation = current_generation + 1 \
          WHERE org = $1 AND client_id = $2 AND revoked_at IS NULL AND previous_generation IS NULL",
@@ -584,7 +584,7 @@ async fn retire_previous(
 ) -> Result<Json<Value>, AppError> {
     member.require_admin_of(&org)?;
     let client_id = parse_client_id(&client_id)?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE credentials SET previous_generation = NULL \
          WHERE org = $1 AND client_id = $2 AND revoked_at IS NULL AND previous_generation IS NOT NULL",

@@ -94,7 +94,8 @@ pub async fn open(url: &str) -> Result<Db, DbError> {
                     conn.execute("PRAGMA busy_timeout = 5000").await?;
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    // A 201 means committed and durable: fsync the WAL at every commit.
+                    conn.execute("PRAGMA synchronous = FULL").await?;
                 }
                 Ok(())
             })
@@ -107,36 +108,66 @@ pub async fn open(url: &str) -> Result<Db, DbError> {
 }
 
 impl Db {
+    /// Begins a transaction that will write. On SQLite it takes the write lock
+    /// at once (`BEGIN IMMEDIATE`), so a transaction that reads before it
+    /// writes cannot fail with SQLITE_BUSY on lock upgrade; it waits up to the
+    /// busy timeout instead.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Applies the embedded migrations not yet recorded, each in one transaction.
     /// Idempotent; safe to run at every start.
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
-        self.pool
-            .execute("CREATE TABLE IF NOT EXISTS embedgate_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-            .await?;
-        for &(version, sql) in self.backend.migrations() {
-            let mut tx = self.pool.begin().await?;
-            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM embedgate_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if done.is_some() {
-                continue;
-            }
-            for statement in sql
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.lines().all(|l| l.trim().is_empty() || l.trim().starts_with("--")))
-            {
-                tx.execute(statement).await?;
-            }
-            sqlx::query("INSERT INTO embedgate_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version)
-                .bind(super::now())
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            tracing::info!(version, "applied database migration");
+        let mut conn = self.pool.acquire().await?;
+        // Several replicas may start at once on one PostgreSQL database:
+        // migrate under a session advisory lock (SQLite serialises writers itself).
+        if self.backend == Backend::Postgres {
+            conn.execute("SELECT pg_advisory_lock(7307429946861041734)").await?;
         }
-        Ok(())
+        let result = migrate_on(&mut conn, self.backend).await;
+        if self.backend == Backend::Postgres {
+            conn.execute("SELECT pg_advisory_unlock(7307429946861041734)").await?;
+        }
+        result
     }
+}
+
+async fn migrate_on(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS embedgate_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    for &(version, sql) in backend.migrations() {
+        let mut tx = match backend {
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => conn.begin().await?,
+        };
+        let done: Option<i64> = sqlx::query_scalar("SELECT version FROM embedgate_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.is_some() {
+            continue;
+        }
+        let statements = sql
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.lines().all(|l| l.trim().is_empty() || l.trim().starts_with("--")));
+        for statement in statements {
+            tx.execute(statement).await?;
+        }
+        sqlx::query("INSERT INTO embedgate_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(super::now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
 }
