@@ -311,6 +311,14 @@ async fn bad_input_is_422_and_bad_json_is_400() {
             (with("allowed_origins", json!(["ftp://a.example"])), "allowed_origins"),
             (with("allowed_origins", json!(["https://"])), "allowed_origins"),
             (with("allowed_origins", json!("https://a.example")), "allowed_origins"),
+            (with("allowed_origins", json!(["https://a.example:0"])), "allowed_origins"),
+            (with("allowed_origins", json!(["https://a.example:99999"])), "allowed_origins"),
+            (with("allowed_origins", json!(["https://user@a.example"])), "allowed_origins"),
+            (with("allowed_origins", json!(["https://a.example?x=1"])), "allowed_origins"),
+            (with("allowed_origins", json!(["https://a.example#f"])), "allowed_origins"),
+            (with("allowed_origins", json!(["https://[]"])), "allowed_origins"),
+            (with("allowed_origins", json!([7])), "allowed_origins"),
+            (with("description", json!(["x"])), "description"),
             (with("max_token_lifetime_s", json!(0)), "max_token_lifetime_s"),
             (with("max_token_lifetime_s", json!(2_592_001)), "max_token_lifetime_s"),
             (with("max_token_lifetime_s", json!("60")), "max_token_lifetime_s"),
@@ -325,10 +333,11 @@ async fn bad_input_is_422_and_bad_json_is_400() {
         }
         // Boundaries that are fine.
         let edge = json!({"name": "x".repeat(100), "description": "d".repeat(1000), "owner": " ADMIN@acme.test ",
-            "privileges": ["api", "api"], "allowed_origins": ["https://A.example:8443", "http://[::1]:3000"], "max_token_lifetime_s": 2_592_000});
+            "privileges": ["api", "api"], "allowed_origins": ["https://A.example:8443/", "http://[::1]:3000", "http://[::1]", "https://a.example:8443"], "max_token_lifetime_s": 2_592_000});
         let (s, c) = env.call("POST", &creds(), t, Some(&edge)).await;
         assert_eq!(s, StatusCode::CREATED, "{c}");
         assert_eq!(c["privileges"], json!(["api"]));
+        assert_eq!(c["allowed_origins"], json!(["http://[::1]", "http://[::1]:3000", "https://a.example:8443"]));
         assert_eq!(c["owner"], ADMIN);
 
         let (s, e) = env

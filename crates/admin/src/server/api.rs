@@ -110,24 +110,27 @@ fn normalize_email(raw: &str, field: &'static str) -> Result<String, AppError> {
     }
 }
 
-/// An `http(s)://host[:port]` origin without path, query or fragment, lower-cased.
+/// An `http(s)://host[:port]` origin without path, query, fragment or userinfo,
+/// lower-cased, one trailing `/` dropped.
 fn normalize_origin(raw: &str) -> Option<String> {
     let origin = raw.trim().to_ascii_lowercase();
+    let origin = origin.strip_suffix('/').unwrap_or(&origin).to_owned();
     let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"))?;
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => {
-            if h.starts_with('[') || !h.contains(':') {
-                (h, Some(p))
-            } else {
-                return None;
-            }
+    let (host, port) = if rest.starts_with('[') {
+        let close = rest.find(']')?;
+        let (host, after) = rest.split_at(close + 1);
+        (host, if after.is_empty() { None } else { Some(after.strip_prefix(':')?) })
+    } else {
+        match rest.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
         }
-        _ => (rest, None),
     };
     let host_ok = !host.is_empty()
         && host.len() <= 253
         && (host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-            || (host.starts_with('[')
+            || (host.len() > 2
+                && host.starts_with('[')
                 && host.ends_with(']')
                 && host[1..host.len() - 1].bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')));
     let port_ok = port.is_none_or(|p| {
