@@ -235,11 +235,13 @@ async fn unauthorized_forbidden_and_not_found() {
             assert_eq!((s, e["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
         }
         let viewer = env.member_with_token("vic@acme.test", "viewer").await;
-        sqlx::query("UPDATE member_tokens SET revoked_at = 1 WHERE email = $1")
+        let token_id: String = sqlx::query_scalar("SELECT id FROM member_tokens WHERE email = $1")
             .bind("vic@acme.test")
-            .execute(&env.db().pool)
+            .fetch_one(&env.db().pool)
             .await
             .unwrap();
+        let revoke = format!("/api/v1/orgs/{ORG}/members/vic@acme.test/tokens/{token_id}/revoke");
+        assert_eq!(env.call("POST", &revoke, t, None).await.0, StatusCode::OK);
         let (s, _) = env.call("GET", &creds(), Some(&viewer), None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
 
@@ -576,6 +578,56 @@ async fn no_secret_at_rest_or_in_logs() {
             }
             assert!(find_embed_secrets(text).is_empty(), "an embed secret in: {}", &text[..text.len().min(200)]);
         }
+        env.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn member_tokens_revoke_and_members_deactivate() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let members = format!("/api/v1/orgs/{ORG}/members");
+        let bob = env.member_with_token("bob@acme.test", "admin").await;
+        let (s, issued) = env.call("POST", &format!("{members}/bob@acme.test/tokens"), t, None).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let second = issued["token"].as_str().unwrap().to_owned();
+        let id = issued["id"].as_str().unwrap();
+        assert_eq!(env.call("GET", &creds(), Some(&second), None).await.0, StatusCode::OK);
+
+        // Revoking a token ends it (and only it); revoking again is a no-op 200.
+        let revoke = format!("{members}/bob@acme.test/tokens/{id}/revoke");
+        let (s, revoked) = env.call("POST", &revoke, t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(revoked["revoked_at"].is_i64());
+        assert_eq!(env.call("POST", &revoke, t, None).await.0, StatusCode::OK);
+        assert_eq!(env.call("GET", &creds(), Some(&second), None).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(env.call("GET", &creds(), Some(&bob), None).await.0, StatusCode::OK);
+        let (s, _) = env.call("POST", &format!("{members}/bob@acme.test/tokens/nope/revoke"), t, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+
+        // Deactivating a member ends all their tokens; they can no longer own credentials.
+        let (s, m) = env.call("POST", &format!("{members}/Bob@acme.test/deactivate"), t, None).await;
+        assert_eq!((s, m["status"].as_str()), (StatusCode::OK, Some("deactivated")));
+        assert_eq!(env.call("GET", &creds(), Some(&bob), None).await.0, StatusCode::UNAUTHORIZED);
+        let (s, e) = env
+            .call(
+                "POST",
+                &creds(),
+                t,
+                Some(&json!({"name": "b", "owner": "bob@acme.test", "privileges": ["embedding"]})),
+            )
+            .await;
+        assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("owner")));
+        let (s, _) = env.call("POST", &format!("{members}/bob@acme.test/tokens"), t, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = env.call("POST", &format!("{members}/ghost@acme.test/deactivate"), t, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+
+        // The last active admin stays.
+        let (s, e) = env.call("POST", &format!("{members}/{ADMIN}/deactivate"), t, None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("last_admin")));
+        assert_eq!(env.call("GET", &creds(), t, None).await.0, StatusCode::OK);
         env.finish().await;
     }
 }

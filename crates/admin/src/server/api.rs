@@ -27,6 +27,8 @@ pub fn app(state: AppState) -> Router {
     let org = Router::new()
         .route("/members", post(create_member).get(list_members))
         .route("/members/{email}/tokens", post(issue_token))
+        .route("/members/{email}/tokens/{token_id}/revoke", post(revoke_token))
+        .route("/members/{email}/deactivate", post(deactivate_member))
         .route("/credentials", post(create_credential).get(list_credentials))
         .route("/credentials/{client_id}", get(get_credential))
         .route("/credentials/{client_id}/revoke", post(revoke_credential))
@@ -305,6 +307,80 @@ async fn issue_token(
     audit(&mut tx, &org, &member.email, "member.token_issue", &email, &json!({ "token_id": id })).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "email": email, "token": token.as_str() }))))
+}
+
+/// Revokes one member token (idempotent: revoking a revoked token answers 200 again).
+async fn revoke_token(
+    member: Member,
+    State(state): State<AppState>,
+    Path((org, email, token_id)): Path<(String, String, String)>,
+) -> Result<Json<Value>, AppError> {
+    member.require_admin_of(&org)?;
+    let email = email.trim().to_lowercase();
+    let mut tx = state.db.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE member_tokens SET revoked_at = $1 WHERE org = $2 AND email = $3 AND id = $4 AND revoked_at IS NULL",
+    )
+    .bind(now())
+    .bind(&org)
+    .bind(&email)
+    .bind(&token_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        audit(&mut tx, &org, &member.email, "member.token_revoke", &email, &json!({ "token_id": token_id })).await?;
+    }
+    let revoked_at: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT revoked_at FROM member_tokens WHERE org = $1 AND email = $2 AND id = $3")
+            .bind(&org)
+            .bind(&email)
+            .bind(&token_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(revoked_at) = revoked_at else {
+        return Err(AppError::NotFound("token"));
+    };
+    tx.commit().await?;
+    Ok(Json(json!({ "id": token_id, "email": email, "revoked_at": revoked_at })))
+}
+
+/// Deactivates a member: their tokens stop working at once. The org's last
+/// active admin cannot be deactivated (409 `last_admin`).
+async fn deactivate_member(
+    member: Member,
+    State(state): State<AppState>,
+    Path((org, email)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    member.require_admin_of(&org)?;
+    let email = email.trim().to_lowercase();
+    let mut tx = state.db.begin_write().await?;
+    let done =
+        sqlx::query("UPDATE members SET status = 'deactivated' WHERE org = $1 AND email = $2 AND status = 'active'")
+            .bind(&org)
+            .bind(&email)
+            .execute(&mut *tx)
+            .await?;
+    let row = sqlx::query("SELECT email, account_type, status, created_at FROM members WHERE org = $1 AND email = $2")
+        .bind(&org)
+        .bind(&email)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    if done.rows_affected() == 1 {
+        let admins: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM members WHERE org = $1 AND account_type = 'admin' AND status = 'active'",
+        )
+        .bind(&org)
+        .fetch_one(&mut *tx)
+        .await?;
+        if admins == 0 {
+            return Err(AppError::LastAdmin);
+        }
+        audit(&mut tx, &org, &member.email, "member.deactivate", &email, &json!({})).await?;
+        bump_version(&mut tx).await?;
+    }
+    tx.commit().await?;
+    Ok(Json(member_json(&row)?))
 }
 
 // ---------------------------------------------------------------- credentials

@@ -51,6 +51,9 @@ pub enum AppError {
     /// 409 `no_previous`: there is no previous secret to retire.
     #[error("the credential has no previous secret")]
     NoPrevious,
+    /// 409 `last_admin`: the org's last active admin cannot be deactivated.
+    #[error("the org's last active admin cannot be deactivated")]
+    LastAdmin,
     /// 500 `internal`: anything else; logged, never detailed to the client.
     #[error("internal error")]
     Internal(String),
@@ -77,6 +80,7 @@ impl AppError {
             Self::CredentialRevoked => (StatusCode::CONFLICT, "credential_revoked"),
             Self::RetireFirst => (StatusCode::CONFLICT, "retire_first"),
             Self::NoPrevious => (StatusCode::CONFLICT, "no_previous"),
+            Self::LastAdmin => (StatusCode::CONFLICT, "last_admin"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
