@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_embedgate");
 
 /// Kills the server when the test ends, pass or fail.
@@ -22,10 +24,10 @@ impl Drop for Server {
     }
 }
 
-fn embedgate(data_dir: &std::path::Path) -> Command {
+fn embedgate(data_dir: &std::path::Path, database_url: &str) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env("EMBEDGATE_DATA_DIR", data_dir)
-        .env_remove("EMBEDGATE_DATABASE_URL")
+        .env("EMBEDGATE_DATABASE_URL", database_url)
         .env_remove("EMBEDGATE_MASTER_KEY")
         .env_remove("EMBEDGATE_LISTEN");
     cmd
@@ -59,8 +61,8 @@ type Started = (Server, SocketAddr, Vec<String>, mpsc::Receiver<String>, std::th
 
 /// Starts `embedgate serve` on an ephemeral port (RUST_LOG=trace, stderr
 /// captured line by line) and waits for its logged address.
-fn start(data: &std::path::Path) -> Started {
-    let child = embedgate(data)
+fn start(data: &std::path::Path, url: &str) -> Started {
+    let child = embedgate(data, url)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "trace")
         .stdout(Stdio::null())
@@ -91,15 +93,41 @@ fn start(data: &std::path::Path) -> Started {
 
 #[test]
 fn init_serve_create_and_no_secret_in_logs_or_files() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let data = dir.path().join("data");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for backend in common::backends() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let database = rt.block_on(common::TestDatabase::create(&backend, dir.path()));
+        let (secrets, token) = cli_flow(dir.path(), &database.url);
+        if database.is_postgres() {
+            assert_no_leak(&rt.block_on(database.dump_text()), &secrets, &token);
+        }
+        rt.block_on(database.drop());
+    }
+}
+
+fn assert_no_leak(texts: &[String], secrets: &[String], token: &str) {
+    for text in texts {
+        for s in secrets {
+            assert!(!text.contains(s.as_str()));
+        }
+        assert!(embedgate_core::find_embed_secrets(text).is_empty());
+        assert!(!text.contains(token), "the member token leaked");
+    }
+}
+
+/// init, serve, create/rotate/list/revoke over HTTP, scan the logs and SQLite
+/// files, kill -9, restart; returns the issued secrets and the admin token.
+fn cli_flow(dir: &std::path::Path, url: &str) -> (Vec<String>, String) {
+    let url = url.to_owned();
+    let data = dir.join("data");
 
     // serve refuses to start without a master key.
-    let out = embedgate(&data).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    let out = embedgate(&data, &url).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no master key"));
 
-    let out = embedgate(&data).args(["init", "--org", "acme", "--admin-email", "Admin@Acme.test"]).output().unwrap();
+    let out =
+        embedgate(&data, &url).args(["init", "--org", "acme", "--admin-email", "Admin@Acme.test"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1);
@@ -116,12 +144,13 @@ fn init_serve_create_and_no_secret_in_logs_or_files() {
     }
 
     // A second init of the same org refuses and changes nothing.
-    let again = embedgate(&data).args(["init", "--org", "acme", "--admin-email", "x@acme.test"]).output().unwrap();
+    let again =
+        embedgate(&data, &url).args(["init", "--org", "acme", "--admin-email", "x@acme.test"]).output().unwrap();
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     assert!(again.stdout.is_empty());
 
-    let (server, addr, mut log, rx, reader) = start(&data);
+    let (server, addr, mut log, rx, reader) = start(&data, &url);
 
     let (s, health) = http(addr, "GET", "/healthz", None, None);
     assert_eq!((s, health["ok"].as_bool()), (200, Some(true)));
@@ -141,7 +170,7 @@ fn init_serve_create_and_no_secret_in_logs_or_files() {
     let (s, _) = http(addr, "POST", &format!("/api/v1/orgs/acme/credentials/{id}/revoke"), Some(&token), None);
     assert_eq!(s, 200);
 
-    drop(server); // kill
+    drop(server); // SIGKILL: what was answered 2xx must survive it
     reader.join().unwrap();
     log.extend(rx.try_iter());
     let log = log.join("\n");
@@ -153,19 +182,14 @@ fn init_serve_create_and_no_secret_in_logs_or_files() {
             texts.push(String::from_utf8_lossy(&bytes).into_owned());
         }
     }
-    for text in &texts {
-        for s in &secrets {
-            assert!(!text.contains(s.as_str()));
-        }
-        assert!(embedgate_core::find_embed_secrets(text).is_empty());
-        assert!(!text.contains(&token), "the member token leaked");
-    }
+    assert_no_leak(&texts, &secrets, &token);
 
     // After a restart (same data dir and master key) the credential is still there.
     // Its stderr reader is dropped at once: a closed stderr must not stop the server.
-    let (server, addr, _, _, _) = start(&data);
+    let (server, addr, _, _, _) = start(&data, &url);
     let (s, got) = http(addr, "GET", &format!("/api/v1/orgs/acme/credentials/{id}"), Some(&token), None);
     assert_eq!(s, 200);
     assert_eq!(got["status"], "revoked");
     drop(server);
+    (secrets, token)
 }

@@ -62,6 +62,61 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// A fresh, empty database for one test: a SQLite URL under a directory, or
+/// a new database `eg_test_<random>` on the PostgreSQL cluster.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// Its URL (for `db::open` or `EMBEDGATE_DATABASE_URL`).
+    pub url: String,
+    pg: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    /// Creates the database (SQLite: `<dir>/data/embedgate.db`, created on open).
+    pub async fn create(backend: &Backend, dir: &std::path::Path) -> Self {
+        match backend {
+            Backend::Sqlite => Self { url: server::db::default_sqlite_url(&dir.join("data")), pg: None },
+            Backend::Postgres(admin_url) => {
+                sqlx::any::install_default_drivers();
+                let name = format!("eg_test_{}", random_hex());
+                let mut conn = sqlx::AnyConnection::connect(admin_url).await.unwrap();
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+                Self { url: with_database(admin_url, &name), pg: Some((admin_url.clone(), name)) }
+            }
+        }
+    }
+
+    /// Whether this is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// Drops a PostgreSQL test database (SQLite files go with their TempDir).
+    pub async fn drop(self) {
+        if let Some((admin_url, name)) = &self.pg {
+            let mut conn = sqlx::AnyConnection::connect(admin_url).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+
+    /// Every row of every table as text (to scan a PostgreSQL database for leaks).
+    pub async fn dump_text(&self) -> Vec<String> {
+        let db = server::db::open(&self.url).await.unwrap();
+        let mut out = Vec::new();
+        for table in ["credentials", "audit", "members", "member_tokens", "orgs", "state_version"] {
+            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM {table} t"))
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+            out.extend(rows);
+        }
+        db.pool.close().await;
+        out
+    }
+}
+
 /// A running test environment: a migrated database, the org `acme` with its
 /// admin, the app, and the admin's token.
 pub struct Env {
@@ -83,17 +138,7 @@ impl Env {
     /// A fresh environment allowing `limit` failed authentications per address per minute.
     pub async fn with_auth_limit(backend: &Backend, limit: u32) -> Self {
         let dir = tempfile::TempDir::new().unwrap();
-        let (url, pg) = match backend {
-            Backend::Sqlite => (server::db::default_sqlite_url(&dir.path().join("data")), None),
-            Backend::Postgres(admin_url) => {
-                sqlx::any::install_default_drivers();
-                let name = format!("eg_test_{}", random_hex());
-                let mut conn = sqlx::AnyConnection::connect(admin_url).await.unwrap();
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
-                conn.close().await.unwrap();
-                (with_database(admin_url, &name), Some((admin_url.clone(), name)))
-            }
-        };
+        let TestDatabase { url, pg } = TestDatabase::create(backend, dir.path()).await;
         let db = server::db::open(&url).await.unwrap();
         let token = server::api::init_org(&db, ORG, ADMIN).await.unwrap().unwrap();
         let master = MasterKey::generate().unwrap();
@@ -109,11 +154,7 @@ impl Env {
     /// Closes the pool and drops a PostgreSQL test database.
     pub async fn finish(self) {
         self.state.db.pool.close().await;
-        if let Some((admin_url, name)) = &self.pg {
-            let mut conn = sqlx::AnyConnection::connect(admin_url).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
-            conn.close().await.unwrap();
-        }
+        TestDatabase { url: self.url, pg: self.pg }.drop().await;
     }
 
     /// The SQLite files (database, WAL, shared memory) that exist.
