@@ -366,6 +366,9 @@ async fn bad_input_is_422_and_bad_json_is_400() {
         }
         let (s, e) = env.call_raw("POST", &creds(), t, None, None).await;
         assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
+        let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(3 << 20));
+        let (s, e) = env.call_raw("POST", &creds(), t, Some((&huge, "application/json")), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
         env.finish().await;
     }
 }

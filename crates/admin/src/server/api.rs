@@ -65,6 +65,7 @@ fn body_object(body: Result<Json<Value>, JsonRejection>) -> Result<Map<String, V
     match body {
         Ok(Json(Value::Object(map))) => Ok(map),
         Ok(Json(_)) => Err(AppError::invalid("body", "the body must be a JSON object")),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(AppError::PayloadTooLarge),
         Err(_) => Err(AppError::MalformedJson),
     }
 }

@@ -25,6 +25,9 @@ pub enum AppError {
     /// 400 `malformed_json`: the body is not JSON or not sent as `application/json`.
     #[error("the body must be a JSON object sent with Content-Type: application/json")]
     MalformedJson,
+    /// 413 `payload_too_large`: the body is over the limit (2 MiB).
+    #[error("the body is too large")]
+    PayloadTooLarge,
     /// 422 `invalid_input`: a field is missing or has a bad value.
     #[error("{message}")]
     InvalidInput {
@@ -73,6 +76,7 @@ impl AppError {
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MalformedJson => (StatusCode::BAD_REQUEST, "malformed_json"),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::InvalidInput { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
             Self::NameTaken => (StatusCode::CONFLICT, "name_taken"),
             Self::MemberExists => (StatusCode::CONFLICT, "member_exists"),
