@@ -7,7 +7,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use common::{backends, Env, ADMIN, ORG};
@@ -276,6 +276,10 @@ async fn unauthorized_forbidden_and_not_found() {
         }
         let (s, _) = env.call("POST", &format!("/api/v1/orgs/{ORG}/members/ghost@acme.test/tokens"), t, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
+        for path in [format!("/api/v1/orgs/{ORG}/credentials/%FF%FE"), "/api/v1/orgs/%C3%28/credentials".to_owned()] {
+            let (s, e) = env.call("GET", &path, t, None).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
+        }
         env.finish().await;
     }
 }
@@ -501,31 +505,10 @@ async fn audit_records_every_change_with_paging() {
     }
 }
 
-/// A writer into a shared buffer, for capturing the server's logs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// No issued secret reaches the database files, the audit log or the logs.
 #[tokio::test]
 async fn no_secret_at_rest_or_in_logs() {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = common::captured_logs();
     for backend in backends() {
         let env = Env::new(&backend).await;
         let t = Some(env.admin_token.as_str());

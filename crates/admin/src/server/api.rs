@@ -4,7 +4,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -60,6 +61,21 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, AppError>
 }
 
 // ---------------------------------------------------------------- helpers
+
+/// `axum::extract::Path` whose rejection (a path segment that does not
+/// percent-decode to UTF-8) is a JSON 404 like any unknown resource.
+struct Path<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|_| AppError::NotFound("resource"))
+    }
+}
 
 fn body_object(body: Result<Json<Value>, JsonRejection>) -> Result<Map<String, Value>, AppError> {
     match body {

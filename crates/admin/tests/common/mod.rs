@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -117,6 +118,38 @@ impl TestDatabase {
     }
 }
 
+/// A writer into a shared buffer: every log line of this test binary.
+#[derive(Clone, Default)]
+pub struct Captured(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs (once) a global TRACE-level subscriber writing into a buffer, and
+/// returns that buffer. A global subscriber, not a scoped one: scoped ones
+/// race with other tests over tracing's callsite interest cache.
+pub fn captured_logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    })
+}
+
 /// A running test environment: a migrated database, the org `acme` with its
 /// admin, the app, and the admin's token.
 pub struct Env {
@@ -137,6 +170,7 @@ impl Env {
 
     /// A fresh environment allowing `limit` failed authentications per address per minute.
     pub async fn with_auth_limit(backend: &Backend, limit: u32) -> Self {
+        captured_logs();
         let dir = tempfile::TempDir::new().unwrap();
         let TestDatabase { url, pg } = TestDatabase::create(backend, dir.path()).await;
         let db = server::db::open(&url).await.unwrap();
