@@ -63,7 +63,15 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
         let again = embedgate_admin::server::db::open(&env.url).await.unwrap();
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM embedgate_migrations").fetch_one(&again.pool).await.unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(n, 2);
+        // The master key check: the first key is recorded, another is refused.
+        again.check_master_key(&env.master).await.unwrap();
+        again.check_master_key(&env.master).await.unwrap();
+        let other = embedgate_core::MasterKey::generate().unwrap();
+        assert!(matches!(
+            again.check_master_key(&other).await,
+            Err(embedgate_admin::server::db::DbError::MasterKeyMismatch)
+        ));
         if again.backend == embedgate_admin::server::Backend::Sqlite {
             let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&again.pool).await.unwrap();
             assert_eq!(mode, "wal");

@@ -150,6 +150,17 @@ fn cli_flow(dir: &std::path::Path, url: &str) -> (Vec<String>, String) {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     assert!(again.stdout.is_empty());
 
+    // serve refuses another master key than the one the database was set up with.
+    let other = embedgate(&data, &url).args(["keygen", "master"]).output().unwrap();
+    let other = String::from_utf8(other.stdout).unwrap();
+    let out = embedgate(&data, &url)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("EMBEDGATE_MASTER_KEY", other.trim())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("master key does not match"));
+
     let (server, addr, mut log, rx, reader) = start(&data, &url);
 
     let (s, health) = http(addr, "GET", "/healthz", None, None);

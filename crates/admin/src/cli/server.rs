@@ -119,10 +119,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
 /// Creates the org and its first admin, prints `{"org","admin_email","token"}`.
 pub fn run_init(args: &InitArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageError> {
     let master = args.store.load_or_generate_master_key()?;
-    drop(master);
     let url = args.store.database_url();
     runtime()?.block_on(async {
         let db = db::open(&url).await.map_err(|e| UsageError::new(e.to_string()))?;
+        db.check_master_key(&master).await.map_err(|e| UsageError::new(e.to_string()))?;
+        drop(master);
         let result = server::api::init_org(&db, &args.org, &args.admin_email).await;
         db.pool.close().await;
         match result {
@@ -154,6 +155,7 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
     let url = args.store.database_url();
     runtime()?.block_on(async {
         let db = db::open(&url).await.map_err(|e| UsageError::new(e.to_string()))?;
+        db.check_master_key(&master).await.map_err(|e| UsageError::new(e.to_string()))?;
         tracing::info!(backend = ?db.backend, edges = args.edges.len(), "database ready");
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use embedgate_core::MasterKey;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
@@ -33,8 +34,14 @@ impl Backend {
 
     fn migrations(self) -> &'static [(i64, &'static str)] {
         match self {
-            Self::Sqlite => &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))],
-            Self::Postgres => &[(1, include_str!("../../migrations/postgres/0001_init.sql"))],
+            Self::Sqlite => &[
+                (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+                (2, include_str!("../../migrations/sqlite/0002_settings.sql")),
+            ],
+            Self::Postgres => &[
+                (1, include_str!("../../migrations/postgres/0001_init.sql")),
+                (2, include_str!("../../migrations/postgres/0002_settings.sql")),
+            ],
         }
     }
 }
@@ -58,6 +65,12 @@ pub enum DbError {
     /// The directory of the SQLite file could not be created.
     #[error("cannot create the database directory {0}: {1}")]
     Dir(String, std::io::Error),
+    /// The configured master key is not the one this database was set up with.
+    #[error(
+        "the master key does not match this database (its credentials were issued under another key); \
+         configure the original EMBEDGATE_MASTER_KEY or <data-dir>/master.key"
+    )]
+    MasterKeyMismatch,
     /// The driver failed.
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
@@ -107,7 +120,40 @@ pub async fn open(url: &str) -> Result<Db, DbError> {
     Ok(db)
 }
 
+/// A one-way check value of a master key: the first 128 bits of
+/// SHA-256("embedgate/master-key-check" ‖ 0x00 ‖ key), hex. It cannot derive a secret.
+fn master_key_check(master: &MasterKey) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"embedgate/master-key-check\0");
+    h.update(master.expose_bytes());
+    h.finalize().iter().take(16).fold(String::with_capacity(32), |mut s, b| {
+        use std::fmt::Write;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 impl Db {
+    /// Records the master key's check value on first use and refuses a
+    /// different key afterwards, so a lost or swapped key is caught at start
+    /// instead of silently issuing secrets the edge will not accept.
+    pub async fn check_master_key(&self, master: &MasterKey) -> Result<(), DbError> {
+        let check = master_key_check(master);
+        sqlx::query("INSERT INTO settings (name, value) VALUES ('master_key_check', $1) ON CONFLICT (name) DO NOTHING")
+            .bind(&check)
+            .execute(&self.pool)
+            .await?;
+        let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE name = 'master_key_check'")
+            .fetch_one(&self.pool)
+            .await?;
+        if stored == check {
+            Ok(())
+        } else {
+            Err(DbError::MasterKeyMismatch)
+        }
+    }
+
     /// Begins a transaction that will write. On SQLite it takes the write lock
     /// at once (`BEGIN IMMEDIATE`), so a transaction that reads before it
     /// writes cannot fail with SQLITE_BUSY on lock upgrade; it waits up to the

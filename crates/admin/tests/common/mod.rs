@@ -176,6 +176,7 @@ impl Env {
         let db = server::db::open(&url).await.unwrap();
         let token = server::api::init_org(&db, ORG, ADMIN).await.unwrap().unwrap();
         let master = MasterKey::generate().unwrap();
+        db.check_master_key(&master).await.unwrap();
         let state = AppState::with_auth_limit(db, master.clone(), limit);
         Self { app: server::app(state.clone()), state, master, admin_token: token.to_string(), dir, url, pg }
     }
