@@ -625,3 +625,70 @@ async fn member_tokens_revoke_and_members_deactivate() {
         env.finish().await;
     }
 }
+
+/// Hostile and odd input never gets a 500 (nor panics): every answer is a
+/// JSON error or success from the documented set.
+#[tokio::test]
+async fn odd_input_never_500() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let c = env.create_credential("odd").await;
+        let id = c["client_id"].as_str().unwrap().to_owned();
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let bodies: Vec<String> = vec![
+            deep,
+            "null".into(),
+            "\"string\"".into(),
+            "1e999".into(),
+            "{\"name\": \"\\u0000\", \"owner\": \"a@b\", \"privileges\": [\"embedding\"]}".into(),
+            "{\"name\": \"\u{1F600}\", \"owner\": \"\u{1F600}@\u{1F600}\", \"privileges\": [\"embedding\"]}".into(),
+            "{\"name\": \"n\", \"owner\": \"admin@acme.test\", \"privileges\": [\"embedding\"], \"max_token_lifetime_s\": 1e300}".into(),
+            "{\"name\": \"n\", \"owner\": \"admin@acme.test\", \"privileges\": [\"embedding\"], \"max_token_lifetime_s\": -1}".into(),
+            "{\"name\": \"n\", \"owner\": \"admin@acme.test\", \"privileges\": [\"embedding\"], \"not_before_cutoff\": 99999999999999999999}".into(),
+            "{\"name\": \"n2\", \"owner\": \"admin@acme.test\", \"privileges\": [\"embedding\"], \"allowed_origins\": [\"https://\u{1F600}.example\"]}".into(),
+            "{\"email\": \"x@y\", \"account_type\": null}".into(),
+            "{\"name\": \"'; DROP TABLE credentials; --\", \"owner\": \"admin@acme.test\", \"privileges\": [\"api\"]}".into(),
+            "{\"email\": \"o'brien@acme.test\", \"account_type\": \"viewer\"}".into(),
+            "\u{feff}{}".into(),
+            "{\"a\":1,\"a\":2}".into(),
+            "{\"name\": \"nul\", \"description\": \"a\\u0000b\", \"owner\": \"admin@acme.test\", \"privileges\": [\"api\"]}".into(),
+            "{\"name\": \"lone\", \"description\": \"\\ud800\", \"owner\": \"admin@acme.test\", \"privileges\": [\"api\"]}".into(),
+        ];
+        let paths = [
+            creds(),
+            format!("/api/v1/orgs/{ORG}/members"),
+            format!("/api/v1/orgs/{ORG}/members/admin@acme.test/tokens"),
+            cred(&id, "rotate"),
+            cred(&id, "retire-previous"),
+        ];
+        for path in &paths {
+            for body in &bodies {
+                let (s, e) = env.call_raw("POST", path, t, Some((body, "application/json")), None).await;
+                assert!(s.as_u16() < 500, "{path} {} -> {s} {e}", &body[..body.len().min(80)]);
+                if !s.is_success() {
+                    assert!(e["error"].is_string(), "{path} -> {s} {e}");
+                }
+            }
+        }
+        for path in [
+            format!("/api/v1/orgs/{ORG}/members/a%00b@acme.test/deactivate"),
+            format!("/api/v1/orgs/{ORG}/members/a%00b@acme.test/tokens"),
+            format!("/api/v1/orgs/{ORG}/members/admin@acme.test/tokens/a%00b/revoke"),
+            format!("/api/v1/orgs/{ORG}/credentials/a%00b/rotate"),
+            "/api/v1/orgs/a%00b/credentials".to_owned(),
+        ] {
+            let (s, _) = env.call("POST", &path, t, None).await;
+            assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+        }
+        for q in ["limit=abc", "limit=-1", "before=0", "limit=99999999999999999999", "before=%FF", "limit=1&limit=2"] {
+            let (s, _) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit?{q}"), t, None).await;
+            assert!(s.as_u16() < 500, "{q} -> {s}");
+        }
+        // The SQL-looking name is data, nothing more.
+        let (s, list) = env.call("GET", &creds(), t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(list.to_string().contains("DROP TABLE credentials"));
+        env.finish().await;
+    }
+}

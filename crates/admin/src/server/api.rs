@@ -333,7 +333,10 @@ async fn revoke_token(
     Path((org, email, token_id)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, AppError> {
     member.require_admin_of(&org)?;
-    let email = email.trim().to_lowercase();
+    let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
+    if token_id.len() != 32 || !token_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AppError::NotFound("token"));
+    }
     let mut tx = state.db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE member_tokens SET revoked_at = $1 WHERE org = $2 AND email = $3 AND id = $4 AND revoked_at IS NULL",
@@ -369,7 +372,7 @@ async fn deactivate_member(
     Path((org, email)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
     member.require_admin_of(&org)?;
-    let email = email.trim().to_lowercase();
+    let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
     let mut tx = state.db.begin_write().await?;
     let done =
         sqlx::query("UPDATE members SET status = 'deactivated' WHERE org = $1 AND email = $2 AND status = 'active'")
@@ -478,8 +481,13 @@ fn parse_new_credential(body: &Map<String, Value>) -> Result<NewCredential, AppE
         ));
     }
     let description = opt_string(body, "description")?;
-    if description.as_ref().is_some_and(|d| d.chars().count() > 1000) {
-        return Err(AppError::invalid("description", "description must be at most 1000 characters"));
+    if description.as_ref().is_some_and(|d| {
+        d.chars().count() > 1000 || d.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    }) {
+        return Err(AppError::invalid(
+            "description",
+            "description must be at most 1000 characters, without control characters other than line breaks and tabs",
+        ));
     }
     let owner = normalize_email(&req_string(body, "owner")?, "owner")?;
     let privileges_err =
