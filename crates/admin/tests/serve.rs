@@ -202,5 +202,23 @@ fn cli_flow(dir: &std::path::Path, url: &str) -> (Vec<String>, String) {
     assert_eq!(s, 200);
     assert_eq!(got["status"], "revoked");
     drop(server);
+
+    // SIGTERM: graceful shutdown, exit 0.
+    #[cfg(unix)]
+    {
+        let (mut server, addr, _log, _rx, _reader) = start(&data, &url);
+        assert_eq!(http(addr, "GET", "/healthz", None, None).0, 200);
+        let pid = server.0.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = server.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0));
+    }
     (secrets, token)
 }

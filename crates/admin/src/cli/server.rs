@@ -149,20 +149,27 @@ pub fn run_init(args: &InitArgs, out: &mut dyn std::io::Write) -> Result<u8, Usa
 pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
     init_tracing();
     let master = args.store.load_master_key()?;
-    if let Some(k) = &args.sync_key {
-        SyncKey::from_printable(k).map_err(|e| UsageError::new(format!("EMBEDGATE_SYNC_KEY: {e}")))?;
+    let sync_key = match &args.sync_key {
+        Some(k) => Some(SyncKey::from_printable(k).map_err(|e| UsageError::new(format!("EMBEDGATE_SYNC_KEY: {e}")))?),
+        None => None,
+    };
+    let edges: Vec<String> = args.edges.iter().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect();
+    if !edges.is_empty() && sync_key.is_none() {
+        return Err(UsageError::new("EMBEDGATE_EDGES is set but EMBEDGATE_SYNC_KEY is not; pushes must be signed"));
     }
     let url = args.store.database_url();
     runtime()?.block_on(async {
         let db = db::open(&url).await.map_err(|e| UsageError::new(e.to_string()))?;
         db.check_master_key(&master).await.map_err(|e| UsageError::new(e.to_string()))?;
-        tracing::info!(backend = ?db.backend, edges = args.edges.len(), "database ready");
+        tracing::info!(backend = ?db.backend, "database ready");
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| UsageError::new(format!("cannot listen on {}: {e}", args.listen)))?;
         let addr = listener.local_addr().map_err(|e| UsageError::new(e.to_string()))?;
         tracing::info!(%addr, "embedgate admin listening on http://{addr}");
-        let app = server::app(AppState::new(db.clone(), master));
+        let mut state = AppState::new(db.clone(), master);
+        state.push = server::PushConfig { edges, sync_key: sync_key.map(std::sync::Arc::new) };
+        let app = server::app(state);
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await

@@ -19,7 +19,7 @@ mod error;
 
 use std::sync::Arc;
 
-use embedgate_core::MasterKey;
+use embedgate_core::{MasterKey, SyncKey};
 
 pub use api::app;
 pub use auth::{FailureLimiter, Member};
@@ -38,6 +38,17 @@ pub struct AppState {
     pub master: Arc<MasterKey>,
     /// The failed-authentication limiter.
     pub limiter: Arc<FailureLimiter>,
+    /// Where and how to push state to the edges (design §6; the push itself is a later issue).
+    pub push: PushConfig,
+}
+
+/// The edge push configuration (`EMBEDGATE_EDGES`, `EMBEDGATE_SYNC_KEY`).
+#[derive(Debug, Clone, Default)]
+pub struct PushConfig {
+    /// The edges' base URLs.
+    pub edges: Vec<String>,
+    /// The key state pushes are signed with.
+    pub sync_key: Option<Arc<SyncKey>>,
 }
 
 impl AppState {
@@ -48,7 +59,12 @@ impl AppState {
 
     /// A state allowing `failures_per_minute` failed authentications per address.
     pub fn with_auth_limit(db: Db, master: MasterKey, failures_per_minute: u32) -> Self {
-        Self { db, master: Arc::new(master), limiter: Arc::new(FailureLimiter::new(failures_per_minute)) }
+        Self {
+            db,
+            master: Arc::new(master),
+            limiter: Arc::new(FailureLimiter::new(failures_per_minute)),
+            push: PushConfig::default(),
+        }
     }
 }
 
