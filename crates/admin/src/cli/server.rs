@@ -16,10 +16,10 @@ pub struct StoreArgs {
     /// Data directory (the default SQLite file and the generated master key live here).
     #[arg(long, env = "EMBEDGATE_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
-    /// Database URL: sqlite://PATH or postgres://… (default: <data-dir>/embedgate.db).
+    /// Database URL: sqlite://PATH or postgres://… (default: DATA_DIR/embedgate.db).
     #[arg(long, env = "EMBEDGATE_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
-    /// Master key (egm_…); default: read from <data-dir>/master.key.
+    /// Master key (egm_…); default: read from DATA_DIR/master.key.
     #[arg(long, env = "EMBEDGATE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<String>,
 }

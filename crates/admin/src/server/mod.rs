@@ -11,6 +11,18 @@
 //!   revoked one 409 `credential_revoked`; rotating with two live secrets 409
 //!   `retire_first`; retiring when there is no previous secret 409 `no_previous`.
 //! - Names stay taken after revocation (UNIQUE(org, name) covers revoked credentials).
+//! - Revoking a member token is idempotent (200 again); deactivating a member
+//!   ends all their tokens; the org's last active admin cannot be deactivated
+//!   (409 `last_admin`). A deactivated member cannot own new credentials (422).
+//! - Malformed JSON or a missing/wrong `Content-Type` is 400 `malformed_json`;
+//!   a body over 2 MiB 413 `payload_too_large`; a path segment that is not
+//!   UTF-8, or a malformed client ID / email / token ID in the path, 404.
+//! - Failed authentications (absent, malformed, unknown or revoked token) are
+//!   counted per client IP; past the limit (20 a minute) every request from
+//!   that IP gets 429 `too_many_attempts` until the minute is over, even with
+//!   a good token. Without `ConnectInfo` all callers share one bucket.
+//! - The database records a one-way check value of the master key; `init` and
+//!   `serve` refuse to run with another key.
 
 pub mod api;
 pub mod auth;
