@@ -101,7 +101,7 @@ fn init_serve_create_and_no_secret_in_logs_or_files() {
         if database.is_postgres() {
             assert_no_leak(&rt.block_on(database.dump_text()), &secrets, &token);
         }
-        rt.block_on(database.drop());
+        rt.block_on(database.remove());
     }
 }
 

@@ -94,11 +94,9 @@ impl TestDatabase {
     }
 
     /// Drops a PostgreSQL test database (SQLite files go with their TempDir).
-    pub async fn drop(self) {
-        if let Some((admin_url, name)) = &self.pg {
-            let mut conn = sqlx::AnyConnection::connect(admin_url).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
-            conn.close().await.unwrap();
+    pub async fn remove(mut self) {
+        if let Some((admin_url, name)) = self.pg.take() {
+            drop_pg_database(&admin_url, &name).await;
         }
     }
 
@@ -150,6 +148,25 @@ pub fn captured_logs() -> &'static Captured {
     })
 }
 
+async fn drop_pg_database(admin_url: &str, name: &str) {
+    let mut conn = sqlx::AnyConnection::connect(admin_url).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+/// A test that failed before `remove` still drops its PostgreSQL database.
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg.take() {
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(drop_pg_database(&admin_url, &name));
+            })
+            .join();
+        }
+    }
+}
+
 /// A running test environment: a migrated database, the org `acme` with its
 /// admin, the app, and the admin's token.
 pub struct Env {
@@ -159,7 +176,7 @@ pub struct Env {
     pub admin_token: String,
     pub dir: tempfile::TempDir,
     pub url: String,
-    pg: Option<(String, String)>,
+    database: Option<TestDatabase>,
 }
 
 impl Env {
@@ -172,13 +189,22 @@ impl Env {
     pub async fn with_auth_limit(backend: &Backend, limit: u32) -> Self {
         captured_logs();
         let dir = tempfile::TempDir::new().unwrap();
-        let TestDatabase { url, pg } = TestDatabase::create(backend, dir.path()).await;
+        let database = TestDatabase::create(backend, dir.path()).await;
+        let url = database.url.clone();
         let db = server::db::open(&url).await.unwrap();
         let token = server::api::init_org(&db, ORG, ADMIN).await.unwrap().unwrap();
         let master = MasterKey::generate().unwrap();
         db.check_master_key(&master).await.unwrap();
         let state = AppState::with_auth_limit(db, master.clone(), limit);
-        Self { app: server::app(state.clone()), state, master, admin_token: token.to_string(), dir, url, pg }
+        Self {
+            app: server::app(state.clone()),
+            state,
+            master,
+            admin_token: token.to_string(),
+            dir,
+            url,
+            database: Some(database),
+        }
     }
 
     /// The database.
@@ -187,9 +213,11 @@ impl Env {
     }
 
     /// Closes the pool and drops a PostgreSQL test database.
-    pub async fn finish(self) {
+    pub async fn finish(mut self) {
         self.state.db.pool.close().await;
-        TestDatabase { url: self.url, pg: self.pg }.drop().await;
+        if let Some(database) = self.database.take() {
+            database.remove().await;
+        }
     }
 
     /// The SQLite files (database, WAL, shared memory) that exist.
