@@ -579,20 +579,55 @@ async fn create_credential(
     Ok((StatusCode::CREATED, Json(secret_json(&state, &row, &client_id)?)))
 }
 
+/// Default and largest page of `GET …/credentials`.
+const CREDENTIAL_PAGE_DEFAULT: i64 = 100;
+const CREDENTIAL_PAGE_MAX: i64 = 1000;
+
+/// `GET /api/v1/orgs/{org}/credentials[?limit=N][&after=CLIENT_ID]`: keyset paging in the
+/// stable order (created_at, client_id), served by the index `credentials_by_org_page`.
+/// `next` is the client ID to pass as `after` for the following page, or null on the last.
 async fn list_credentials(
     member: Member,
     State(state): State<AppState>,
     Path(org): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
     member.require_admin_of(&org)?;
     check_org(&org)?;
+    let limit = query.get("limit").map_or(Ok(CREDENTIAL_PAGE_DEFAULT), |v| {
+        v.parse::<i64>().ok().filter(|n| (1..=CREDENTIAL_PAGE_MAX).contains(n)).ok_or_else(|| {
+            AppError::invalid("limit", format!("limit must be an integer from 1 to {CREDENTIAL_PAGE_MAX}"))
+        })
+    })?;
+    // The cursor is a client ID of this org: its (created_at, client_id) is the key to start after.
+    let start = match query.get("after") {
+        None => None,
+        Some(after) => {
+            let bad = || AppError::invalid("after", "after must be a client ID from this org's list");
+            let client_id = after.parse::<ClientId>().map_err(|_| bad())?;
+            let created_at: i64 = sqlx::query("SELECT created_at FROM credentials WHERE org = $1 AND client_id = $2")
+                .bind(&org)
+                .bind(client_id.as_str())
+                .fetch_optional(&state.db.pool)
+                .await?
+                .ok_or_else(bad)?
+                .try_get("created_at")?;
+            Some((created_at, client_id.as_str().to_owned()))
+        }
+    };
+    let (after_at, after_id) = start.unwrap_or((i64::MIN, String::new()));
+    // One row more than the page tells whether there is a next page.
     let sql = format!(
         "SELECT {CREDENTIAL_COLUMNS} FROM credentials c LEFT JOIN members m ON m.org = c.org AND m.email = c.owner_email \
-         WHERE c.org = $1 ORDER BY c.created_at, c.client_id"
+         WHERE c.org = $1 AND (c.created_at, c.client_id) > ($2, $3) ORDER BY c.created_at, c.client_id LIMIT $4"
     );
-    let rows = sqlx::query(&sql).bind(&org).fetch_all(&state.db.pool).await?;
+    let mut rows =
+        sqlx::query(&sql).bind(&org).bind(after_at).bind(after_id).bind(limit + 1).fetch_all(&state.db.pool).await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let items = rows.iter().map(credential_json).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({ "credentials": items })))
+    let next = if more { items.last().map(|i| i["client_id"].clone()) } else { None };
+    Ok(Json(json!({ "credentials": items, "next": next })))
 }
 
 fn parse_client_id(raw: &str) -> Result<ClientId, AppError> {

@@ -37,10 +37,12 @@ impl Backend {
             Self::Sqlite => &[
                 (1, include_str!("../../migrations/sqlite/0001_init.sql")),
                 (2, include_str!("../../migrations/sqlite/0002_settings.sql")),
+                (3, include_str!("../../migrations/sqlite/0003_credentials_page_index.sql")),
             ],
             Self::Postgres => &[
                 (1, include_str!("../../migrations/postgres/0001_init.sql")),
                 (2, include_str!("../../migrations/postgres/0002_settings.sql")),
+                (3, include_str!("../../migrations/postgres/0003_credentials_page_index.sql")),
             ],
         }
     }
