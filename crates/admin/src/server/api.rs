@@ -38,8 +38,11 @@ pub fn app(state: AppState) -> Router {
         .route("/audit", get(list_audit));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(super::metrics::scrape))
+        .route("/api/v1/openapi.json", get(super::openapi::openapi_json))
         .nest("/api/v1/orgs/{org}", org)
         .fallback(|| async { AppError::NotFound("route") })
+        .layer(middleware::from_fn_with_state(state.clone(), super::metrics::track))
         .layer(middleware::from_fn(log_requests))
         .with_state(state)
 }

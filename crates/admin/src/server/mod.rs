@@ -23,11 +23,21 @@
 //!   a good token. Without `ConnectInfo` all callers share one bucket.
 //! - The database records a one-way check value of the master key; `init` and
 //!   `serve` refuse to run with another key.
+//! - `/metrics`, `/healthz` and `/api/v1/openapi.json` need no token (they
+//!   carry no secret and no per-org data: credential counts are over all
+//!   orgs). Request metrics are labelled by the matched route *template*
+//!   (`/api/v1/orgs/{org}/credentials`), never the raw path, and `unmatched`
+//!   for the fallback, so label cardinality stays bounded; methods outside the
+//!   standard set are `other`.
+//! - The OpenAPI document is built from `utoipa` annotations in
+//!   [`openapi`], next to typed schemas of the JSON bodies the handlers write.
 
 pub mod api;
 pub mod auth;
 pub mod db;
 mod error;
+pub mod metrics;
+pub mod openapi;
 
 use std::sync::Arc;
 
@@ -52,6 +62,8 @@ pub struct AppState {
     pub limiter: Arc<FailureLimiter>,
     /// Where and how to push state to the edges (design §6; the push itself is a later issue).
     pub push: PushConfig,
+    /// The request counters and latency histograms `/metrics` exposes.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The edge push configuration (`EMBEDGATE_EDGES`, `EMBEDGATE_SYNC_KEY`).
@@ -76,6 +88,7 @@ impl AppState {
             master: Arc::new(master),
             limiter: Arc::new(FailureLimiter::new(failures_per_minute)),
             push: PushConfig::default(),
+            metrics: Arc::new(metrics::Metrics::default()),
         }
     }
 }

@@ -1,0 +1,159 @@
+//! `GET /metrics`: Prometheus text exposition (format 0.0.4) from a small
+//! hand-written registry. Request counters and latency histograms are kept
+//! by a middleware, labelled by the *matched route template* (never the raw
+//! path, so label cardinality stays bounded); the credential and state
+//! gauges are read from the database at scrape time.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{AppError, AppState};
+
+/// The `content-type` of the exposition.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// The latency histogram's upper bounds, in seconds.
+pub const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// The route label of a request no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    /// Non-cumulative counts per bucket of [`BUCKETS`] (the `+Inf` one is `count`).
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// (method, route, status) → count.
+    requests: BTreeMap<(&'static str, String, u16), u64>,
+    /// route → latency histogram.
+    durations: BTreeMap<String, Histogram>,
+}
+
+/// The in-process registry of request metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+/// A method label from a closed set (an extension method must not add series).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// A label value escaped for the text format (`\`, `"` and line feeds).
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// Records one finished request.
+    pub fn observe(&self, method: &Method, route: &str, status: u16, seconds: f64) {
+        let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *inner.requests.entry((method_label(method), route.to_owned(), status)).or_insert(0) += 1;
+        let h = inner.durations.entry(route.to_owned()).or_default();
+        if let Some(i) = BUCKETS.iter().position(|&b| seconds <= b) {
+            h.buckets[i] += 1;
+        }
+        h.sum += seconds;
+        h.count += 1;
+    }
+
+    /// The request counter and histogram families in the text format.
+    pub fn render_requests(&self, out: &mut String) {
+        let inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        out.push_str(
+            "# HELP embedgate_http_requests_total HTTP requests by method, matched route template and status.\n",
+        );
+        out.push_str("# TYPE embedgate_http_requests_total counter\n");
+        for ((method, route, status), n) in &inner.requests {
+            let _ = writeln!(
+                out,
+                "embedgate_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(route)
+            );
+        }
+        out.push_str(
+            "# HELP embedgate_http_request_duration_seconds HTTP request latency by matched route template.\n",
+        );
+        out.push_str("# TYPE embedgate_http_request_duration_seconds histogram\n");
+        for (route, h) in &inner.durations {
+            let route = escape(route);
+            let mut cumulative = 0;
+            for (bound, n) in BUCKETS.iter().zip(h.buckets) {
+                cumulative += n;
+                let _ = writeln!(
+                    out,
+                    "embedgate_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "embedgate_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(out, "embedgate_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
+            let _ = writeln!(out, "embedgate_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
+        }
+    }
+}
+
+/// The middleware counting every request (installed with `from_fn_with_state`
+/// as a `Router::layer`, so the matched route is known).
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| UNMATCHED.to_owned(), |m| m.as_str().to_owned());
+    let start = Instant::now();
+    let response = next.run(req).await;
+    state.metrics.observe(&method, &route, response.status().as_u16(), start.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics` (no authentication).
+pub async fn scrape(State(state): State<AppState>) -> Result<Response, AppError> {
+    let pool = &state.db.pool;
+    let active: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE revoked_at IS NULL").fetch_one(pool).await?;
+    let revoked: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE revoked_at IS NOT NULL").fetch_one(pool).await?;
+    let version: i64 = sqlx::query_scalar("SELECT version FROM state_version WHERE id = 1").fetch_one(pool).await?;
+    let mut out = String::with_capacity(4096);
+    state.metrics.render_requests(&mut out);
+    out.push_str("# HELP embedgate_credentials Embed credentials by state, over all orgs.\n");
+    out.push_str("# TYPE embedgate_credentials gauge\n");
+    let _ = writeln!(out, "embedgate_credentials{{state=\"active\"}} {active}");
+    let _ = writeln!(out, "embedgate_credentials{{state=\"revoked\"}} {revoked}");
+    out.push_str("# HELP embedgate_state_version The state version the edge push follows.\n");
+    out.push_str("# TYPE embedgate_state_version gauge\n");
+    let _ = writeln!(out, "embedgate_state_version {version}");
+    out.push_str(
+        "# HELP embedgate_push_lag_seconds Seconds the edges are behind the admin state; always 0 for now: \
+         the push to the edges is not implemented yet (no edges are pushed to).\n",
+    );
+    out.push_str("# TYPE embedgate_push_lag_seconds gauge\n");
+    out.push_str("embedgate_push_lag_seconds 0\n");
+    for edge in &state.push.edges {
+        let _ = writeln!(out, "embedgate_push_lag_seconds{{edge=\"{}\"}} 0", escape(edge));
+    }
+    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], out).into_response())
+}

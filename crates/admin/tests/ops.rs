@@ -1,0 +1,362 @@
+//! Operations endpoints through `oneshot` against `app(state)`: `/metrics`
+//! (Prometheus text, route-template labels, DB-backed gauges) and
+//! `/api/v1/openapi.json` (every served route documented, schemas that match
+//! the real bodies).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{backends, Env, ORG};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+/// Every (method, route template) the router serves (design §7, less `GET
+/// /api/v1/edges`, which comes with the push).
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/metrics"),
+    ("get", "/api/v1/openapi.json"),
+    ("post", "/api/v1/orgs/{org}/members"),
+    ("get", "/api/v1/orgs/{org}/members"),
+    ("post", "/api/v1/orgs/{org}/members/{email}/tokens"),
+    ("post", "/api/v1/orgs/{org}/members/{email}/tokens/{token_id}/revoke"),
+    ("post", "/api/v1/orgs/{org}/members/{email}/deactivate"),
+    ("post", "/api/v1/orgs/{org}/credentials"),
+    ("get", "/api/v1/orgs/{org}/credentials"),
+    ("get", "/api/v1/orgs/{org}/credentials/{client_id}"),
+    ("post", "/api/v1/orgs/{org}/credentials/{client_id}/revoke"),
+    ("post", "/api/v1/orgs/{org}/credentials/{client_id}/rotate"),
+    ("post", "/api/v1/orgs/{org}/credentials/{client_id}/retire-previous"),
+    ("get", "/api/v1/orgs/{org}/audit"),
+];
+
+/// A GET returning status, content type and the body as text.
+async fn get_text(env: &Env, path: &str) -> (StatusCode, String, String) {
+    let req = Request::builder().method("GET").uri(path).body(Body::empty()).unwrap();
+    let res = env.app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, ct, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// One sample line of the text format: name, labels, value.
+type Sample = (String, BTreeMap<String, String>, f64);
+
+/// Parses the exposition line by line; panics on any line that is neither a
+/// `# HELP`/`# TYPE` comment nor `name{labels} value`.
+fn parse_exposition(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .enumerate()
+                .all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()))
+    };
+    for line in text.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let kind = parts.next().unwrap();
+            assert!(kind == "HELP" || kind == "TYPE", "bad comment: {line}");
+            assert!(name_ok(parts.next().unwrap()), "bad comment: {line}");
+            if kind == "TYPE" {
+                assert!(["counter", "gauge", "histogram"].contains(&parts.next().unwrap()), "bad TYPE: {line}");
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("bad value: {line}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series.to_owned(), BTreeMap::new()),
+            Some((name, rest)) => {
+                let inner = rest.strip_suffix('}').unwrap_or_else(|| panic!("unclosed labels: {line}"));
+                let mut labels = BTreeMap::new();
+                let mut rest = inner;
+                while !rest.is_empty() {
+                    let (key, after) = rest.split_once("=\"").unwrap_or_else(|| panic!("bad label: {line}"));
+                    assert!(name_ok(key), "bad label name: {line}");
+                    let mut value = String::new();
+                    let mut chars = after.char_indices();
+                    let end = loop {
+                        match chars.next() {
+                            Some((_, '\\')) => value.push(chars.next().unwrap().1),
+                            Some((i, '"')) => break i,
+                            Some((_, c)) => value.push(c),
+                            None => panic!("unterminated label value: {line}"),
+                        }
+                    };
+                    labels.insert(key.to_owned(), value);
+                    rest = &after[end + 1..];
+                    rest = rest.strip_prefix(',').unwrap_or(rest);
+                }
+                (name.to_owned(), labels)
+            }
+        };
+        assert!(name_ok(&name), "bad metric name: {line}");
+        samples.push((name, labels, value));
+    }
+    samples
+}
+
+fn find(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name && l.len() == labels.len() && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(v))
+        })
+        .map(|(_, _, v)| *v)
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let creds = format!("/api/v1/orgs/{ORG}/credentials");
+        let (s, _, text) = get_text(&env, "/metrics").await;
+        assert_eq!(s, StatusCode::OK);
+        let before = parse_exposition(&text);
+        assert_eq!(find(&before, "embedgate_credentials", &[("state", "active")]), Some(0.0));
+        assert_eq!(find(&before, "embedgate_push_lag_seconds", &[]), Some(0.0));
+        assert!(!before.iter().any(|(n, l, _)| n == "embedgate_push_lag_seconds" && !l.is_empty()));
+        assert!(text.contains("# HELP embedgate_push_lag_seconds"));
+        let version_before = find(&before, "embedgate_state_version", &[]).unwrap();
+
+        let a = env.create_credential("one").await;
+        env.create_credential("two").await;
+        let id = a["client_id"].as_str().unwrap();
+        let (s, _) = env.call("POST", &format!("{creds}/{id}/revoke"), Some(&env.admin_token), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = env.call("GET", &creds, None, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, _) = env.call("GET", &format!("{creds}/{id}"), Some(&env.admin_token), None).await;
+        assert_eq!(s, StatusCode::OK);
+        for junk in ["/nope/1", "/nope/2", "/api/v1/orgs/acme/nothing-here"] {
+            let (s, _) = env.call("GET", junk, None, None).await;
+            assert_eq!(s, StatusCode::NOT_FOUND);
+        }
+
+        let (s, ct, text) = get_text(&env, "/metrics").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(ct, "text/plain; version=0.0.4");
+        let after = parse_exposition(&text);
+        let requests = |method: &str, route: &str, status: &str| {
+            find(&after, "embedgate_http_requests_total", &[("method", method), ("route", route), ("status", status)])
+        };
+        let template = "/api/v1/orgs/{org}/credentials";
+        assert_eq!(requests("POST", template, "201"), Some(2.0));
+        assert_eq!(requests("GET", template, "401"), Some(1.0));
+        assert_eq!(requests("GET", "/api/v1/orgs/{org}/credentials/{client_id}", "200"), Some(1.0));
+        assert_eq!(requests("POST", "/api/v1/orgs/{org}/credentials/{client_id}/revoke", "200"), Some(1.0));
+        assert_eq!(requests("GET", "unmatched", "404"), Some(3.0));
+        assert_eq!(requests("GET", "/metrics", "200"), Some(1.0));
+        // Never a raw path as a label.
+        for (_, labels, _) in &after {
+            if let Some(route) = labels.get("route") {
+                assert!(route == "unmatched" || !route.contains(ORG) && !route.contains(id), "raw path label {route}");
+            }
+        }
+        // The histogram: cumulative buckets ending in +Inf = count.
+        let hist = |le: &str| {
+            find(&after, "embedgate_http_request_duration_seconds_bucket", &[("route", template), ("le", le)])
+        };
+        assert_eq!(hist("+Inf"), Some(3.0));
+        assert_eq!(find(&after, "embedgate_http_request_duration_seconds_count", &[("route", template)]), Some(3.0));
+        assert!(find(&after, "embedgate_http_request_duration_seconds_sum", &[("route", template)]).unwrap() >= 0.0);
+        let buckets: Vec<f64> = after
+            .iter()
+            .filter(|(n, l, _)| {
+                n == "embedgate_http_request_duration_seconds_bucket"
+                    && l.get("route").map(String::as_str) == Some(template)
+            })
+            .map(|(_, _, v)| *v)
+            .collect();
+        assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "buckets not cumulative: {buckets:?}");
+
+        assert_eq!(find(&after, "embedgate_credentials", &[("state", "active")]), Some(1.0));
+        assert_eq!(find(&after, "embedgate_credentials", &[("state", "revoked")]), Some(1.0));
+        assert_eq!(find(&after, "embedgate_state_version", &[]), Some(version_before + 3.0));
+        env.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn metrics_list_configured_edges() {
+    let backend = &backends()[0];
+    let mut env = Env::new(backend).await;
+    env.state.push.edges = vec!["https://edge-1.example".into(), "https://edge-2.example".into()];
+    env.app = embedgate_admin::server::app(env.state.clone());
+    let (s, _, text) = get_text(&env, "/metrics").await;
+    assert_eq!(s, StatusCode::OK);
+    let samples = parse_exposition(&text);
+    assert_eq!(find(&samples, "embedgate_push_lag_seconds", &[("edge", "https://edge-1.example")]), Some(0.0));
+    assert_eq!(find(&samples, "embedgate_push_lag_seconds", &[("edge", "https://edge-2.example")]), Some(0.0));
+    env.finish().await;
+}
+
+/// `#/components/schemas/X` → the schema object `X`.
+fn schema<'a>(doc: &'a Value, reference: &str) -> &'a Value {
+    let name = reference.strip_prefix("#/components/schemas/").unwrap();
+    &doc["components"]["schemas"][name]
+}
+
+/// The property names of an object schema (following `allOf` and `$ref`).
+fn properties(doc: &Value, s: &Value) -> BTreeSet<String> {
+    if let Some(r) = s["$ref"].as_str() {
+        return properties(doc, schema(doc, r));
+    }
+    let mut names: BTreeSet<String> =
+        s["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    for part in s["allOf"].as_array().into_iter().flatten() {
+        names.extend(properties(doc, part));
+    }
+    names
+}
+
+/// The required property names of an object schema (following `allOf` and `$ref`).
+fn required(doc: &Value, s: &Value) -> BTreeSet<String> {
+    if let Some(r) = s["$ref"].as_str() {
+        return required(doc, schema(doc, r));
+    }
+    let mut names: BTreeSet<String> =
+        s["required"].as_array().into_iter().flatten().map(|v| v.as_str().unwrap().to_owned()).collect();
+    for part in s["allOf"].as_array().into_iter().flatten() {
+        names.extend(required(doc, part));
+    }
+    names
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+/// A real body has every required field of its documented schema and no undocumented one.
+fn assert_matches(doc: &Value, route: &str, method: &str, status: &str, body: &Value) {
+    let r = doc["paths"][route][method]["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{method} {route} {status}: no schema"));
+    let s = schema(doc, r);
+    let (documented, needed, got) = (properties(doc, s), required(doc, s), keys(body));
+    assert!(got.is_subset(&documented), "{method} {route}: undocumented fields in {got:?} (documented {documented:?})");
+    assert!(needed.is_subset(&got), "{method} {route}: required {needed:?} missing from {got:?}");
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route() {
+    let backend = &backends()[0];
+    let env = Env::new(backend).await;
+    let (s, ct, text) = get_text(&env, "/api/v1/openapi.json").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+
+    // Exactly the served routes, and each really is served (not the fallback).
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object().unwrap().keys().filter(|m| *m != "parameters").map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+    assert_eq!(documented, expected);
+    for (method, route) in ROUTES {
+        let path = route
+            .replace("{org}", ORG)
+            .replace("{email}", "nobody@acme.test")
+            .replace("{token_id}", "0123456789abcdef0123456789abcdef")
+            .replace("{client_id}", "x");
+        let (s, body) = env.call(&method.to_uppercase(), &path, None, None).await;
+        if route.starts_with("/api/v1/orgs/") {
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {route}: {body}");
+        } else {
+            assert_eq!(s, StatusCode::OK, "{method} {route}");
+        }
+    }
+
+    // The bearer scheme, used by every org operation; errors with the error schema.
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let error = &doc["components"]["schemas"]["ErrorBody"];
+    let error_required: BTreeSet<&str> =
+        error["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(error_required, BTreeSet::from(["error", "message"]));
+    for (method, route) in ROUTES.iter().filter(|(_, r)| r.starts_with("/api/v1/orgs/")) {
+        let op = &doc["paths"][route][method];
+        assert_eq!(op["security"], json!([{ "bearer": [] }]), "{method} {route}");
+        for status in ["401", "403", "404", "429", "500"] {
+            let response = &op["responses"][status];
+            let response = match response["$ref"].as_str() {
+                Some(r) => &doc["components"]["responses"][r.strip_prefix("#/components/responses/").unwrap()],
+                None => response,
+            };
+            assert_eq!(
+                response["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                "{method} {route} {status}"
+            );
+        }
+    }
+    let create = &doc["paths"]["/api/v1/orgs/{org}/credentials"]["post"];
+    for status in ["201", "400", "409", "413", "422"] {
+        assert!(create["responses"][status].is_object(), "create credential {status}");
+    }
+
+    // The create-credential request schema.
+    let request =
+        schema(&doc, create["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap());
+    let request_required: BTreeSet<&str> =
+        request["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(request_required, BTreeSet::from(["name", "owner", "privileges"]));
+    assert_eq!(
+        properties(&doc, request),
+        BTreeSet::from(
+            [
+                "name",
+                "description",
+                "owner",
+                "privileges",
+                "allowed_origins",
+                "max_token_lifetime_s",
+                "not_before_cutoff"
+            ]
+            .map(String::from)
+        )
+    );
+
+    // The documented response schemas match the real bodies.
+    let created = env.create_credential("documented").await;
+    assert_matches(&doc, "/api/v1/orgs/{org}/credentials", "post", "201", &created);
+    // Every credential field is always present (null when unset).
+    let credential = schema(&doc, "#/components/schemas/CredentialBody");
+    assert_eq!(required(&doc, credential), properties(&doc, credential));
+    let id = created["client_id"].as_str().unwrap();
+    let admin = Some(env.admin_token.as_str());
+    let (_, got) = env.call("GET", &format!("/api/v1/orgs/{ORG}/credentials/{id}"), admin, None).await;
+    assert_matches(&doc, "/api/v1/orgs/{org}/credentials/{client_id}", "get", "200", &got);
+    let (_, got) = env.call("POST", &format!("/api/v1/orgs/{ORG}/credentials/{id}/rotate"), admin, None).await;
+    assert_matches(&doc, "/api/v1/orgs/{org}/credentials/{client_id}/rotate", "post", "200", &got);
+    let (_, list) = env.call("GET", &format!("/api/v1/orgs/{ORG}/credentials"), admin, None).await;
+    assert_matches(&doc, "/api/v1/orgs/{org}/credentials", "get", "200", &list);
+    let (_, audit) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit"), admin, None).await;
+    assert_matches(&doc, "/api/v1/orgs/{org}/audit", "get", "200", &audit);
+    let (_, health) = env.call("GET", "/healthz", None, None).await;
+    assert_matches(&doc, "/healthz", "get", "200", &health);
+    let (_, members) = env.call("GET", &format!("/api/v1/orgs/{ORG}/members"), admin, None).await;
+    assert_matches(&doc, "/api/v1/orgs/{org}/members", "get", "200", &members);
+    let (s, bad) = env.call("POST", &format!("/api/v1/orgs/{ORG}/credentials"), admin, Some(&json!({}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let error = schema(&doc, "#/components/schemas/ErrorBody");
+    assert!(keys(&bad).is_subset(&properties(&doc, error)) && required(&doc, error).is_subset(&keys(&bad)));
+    env.finish().await;
+}
