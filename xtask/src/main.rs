@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout)] // A CLI: printing is its job.
 
 mod bench;
+mod bench_admin;
 mod dev;
 mod postgres;
 mod setup;
@@ -27,6 +28,10 @@ commands:
              --skip-setup   do not run setup first
              --no-postgres  no PostgreSQL cluster: the admin tests use SQLite only
   bench    run the verify benchmark and report the ratios against the targets
+  bench-admin  benchmark a real `embedgate serve` (release) on 127.0.0.1:
+           16 clients creating 10,000 credentials, then the list at 10,000;
+           SQLite in a temp data dir, removed after
+             --postgres     a database in a throw-away PostgreSQL cluster instead
   help     show this message";
 
 enum Command {
@@ -35,6 +40,7 @@ enum Command {
     Dev,
     Test(test::Options),
     Bench,
+    BenchAdmin(bench_admin::Options),
 }
 
 fn parse(args: &[String]) -> Result<Command, String> {
@@ -50,6 +56,16 @@ fn parse(args: &[String]) -> Result<Command, String> {
         "setup" => no_options(Command::Setup),
         "dev" => no_options(Command::Dev),
         "bench" => no_options(Command::Bench),
+        "bench-admin" => {
+            let mut options = bench_admin::Options::default();
+            for arg in rest {
+                match arg.as_str() {
+                    "--postgres" => options.postgres = true,
+                    _ => return Err(format!("unknown option `{arg}` for `bench-admin`")),
+                }
+            }
+            Ok(Command::BenchAdmin(options))
+        }
         "test" => {
             let mut options = test::Options::default();
             for arg in rest {
@@ -85,6 +101,7 @@ fn main() -> ExitCode {
         Command::Dev => dev::run(),
         Command::Test(options) => test::run(options),
         Command::Bench => bench::run(),
+        Command::BenchAdmin(options) => bench_admin::run(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
