@@ -183,7 +183,9 @@ fn create_database(cluster: &Cluster) -> Result<String> {
     let mut cmd = Command::new(if psql.is_file() { psql } else { PathBuf::from("psql") });
     cmd.args([cluster.url().as_str(), "-X", "-q", "-c", "CREATE DATABASE embedgate_bench"]);
     util::read_stdout(&mut cmd)?;
-    Ok(cluster.url().replace("/postgres", "/embedgate_bench"))
+    let url = cluster.url();
+    let base = url.strip_suffix("/postgres").ok_or("unexpected cluster URL")?;
+    Ok(format!("{base}/embedgate_bench"))
 }
 
 /// Runs loadgen (its output shown) and parses its `RESULT {json}` line.
