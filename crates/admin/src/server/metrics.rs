@@ -66,6 +66,21 @@ fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// An edge URL as a label: any `user:password@` dropped (the endpoint is public).
+fn edge_label(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    if scheme.is_empty() {
+        rest.to_owned()
+    } else {
+        format!("{scheme}://{rest}")
+    }
+}
+
 impl Metrics {
     /// Records one finished request.
     pub fn observe(&self, method: &Method, route: &str, status: u16, seconds: f64) {
@@ -153,7 +168,19 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, AppError>
     out.push_str("# TYPE embedgate_push_lag_seconds gauge\n");
     out.push_str("embedgate_push_lag_seconds 0\n");
     for edge in &state.push.edges {
-        let _ = writeln!(out, "embedgate_push_lag_seconds{{edge=\"{}\"}} 0", escape(edge));
+        let _ = writeln!(out, "embedgate_push_lag_seconds{{edge=\"{}\"}} 0", escape(&edge_label(edge)));
     }
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], out).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edge_label;
+
+    #[test]
+    fn edge_labels_carry_no_userinfo() {
+        assert_eq!(edge_label("https://edge.example/x"), "https://edge.example/x");
+        assert_eq!(edge_label("https://u:p@edge.example:8443/x@y"), "https://edge.example:8443/x@y");
+        assert_eq!(edge_label("u:p@edge.example"), "edge.example");
+    }
 }

@@ -266,6 +266,7 @@ pub struct CredentialPage {
     /// The credentials.
     pub credentials: Vec<CredentialBody>,
     /// The `after` cursor of the next page; null on the last.
+    #[schema(required = true)]
     pub next: Option<String>,
 }
 
