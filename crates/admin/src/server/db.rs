@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use embedgate_core::MasterKey;
@@ -55,6 +56,38 @@ pub struct Db {
     pub pool: AnyPool,
     /// Its dialect.
     pub backend: Backend,
+    /// On SQLite, queues this process's write transactions in FIFO order
+    /// (see [`Db::begin_write`]).
+    write_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction from [`Db::begin_write`]: derefs to the connection,
+/// rolls back on drop unless committed, and holds the SQLite write gate.
+#[derive(Debug)]
+pub struct WriteTx {
+    // Declared first: dropped (rolled back) before the gate opens.
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits; the gate opens once the commit is durable.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 /// Why the database could not be opened.
@@ -117,7 +150,7 @@ pub async fn open(url: &str) -> Result<Db, DbError> {
         })
         .connect_with(options)
         .await?;
-    let db = Db { pool, backend };
+    let db = Db { pool, backend, write_gate: Arc::new(tokio::sync::Mutex::new(())) };
     db.migrate().await?;
     Ok(db)
 }
@@ -160,10 +193,21 @@ impl Db {
     /// at once (`BEGIN IMMEDIATE`), so a transaction that reads before it
     /// writes cannot fail with SQLITE_BUSY on lock upgrade; it waits up to the
     /// busy timeout instead.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    ///
+    /// SQLite has one writer at a time, and a writer that finds the lock taken
+    /// sleeps in its busy handler (1, 2, 5, … 100 ms), so concurrent creates
+    /// waited far longer than the commits they queued behind. The process's
+    /// SQLite writers therefore first take an async FIFO gate and only then
+    /// `BEGIN IMMEDIATE` (the busy timeout still covers other processes).
+    /// PostgreSQL's row locks need no gate.
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                let gate = self.write_gate.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx { tx, _gate: Some(gate) })
+            }
+            Backend::Postgres => Ok(WriteTx { tx: self.pool.begin().await?, _gate: None }),
         }
     }
 
