@@ -21,26 +21,47 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
 }
 
 macro_rules! raw_object {
-    ($name:ident { $($field:ident),* $(,)? }) => {
+    ($(#[$doc:meta])* $raw:ident => $spans:ident { $($field:ident),* $(,)? }) => {
         #[derive(Deserialize)]
-        struct $name<'a> {
+        struct $raw<'a> {
             $(
                 #[serde(borrow, default, deserialize_with = "present")]
                 $field: Option<&'a RawValue>,
             )*
         }
 
-        impl $name<'_> {
+        impl $raw<'_> {
             /// serde's reading of `text`: the span of each member, in declaration order.
-            fn spans(text: &str) -> Option<[Option<Range<usize>>; { [$(stringify!($field)),*].len() }]> {
-                let raw: $name<'_> = serde_json::from_str(text).ok()?;
+            fn spans(text: &str) -> Option<[Option<Range<usize>>; $spans::NAMES.len()]> {
+                let raw: $raw<'_> = serde_json::from_str(text).ok()?;
                 Some([$(span(text, raw.$field)),*])
+            }
+        }
+
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default)]
+        pub(crate) struct $spans {
+            $(pub $field: Option<Range<usize>>,)*
+        }
+
+        impl $spans {
+            /// The member names, in declaration order (the slots of the span arrays).
+            pub(crate) const NAMES: [&'static str; { [$(stringify!($field)),*].len() }] = [$(stringify!($field)),*];
+        }
+
+        impl From<[Option<Range<usize>>; $spans::NAMES.len()]> for $spans {
+            fn from([$($field),*]: [Option<Range<usize>>; $spans::NAMES.len()]) -> Self {
+                Self { $($field),* }
             }
         }
     };
 }
 
-raw_object!(RawHeader { alg, typ, kid, jku, jwk, x5u, x5c, crit });
+raw_object!(
+    /// Where each header parameter verification looks at sits in the decoded header
+    /// (read while parsing; the token keeps the smaller [`HeaderSpans`]).
+    RawHeader => HeaderMembers { alg, typ, kid, jku, jwk, x5u, x5c, crit }
+);
 
 /// The slot of each header parameter verification looks at, in [`RawHeader`]'s order.
 fn header_key(name: &[u8]) -> Option<usize> {
@@ -77,50 +98,32 @@ fn claim_key(name: &[u8]) -> Option<usize> {
         _ => return None,
     })
 }
-raw_object!(RawClaims {
-    sub,
-    jti,
-    iat,
-    exp,
-    nbf,
-    iss,
-    ver,
-    aud,
-    account_type,
-    teams,
-    user_attributes,
-    first_name,
-    last_name,
-    eval_connection_id,
-});
+raw_object!(
+    /// Where each claim verification looks at sits in the decoded payload.
+    RawClaims => ClaimSpans {
+        sub, jti, iat, exp, nbf, iss, ver, aud, account_type, teams, user_attributes, first_name, last_name,
+        eval_connection_id,
+    }
+);
 
-/// Where each known header parameter's raw JSON sits in the decoded header.
+/// What verification needs of the header: three spans and the first
+/// forbidden parameter present (kept small: the token is moved by value).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HeaderSpans {
     pub alg: Option<Range<usize>>,
     pub typ: Option<Range<usize>>,
     pub kid: Option<Range<usize>>,
-    /// The first forbidden header parameter present, if any.
+    /// The first of `jku`, `jwk`, `x5u`, `x5c`, `crit` present, if any.
     pub forbidden: Option<&'static str>,
 }
 
-/// Where each known claim's raw JSON sits in the decoded payload.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ClaimSpans {
-    pub sub: Option<Range<usize>>,
-    pub jti: Option<Range<usize>>,
-    pub iat: Option<Range<usize>>,
-    pub exp: Option<Range<usize>>,
-    pub nbf: Option<Range<usize>>,
-    pub iss: Option<Range<usize>>,
-    pub ver: Option<Range<usize>>,
-    pub aud: Option<Range<usize>>,
-    pub account_type: Option<Range<usize>>,
-    pub teams: Option<Range<usize>>,
-    pub user_attributes: Option<Range<usize>>,
-    pub first_name: Option<Range<usize>>,
-    pub last_name: Option<Range<usize>>,
-    pub eval_connection_id: Option<Range<usize>>,
+impl From<HeaderMembers> for HeaderSpans {
+    fn from(h: HeaderMembers) -> Self {
+        let forbidden = [("jku", h.jku), ("jwk", h.jwk), ("x5u", h.x5u), ("x5c", h.x5c), ("crit", h.crit)]
+            .into_iter()
+            .find_map(|(name, v)| v.map(|_| name));
+        Self { alg: h.alg, typ: h.typ, kid: h.kid, forbidden }
+    }
 }
 
 fn span(base: &str, raw: Option<&RawValue>) -> Option<Range<usize>> {
@@ -142,38 +145,6 @@ fn spans<const N: usize>(
     slow: impl FnOnce(&str) -> Option<[Option<Range<usize>>; N]>,
 ) -> Result<[Option<Range<usize>>; N], VerifyError> {
     crate::scan::object(text, key_index).or_else(|| slow(text)).ok_or(VerifyError::MalformedToken(what))
-}
-
-impl From<[Option<Range<usize>>; 8]> for HeaderSpans {
-    fn from([alg, typ, kid, jku, jwk, x5u, x5c, crit]: [Option<Range<usize>>; 8]) -> Self {
-        let forbidden = [("jku", jku), ("jwk", jwk), ("x5u", x5u), ("x5c", x5c), ("crit", crit)]
-            .into_iter()
-            .find_map(|(name, v)| v.map(|_| name));
-        Self { alg, typ, kid, forbidden }
-    }
-}
-
-impl From<[Option<Range<usize>>; 14]> for ClaimSpans {
-    fn from(spans: [Option<Range<usize>>; 14]) -> Self {
-        let [sub, jti, iat, exp, nbf, iss, ver, aud, account_type, teams, user_attributes, first_name, last_name, eval_connection_id] =
-            spans;
-        Self {
-            sub,
-            jti,
-            iat,
-            exp,
-            nbf,
-            iss,
-            ver,
-            aud,
-            account_type,
-            teams,
-            user_attributes,
-            first_name,
-            last_name,
-            eval_connection_id,
-        }
-    }
 }
 
 /// Decodes one base64url segment into a JSON object's text.
@@ -215,7 +186,8 @@ impl<'t> UnverifiedToken<'t> {
         let parts = CompactParts::split(token).ok_or(VerifyError::MalformedToken("not three dot-separated parts"))?;
 
         let header_json = decode_object(parts.header, BAD_HEADER)?;
-        let header = HeaderSpans::from(spans(&header_json, header_key, BAD_HEADER, RawHeader::spans)?);
+        let header =
+            HeaderSpans::from(HeaderMembers::from(spans(&header_json, header_key, BAD_HEADER, RawHeader::spans)?));
 
         let payload_json = decode_object(parts.payload, BAD_PAYLOAD)?;
         let claims = ClaimSpans::from(spans(&payload_json, claim_key, BAD_PAYLOAD, RawClaims::spans)?);
@@ -484,6 +456,20 @@ mod tests {
             }
         }
         out
+    }
+
+    /// The hand-written fast key lookups agree with the generated member lists.
+    #[test]
+    fn key_lookups_match_the_member_lists() {
+        for (i, name) in HeaderMembers::NAMES.iter().enumerate() {
+            assert_eq!(header_key(name.as_bytes()), Some(i), "{name}");
+        }
+        for (i, name) in ClaimSpans::NAMES.iter().enumerate() {
+            assert_eq!(claim_key(name.as_bytes()), Some(i), "{name}");
+        }
+        for other in ["", "Sub", "cty", "email", "aud ", "kid\0"] {
+            assert_eq!((header_key(other.as_bytes()), claim_key(other.as_bytes())), (None, None), "{other}");
+        }
     }
 
     /// The scanner may decline anything, but whenever it answers, serde must
