@@ -58,8 +58,7 @@ async fn log_requests(req: Request, next: Next) -> Response {
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    let version: i64 =
-        sqlx::query_scalar("SELECT version FROM state_version WHERE id = 1").fetch_one(&state.db.pool).await?;
+    let version = state.db.state_version().await?;
     Ok(Json(json!({ "ok": true, "state_version": version })))
 }
 
@@ -189,12 +188,6 @@ async fn audit(
     Ok(())
 }
 
-/// Bumps the state version the edge push follows (in the change's transaction).
-async fn bump_version(conn: &mut AnyConnection) -> Result<(), AppError> {
-    sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1").execute(&mut *conn).await?;
-    Ok(())
-}
-
 // ---------------------------------------------------------------- orgs (init)
 
 /// Creates `org` with its first admin and returns that admin's token, or
@@ -232,7 +225,7 @@ pub async fn init_org(db: &Db, org: &str, admin_email: &str) -> Result<Option<ze
         .execute(&mut *tx)
         .await?;
     audit(&mut tx, org, "embedgate-init", "org.create", org, &json!({ "admin": email })).await?;
-    bump_version(&mut tx).await?;
+    tx.bump_version().await?;
     tx.commit().await?;
     Ok(Some(token))
 }
@@ -279,7 +272,7 @@ async fn create_member(
     }
     audit(&mut tx, &org, &member.email, "member.create", &email, &json!({ "account_type": account_type.as_str() }))
         .await?;
-    bump_version(&mut tx).await?;
+    tx.bump_version().await?;
     tx.commit().await?;
     let body = json!({ "email": email, "account_type": account_type.as_str(), "status": "active", "created_at": at });
     Ok((StatusCode::CREATED, Json(body)))
@@ -400,7 +393,7 @@ async fn deactivate_member(
             return Err(AppError::LastAdmin);
         }
         audit(&mut tx, &org, &member.email, "member.deactivate", &email, &json!({})).await?;
-        bump_version(&mut tx).await?;
+        tx.bump_version().await?;
     }
     tx.commit().await?;
     Ok(Json(member_json(&row)?))
@@ -576,7 +569,7 @@ async fn create_credential(
     }
     let detail = json!({ "name": new.name, "owner": new.owner, "privileges": privileges });
     audit(&mut tx, &org, &member.email, "credential.create", client_id.as_str(), &detail).await?;
-    bump_version(&mut tx).await?;
+    tx.bump_version().await?;
     let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(secret_json(&state, &row, &client_id)?)))
@@ -685,7 +678,7 @@ async fn revoke_credential(
         );
     }
     audit(&mut tx, &org, &member.email, "credential.revoke", client_id.as_str(), &json!({})).await?;
-    bump_version(&mut tx).await?;
+    tx.bump_version().await?;
     let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
     tx.commit().await?;
     Ok(Json(credential_json(&row)?))
@@ -714,7 +707,7 @@ async fn rotate_credential(
     let generation: i64 = row.try_get("current_generation")?;
     audit(&mut tx, &org, &member.email, "credential.rotate", client_id.as_str(), &json!({ "generation": generation }))
         .await?;
-    bump_version(&mut tx).await?;
+    tx.bump_version().await?;
     tx.commit().await?;
     Ok(Json(secret_json(&state, &row, &client_id)?))
 }
@@ -739,7 +732,7 @@ async fn retire_previous(
         return Err(why_not(&mut tx, &org, client_id.as_str(), AppError::NoPrevious).await);
     }
     audit(&mut tx, &org, &member.email, "credential.retire_previous", client_id.as_str(), &json!({})).await?;
-    bump_version(&mut tx).await?;
+    tx.bump_version().await?;
     let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
     tx.commit().await?;
     Ok(Json(credential_json(&row)?))

@@ -59,6 +59,9 @@ pub struct Db {
     /// On SQLite, queues this process's write transactions in FIFO order
     /// (see [`Db::begin_write`]).
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Carries the state version of every committed change that bumped it
+    /// (the edge pusher waits on it; 0 until the first such commit here).
+    committed: Arc<tokio::sync::watch::Sender<i64>>,
 }
 
 /// A write transaction from [`Db::begin_write`]: derefs to the connection,
@@ -68,12 +71,30 @@ pub struct WriteTx {
     // Declared first: dropped (rolled back) before the gate opens.
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    committed: Arc<tokio::sync::watch::Sender<i64>>,
+    bumped_to: Option<i64>,
 }
 
 impl WriteTx {
-    /// Commits; the gate opens once the commit is durable.
+    /// Bumps the state version the edges follow (design §6), in this
+    /// transaction; once it commits, [`Db::subscribe`]rs hear of it.
+    pub async fn bump_version(&mut self) -> Result<i64, sqlx::Error> {
+        let version: i64 =
+            sqlx::query_scalar("UPDATE state_version SET version = version + 1 WHERE id = 1 RETURNING version")
+                .fetch_one(&mut *self.tx)
+                .await?;
+        self.bumped_to = Some(version);
+        Ok(version)
+    }
+
+    /// Commits; the gate opens once the commit is durable, and a bumped
+    /// version is announced only then.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        self.tx.commit().await?;
+        if let Some(version) = self.bumped_to {
+            self.committed.send_if_modified(|v| (version > *v).then(|| *v = version).is_some());
+        }
+        Ok(())
     }
 }
 
@@ -150,7 +171,12 @@ pub async fn open(url: &str) -> Result<Db, DbError> {
         })
         .connect_with(options)
         .await?;
-    let db = Db { pool, backend, write_gate: Arc::new(tokio::sync::Mutex::new(())) };
+    let db = Db {
+        pool,
+        backend,
+        write_gate: Arc::new(tokio::sync::Mutex::new(())),
+        committed: Arc::new(tokio::sync::watch::channel(0).0),
+    };
     db.migrate().await?;
     Ok(db)
 }
@@ -205,10 +231,24 @@ impl Db {
             Backend::Sqlite => {
                 let gate = self.write_gate.clone().lock_owned().await;
                 let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(WriteTx { tx, _gate: Some(gate) })
+                Ok(WriteTx { tx, _gate: Some(gate), committed: self.committed.clone(), bumped_to: None })
             }
-            Backend::Postgres => Ok(WriteTx { tx: self.pool.begin().await?, _gate: None }),
+            Backend::Postgres => {
+                let tx = self.pool.begin().await?;
+                Ok(WriteTx { tx, _gate: None, committed: self.committed.clone(), bumped_to: None })
+            }
         }
+    }
+
+    /// Hears of every committed change that bumped the state version in this
+    /// process (changes made by other replicas are found by reconciliation).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.committed.subscribe()
+    }
+
+    /// The current state version.
+    pub async fn state_version(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT version FROM state_version WHERE id = 1").fetch_one(&self.pool).await
     }
 
     /// Applies the embedded migrations not yet recorded, each in one transaction.
