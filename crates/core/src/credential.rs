@@ -92,6 +92,54 @@ impl CredentialRecord {
             self.policy.allowed_origins.iter().any(|o| norm(o) == origin)
         }
     }
+
+    /// The `Content-Security-Policy` directive that lets exactly the allowed
+    /// origins frame this credential's embeds: `frame-ancestors 'self' <origins>`,
+    /// or `frame-ancestors *` when any origin is allowed. An origin that is not
+    /// a plain `scheme://host[:port]` is left out (it could not match anyway,
+    /// and must not inject into the header).
+    pub fn frame_ancestors(&self) -> String {
+        if self.policy.allowed_origins.is_empty() {
+            return "frame-ancestors *".to_owned();
+        }
+        let mut directive = String::from("frame-ancestors 'self'");
+        for origin in &self.policy.allowed_origins {
+            let origin = origin.trim_end_matches('/');
+            let plain = origin.split_once("://").is_some_and(|(scheme, host)| {
+                matches!(scheme, "http" | "https")
+                    && !host.is_empty()
+                    && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+            });
+            if plain {
+                directive.push(' ');
+                directive.push_str(origin);
+            }
+        }
+        directive
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn frame_ancestors_lists_only_plain_origins() {
+        let owner = Owner { email: "a@b.c".into(), account_type: AccountType::Admin };
+        let mut record = CredentialRecord::new(ClientId::generate().unwrap(), "acme".parse().unwrap(), owner);
+        assert_eq!(record.frame_ancestors(), "frame-ancestors *");
+        record.policy.allowed_origins = vec![
+            "https://app.example.com/".into(),
+            "http://127.0.0.1:3000".into(),
+            "https://evil.example; script-src *".into(),
+            "javascript:alert(1)".into(),
+            "https://x.example\r\nSet-Cookie: a=b".into(),
+        ];
+        assert_eq!(record.frame_ancestors(), "frame-ancestors 'self' https://app.example.com http://127.0.0.1:3000");
+    }
 }
 
 /// The HMAC keys of a credential's live secrets, state precomputed, current

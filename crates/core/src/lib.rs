@@ -28,6 +28,7 @@
 //! is believed.
 
 mod credential;
+mod edge;
 mod embed_url;
 mod error;
 pub mod jws;
@@ -36,11 +37,13 @@ mod scan;
 mod secret;
 mod sign;
 mod state;
+pub mod sync;
 mod types;
 mod unverified;
 mod validation;
 
 pub use credential::{CredentialRecord, KeyRing, Owner, Policy, SecretGeneration, MAX_LIVE_SECRETS};
+pub use edge::{EdgeVerifier, Session, MAX_SESSION_BYTES, MAX_SESSION_TTL_S, SESSION_COOKIE};
 pub use embed_url::{query_param, EmbedKind, EmbedTarget};
 pub use error::{Class, VerifyError};
 pub use secret::{

@@ -97,6 +97,11 @@ impl EdgeState {
         self.by_client.get(client_id)
     }
 
+    /// Every known record, in no particular order.
+    pub fn records(&self) -> impl Iterator<Item = &CredentialRecord> {
+        self.by_client.values()
+    }
+
     /// Applies `snapshot` if it is newer and consistent; on error nothing changes.
     pub fn apply(&mut self, snapshot: Snapshot) -> Result<(), StateError> {
         if snapshot.version <= self.version {

@@ -163,7 +163,7 @@ impl Validation {
         // From here on the claims are authentic; now check what they say.
         drop(kid);
         let verified = self.check_claims(token, record, now)?;
-        check_embed(record, ctx, &verified)?;
+        check_embed(record, ctx, verified.iat)?;
         Ok(verified)
     }
 
@@ -267,13 +267,8 @@ impl Validation {
             return Err(VerifyError::AudienceMismatch);
         }
 
-        // 5. Owner rule: a non-admin owner signs only as itself, at or below its type.
-        let owner = &record.owner;
-        if owner.account_type != AccountType::Admin
-            && (!emails_equal(&sub, &owner.email) || account_type.is_some_and(|t| t > owner.account_type))
-        {
-            return Err(VerifyError::ImpersonationNotAllowed);
-        }
+        // 5. Owner rule.
+        check_owner(record, &sub, account_type)?;
         drop((sub, jti));
         Ok(VerifiedToken { record, payload, claims: c, iat, exp, nbf, ver, account_type })
     }
@@ -424,23 +419,37 @@ fn check_header(token: &UnverifiedToken<'_>) -> Result<(), VerifyError> {
     Ok(())
 }
 
-/// The edge's checks after the token's own: org, privilege, revocation and cutoff, origin.
-fn check_embed(
-    record: &CredentialRecord,
-    ctx: &EmbedContext<'_>,
-    token: &VerifiedToken<'_>,
-) -> Result<(), VerifyError> {
+/// The edge's checks after the token's own: org, privilege, revocation and
+/// cutoff (against the token's `iat`), origin. Edge sessions re-run them on
+/// every request, so a revocation ends a session too.
+pub(crate) fn check_embed(record: &CredentialRecord, ctx: &EmbedContext<'_>, iat: i64) -> Result<(), VerifyError> {
     if ctx.org.is_some_and(|org| org != record.org.as_str()) {
         return Err(VerifyError::OrgMismatch);
     }
     if !record.privileges.contains(&Privilege::Embedding) {
         return Err(VerifyError::PrivilegeMissing);
     }
-    if record.is_revoked() || record.policy.not_before_cutoff.is_some_and(|cutoff| token.iat < cutoff) {
+    if record.is_revoked() || record.policy.not_before_cutoff.is_some_and(|cutoff| iat < cutoff) {
         return Err(VerifyError::CredentialRevoked);
     }
     if ctx.origin.is_some_and(|o| !record.origin_allowed(o)) {
         return Err(VerifyError::OriginNotAllowed);
+    }
+    Ok(())
+}
+
+/// The owner rule: a non-admin owner signs only as itself, at or below its
+/// own account type (edge sessions re-check it, as the owner may change).
+pub(crate) fn check_owner(
+    record: &CredentialRecord,
+    sub: &str,
+    account_type: Option<AccountType>,
+) -> Result<(), VerifyError> {
+    let owner = &record.owner;
+    if owner.account_type != AccountType::Admin
+        && (!emails_equal(sub, &owner.email) || account_type.is_some_and(|t| t > owner.account_type))
+    {
+        return Err(VerifyError::ImpersonationNotAllowed);
     }
     Ok(())
 }

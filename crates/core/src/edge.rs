@@ -1,0 +1,256 @@
+//! What the edge does for each request, without the I/O: the applied state
+//! with every credential's key ring derived from the master key, token
+//! verification against it, and the edge session that lets an embed go on
+//! after its first load without its (single-use) token.
+//!
+//! Sessions are `base64url(JSON) "." base64url(HMAC)` under a key derived
+//! from the master key, bound to one credential and org, and short-lived.
+//! Every request on a session re-runs the credential checks (org, privilege,
+//! revocation and cutoff, origin, owner rule) against the *current* state, so
+//! revoking a credential ends its sessions at the next request.
+
+use std::collections::HashMap;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::credential::{CredentialRecord, KeyRing, SecretGeneration};
+use crate::error::VerifyError;
+use crate::jws::{b64url_decode, b64url_encode, Hs256Key};
+use crate::secret::MasterKey;
+use crate::state::{EdgeState, Snapshot, StateError};
+use crate::types::AccountType;
+use crate::validation::{check_embed, check_owner, EmbedContext, Validation, VerifiedToken};
+
+/// The longest edge session, in seconds (it never outlives its token either).
+pub const MAX_SESSION_TTL_S: i64 = 600;
+/// The longest session cookie value minted or accepted, in bytes.
+pub const MAX_SESSION_BYTES: usize = 3072;
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "embedgate_session";
+
+/// The embed user of an edge session: what a verified token proved, carried on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The credential that signed the token.
+    #[serde(rename = "cid")]
+    pub client_id: String,
+    /// The credential's org.
+    pub org: String,
+    /// The embed user.
+    pub sub: String,
+    /// The embed user's account type, if the token named one.
+    #[serde(rename = "at", default, skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<AccountType>,
+    /// The embed user's teams.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
+    /// The token's `iat` (the credential's cutoff applies to it).
+    pub iat: i64,
+    /// When the session ends (Unix seconds).
+    pub exp: i64,
+}
+
+/// The edge's verifier: state, key rings, session key.
+#[derive(Debug)]
+pub struct EdgeVerifier {
+    master: MasterKey,
+    validation: Validation,
+    state: EdgeState,
+    rings: HashMap<String, (Vec<SecretGeneration>, KeyRing)>,
+    session_key: Hs256Key,
+}
+
+impl EdgeVerifier {
+    /// An empty verifier (version 0: it knows no credential yet).
+    pub fn new(master: MasterKey, validation: Validation) -> Self {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master.expose_bytes()).expect("any key length");
+        mac.update(b"embedgate/edge-session/v1\0");
+        let session_key = Hs256Key::new(&mac.finalize().into_bytes());
+        Self { master, validation, state: EdgeState::new(), rings: HashMap::new(), session_key }
+    }
+
+    /// The applied state.
+    pub fn state(&self) -> &EdgeState {
+        &self.state
+    }
+
+    /// The validation settings.
+    pub fn validation(&self) -> &Validation {
+        &self.validation
+    }
+
+    /// Applies a newer snapshot (see [`EdgeState::apply`]) and derives the
+    /// key rings of the credentials whose live secrets changed; the others
+    /// keep theirs, so a push costs derivations only for what it changed.
+    pub fn apply(&mut self, snapshot: Snapshot) -> Result<(), StateError> {
+        self.state.apply(snapshot)?;
+        let mut old = std::mem::take(&mut self.rings);
+        self.rings.reserve(self.state.len());
+        for record in self.state.records() {
+            let id = record.client_id.as_str();
+            let entry = match old.remove(id) {
+                Some((secrets, ring)) if secrets == record.secrets => (secrets, ring),
+                _ => (record.secrets.clone(), KeyRing::derive(&self.master, record)),
+            };
+            self.rings.insert(id.to_owned(), entry);
+        }
+        Ok(())
+    }
+
+    /// The record of `client_id`, if known.
+    pub fn credential(&self, client_id: &str) -> Option<&CredentialRecord> {
+        self.state.get(client_id)
+    }
+
+    /// Verifies an embed token against the applied state (design §4 order,
+    /// everything but replay, which needs strongly consistent storage).
+    pub fn verify(&self, token: &str, now: i64, ctx: &EmbedContext<'_>) -> Result<VerifiedToken<'_>, VerifyError> {
+        self.validation.verify(token, now, ctx, |kid| Some((self.state.get(kid)?, &self.rings.get(kid)?.1)))
+    }
+
+    /// A session cookie value for the user `token` proved, ending after
+    /// `ttl_s` (at most [`MAX_SESSION_TTL_S`]) or at the token's `exp`,
+    /// whichever is first. `None` when it would be empty or too large.
+    pub fn mint_session(&self, token: &VerifiedToken<'_>, now: i64, ttl_s: i64) -> Option<String> {
+        let record = token.credential();
+        let session = Session {
+            client_id: record.client_id.as_str().to_owned(),
+            org: record.org.as_str().to_owned(),
+            sub: token.sub().into_owned(),
+            account_type: token.account_type(),
+            teams: token.teams(),
+            iat: token.iat(),
+            exp: now.saturating_add(ttl_s.clamp(0, MAX_SESSION_TTL_S)).min(token.exp()),
+        };
+        if session.exp <= now {
+            return None;
+        }
+        let payload = b64url_encode(&serde_json::to_vec(&session).ok()?);
+        let tag = b64url_encode(&self.session_key.sign(payload.as_bytes()));
+        let cookie = format!("{payload}.{tag}");
+        (cookie.len() <= MAX_SESSION_BYTES).then_some(cookie)
+    }
+
+    /// Resumes a session from its cookie value: MAC (constant time), expiry,
+    /// then the credential checks against the current state. Errors use the
+    /// §4 codes: a forged or garbled cookie is `malformed_token` or
+    /// `bad_signature`, an ended one `expired`, a revoked credential
+    /// `credential_revoked`, and so on.
+    pub fn resume_session(&self, cookie: &str, now: i64, ctx: &EmbedContext<'_>) -> Result<Session, VerifyError> {
+        const GARBLED: VerifyError = VerifyError::MalformedToken("the session cookie is garbled");
+        if cookie.len() > MAX_SESSION_BYTES {
+            return Err(GARBLED);
+        }
+        let (payload, tag) = cookie.split_once('.').ok_or(GARBLED)?;
+        let tag = b64url_decode(tag).ok_or(GARBLED)?;
+        if !self.session_key.verify(payload.as_bytes(), &tag) {
+            return Err(VerifyError::BadSignature);
+        }
+        let session: Session =
+            b64url_decode(payload).and_then(|json| serde_json::from_slice(&json).ok()).ok_or(GARBLED)?;
+        if now >= session.exp {
+            return Err(VerifyError::Expired);
+        }
+        let record = self.state.get(&session.client_id).ok_or(VerifyError::UnknownClient)?;
+        if record.org.as_str() != session.org {
+            return Err(VerifyError::OrgMismatch);
+        }
+        check_owner(record, &session.sub, session.account_type)?;
+        check_embed(record, ctx, session.iat)?;
+        Ok(session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::credential::Owner;
+    use crate::state::OrgState;
+    use crate::{sign, Claims, ClientId, OrgSlug};
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn setup() -> (EdgeVerifier, MasterKey, CredentialRecord) {
+        let master = MasterKey::generate().unwrap();
+        let mut edge = EdgeVerifier::new(master.clone(), Validation::default());
+        let owner = Owner { email: "admin@acme.test".into(), account_type: AccountType::Admin };
+        let record = CredentialRecord::new(ClientId::generate().unwrap(), "acme".parse().unwrap(), owner);
+        edge.apply(snapshot(1, vec![record.clone()])).unwrap();
+        (edge, master, record)
+    }
+
+    fn snapshot(version: u64, credentials: Vec<CredentialRecord>) -> Snapshot {
+        let org: OrgSlug = "acme".parse().unwrap();
+        Snapshot { version, issued_at: NOW, orgs: [(org, OrgState { credentials })].into() }
+    }
+
+    fn token(master: &MasterKey, record: &CredentialRecord, generation: u32) -> String {
+        let secret = master.derive_embed_secret(crate::Kdf::V1, &record.client_id, generation);
+        sign(&Claims::new("ana@acme.test", NOW, 3600).unwrap(), &record.client_id, &secret).unwrap()
+    }
+
+    #[test]
+    fn verifies_with_derived_keys_and_follows_rotation() {
+        let (mut edge, master, mut record) = setup();
+        let ctx = EmbedContext { org: Some("acme"), origin: None };
+        assert_eq!(edge.verify(&token(&master, &record, 1), NOW, &ctx).unwrap().sub(), "ana@acme.test");
+        assert_eq!(edge.verify(&token(&master, &record, 2), NOW, &ctx).unwrap_err(), VerifyError::BadSignature);
+        record.secrets.insert(0, SecretGeneration { generation: 2, kdf: crate::Kdf::V1 });
+        edge.apply(snapshot(2, vec![record.clone()])).unwrap();
+        assert!(edge.verify(&token(&master, &record, 1), NOW, &ctx).is_ok(), "previous secret still live");
+        assert!(edge.verify(&token(&master, &record, 2), NOW, &ctx).is_ok(), "new secret live");
+        record.secrets.truncate(1);
+        edge.apply(snapshot(3, vec![record.clone()])).unwrap();
+        assert_eq!(edge.verify(&token(&master, &record, 1), NOW, &ctx).unwrap_err(), VerifyError::BadSignature);
+        assert_eq!(edge.apply(snapshot(3, vec![])), Err(StateError::Stale { applied: 3, offered: 3 }));
+    }
+
+    #[test]
+    fn sessions_end_with_revocation_expiry_and_tampering() {
+        let (mut edge, master, mut record) = setup();
+        let ctx = EmbedContext { org: Some("acme"), origin: None };
+        let tok = token(&master, &record, 1);
+        let verified = edge.verify(&tok, NOW, &ctx).unwrap();
+        let cookie = edge.mint_session(&verified, NOW, 300).unwrap();
+        let session = edge.resume_session(&cookie, NOW + 10, &ctx).unwrap();
+        assert_eq!((session.sub.as_str(), session.exp), ("ana@acme.test", NOW + 300));
+        assert_eq!(edge.resume_session(&cookie, NOW + 300, &ctx).unwrap_err(), VerifyError::Expired);
+        let other = EmbedContext { org: Some("globex"), origin: None };
+        assert_eq!(edge.resume_session(&cookie, NOW, &other).unwrap_err(), VerifyError::OrgMismatch);
+        // Any changed byte of the payload or tag is refused.
+        for i in 0..cookie.len() {
+            let mut bytes = cookie.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let forged = String::from_utf8(bytes).unwrap();
+            if forged != cookie {
+                assert!(edge.resume_session(&forged, NOW, &ctx).is_err(), "byte {i}");
+            }
+        }
+        // A session of another master key is refused.
+        let stranger = EdgeVerifier::new(MasterKey::generate().unwrap(), Validation::default());
+        assert_eq!(stranger.resume_session(&cookie, NOW, &ctx).unwrap_err(), VerifyError::BadSignature);
+        // Revocation ends it.
+        record.revoked_at = Some(NOW + 1);
+        edge.apply(snapshot(2, vec![record])).unwrap();
+        assert_eq!(edge.resume_session(&cookie, NOW + 2, &ctx).unwrap_err(), VerifyError::CredentialRevoked);
+    }
+
+    #[test]
+    fn a_session_never_outlives_its_token_or_its_owner_rule() {
+        let (mut edge, master, mut record) = setup();
+        let ctx = EmbedContext::default();
+        let tok = token(&master, &record, 1);
+        let verified = edge.verify(&tok, NOW + 3590, &ctx).unwrap();
+        let cookie = edge.mint_session(&verified, NOW + 3590, 600).unwrap();
+        assert_eq!(edge.resume_session(&cookie, NOW + 3599, &ctx).unwrap().exp, NOW + 3600);
+        // The owner is demoted: sessions for other users end.
+        record.owner.account_type = AccountType::Creator;
+        edge.apply(snapshot(2, vec![record])).unwrap();
+        assert_eq!(edge.resume_session(&cookie, NOW + 3591, &ctx).unwrap_err(), VerifyError::ImpersonationNotAllowed);
+    }
+}
