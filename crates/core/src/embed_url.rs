@@ -79,6 +79,55 @@ pub fn query_param<'q>(url_or_query: &'q str, name: &str) -> Option<Cow<'q, str>
     found
 }
 
+/// The embed token of a URL or query: `Ok(None)` when there is no `:jwt`
+/// parameter, the token when there is exactly one, and `malformed_token`
+/// when it is repeated (ambiguous) or does not percent-decode to UTF-8.
+pub fn embed_token(url_or_query: &str) -> Result<Option<Cow<'_, str>>, crate::VerifyError> {
+    const AMBIGUOUS: crate::VerifyError =
+        crate::VerifyError::MalformedToken("the :jwt parameter is repeated or not valid percent-encoding");
+    match query_pairs(url_or_query).filter(|(k, _)| is_token_key(k)).count() {
+        0 => Ok(None),
+        1 => query_param(url_or_query, EMBED_TOKEN_PARAM).map(Some).ok_or(AMBIGUOUS),
+        _ => Err(AMBIGUOUS),
+    }
+}
+
+/// The query of `url_or_query` without its `:jwt` parameter(s), other
+/// parameters untouched and in order (what the edge forwards to the origin).
+pub fn query_without_token(url_or_query: &str) -> String {
+    query_pairs(url_or_query)
+        .filter(|(k, _)| !is_token_key(k))
+        .map(|(k, v)| v.map_or_else(|| k.to_owned(), |v| format!("{k}={v}")))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The origin (`scheme://host[:port]`) of an absolute http(s) URL, e.g. a
+/// `Referer`; `None` for anything else.
+pub fn origin_of(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !matches!(scheme, "http" | "https") {
+        return None;
+    }
+    let host_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    (host_len > 0 && !rest[..host_len].contains('@')).then(|| &url[..scheme.len() + 3 + host_len])
+}
+
+const EMBED_TOKEN_PARAM: &str = ":jwt";
+
+fn is_token_key(k: &str) -> bool {
+    percent_decode(k).as_deref() == Some(EMBED_TOKEN_PARAM)
+}
+
+fn query_pairs(url_or_query: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    let query = url_or_query.split_once('?').map_or(url_or_query, |(_, q)| q);
+    let query = query.split('#').next().unwrap_or_default();
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| match pair.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (pair, None),
+    })
+}
+
 fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
     if !s.contains(['%', '+']) {
         return Some(Cow::Borrowed(s));
@@ -140,5 +189,30 @@ mod tests {
         assert_eq!(query_param("/x?theme=dark", ":jwt"), None);
         assert_eq!(query_param("/x?:jwt=a&:jwt=b", ":jwt"), None, "repeated is ambiguous");
         assert_eq!(query_param("/x?:jwt=%zz", ":jwt"), None);
+    }
+
+    #[test]
+    fn embed_tokens_and_forwarded_queries() {
+        assert_eq!(embed_token("/a/workbook/1?theme=dark").unwrap(), None);
+        assert_eq!(embed_token("/a/workbook/1").unwrap(), None);
+        assert_eq!(embed_token("/a/workbook/1?%3ajwt=t.o.k").unwrap().as_deref(), Some("t.o.k"));
+        for bad in ["?:jwt=a&:jwt=b", "?:jwt=a&%3Ajwt=a", "?:jwt=%zz", "?:jwt=%C3%28"] {
+            assert_eq!(embed_token(bad).unwrap_err().code(), "malformed_token", "{bad}");
+        }
+        assert_eq!(
+            query_without_token("/a/workbook/1?theme=dark&:jwt=x&:embed=true&flag"),
+            "theme=dark&:embed=true&flag"
+        );
+        assert_eq!(query_without_token("/a/workbook/1?:jwt=x"), "");
+        assert_eq!(query_without_token("theme=dark&%3Ajwt=x"), "theme=dark");
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(origin_of("https://app.example.com/page?q#f"), Some("https://app.example.com"));
+        assert_eq!(origin_of("http://127.0.0.1:3000"), Some("http://127.0.0.1:3000"));
+        for bad in ["javascript:alert(1)", "https://", "ftp://x/", "https://u:p@host/", "/relative"] {
+            assert_eq!(origin_of(bad), None, "{bad}");
+        }
     }
 }

@@ -44,7 +44,7 @@ mod validation;
 
 pub use credential::{CredentialRecord, KeyRing, Owner, Policy, SecretGeneration, MAX_LIVE_SECRETS};
 pub use edge::{EdgeVerifier, Session, MAX_SESSION_BYTES, MAX_SESSION_TTL_S, SESSION_COOKIE};
-pub use embed_url::{query_param, EmbedKind, EmbedTarget};
+pub use embed_url::{embed_token, origin_of, query_param, query_without_token, EmbedKind, EmbedTarget};
 pub use error::{Class, VerifyError};
 pub use secret::{
     find_embed_secrets, looks_like_embed_secret, EmbedSecret, Kdf, KeyError, MasterKey, SyncKey, EMBED_SECRET_LEN,
