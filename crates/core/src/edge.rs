@@ -53,7 +53,7 @@ pub struct Session {
 }
 
 /// The edge's verifier: state, key rings, session key.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct EdgeVerifier {
     master: MasterKey,
     validation: Validation,
@@ -110,12 +110,11 @@ impl EdgeVerifier {
         self.validation.verify(token, now, ctx, |kid| Some((self.state.get(kid)?, &self.rings.get(kid)?.1)))
     }
 
-    /// A session cookie value for the user `token` proved, ending after
-    /// `ttl_s` (at most [`MAX_SESSION_TTL_S`]) or at the token's `exp`,
-    /// whichever is first. `None` when it would be empty or too large.
-    pub fn mint_session(&self, token: &VerifiedToken<'_>, now: i64, ttl_s: i64) -> Option<String> {
+    /// The session of the user `token` proved, ending after `ttl_s` (at most
+    /// [`MAX_SESSION_TTL_S`]) or at the token's `exp`, whichever is first.
+    pub fn session_for(token: &VerifiedToken<'_>, now: i64, ttl_s: i64) -> Session {
         let record = token.credential();
-        let session = Session {
+        Session {
             client_id: record.client_id.as_str().to_owned(),
             org: record.org.as_str().to_owned(),
             sub: token.sub().into_owned(),
@@ -123,11 +122,16 @@ impl EdgeVerifier {
             teams: token.teams(),
             iat: token.iat(),
             exp: now.saturating_add(ttl_s.clamp(0, MAX_SESSION_TTL_S)).min(token.exp()),
-        };
+        }
+    }
+
+    /// The cookie value carrying `session`; `None` when the session has
+    /// already ended at `now` or would not fit in [`MAX_SESSION_BYTES`].
+    pub fn seal_session(&self, session: &Session, now: i64) -> Option<String> {
         if session.exp <= now {
             return None;
         }
-        let payload = b64url_encode(&serde_json::to_vec(&session).ok()?);
+        let payload = b64url_encode(&serde_json::to_vec(session).ok()?);
         let tag = b64url_encode(&self.session_key.sign(payload.as_bytes()));
         let cookie = format!("{payload}.{tag}");
         (cookie.len() <= MAX_SESSION_BYTES).then_some(cookie)
@@ -216,7 +220,7 @@ mod tests {
         let ctx = EmbedContext { org: Some("acme"), origin: None };
         let tok = token(&master, &record, 1);
         let verified = edge.verify(&tok, NOW, &ctx).unwrap();
-        let cookie = edge.mint_session(&verified, NOW, 300).unwrap();
+        let cookie = edge.seal_session(&EdgeVerifier::session_for(&verified, NOW, 300), NOW).unwrap();
         let session = edge.resume_session(&cookie, NOW + 10, &ctx).unwrap();
         assert_eq!((session.sub.as_str(), session.exp), ("ana@acme.test", NOW + 300));
         assert_eq!(edge.resume_session(&cookie, NOW + 300, &ctx).unwrap_err(), VerifyError::Expired);
@@ -246,7 +250,7 @@ mod tests {
         let ctx = EmbedContext::default();
         let tok = token(&master, &record, 1);
         let verified = edge.verify(&tok, NOW + 3590, &ctx).unwrap();
-        let cookie = edge.mint_session(&verified, NOW + 3590, 600).unwrap();
+        let cookie = edge.seal_session(&EdgeVerifier::session_for(&verified, NOW + 3590, 600), NOW + 3590).unwrap();
         assert_eq!(edge.resume_session(&cookie, NOW + 3599, &ctx).unwrap().exp, NOW + 3600);
         // The owner is demoted: sessions for other users end.
         record.owner.account_type = AccountType::Creator;

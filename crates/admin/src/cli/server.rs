@@ -96,12 +96,15 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is logged).
     #[arg(long, env = "EMBEDGATE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Sync key (egk_…) for pushing state to the edges (used by the push, not yet implemented).
+    /// Sync key (egk_…) the pushes to the edges are signed with (the edges hold the same key).
     #[arg(long, env = "EMBEDGATE_SYNC_KEY", hide_env_values = true)]
     sync_key: Option<String>,
-    /// Comma-separated edge base URLs to push state to (not yet implemented).
+    /// Comma-separated edge base URLs; every change is pushed to each of them.
     #[arg(long, env = "EMBEDGATE_EDGES", value_delimiter = ',')]
     edges: Vec<String>,
+    /// How often every edge is probed (and healed if behind) when nothing changes: 10s, 1m, …
+    #[arg(long, env = "EMBEDGATE_RECONCILE_INTERVAL", default_value = "10s", value_parser = super::duration::parse_seconds)]
+    reconcile_interval: i64,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -157,6 +160,9 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
     if !edges.is_empty() && sync_key.is_none() {
         return Err(UsageError::new("EMBEDGATE_EDGES is set but EMBEDGATE_SYNC_KEY is not; pushes must be signed"));
     }
+    if let Some(bad) = edges.iter().find(|e| !(e.starts_with("http://") || e.starts_with("https://"))) {
+        return Err(UsageError::new(format!("EMBEDGATE_EDGES: {bad:?} is not an http:// or https:// URL")));
+    }
     let url = args.store.database_url();
     runtime()?.block_on(async {
         let db = db::open(&url).await.map_err(|e| UsageError::new(e.to_string()))?;
@@ -168,12 +174,23 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
         let addr = listener.local_addr().map_err(|e| UsageError::new(e.to_string()))?;
         tracing::info!(%addr, "embedgate admin listening on http://{addr}");
         let mut state = AppState::new(db.clone(), master);
-        state.push = server::PushConfig { edges, sync_key: sync_key.map(std::sync::Arc::new) };
+        state.push = server::PushConfig {
+            edges,
+            sync_key: sync_key.map(std::sync::Arc::new),
+            reconcile: std::time::Duration::from_secs(args.reconcile_interval.unsigned_abs()),
+        };
+        state.edges = std::sync::Arc::new(server::push::EdgeBoard::new(&state.push.edges));
+        let (stop_pushing, stopped) = tokio::sync::watch::channel(false);
+        server::push::spawn(db.clone(), &state.push, state.edges.clone(), &stopped);
+        if !state.push.edges.is_empty() {
+            tracing::info!(edges = state.push.edges.len(), "pushing state to the edges");
+        }
         let app = server::app(state);
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| UsageError::new(format!("server error: {e}")))?;
+        let _ = stop_pushing.send(true);
         db.pool.close().await;
         tracing::info!("stopped");
         Ok(0)

@@ -40,6 +40,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(super::metrics::scrape))
         .route("/api/v1/openapi.json", get(super::openapi::openapi_json))
+        .route("/api/v1/edges", get(super::push::list_edges))
         .nest("/api/v1/orgs/{org}", org)
         .fallback(|| async { AppError::NotFound("route") })
         .layer(middleware::from_fn_with_state(state.clone(), super::metrics::track))

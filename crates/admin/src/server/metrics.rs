@@ -67,7 +67,7 @@ fn escape(value: &str) -> String {
 }
 
 /// An edge URL as a label: any `user:password@` dropped (the endpoint is public).
-fn edge_label(url: &str) -> String {
+pub(crate) fn edge_label(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let rest = match rest[..authority_end].rfind('@') {
@@ -162,13 +162,25 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, AppError>
     out.push_str("# TYPE embedgate_state_version gauge\n");
     let _ = writeln!(out, "embedgate_state_version {version}");
     out.push_str(
-        "# HELP embedgate_push_lag_seconds Seconds the edges are behind the admin state; always 0 for now: \
-         the push to the edges is not implemented yet (no edges are pushed to).\n",
+        "# HELP embedgate_push_lag_seconds Seconds each edge has been behind a state version this admin had \
+         (0 when in sync).\n",
     );
     out.push_str("# TYPE embedgate_push_lag_seconds gauge\n");
-    out.push_str("embedgate_push_lag_seconds 0\n");
-    for edge in &state.push.edges {
-        let _ = writeln!(out, "embedgate_push_lag_seconds{{edge=\"{}\"}} 0", escape(&edge_label(edge)));
+    let statuses = state.edges.statuses();
+    for edge in &statuses {
+        let _ = writeln!(out, "embedgate_push_lag_seconds{{edge=\"{}\"}} {}", escape(&edge.url), edge.lag_seconds());
+    }
+    out.push_str("# HELP embedgate_edge_applied_version The state version each edge last acknowledged.\n");
+    out.push_str("# TYPE embedgate_edge_applied_version gauge\n");
+    for edge in &statuses {
+        if let Some(v) = edge.applied_version {
+            let _ = writeln!(out, "embedgate_edge_applied_version{{edge=\"{}\"}} {v}", escape(&edge.url));
+        }
+    }
+    out.push_str("# HELP embedgate_push_failures_total Failed pushes and probes per edge.\n");
+    out.push_str("# TYPE embedgate_push_failures_total counter\n");
+    for edge in &statuses {
+        let _ = writeln!(out, "embedgate_push_failures_total{{edge=\"{}\"}} {}", escape(&edge.url), edge.failures);
     }
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], out).into_response())
 }

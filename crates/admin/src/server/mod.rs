@@ -38,15 +38,17 @@ pub mod db;
 mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod push;
 
 use std::sync::Arc;
 
-use embedgate_core::{MasterKey, SyncKey};
+use embedgate_core::MasterKey;
 
 pub use api::app;
 pub use auth::{FailureLimiter, Member};
 pub use db::{Backend, Db};
 pub use error::AppError;
+pub use push::PushConfig;
 
 /// Failed authentications allowed per client address per minute by default.
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
@@ -60,19 +62,12 @@ pub struct AppState {
     pub master: Arc<MasterKey>,
     /// The failed-authentication limiter.
     pub limiter: Arc<FailureLimiter>,
-    /// Where and how to push state to the edges (design §6; the push itself is a later issue).
+    /// Where and how to push state to the edges (design §6).
     pub push: PushConfig,
+    /// What the admin knows of every edge (`GET /api/v1/edges`, `/metrics`).
+    pub edges: Arc<push::EdgeBoard>,
     /// The request counters and latency histograms `/metrics` exposes.
     pub metrics: Arc<metrics::Metrics>,
-}
-
-/// The edge push configuration (`EMBEDGATE_EDGES`, `EMBEDGATE_SYNC_KEY`).
-#[derive(Debug, Clone, Default)]
-pub struct PushConfig {
-    /// The edges' base URLs.
-    pub edges: Vec<String>,
-    /// The key state pushes are signed with.
-    pub sync_key: Option<Arc<SyncKey>>,
 }
 
 impl AppState {
@@ -88,6 +83,7 @@ impl AppState {
             master: Arc::new(master),
             limiter: Arc::new(FailureLimiter::new(failures_per_minute)),
             push: PushConfig::default(),
+            edges: Arc::new(push::EdgeBoard::default()),
             metrics: Arc::new(metrics::Metrics::default()),
         }
     }
