@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::auth::{new_member_token, random_id, Member};
+use super::auth::{new_member_token, random_id, OrgAdmin};
 use super::error::is_unique_violation;
 use super::{now, AppError, AppState, Db};
 
@@ -160,14 +160,6 @@ fn normalize_origin(raw: &str) -> Option<String> {
     (host_ok && port_ok).then_some(origin)
 }
 
-fn check_org(org: &str) -> Result<(), AppError> {
-    if OrgSlug::is_valid(org) {
-        Ok(())
-    } else {
-        Err(AppError::NotFound("org"))
-    }
-}
-
 async fn audit(
     conn: &mut AnyConnection,
     org: &str,
@@ -242,12 +234,11 @@ fn member_json(row: &AnyRow) -> Result<Value, AppError> {
 }
 
 async fn create_member(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path(org): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<impl IntoResponse, AppError> {
-    member.require_admin_of(&org)?;
     let body = body_object(body)?;
     let email = normalize_email(&req_string(&body, "email")?, "email")?;
     let account_type: AccountType = req_string(&body, "account_type")?
@@ -270,7 +261,7 @@ async fn create_member(
             other?;
         }
     }
-    audit(&mut tx, &org, &member.email, "member.create", &email, &json!({ "account_type": account_type.as_str() }))
+    audit(&mut tx, &org, &admin.email, "member.create", &email, &json!({ "account_type": account_type.as_str() }))
         .await?;
     tx.bump_version().await?;
     tx.commit().await?;
@@ -279,11 +270,10 @@ async fn create_member(
 }
 
 async fn list_members(
-    member: Member,
+    _admin: OrgAdmin,
     State(state): State<AppState>,
     Path(org): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let rows = sqlx::query("SELECT email, account_type, status, created_at FROM members WHERE org = $1 ORDER BY email")
         .bind(&org)
         .fetch_all(&state.db.pool)
@@ -293,11 +283,10 @@ async fn list_members(
 }
 
 async fn issue_token(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, email)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, AppError> {
-    member.require_admin_of(&org)?;
     let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
     let (token, hash) = new_member_token()?;
     let id = random_id()?;
@@ -309,7 +298,7 @@ async fn issue_token(
     .bind(&id)
     .bind(hash)
     .bind(now())
-    .bind(&member.email)
+    .bind(&admin.email)
     .bind(&org)
     .bind(&email)
     .execute(&mut *tx)
@@ -317,18 +306,17 @@ async fn issue_token(
     if inserted.rows_affected() == 0 {
         return Err(AppError::NotFound("member"));
     }
-    audit(&mut tx, &org, &member.email, "member.token_issue", &email, &json!({ "token_id": id })).await?;
+    audit(&mut tx, &org, &admin.email, "member.token_issue", &email, &json!({ "token_id": id })).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "email": email, "token": token.as_str() }))))
 }
 
 /// Revokes one member token (idempotent: revoking a revoked token answers 200 again).
 async fn revoke_token(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, email, token_id)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
     if token_id.len() != 32 || !token_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(AppError::NotFound("token"));
@@ -344,7 +332,7 @@ async fn revoke_token(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 1 {
-        audit(&mut tx, &org, &member.email, "member.token_revoke", &email, &json!({ "token_id": token_id })).await?;
+        audit(&mut tx, &org, &admin.email, "member.token_revoke", &email, &json!({ "token_id": token_id })).await?;
     }
     let revoked_at: Option<Option<i64>> =
         sqlx::query_scalar("SELECT revoked_at FROM member_tokens WHERE org = $1 AND email = $2 AND id = $3")
@@ -363,11 +351,10 @@ async fn revoke_token(
 /// Deactivates a member: their tokens stop working at once. The org's last
 /// active admin cannot be deactivated (409 `last_admin`).
 async fn deactivate_member(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, email)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
     let mut tx = state.db.begin_write().await?;
     let done =
@@ -392,7 +379,7 @@ async fn deactivate_member(
         if admins == 0 {
             return Err(AppError::LastAdmin);
         }
-        audit(&mut tx, &org, &member.email, "member.deactivate", &email, &json!({})).await?;
+        audit(&mut tx, &org, &admin.email, "member.deactivate", &email, &json!({})).await?;
         tx.bump_version().await?;
     }
     tx.commit().await?;
@@ -524,12 +511,11 @@ fn parse_new_credential(body: &Map<String, Value>) -> Result<NewCredential, AppE
 }
 
 async fn create_credential(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path(org): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<impl IntoResponse, AppError> {
-    member.require_admin_of(&org)?;
     let new = parse_new_credential(&body_object(body)?)?;
     let owner_ok: Option<String> =
         sqlx::query_scalar("SELECT email FROM members WHERE org = $1 AND email = $2 AND status = 'active'")
@@ -555,7 +541,7 @@ async fn create_credential(
     .bind(&new.owner)
     .bind(json!(privileges).to_string())
     .bind(now())
-    .bind(&member.email)
+    .bind(&admin.email)
     .bind(json!(new.allowed_origins).to_string())
     .bind(new.max_token_lifetime_s)
     .bind(new.not_before_cutoff)
@@ -568,7 +554,7 @@ async fn create_credential(
         }
     }
     let detail = json!({ "name": new.name, "owner": new.owner, "privileges": privileges });
-    audit(&mut tx, &org, &member.email, "credential.create", client_id.as_str(), &detail).await?;
+    audit(&mut tx, &org, &admin.email, "credential.create", client_id.as_str(), &detail).await?;
     tx.bump_version().await?;
     let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
     tx.commit().await?;
@@ -583,13 +569,11 @@ const CREDENTIAL_PAGE_MAX: i64 = 1000;
 /// stable order (created_at, client_id), served by the index `credentials_by_org_page`.
 /// `next` is the client ID to pass as `after` for the following page, or null on the last.
 async fn list_credentials(
-    member: Member,
+    _admin: OrgAdmin,
     State(state): State<AppState>,
     Path(org): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
-    check_org(&org)?;
     let limit = query.get("limit").map_or(Ok(CREDENTIAL_PAGE_DEFAULT), |v| {
         v.parse::<i64>().ok().filter(|n| (1..=CREDENTIAL_PAGE_MAX).contains(n)).ok_or_else(|| {
             AppError::invalid("limit", format!("limit must be an integer from 1 to {CREDENTIAL_PAGE_MAX}"))
@@ -631,11 +615,10 @@ fn parse_client_id(raw: &str) -> Result<ClientId, AppError> {
 }
 
 async fn get_credential(
-    member: Member,
+    _admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let client_id = parse_client_id(&client_id)?;
     let mut conn = state.db.pool.acquire().await?;
     let row = fetch_credential(&mut conn, &org, client_id.as_str()).await?;
@@ -655,16 +638,15 @@ async fn why_not(conn: &mut AnyConnection, org: &str, client_id: &str, if_live: 
 }
 
 async fn revoke_credential(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let client_id = parse_client_id(&client_id)?;
     let mut tx = state.db.begin_write().await?;
     let done = sqlx::query("UPDATE credentials SET revoked_at = $1, revoked_by = $2 WHERE org = $3 AND client_id = $4 AND revoked_at IS NULL")
         .bind(now())
-        .bind(&member.email)
+        .bind(&admin.email)
         .bind(&org)
         .bind(client_id.as_str())
         .execute(&mut *tx)
@@ -677,7 +659,7 @@ async fn revoke_credential(
             },
         );
     }
-    audit(&mut tx, &org, &member.email, "credential.revoke", client_id.as_str(), &json!({})).await?;
+    audit(&mut tx, &org, &admin.email, "credential.revoke", client_id.as_str(), &json!({})).await?;
     tx.bump_version().await?;
     let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
     tx.commit().await?;
@@ -685,11 +667,10 @@ async fn revoke_credential(
 }
 
 async fn rotate_credential(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let client_id = parse_client_id(&client_id)?;
     let mut tx = state.db.begin_write().await?;
     let done = sqlx::query(
@@ -705,7 +686,7 @@ async fn rotate_credential(
     }
     let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
     let generation: i64 = row.try_get("current_generation")?;
-    audit(&mut tx, &org, &member.email, "credential.rotate", client_id.as_str(), &json!({ "generation": generation }))
+    audit(&mut tx, &org, &admin.email, "credential.rotate", client_id.as_str(), &json!({ "generation": generation }))
         .await?;
     tx.bump_version().await?;
     tx.commit().await?;
@@ -713,11 +694,10 @@ async fn rotate_credential(
 }
 
 async fn retire_previous(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let client_id = parse_client_id(&client_id)?;
     let mut tx = state.db.begin_write().await?;
     let done = sqlx::query(
@@ -731,7 +711,7 @@ async fn retire_previous(
     if done.rows_affected() == 0 {
         return Err(why_not(&mut tx, &org, client_id.as_str(), AppError::NoPrevious).await);
     }
-    audit(&mut tx, &org, &member.email, "credential.retire_previous", client_id.as_str(), &json!({})).await?;
+    audit(&mut tx, &org, &admin.email, "credential.retire_previous", client_id.as_str(), &json!({})).await?;
     tx.bump_version().await?;
     let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
     tx.commit().await?;
@@ -741,12 +721,11 @@ async fn retire_previous(
 // ---------------------------------------------------------------- audit
 
 async fn list_audit(
-    member: Member,
+    _admin: OrgAdmin,
     State(state): State<AppState>,
     Path(org): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let int = |field: &'static str, default: i64, range: std::ops::RangeInclusive<i64>| -> Result<i64, AppError> {
         query.get(field).map_or(Ok(default), |v| {
             v.parse::<i64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
