@@ -253,11 +253,10 @@ async fn unauthorized_forbidden_and_not_found() {
         let (s, _) = env.call("GET", &creds(), Some(&viewer), None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
 
-        // 403: a non-admin member of the org.
+        // 403: a non-admin member of the org writing or reading the audit log.
         let creator = env.member_with_token("cat@acme.test", "creator").await;
         for (method, path, b) in [
             ("POST", creds(), Some(&body)),
-            ("GET", creds(), None),
             (
                 "POST",
                 format!("/api/v1/orgs/{ORG}/members"),
@@ -286,6 +285,79 @@ async fn unauthorized_forbidden_and_not_found() {
         assert_eq!(s, StatusCode::NOT_FOUND);
         for path in [format!("/api/v1/orgs/{ORG}/credentials/%FF%FE"), "/api/v1/orgs/%C3%28/credentials".to_owned()] {
             let (s, e) = env.call("GET", &path, t, None).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
+        }
+        env.finish().await;
+    }
+}
+
+/// Any active member may list and view credentials and list members (the
+/// Developer Access console shows non-admins the list read-only, never a
+/// secret); every write and the audit log stay admin-only.
+#[tokio::test]
+async fn non_admins_read_but_never_write() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let created = env.create_credential("shown").await;
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let secret = created["secret"].as_str().unwrap().to_owned();
+        let members = format!("/api/v1/orgs/{ORG}/members");
+        env.member_with_token("spare@acme.test", "viewer").await;
+        let token_id: String = sqlx::query_scalar("SELECT id FROM member_tokens WHERE email = $1")
+            .bind("spare@acme.test")
+            .fetch_one(&env.db().pool)
+            .await
+            .unwrap();
+        for account_type in ["creator", "explorer", "viewer"] {
+            let email = format!("{account_type}@acme.test");
+            let token = env.member_with_token(&email, account_type).await;
+            let r = Some(token.as_str());
+
+            let (s, list) = env.call("GET", &creds(), r, None).await;
+            assert_eq!(s, StatusCode::OK, "{account_type}: {list}");
+            assert_eq!(list["credentials"][0]["client_id"], id.as_str());
+            let (s, got) = env.call("GET", &cred(&id, ""), r, None).await;
+            assert_eq!((s, got["name"].as_str()), (StatusCode::OK, Some("shown")), "{account_type}");
+            let (s, listed) = env.call("GET", &members, r, None).await;
+            assert_eq!(s, StatusCode::OK, "{account_type}");
+            assert!(listed["members"].as_array().unwrap().iter().any(|m| m["email"] == email.as_str()));
+            for shown in [&list, &got, &listed] {
+                let text = shown.to_string();
+                assert!(!text.contains(&secret) && find_embed_secrets(&text).is_empty());
+            }
+            let (s, _) = env.call("GET", &cred("0123456789abcdef0123456789abcdef", ""), r, None).await;
+            assert_eq!(s, StatusCode::NOT_FOUND);
+
+            let version = env.db().state_version().await.unwrap();
+            let writes = [
+                ("POST", creds(), Some(json!({"name": "mine", "owner": email, "privileges": ["embedding"]}))),
+                ("POST", cred(&id, "revoke"), None),
+                ("POST", cred(&id, "rotate"), None),
+                ("POST", cred(&id, "retire-previous"), None),
+                ("POST", members.clone(), Some(json!({"email": "new@acme.test", "account_type": "viewer"}))),
+                ("POST", format!("{members}/spare@acme.test/tokens"), None),
+                ("POST", format!("{members}/spare@acme.test/tokens/{token_id}/revoke"), None),
+                ("POST", format!("{members}/spare@acme.test/deactivate"), None),
+                ("GET", format!("/api/v1/orgs/{ORG}/audit"), None),
+            ];
+            for (method, path, body) in &writes {
+                let (s, e) = env.call(method, path, r, body.as_ref()).await;
+                assert_eq!(
+                    (s, e["error"].as_str()),
+                    (StatusCode::FORBIDDEN, Some("forbidden")),
+                    "{account_type}: {method} {path}"
+                );
+            }
+            assert_eq!(env.db().state_version().await.unwrap(), version, "{account_type}: nothing changed");
+        }
+        let (_, got) = env.call("GET", &cred(&id, ""), Some(&env.admin_token), None).await;
+        assert_eq!((got["status"].as_str(), &got["live_generations"]), (Some("active"), &json!([1])));
+
+        // Another org's member gets 404 on the reads too: the org is not revealed.
+        let other =
+            embedgate_admin::server::api::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        for path in [creds(), cred(&id, ""), members.clone()] {
+            let (s, e) = env.call("GET", &path, Some(&other), None).await;
             assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
         }
         env.finish().await;

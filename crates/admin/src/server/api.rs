@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::auth::{new_member_token, random_id, OrgAdmin};
+use super::auth::{new_member_token, random_id, OrgAdmin, OrgMember};
 use super::error::is_unique_violation;
 use super::{now, AppError, AppState, Db};
 
@@ -270,7 +270,7 @@ async fn create_member(
 }
 
 async fn list_members(
-    _admin: OrgAdmin,
+    _reader: OrgMember,
     State(state): State<AppState>,
     Path(org): Path<String>,
 ) -> Result<Json<Value>, AppError> {
@@ -569,7 +569,7 @@ const CREDENTIAL_PAGE_MAX: i64 = 1000;
 /// stable order (created_at, client_id), served by the index `credentials_by_org_page`.
 /// `next` is the client ID to pass as `after` for the following page, or null on the last.
 async fn list_credentials(
-    _admin: OrgAdmin,
+    _reader: OrgMember,
     State(state): State<AppState>,
     Path(org): Path<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -615,7 +615,7 @@ fn parse_client_id(raw: &str) -> Result<ClientId, AppError> {
 }
 
 async fn get_credential(
-    _admin: OrgAdmin,
+    _reader: OrgMember,
     State(state): State<AppState>,
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {

@@ -4,9 +4,13 @@
 //! Decisions where the design is silent:
 //! - Member tokens are `egt_` + 64 lower-case hex characters (256 random
 //!   bits), shown once, stored as SHA-256 hex.
-//! - Every `/api/v1/orgs/{org}/…` endpoint needs an admin of that org. A
-//!   token of another org gets 404 `not_found` (as an unknown org would), so
-//!   orgs cannot be enumerated; a non-admin of the org gets 403 `forbidden`.
+//! - Every `/api/v1/orgs/{org}/…` endpoint needs an active member of that
+//!   org ([`OrgMember`]). The three reads the Developer Access console shows
+//!   every member (`GET …/credentials`, `GET …/credentials/{client_id}`,
+//!   `GET …/members`; never a secret) are open to any account type; every
+//!   write and `GET …/audit` need an admin ([`OrgAdmin`]), and a non-admin of
+//!   the org gets 403 `forbidden`. A token of another org gets 404
+//!   `not_found` (as an unknown org would), so orgs cannot be enumerated.
 //! - Revoking a revoked credential is 409 `already_revoked`; rotating a
 //!   revoked one 409 `credential_revoked`; rotating with two live secrets 409
 //!   `retire_first`; retiring when there is no previous secret 409 `no_previous`.
@@ -44,7 +48,7 @@ use std::sync::Arc;
 use embedgate_core::{MasterKey, SyncKey};
 
 pub use api::app;
-pub use auth::{FailureLimiter, Member};
+pub use auth::{FailureLimiter, Member, OrgAdmin, OrgMember};
 pub use db::{Backend, Db};
 pub use error::AppError;
 

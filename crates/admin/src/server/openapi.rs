@@ -62,8 +62,8 @@ pub async fn openapi_json() -> Response {
     modifiers(&Security, &ErrorResponses),
     tags(
         (name = "operations", description = "Health, metrics and this document; no token needed."),
-        (name = "members", description = "Members of an org and their API tokens (admins only)."),
-        (name = "credentials", description = "Embed credentials (admins only); a secret is shown once."),
+        (name = "members", description = "Members of an org and their API tokens (admins only; any member may list them)."),
+        (name = "credentials", description = "Embed credentials (admins only; any member may list and view them); a secret is shown once."),
         (name = "audit", description = "The org's audit log (admins only)."),
     )
 )]
@@ -324,7 +324,7 @@ impl Modify for Security {
 const ERRORS: [(&str, &str, &str, Applies); 8] = [
     ("400", "MalformedJson", "`malformed_json`: the body is not JSON sent as application/json.", Applies::Body),
     ("401", "Unauthorized", "`unauthorized`: no, unknown or revoked member token.", Applies::Authed),
-    ("403", "Forbidden", "`forbidden`: the member is not an admin of the org.", Applies::Authed),
+    ("403", "Forbidden", "`forbidden`: the member is not an admin of the org.", Applies::AdminOnly),
     (
         "404",
         "NotFound",
@@ -342,10 +342,15 @@ const ERRORS: [(&str, &str, &str, Applies); 8] = [
     ("500", "Internal", "`internal`: a server fault (logged, never detailed).", Applies::All),
 ];
 
+/// The org operations any active member may call (read-only; never 403).
+const MEMBER_READS: [&str; 3] =
+    ["/api/v1/orgs/{org}/members", "/api/v1/orgs/{org}/credentials", "/api/v1/orgs/{org}/credentials/{client_id}"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Applies {
     All,
     Authed,
+    AdminOnly,
     Body,
     Input,
 }
@@ -374,7 +379,11 @@ impl Modify for ErrorResponses {
         }
         for (path, item) in &mut openapi.paths.paths {
             let authed = path.starts_with("/api/v1/orgs/");
-            for (method, op) in [(HttpMethod::Get, item.get.as_mut()), (HttpMethod::Post, item.post.as_mut())] {
+            for (method, op) in [
+                (HttpMethod::Get, item.get.as_mut()),
+                (HttpMethod::Post, item.post.as_mut()),
+                (HttpMethod::Patch, item.patch.as_mut()),
+            ] {
                 let Some(op) = op else { continue };
                 let body = op.request_body.is_some();
                 let input = body
@@ -388,6 +397,9 @@ impl Modify for ErrorResponses {
                     let wanted = match applies {
                         Applies::All => true,
                         Applies::Authed => authed,
+                        Applies::AdminOnly => {
+                            authed && !(method == HttpMethod::Get && MEMBER_READS.contains(&path.as_str()))
+                        }
                         Applies::Body => body,
                         Applies::Input => input,
                     };
@@ -440,6 +452,7 @@ mod paths {
         ))]
     pub fn create_member() {}
 
+    /// Open to every active member of the org (read-only), not only admins.
     #[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "members",
         params(("org" = String, Path, description = "The org slug.")),
         security(("bearer" = [])),
@@ -481,6 +494,7 @@ mod paths {
         ))]
     pub fn create_credential() {}
 
+    /// Open to every active member of the org (read-only), not only admins.
     #[utoipa::path(get, path = "/api/v1/orgs/{org}/credentials", tag = "credentials",
         params(("org" = String, Path, description = "The org slug."),
                ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000 (default 100)."),
@@ -489,6 +503,7 @@ mod paths {
         responses((status = 200, description = "One page of credentials in creation order (no secrets).", body = CredentialPage)))]
     pub fn list_credentials() {}
 
+    /// Open to every active member of the org (read-only), not only admins.
     #[utoipa::path(get, path = "/api/v1/orgs/{org}/credentials/{client_id}", tag = "credentials",
         params(("org" = String, Path, description = "The org slug."),
                ("client_id" = String, Path, description = "The credential's client ID.")),
