@@ -338,6 +338,7 @@ async fn non_admins_read_but_never_write() {
                 ("POST", format!("{members}/spare@acme.test/tokens"), None),
                 ("POST", format!("{members}/spare@acme.test/tokens/{token_id}/revoke"), None),
                 ("POST", format!("{members}/spare@acme.test/deactivate"), None),
+                ("PATCH", format!("{members}/spare@acme.test"), Some(json!({"account_type": "admin"}))),
                 ("GET", format!("/api/v1/orgs/{ORG}/audit"), None),
             ];
             for (method, path, body) in &writes {
@@ -361,6 +362,161 @@ async fn non_admins_read_but_never_write() {
             assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
         }
         env.finish().await;
+    }
+}
+
+fn member(email: &str) -> String {
+    format!("/api/v1/orgs/{ORG}/members/{email}")
+}
+
+/// The newest audit entry (as the admin sees it).
+async fn last_audit(env: &Env) -> Value {
+    let (s, page) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit?limit=1"), Some(&env.admin_token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    page["items"][0].clone()
+}
+
+/// `PATCH …/members/{email}`: every status code; a change is audited and
+/// bumps the state version (the edges carry owners' types), a no-op is not.
+#[tokio::test]
+async fn update_member_account_type() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let bob = env.member_with_token("bob@acme.test", "viewer").await;
+        let body = json!({"name": "bobs", "owner": "bob@acme.test", "privileges": ["embedding"]});
+        let (s, created) = env.call("POST", &creds(), t, Some(&body)).await;
+        assert_eq!((s, created["owner_account_type"].as_str()), (StatusCode::CREATED, Some("viewer")));
+        let id = created["client_id"].as_str().unwrap().to_owned();
+
+        // 200: the change, its audit entry and the version bump; bob may now write.
+        let version = env.db().state_version().await.unwrap();
+        let (s, m) = env.call("PATCH", &member("Bob@Acme.test"), t, Some(&json!({"account_type": "admin"}))).await;
+        assert_eq!(s, StatusCode::OK, "{m}");
+        assert_eq!(
+            m,
+            json!({"email": "bob@acme.test", "account_type": "admin", "status": "active", "created_at": m["created_at"]})
+        );
+        assert_eq!(env.db().state_version().await.unwrap(), version + 1);
+        let entry = last_audit(&env).await;
+        assert_eq!(
+            (entry["action"].as_str(), entry["target"].as_str()),
+            (Some("member.update"), Some("bob@acme.test"))
+        );
+        assert_eq!(entry["actor"], ADMIN);
+        assert_eq!(entry["detail"], json!({"account_type": {"from": "viewer", "to": "admin"}}));
+        let (_, got) = env.call("GET", &cred(&id, ""), t, None).await;
+        assert_eq!(got["owner_account_type"], "admin");
+        assert_eq!(env.call("GET", &format!("/api/v1/orgs/{ORG}/audit"), Some(&bob), None).await.0, StatusCode::OK);
+
+        // 200 without audit or bump: the same type again.
+        let (s, m) = env.call("PATCH", &member("bob@acme.test"), t, Some(&json!({"account_type": "admin"}))).await;
+        assert_eq!((s, m["account_type"].as_str()), (StatusCode::OK, Some("admin")));
+        assert_eq!(env.db().state_version().await.unwrap(), version + 1);
+        assert_eq!(last_audit(&env).await["id"], entry["id"]);
+
+        // 422 naming the field; 400 for a body that is not JSON.
+        for (bad, field) in [
+            (json!({}), "account_type"),
+            (json!({"account_type": "root"}), "account_type"),
+            (json!({"account_type": "Admin "}), "account_type"),
+            (json!({"account_type": null}), "account_type"),
+            (json!({"account_type": 1}), "account_type"),
+            (json!({"account_type": "viewer", "status": "deactivated"}), "body"),
+            (json!({"email": "x@acme.test"}), "body"),
+            (json!(["viewer"]), "body"),
+        ] {
+            let (s, e) = env.call("PATCH", &member("bob@acme.test"), t, Some(&bad)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")), "{bad}");
+            assert_eq!(e["field"], field, "{bad}");
+        }
+        let (s, e) = env.call_raw("PATCH", &member("bob@acme.test"), t, Some(("{", "application/json")), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
+
+        // 404: unknown or malformed member, another org.
+        let viewer = json!({"account_type": "viewer"});
+        for path in [member("ghost@acme.test"), member("not-an-email"), member("a%00b@acme.test")] {
+            let (s, e) = env.call("PATCH", &path, t, Some(&viewer)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
+        }
+        embedgate_admin::server::api::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        let (s, _) = env.call("PATCH", "/api/v1/orgs/globex/members/boss@globex.test", t, Some(&viewer)).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+
+        // 401 without a token; 403 for a non-admin (bob, once demoted).
+        let (s, _) = env.call("PATCH", &member("bob@acme.test"), None, Some(&viewer)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, m) =
+            env.call("PATCH", &member("bob@acme.test"), Some(&bob), Some(&json!({"account_type": "creator"}))).await;
+        assert_eq!((s, m["account_type"].as_str()), (StatusCode::OK, Some("creator")), "an admin may demote themself");
+        let (s, e) = env.call("PATCH", &member(ADMIN), Some(&bob), Some(&viewer)).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+
+        // 409: the org's last active admin stays an admin, and nothing is recorded.
+        let version = env.db().state_version().await.unwrap();
+        let top = last_audit(&env).await["id"].clone();
+        let (s, e) = env.call("PATCH", &member(ADMIN), t, Some(&viewer)).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("last_admin")));
+        assert_eq!(env.db().state_version().await.unwrap(), version);
+        assert_eq!(last_audit(&env).await["id"], top);
+        assert_eq!(env.call("GET", &format!("/api/v1/orgs/{ORG}/audit"), t, None).await.0, StatusCode::OK);
+        // A deactivated admin does not count.
+        env.member_with_token("old@acme.test", "admin").await;
+        assert_eq!(
+            env.call("POST", &format!("{}/deactivate", member("old@acme.test")), t, None).await.0,
+            StatusCode::OK
+        );
+        let (s, e) = env.call("PATCH", &member(ADMIN), t, Some(&viewer)).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("last_admin")));
+        env.finish().await;
+    }
+}
+
+/// Two admins demoting each other at once: one wins, the other is 409
+/// `last_admin` (on PostgreSQL too, where the writers are not serialised by a gate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_demotions_keep_an_admin() {
+    for backend in backends() {
+        let env = Arc::new(Env::new(&backend).await);
+        for round in 0..5 {
+            let other = format!("second-{round}@acme.test");
+            let second = env.member_with_token(&other, "admin").await;
+            let tasks: Vec<_> = [(env.admin_token.clone(), other.clone()), (second, ADMIN.to_owned())]
+                .into_iter()
+                .map(|(token, target)| {
+                    let env = Arc::clone(&env);
+                    tokio::spawn(async move {
+                        env.call("PATCH", &member(&target), Some(&token), Some(&json!({"account_type": "viewer"})))
+                            .await
+                            .0
+                    })
+                })
+                .collect();
+            let mut statuses = Vec::new();
+            for task in tasks {
+                statuses.push(task.await.unwrap());
+            }
+            statuses.sort();
+            assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "round {round}");
+            let admins: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM members WHERE org = $1 AND account_type = 'admin' AND status = 'active'",
+            )
+            .bind(ORG)
+            .fetch_one(&env.db().pool)
+            .await
+            .unwrap();
+            assert_eq!(admins, 1, "round {round}");
+            // The next round starts again from one admin: the original one.
+            sqlx::query(
+                "UPDATE members SET account_type = CASE WHEN email = $2 THEN 'admin' ELSE 'viewer' END WHERE org = $1",
+            )
+            .bind(ORG)
+            .bind(ADMIN)
+            .execute(&env.db().pool)
+            .await
+            .unwrap();
+        }
+        Arc::into_inner(env).unwrap().finish().await;
     }
 }
 

@@ -23,6 +23,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/openapi.json"),
     ("post", "/api/v1/orgs/{org}/members"),
     ("get", "/api/v1/orgs/{org}/members"),
+    ("patch", "/api/v1/orgs/{org}/members/{email}"),
     ("post", "/api/v1/orgs/{org}/members/{email}/tokens"),
     ("post", "/api/v1/orgs/{org}/members/{email}/tokens/{token_id}/revoke"),
     ("post", "/api/v1/orgs/{org}/members/{email}/deactivate"),
@@ -372,6 +373,23 @@ async fn check_bodies(env: &Env, doc: &Value) {
     assert_matches(doc, "/healthz", "get", "200", &health);
     let (_, members) = env.call("GET", &format!("/api/v1/orgs/{ORG}/members"), admin, None).await;
     assert_matches(doc, "/api/v1/orgs/{org}/members", "get", "200", &members);
+    let (s, changed) = env
+        .call(
+            "PATCH",
+            &format!("/api/v1/orgs/{ORG}/members/{}", common::ADMIN),
+            admin,
+            Some(&json!({"account_type": "admin"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_matches(doc, "/api/v1/orgs/{org}/members/{email}", "patch", "200", &changed);
+    let patch_member = &doc["paths"]["/api/v1/orgs/{org}/members/{email}"]["patch"];
+    for status in ["200", "400", "403", "409", "413", "422"] {
+        assert!(patch_member["responses"][status].is_object(), "update member {status}");
+    }
+    let request =
+        schema(doc, patch_member["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap());
+    assert_eq!(properties(doc, request), BTreeSet::from(["account_type".to_owned()]));
     let (s, bad) = env.call("POST", &format!("/api/v1/orgs/{ORG}/credentials"), admin, Some(&json!({}))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let error = schema(doc, "#/components/schemas/ErrorBody");

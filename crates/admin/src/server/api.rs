@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use embedgate_core::{AccountType, ClientId, Kdf, OrgSlug, Privilege};
 use serde_json::{json, Map, Value};
@@ -27,6 +27,7 @@ pub const MAX_TOKEN_LIFETIME_S: i64 = 2_592_000;
 pub fn app(state: AppState) -> Router {
     let org = Router::new()
         .route("/members", post(create_member).get(list_members))
+        .route("/members/{email}", patch(update_member))
         .route("/members/{email}/tokens", post(issue_token))
         .route("/members/{email}/tokens/{token_id}/revoke", post(revoke_token))
         .route("/members/{email}/deactivate", post(deactivate_member))
@@ -114,6 +115,16 @@ fn opt_i64(
                 format!("{field} must be an integer from {} to {}", range.start(), range.end()),
             )),
         },
+    }
+}
+
+/// 422 (field `body`) unless every key of `body` is one of `allowed`. The
+/// message lists the allowed names, never the offending key (it is input).
+fn only_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), AppError> {
+    if body.keys().all(|k| allowed.contains(&k.as_str())) {
+        Ok(())
+    } else {
+        Err(AppError::invalid("body", format!("only these fields may be given: {}", allowed.join(", "))))
     }
 }
 
@@ -233,6 +244,12 @@ fn member_json(row: &AnyRow) -> Result<Value, AppError> {
     }))
 }
 
+fn parse_account_type(body: &Map<String, Value>) -> Result<AccountType, AppError> {
+    req_string(body, "account_type")?
+        .parse()
+        .map_err(|_| AppError::invalid("account_type", "account_type is one of admin, creator, explorer, viewer"))
+}
+
 async fn create_member(
     admin: OrgAdmin,
     State(state): State<AppState>,
@@ -241,9 +258,7 @@ async fn create_member(
 ) -> Result<impl IntoResponse, AppError> {
     let body = body_object(body)?;
     let email = normalize_email(&req_string(&body, "email")?, "email")?;
-    let account_type: AccountType = req_string(&body, "account_type")?
-        .parse()
-        .map_err(|_| AppError::invalid("account_type", "account_type is one of admin, creator, explorer, viewer"))?;
+    let account_type = parse_account_type(&body)?;
     let at = now();
     let mut tx = state.db.begin_write().await?;
     let inserted = sqlx::query(
@@ -382,6 +397,60 @@ async fn deactivate_member(
         audit(&mut tx, &org, &admin.email, "member.deactivate", &email, &json!({})).await?;
         tx.bump_version().await?;
     }
+    tx.commit().await?;
+    Ok(Json(member_json(&row)?))
+}
+
+/// `PATCH …/members/{email}` `{"account_type": …}`: changes a member's account
+/// type. The edges carry each credential owner's type, so a change bumps the
+/// state version. The same type again is a no-op 200 (no audit entry, no
+/// bump); demoting the org's last active admin is 409 `last_admin`.
+async fn update_member(
+    admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path((org, email)): Path<(String, String)>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, AppError> {
+    let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
+    let body = body_object(body)?;
+    only_fields(&body, &["account_type"])?;
+    let account_type = parse_account_type(&body)?;
+    let mut tx = state.db.begin_write().await?;
+    // Bumping first takes the state-version row lock: on PostgreSQL two
+    // concurrent demotions queue here, so the second one reads the member and
+    // counts the admins after the first has committed, and the last-admin
+    // check cannot be raced. A no-op or a refusal drops `tx`, which rolls the
+    // bump back.
+    tx.bump_version().await?;
+    let select = "SELECT email, account_type, status, created_at FROM members WHERE org = $1 AND email = $2";
+    let row = sqlx::query(select)
+        .bind(&org)
+        .bind(&email)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    let old: String = row.try_get("account_type")?;
+    if old == account_type.as_str() {
+        return Ok(Json(member_json(&row)?));
+    }
+    sqlx::query("UPDATE members SET account_type = $1 WHERE org = $2 AND email = $3")
+        .bind(account_type.as_str())
+        .bind(&org)
+        .bind(&email)
+        .execute(&mut *tx)
+        .await?;
+    let admins: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM members WHERE org = $1 AND account_type = 'admin' AND status = 'active'",
+    )
+    .bind(&org)
+    .fetch_one(&mut *tx)
+    .await?;
+    if admins == 0 {
+        return Err(AppError::LastAdmin);
+    }
+    let detail = json!({ "account_type": { "from": old, "to": account_type.as_str() } });
+    audit(&mut tx, &org, &admin.email, "member.update", &email, &detail).await?;
+    let row = sqlx::query(select).bind(&org).bind(&email).fetch_one(&mut *tx).await?;
     tx.commit().await?;
     Ok(Json(member_json(&row)?))
 }

@@ -18,6 +18,13 @@
 //! - Revoking a member token is idempotent (200 again); deactivating a member
 //!   ends all their tokens; the org's last active admin cannot be deactivated
 //!   (409 `last_admin`). A deactivated member cannot own new credentials (422).
+//! - `PATCH …/members/{email}` changes only `account_type` (any other key is
+//!   422 with `field: "body"`); demoting the last active admin is 409
+//!   `last_admin`; the same type again is a 200 no-op without audit entry or
+//!   version bump. A deactivated member's type may be changed too. The
+//!   version is bumped *before* the member is read, so on PostgreSQL
+//!   concurrent demotions queue on the state-version row and cannot both pass
+//!   the last-admin check.
 //! - Malformed JSON or a missing/wrong `Content-Type` is 400 `malformed_json`;
 //!   a body over 2 MiB 413 `payload_too_large`; a path segment that is not
 //!   UTF-8, or a malformed client ID / email / token ID in the path, 404.

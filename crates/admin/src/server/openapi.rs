@@ -30,6 +30,7 @@ pub async fn openapi_json() -> Response {
         paths::openapi_json,
         paths::create_member,
         paths::list_members,
+        paths::update_member,
         paths::issue_token,
         paths::revoke_token,
         paths::deactivate_member,
@@ -48,6 +49,7 @@ pub async fn openapi_json() -> Response {
         PrivilegeName,
         CredentialStatus,
         CreateMemberRequest,
+        UpdateMemberRequest,
         MemberBody,
         MemberList,
         IssuedToken,
@@ -137,6 +139,13 @@ pub struct CreateMemberRequest {
     /// The member's email address (lower-cased).
     pub email: String,
     /// Their account type.
+    pub account_type: AccountTypeName,
+}
+
+/// `PATCH …/members/{email}`: only `account_type` may be changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdateMemberRequest {
+    /// The new account type (the same one again changes nothing).
     pub account_type: AccountTypeName,
 }
 
@@ -423,7 +432,7 @@ impl Modify for ErrorResponses {
 mod paths {
     use super::{
         AuditPage, CreateCredentialRequest, CreateMemberRequest, CredentialBody, CredentialPage, CredentialWithSecret,
-        ErrorBody, Health, IssuedToken, MemberBody, MemberList, RevokedToken,
+        ErrorBody, Health, IssuedToken, MemberBody, MemberList, RevokedToken, UpdateMemberRequest,
     };
 
     #[utoipa::path(get, path = "/healthz", tag = "operations",
@@ -458,6 +467,19 @@ mod paths {
         security(("bearer" = [])),
         responses((status = 200, description = "The org's members by email.", body = MemberList)))]
     pub fn list_members() {}
+
+    /// The edges carry credential owners' account types, so a change is pushed
+    /// to them; the same type again is a no-op (no audit entry).
+    #[utoipa::path(patch, path = "/api/v1/orgs/{org}/members/{email}", tag = "members",
+        params(("org" = String, Path, description = "The org slug."),
+               ("email" = String, Path, description = "The member's email address.")),
+        request_body = UpdateMemberRequest,
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "The member with the new account type.", body = MemberBody),
+            (status = 409, description = "`last_admin`: it would demote the org's last active admin.", body = ErrorBody),
+        ))]
+    pub fn update_member() {}
 
     #[utoipa::path(post, path = "/api/v1/orgs/{org}/members/{email}/tokens", tag = "members",
         params(("org" = String, Path, description = "The org slug."),
