@@ -339,6 +339,8 @@ async fn non_admins_read_but_never_write() {
                 ("POST", format!("{members}/spare@acme.test/tokens/{token_id}/revoke"), None),
                 ("POST", format!("{members}/spare@acme.test/deactivate"), None),
                 ("PATCH", format!("{members}/spare@acme.test"), Some(json!({"account_type": "admin"}))),
+                ("PATCH", cred(&id, ""), Some(json!({"name": "renamed"}))),
+                ("PATCH", cred(&id, ""), Some(json!({"not_before_cutoff": 0}))),
                 ("GET", format!("/api/v1/orgs/{ORG}/audit"), None),
             ];
             for (method, path, body) in &writes {
@@ -520,6 +522,194 @@ async fn concurrent_demotions_keep_an_admin() {
     }
 }
 
+/// `PATCH …/credentials/{client_id}`: every status code, the create path's
+/// validation, null clearing, and that a change (only) is audited by field
+/// name and bumps the version.
+#[tokio::test]
+async fn update_credential_fields() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let created = env.create_credential("before").await;
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let secret = created["secret"].as_str().unwrap().to_owned();
+        let path = cred(&id, "");
+
+        // 200: every field at once; the answer is what GET shows, with no secret.
+        let version = env.db().state_version().await.unwrap();
+        let now = embedgate_admin::server::now();
+        let all = json!({
+            "name": "  after ",
+            "description": "d",
+            "privileges": ["api", "embedding", "api"],
+            "allowed_origins": ["https://B.example/", "https://a.example"],
+            "max_token_lifetime_s": 600,
+            "not_before_cutoff": now,
+        });
+        let (s, updated) = env.call("PATCH", &path, t, Some(&all)).await;
+        assert_eq!(s, StatusCode::OK, "{updated}");
+        assert_eq!(updated["name"], "after");
+        assert_eq!(updated["description"], "d");
+        assert_eq!(updated["privileges"], json!(["embedding", "api"]));
+        assert_eq!(updated["allowed_origins"], json!(["https://a.example", "https://b.example"]));
+        assert_eq!(
+            (updated["max_token_lifetime_s"].as_i64(), updated["not_before_cutoff"].as_i64()),
+            (Some(600), Some(now))
+        );
+        assert_eq!(updated["live_generations"], json!([1]));
+        let (_, got) = env.call("GET", &path, t, None).await;
+        assert_eq!(updated, got);
+        assert!(updated.get("secret").is_none() && find_embed_secrets(&updated.to_string()).is_empty());
+        assert_eq!(env.db().state_version().await.unwrap(), version + 1);
+        let entry = last_audit(&env).await;
+        assert_eq!(
+            (entry["action"].as_str(), entry["target"].as_str()),
+            (Some("credential.update"), Some(id.as_str()))
+        );
+        assert_eq!(
+            entry["detail"],
+            json!({"fields": ["name", "description", "privileges", "allowed_origins", "max_token_lifetime_s", "not_before_cutoff"]})
+        );
+        assert!(!entry.to_string().contains(&secret));
+
+        // null clears the optional ones; only what really changed is recorded.
+        let clear = json!({"name": "after", "description": null, "allowed_origins": null,
+            "max_token_lifetime_s": null, "not_before_cutoff": null});
+        let (s, cleared) = env.call("PATCH", &path, t, Some(&clear)).await;
+        assert_eq!(s, StatusCode::OK, "{cleared}");
+        assert!(cleared["description"].is_null() && cleared["max_token_lifetime_s"].is_null());
+        assert!(cleared["not_before_cutoff"].is_null());
+        assert_eq!(cleared["allowed_origins"], json!([]));
+        let entry = last_audit(&env).await;
+        assert_eq!(
+            entry["detail"],
+            json!({"fields": ["description", "allowed_origins", "max_token_lifetime_s", "not_before_cutoff"]})
+        );
+        assert_eq!(env.db().state_version().await.unwrap(), version + 2);
+
+        // 200 without audit or bump: nothing changes.
+        let (s, same) =
+            env.call("PATCH", &path, t, Some(&json!({"name": " after", "privileges": ["api", "embedding"]}))).await;
+        assert_eq!((s, &same), (StatusCode::OK, &cleared));
+        assert_eq!(env.db().state_version().await.unwrap(), version + 2);
+        assert_eq!(last_audit(&env).await["id"], entry["id"]);
+
+        // The cutoff: 0 up to one day ahead of the server's clock.
+        for ok in [0, now + 86_400] {
+            let (s, c) = env.call("PATCH", &path, t, Some(&json!({"not_before_cutoff": ok}))).await;
+            assert_eq!((s, c["not_before_cutoff"].as_i64()), (StatusCode::OK, Some(ok)));
+        }
+
+        env.finish().await;
+    }
+}
+
+/// A fresh environment with one credential, named `after`: (env, its client ID, its path).
+async fn updatable(backend: &common::Backend) -> (Env, String, String) {
+    let env = Env::new(backend).await;
+    let created = env.create_credential("after").await;
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let path = cred(&id, "");
+    (env, id, path)
+}
+
+/// `PATCH …/credentials/{client_id}` with bad input: 422 naming the field
+/// (as on create), 400 and 413, and nothing changes.
+#[tokio::test]
+async fn update_credential_bad_input() {
+    for backend in backends() {
+        let (env, _, path) = updatable(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let now = embedgate_admin::server::now();
+        // 422 naming the field, and nothing changed.
+        let version = env.db().state_version().await.unwrap();
+        let many: Vec<String> = (0..51).map(|i| format!("https://o{i}.example")).collect();
+        let cases = [
+            (json!({}), "body"),
+            (json!({"owner": ADMIN}), "body"),
+            (json!({"name": "x", "secret": "y"}), "body"),
+            (json!({"client_id": "x"}), "body"),
+            (json!([1]), "body"),
+            (json!({"name": null}), "name"),
+            (json!({"name": "   "}), "name"),
+            (json!({"name": "x".repeat(101)}), "name"),
+            (json!({"name": "a\u{7}b"}), "name"),
+            (json!({"name": 42}), "name"),
+            (json!({"description": "d".repeat(1001)}), "description"),
+            (json!({"description": ["x"]}), "description"),
+            (json!({"privileges": null}), "privileges"),
+            (json!({"privileges": []}), "privileges"),
+            (json!({"privileges": ["root"]}), "privileges"),
+            (json!({"privileges": "api"}), "privileges"),
+            (json!({"allowed_origins": ["https://a.example/path"]}), "allowed_origins"),
+            (json!({"allowed_origins": "https://a.example"}), "allowed_origins"),
+            (json!({"allowed_origins": many}), "allowed_origins"),
+            (json!({"max_token_lifetime_s": 0}), "max_token_lifetime_s"),
+            (json!({"max_token_lifetime_s": 2_592_001}), "max_token_lifetime_s"),
+            (json!({"max_token_lifetime_s": "60"}), "max_token_lifetime_s"),
+            (json!({"not_before_cutoff": -1}), "not_before_cutoff"),
+            (json!({"not_before_cutoff": now + 86_400 + 3_600}), "not_before_cutoff"),
+            (json!({"not_before_cutoff": 1.5}), "not_before_cutoff"),
+            (json!({"not_before_cutoff": "1"}), "not_before_cutoff"),
+            (json!({"name": "fine", "not_before_cutoff": -1}), "not_before_cutoff"),
+        ];
+        for (body, field) in cases {
+            let (s, e) = env.call("PATCH", &path, t, Some(&body)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")), "{body}");
+            assert_eq!(e["field"], field, "{body}");
+        }
+        assert_eq!(env.db().state_version().await.unwrap(), version);
+        assert_eq!(env.call("GET", &path, t, None).await.1["name"], "after");
+
+        // 400 and 413.
+        let (s, e) = env.call_raw("PATCH", &path, t, Some(("{\"name\":", "application/json")), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
+        let (s, _) = env.call_raw("PATCH", &path, t, Some(("{\"name\":\"x\"}", "text/plain")), None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let huge = format!("{{\"description\": \"{}\"}}", "x".repeat(3 << 20));
+        let (s, e) = env.call_raw("PATCH", &path, t, Some((&huge, "application/json")), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+
+        env.finish().await;
+    }
+}
+
+/// `PATCH …/credentials/{client_id}`: 409, 404 and 401.
+#[tokio::test]
+async fn update_credential_conflicts_and_not_found() {
+    for backend in backends() {
+        let (env, id, path) = updatable(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        // 409 name_taken: another credential's name, live or revoked.
+        let other = env.create_credential("other").await;
+        let (s, e) = env.call("PATCH", &path, t, Some(&json!({"name": " other "}))).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("name_taken")));
+        let other_id = other["client_id"].as_str().unwrap();
+        assert_eq!(env.call("POST", &cred(other_id, "revoke"), t, None).await.0, StatusCode::OK);
+        let (s, e) = env.call("PATCH", &path, t, Some(&json!({"name": "other"}))).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("name_taken")));
+        // 409 credential_revoked, even for a body that would change nothing.
+        for body in [json!({"name": "renamed"}), json!({"name": "other"})] {
+            let (s, e) = env.call("PATCH", &cred(other_id, ""), t, Some(&body)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("credential_revoked")), "{body}");
+        }
+        assert_eq!(env.call("GET", &path, t, None).await.1["name"], "after");
+
+        // 404: unknown or malformed client ID, another org; 401 without a token.
+        let rename = json!({"name": "n"});
+        for bad in ["0123456789abcdef0123456789abcdef", "ZZZ", "a%00b"] {
+            let (s, e) = env.call("PATCH", &cred(bad, ""), t, Some(&rename)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{bad}");
+        }
+        embedgate_admin::server::api::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        let (s, _) = env.call("PATCH", &format!("/api/v1/orgs/globex/credentials/{id}"), t, Some(&rename)).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, e) = env.call("PATCH", &path, None, Some(&rename)).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+        env.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn bad_input_is_422_and_bad_json_is_400() {
     for backend in backends() {
@@ -564,6 +754,8 @@ async fn bad_input_is_422_and_bad_json_is_400() {
             (with("max_token_lifetime_s", json!(0)), "max_token_lifetime_s"),
             (with("max_token_lifetime_s", json!(2_592_001)), "max_token_lifetime_s"),
             (with("max_token_lifetime_s", json!("60")), "max_token_lifetime_s"),
+            (with("not_before_cutoff", json!(-1)), "not_before_cutoff"),
+            (with("not_before_cutoff", json!(embedgate_admin::server::now() + 90_000)), "not_before_cutoff"),
             (json!([1, 2]), "body"),
         ];
         for (body, field) in cases {
@@ -896,6 +1088,15 @@ async fn odd_input_never_500() {
                 assert!(s.as_u16() < 500, "{path} {} -> {s} {e}", &body[..body.len().min(80)]);
                 if !s.is_success() {
                     assert!(e["error"].is_string(), "{path} -> {s} {e}");
+                }
+            }
+        }
+        for path in [cred(&id, ""), format!("/api/v1/orgs/{ORG}/members/{ADMIN}")] {
+            for body in &bodies {
+                let (s, e) = env.call_raw("PATCH", &path, t, Some((body, "application/json")), None).await;
+                assert!(s.as_u16() < 500, "PATCH {path} {} -> {s} {e}", &body[..body.len().min(80)]);
+                if !s.is_success() {
+                    assert!(e["error"].is_string(), "PATCH {path} -> {s} {e}");
                 }
             }
         }

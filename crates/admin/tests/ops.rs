@@ -30,6 +30,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/orgs/{org}/credentials"),
     ("get", "/api/v1/orgs/{org}/credentials"),
     ("get", "/api/v1/orgs/{org}/credentials/{client_id}"),
+    ("patch", "/api/v1/orgs/{org}/credentials/{client_id}"),
     ("post", "/api/v1/orgs/{org}/credentials/{client_id}/revoke"),
     ("post", "/api/v1/orgs/{org}/credentials/{client_id}/rotate"),
     ("post", "/api/v1/orgs/{org}/credentials/{client_id}/retire-previous"),
@@ -373,6 +374,37 @@ async fn check_bodies(env: &Env, doc: &Value) {
     assert_matches(doc, "/healthz", "get", "200", &health);
     let (_, members) = env.call("GET", &format!("/api/v1/orgs/{ORG}/members"), admin, None).await;
     assert_matches(doc, "/api/v1/orgs/{org}/members", "get", "200", &members);
+    let (s, updated) = env
+        .call(
+            "PATCH",
+            &format!("/api/v1/orgs/{ORG}/credentials/{id}"),
+            admin,
+            Some(&json!({"description": "documented", "not_before_cutoff": 0})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{updated}");
+    assert_matches(doc, "/api/v1/orgs/{org}/credentials/{client_id}", "patch", "200", &updated);
+    let patch_credential = &doc["paths"]["/api/v1/orgs/{org}/credentials/{client_id}"]["patch"];
+    for status in ["200", "400", "403", "404", "409", "413", "422"] {
+        assert!(patch_credential["responses"][status].is_object(), "update credential {status}");
+    }
+    let request =
+        schema(doc, patch_credential["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap());
+    assert!(request["required"].as_array().is_none_or(Vec::is_empty), "every field is optional: {request}");
+    assert_eq!(
+        properties(doc, request),
+        BTreeSet::from(
+            ["name", "description", "privileges", "allowed_origins", "max_token_lifetime_s", "not_before_cutoff"]
+                .map(String::from)
+        )
+    );
+    // name and privileges cannot be cleared; the others can (null).
+    for (field, nullable) in
+        [("name", false), ("privileges", false), ("description", true), ("not_before_cutoff", true)]
+    {
+        let text = request["properties"][field].to_string();
+        assert_eq!(text.contains("null"), nullable, "{field}: {text}");
+    }
     let (s, changed) = env
         .call(
             "PATCH",

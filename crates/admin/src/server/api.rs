@@ -32,7 +32,7 @@ pub fn app(state: AppState) -> Router {
         .route("/members/{email}/tokens/{token_id}/revoke", post(revoke_token))
         .route("/members/{email}/deactivate", post(deactivate_member))
         .route("/credentials", post(create_credential).get(list_credentials))
-        .route("/credentials/{client_id}", get(get_credential))
+        .route("/credentials/{client_id}", get(get_credential).patch(update_credential))
         .route("/credentials/{client_id}/revoke", post(revoke_credential))
         .route("/credentials/{client_id}/rotate", post(rotate_credential))
         .route("/credentials/{client_id}/retire-previous", post(retire_previous))
@@ -524,7 +524,11 @@ struct NewCredential {
     not_before_cutoff: Option<i64>,
 }
 
-fn parse_new_credential(body: &Map<String, Value>) -> Result<NewCredential, AppError> {
+// One parser per credential field, shared by create and update (PATCH), so
+// both give the same 422 for the same value. Each reads its field from the
+// body; an absent or null optional field is `None` (PATCH: cleared).
+
+fn parse_name(body: &Map<String, Value>) -> Result<String, AppError> {
     let name = req_string(body, "name")?.trim().to_owned();
     if !(1..=100).contains(&name.chars().count()) || name.chars().any(char::is_control) {
         return Err(AppError::invalid(
@@ -532,6 +536,10 @@ fn parse_new_credential(body: &Map<String, Value>) -> Result<NewCredential, AppE
             "name must be 1 to 100 characters (trimmed), without control characters",
         ));
     }
+    Ok(name)
+}
+
+fn parse_description(body: &Map<String, Value>) -> Result<Option<String>, AppError> {
     let description = opt_string(body, "description")?;
     if description.as_ref().is_some_and(|d| {
         d.chars().count() > 1000 || d.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
@@ -541,42 +549,118 @@ fn parse_new_credential(body: &Map<String, Value>) -> Result<NewCredential, AppE
             "description must be at most 1000 characters, without control characters other than line breaks and tabs",
         ));
     }
-    let owner = normalize_email(&req_string(body, "owner")?, "owner")?;
+    Ok(description)
+}
+
+fn parse_owner(body: &Map<String, Value>) -> Result<String, AppError> {
+    normalize_email(&req_string(body, "owner")?, "owner")
+}
+
+fn parse_privileges(body: &Map<String, Value>) -> Result<BTreeSet<Privilege>, AppError> {
     let privileges_err =
         || AppError::invalid("privileges", "privileges must be a non-empty array of \"embedding\" and \"api\"");
-    let privileges = match body.get("privileges") {
+    match body.get("privileges") {
         Some(Value::Array(items)) if !items.is_empty() => items
             .iter()
             .map(|v| v.as_str().and_then(|s| s.parse::<Privilege>().ok()).ok_or_else(privileges_err))
-            .collect::<Result<BTreeSet<_>, _>>()?,
-        _ => return Err(privileges_err()),
-    };
+            .collect(),
+        _ => Err(privileges_err()),
+    }
+}
+
+/// Sorted, deduplicated, normalised origins; absent or null is the empty list (any origin).
+fn parse_allowed_origins(body: &Map<String, Value>) -> Result<Vec<String>, AppError> {
     let origins_err = || {
         AppError::invalid(
             "allowed_origins",
             "allowed_origins must be an array of at most 50 http(s) origins without a path",
         )
     };
-    let allowed_origins = match body.get("allowed_origins") {
-        None | Some(Value::Null) => Vec::new(),
+    match body.get("allowed_origins") {
+        None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) if items.len() <= 50 => {
             let set = items
                 .iter()
                 .map(|v| v.as_str().and_then(normalize_origin).ok_or_else(origins_err))
                 .collect::<Result<BTreeSet<_>, _>>()?;
-            set.into_iter().collect()
+            Ok(set.into_iter().collect())
         }
-        Some(_) => return Err(origins_err()),
-    };
+        Some(_) => Err(origins_err()),
+    }
+}
+
+fn parse_max_token_lifetime(body: &Map<String, Value>) -> Result<Option<i64>, AppError> {
+    opt_i64(body, "max_token_lifetime_s", 1..=MAX_TOKEN_LIFETIME_S)
+}
+
+/// How far in the future `not_before_cutoff` may be (1 day): room for the
+/// admin's clock being ahead, but a cutoff cannot silently disable a
+/// credential for longer (every token issued before it is refused).
+pub const MAX_CUTOFF_AHEAD_S: i64 = 86_400;
+
+/// Unix seconds from 0 to [`MAX_CUTOFF_AHEAD_S`] after `now`.
+fn parse_not_before_cutoff(body: &Map<String, Value>, now: i64) -> Result<Option<i64>, AppError> {
+    match body.get("not_before_cutoff") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(n) if n >= 0 && n <= now.saturating_add(MAX_CUTOFF_AHEAD_S) => Ok(Some(n)),
+            _ => Err(AppError::invalid(
+                "not_before_cutoff",
+                "not_before_cutoff must be an integer of Unix seconds from 0 to at most one day from now",
+            )),
+        },
+    }
+}
+
+fn parse_new_credential(body: &Map<String, Value>) -> Result<NewCredential, AppError> {
     Ok(NewCredential {
-        name,
-        description,
-        owner,
-        privileges,
-        allowed_origins,
-        max_token_lifetime_s: opt_i64(body, "max_token_lifetime_s", 1..=MAX_TOKEN_LIFETIME_S)?,
-        not_before_cutoff: opt_i64(body, "not_before_cutoff", 0..=i64::from(u32::MAX) * 64)?,
+        name: parse_name(body)?,
+        description: parse_description(body)?,
+        owner: parse_owner(body)?,
+        privileges: parse_privileges(body)?,
+        allowed_origins: parse_allowed_origins(body)?,
+        max_token_lifetime_s: parse_max_token_lifetime(body)?,
+        not_before_cutoff: parse_not_before_cutoff(body, now())?,
     })
+}
+
+/// A credential column's new value, as stored (lists as JSON text).
+enum Stored {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+/// The stored form of a privilege set (a sorted JSON array), as create writes it.
+fn privileges_text(privileges: &BTreeSet<Privilege>) -> String {
+    json!(privileges.iter().map(|p| p.as_str()).collect::<Vec<_>>()).to_string()
+}
+
+type FieldParser = fn(&Map<String, Value>) -> Result<Stored, AppError>;
+
+/// The fields `PATCH …/credentials/{client_id}` may change (each named as
+/// its column), with their parsers; null clears the optional ones.
+const CREDENTIAL_PATCH: [(&str, FieldParser); 6] = [
+    ("name", |body| Ok(Stored::Text(Some(parse_name(body)?)))),
+    ("description", |body| Ok(Stored::Text(parse_description(body)?))),
+    ("privileges", |body| Ok(Stored::Text(Some(privileges_text(&parse_privileges(body)?))))),
+    ("allowed_origins", |body| Ok(Stored::Text(Some(json!(parse_allowed_origins(body)?).to_string())))),
+    ("max_token_lifetime_s", |body| Ok(Stored::Int(parse_max_token_lifetime(body)?))),
+    ("not_before_cutoff", |body| Ok(Stored::Int(parse_not_before_cutoff(body, now())?))),
+];
+
+/// The (column, new value) pairs of a PATCH body, in a fixed order: 422 for
+/// an empty object, an unknown field or a bad value.
+fn parse_credential_patch(body: &Map<String, Value>) -> Result<Vec<(&'static str, Stored)>, AppError> {
+    let fields: Vec<&str> = CREDENTIAL_PATCH.iter().map(|(field, _)| *field).collect();
+    if body.is_empty() {
+        return Err(AppError::invalid("body", format!("give at least one of: {}", fields.join(", "))));
+    }
+    only_fields(body, &fields)?;
+    CREDENTIAL_PATCH
+        .iter()
+        .filter(|(field, _)| body.contains_key(*field))
+        .map(|(field, parse)| Ok((*field, parse(body)?)))
+        .collect()
 }
 
 async fn create_credential(
@@ -608,7 +692,7 @@ async fn create_credential(
     .bind(&new.name)
     .bind(new.description.as_deref())
     .bind(&new.owner)
-    .bind(json!(privileges).to_string())
+    .bind(privileges_text(&new.privileges))
     .bind(now())
     .bind(&admin.email)
     .bind(json!(new.allowed_origins).to_string())
@@ -691,6 +775,71 @@ async fn get_credential(
     let client_id = parse_client_id(&client_id)?;
     let mut conn = state.db.pool.acquire().await?;
     let row = fetch_credential(&mut conn, &org, client_id.as_str()).await?;
+    Ok(Json(credential_json(&row)?))
+}
+
+/// `PATCH …/credentials/{client_id}`: changes any of the [`CREDENTIAL_PATCH`]
+/// fields with the create path's validation and answers the credential as
+/// `GET` does. A field given with its current value is not a change; a body
+/// that changes nothing is a 200 without audit entry or version bump.
+async fn update_credential(
+    admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path((org, client_id)): Path<(String, String)>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, AppError> {
+    let client_id = parse_client_id(&client_id)?;
+    let patch = parse_credential_patch(&body_object(body)?)?;
+    let mut tx = state.db.begin_write().await?;
+    // First, as in `update_member`: on PostgreSQL concurrent changes queue on
+    // the state-version row, so the row read below is current. A no-op or a
+    // refusal drops `tx`, which rolls the bump back.
+    tx.bump_version().await?;
+    let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
+    if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+        return Err(AppError::CredentialRevoked);
+    }
+    let mut changed = Vec::with_capacity(patch.len());
+    for (column, value) in patch {
+        let same = match &value {
+            Stored::Text(v) => row.try_get::<Option<String>, _>(column)? == *v,
+            Stored::Int(v) => row.try_get::<Option<i64>, _>(column)? == *v,
+        };
+        if !same {
+            changed.push((column, value));
+        }
+    }
+    if changed.is_empty() {
+        return Ok(Json(credential_json(&row)?));
+    }
+    // Column names come from CREDENTIAL_PATCH, never from the request.
+    let sets: Vec<String> =
+        changed.iter().enumerate().map(|(i, (column, _))| format!("{column} = ${}", i + 1)).collect();
+    let sql = format!(
+        "UPDATE credentials SET {} WHERE org = ${} AND client_id = ${} AND revoked_at IS NULL",
+        sets.join(", "),
+        changed.len() + 1,
+        changed.len() + 2
+    );
+    let mut query = sqlx::query(&sql);
+    for (_, value) in &changed {
+        query = match value {
+            Stored::Text(v) => query.bind(v.clone()),
+            Stored::Int(v) => query.bind(*v),
+        };
+    }
+    match query.bind(&org).bind(client_id.as_str()).execute(&mut *tx).await {
+        Err(e) if is_unique_violation(&e) => return Err(AppError::NameTaken),
+        Err(e) => return Err(e.into()),
+        Ok(done) if done.rows_affected() == 0 => {
+            return Err(why_not(&mut tx, &org, client_id.as_str(), AppError::Internal("update raced".into())).await);
+        }
+        Ok(_) => {}
+    }
+    let fields: Vec<&str> = changed.iter().map(|(column, _)| *column).collect();
+    audit(&mut tx, &org, &admin.email, "credential.update", client_id.as_str(), &json!({ "fields": fields })).await?;
+    let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
+    tx.commit().await?;
     Ok(Json(credential_json(&row)?))
 }
 

@@ -25,6 +25,22 @@
 //!   version is bumped *before* the member is read, so on PostgreSQL
 //!   concurrent demotions queue on the state-version row and cannot both pass
 //!   the last-admin check.
+//! - `PATCH …/credentials/{client_id}` takes any of `name`, `description`,
+//!   `privileges`, `allowed_origins`, `max_token_lifetime_s`,
+//!   `not_before_cutoff`, validated by the same per-field parsers as create
+//!   (same 422 messages); null clears the optional ones (`allowed_origins`:
+//!   back to `[]`, any origin); `name` and `privileges` cannot be null. An
+//!   empty object or any other key (`owner` included: ownership does not
+//!   move) is 422 with `field: "body"`. A revoked credential is 409
+//!   `credential_revoked` (checked before a duplicate name, 409
+//!   `name_taken`). Fields given with their current value are not changes: a
+//!   body that changes nothing is a 200 without audit entry or version bump;
+//!   otherwise `credential.update` records the changed field names only.
+//! - `not_before_cutoff` (create and update) is Unix seconds from 0 to at most
+//!   one day after the server's clock: room for an admin's clock running
+//!   ahead, while a typo cannot silently disable a credential for longer
+//!   (every token issued before the cutoff is refused). Setting it to now
+//!   cuts off every token issued so far.
 //! - Malformed JSON or a missing/wrong `Content-Type` is 400 `malformed_json`;
 //!   a body over 2 MiB 413 `payload_too_large`; a path segment that is not
 //!   UTF-8, or a malformed client ID / email / token ID in the path, 404.

@@ -37,6 +37,7 @@ pub async fn openapi_json() -> Response {
         paths::create_credential,
         paths::list_credentials,
         paths::get_credential,
+        paths::update_credential,
         paths::revoke_credential,
         paths::rotate_credential,
         paths::retire_previous,
@@ -55,6 +56,7 @@ pub async fn openapi_json() -> Response {
         IssuedToken,
         RevokedToken,
         CreateCredentialRequest,
+        UpdateCredentialRequest,
         CredentialBody,
         CredentialWithSecret,
         CredentialPage,
@@ -207,7 +209,28 @@ pub struct CreateCredentialRequest {
     pub allowed_origins: Option<Vec<String>>,
     /// 1 to 2592000 (30 days).
     pub max_token_lifetime_s: Option<i64>,
-    /// Unix seconds: tokens issued before it are refused.
+    /// Unix seconds, from 0 to one day from now: tokens issued before it are refused.
+    pub not_before_cutoff: Option<i64>,
+}
+
+/// `PATCH …/credentials/{client_id}`: at least one field; each is checked as
+/// on create, and null clears the optional ones. Any other field is 422.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdateCredentialRequest {
+    /// 1 to 100 characters (trimmed), unique in the org (also among revoked ones).
+    #[schema(nullable = false)]
+    pub name: Option<String>,
+    /// At most 1000 characters; null clears it.
+    pub description: Option<String>,
+    /// Non-empty.
+    #[schema(nullable = false)]
+    pub privileges: Option<Vec<PrivilegeName>>,
+    /// At most 50 `http(s)://host[:port]` origins; null or `[]`: any origin.
+    pub allowed_origins: Option<Vec<String>>,
+    /// 1 to 2592000 (30 days); null clears it.
+    pub max_token_lifetime_s: Option<i64>,
+    /// Unix seconds, from 0 to one day from now: tokens issued (`iat`) before it are
+    /// refused, so setting it to now cuts off every token issued so far. Null clears it.
     pub not_before_cutoff: Option<i64>,
 }
 
@@ -432,7 +455,8 @@ impl Modify for ErrorResponses {
 mod paths {
     use super::{
         AuditPage, CreateCredentialRequest, CreateMemberRequest, CredentialBody, CredentialPage, CredentialWithSecret,
-        ErrorBody, Health, IssuedToken, MemberBody, MemberList, RevokedToken, UpdateMemberRequest,
+        ErrorBody, Health, IssuedToken, MemberBody, MemberList, RevokedToken, UpdateCredentialRequest,
+        UpdateMemberRequest,
     };
 
     #[utoipa::path(get, path = "/healthz", tag = "operations",
@@ -532,6 +556,19 @@ mod paths {
         security(("bearer" = [])),
         responses((status = 200, description = "The credential (no secret).", body = CredentialBody)))]
     pub fn get_credential() {}
+
+    /// Changes the given fields (the rest stay); the edges get the new policy. A
+    /// body that changes nothing answers 200 without an audit entry.
+    #[utoipa::path(patch, path = "/api/v1/orgs/{org}/credentials/{client_id}", tag = "credentials",
+        params(("org" = String, Path, description = "The org slug."),
+               ("client_id" = String, Path, description = "The credential's client ID.")),
+        request_body = UpdateCredentialRequest,
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "The updated credential (no secret).", body = CredentialBody),
+            (status = 409, description = "`name_taken` or `credential_revoked`.", body = ErrorBody),
+        ))]
+    pub fn update_credential() {}
 
     #[utoipa::path(post, path = "/api/v1/orgs/{org}/credentials/{client_id}/revoke", tag = "credentials",
         params(("org" = String, Path, description = "The org slug."),
