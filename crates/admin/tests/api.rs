@@ -879,6 +879,43 @@ async fn failed_auth_is_rate_limited_per_address() {
     }
 }
 
+/// The PATCH endpoints and the member reads go through the same limiter:
+/// bad tokens count (then 429 even with a good token), a non-admin's 403 and
+/// a member's reads do not.
+#[tokio::test]
+async fn new_endpoints_share_the_auth_limit() {
+    for backend in backends() {
+        let env = Env::with_auth_limit(&backend, 2).await;
+        let id = env.create_credential("limited").await["client_id"].as_str().unwrap().to_owned();
+        let viewer = env.member_with_token("vic@acme.test", "viewer").await;
+        let a: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:5000".parse().unwrap();
+        let rename = json!({"name": "n"}).to_string();
+        let demote = json!({"account_type": "viewer"}).to_string();
+        let json = "application/json";
+        for (path, body) in [(cred(&id, ""), &rename), (member("vic@acme.test"), &demote)] {
+            let (s, _) = env.call_raw("PATCH", &path, Some("egt_bad"), Some((body, json)), Some(a)).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
+        }
+        for (path, body) in [(cred(&id, ""), &rename), (member("vic@acme.test"), &demote)] {
+            let (s, e) = env.call_raw("PATCH", &path, Some(&env.admin_token), Some((body, json)), Some(a)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")), "{path}");
+        }
+        for _ in 0..3 {
+            let (s, _) = env.call_raw("PATCH", &cred(&id, ""), Some(&viewer), Some((&rename, json)), Some(b)).await;
+            assert_eq!(s, StatusCode::FORBIDDEN);
+            let (s, _) = env.call_raw("GET", &cred(&id, ""), Some(&viewer), None, Some(b)).await;
+            assert_eq!(s, StatusCode::OK);
+        }
+        // 413 for an oversized member PATCH too.
+        let huge = format!("{{\"account_type\": \"{}\"}}", "x".repeat(3 << 20));
+        let (s, _) =
+            env.call_raw("PATCH", &member("vic@acme.test"), Some(&env.admin_token), Some((&huge, json)), None).await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+        env.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn audit_records_every_change_with_paging() {
     for backend in backends() {
