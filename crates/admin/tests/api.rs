@@ -474,8 +474,10 @@ async fn update_member_account_type() {
     }
 }
 
-/// Two admins demoting each other at once: one wins, the other is 409
-/// `last_admin` (on PostgreSQL too, where the writers are not serialised by a gate).
+/// Two admins demoting each other at once: exactly one wins and one admin
+/// stays (on PostgreSQL too, where the writers are not serialised by a gate).
+/// The loser gets 409 `last_admin`, or 403 when its own demotion had already
+/// committed before it was authenticated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_demotions_keep_an_admin() {
     for backend in backends() {
@@ -499,7 +501,8 @@ async fn concurrent_demotions_keep_an_admin() {
                 statuses.push(task.await.unwrap());
             }
             statuses.sort();
-            assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "round {round}");
+            assert_eq!(statuses[0], StatusCode::OK, "round {round}: {statuses:?}");
+            assert!(matches!(statuses[1], StatusCode::FORBIDDEN | StatusCode::CONFLICT), "round {round}: {statuses:?}");
             let admins: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM members WHERE org = $1 AND account_type = 'admin' AND status = 'active'",
             )
