@@ -253,11 +253,10 @@ async fn unauthorized_forbidden_and_not_found() {
         let (s, _) = env.call("GET", &creds(), Some(&viewer), None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
 
-        // 403: a non-admin member of the org.
+        // 403: a non-admin member of the org writing or reading the audit log.
         let creator = env.member_with_token("cat@acme.test", "creator").await;
         for (method, path, b) in [
             ("POST", creds(), Some(&body)),
-            ("GET", creds(), None),
             (
                 "POST",
                 format!("/api/v1/orgs/{ORG}/members"),
@@ -288,6 +287,428 @@ async fn unauthorized_forbidden_and_not_found() {
             let (s, e) = env.call("GET", &path, t, None).await;
             assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
         }
+        env.finish().await;
+    }
+}
+
+/// Any active member may list and view credentials and list members (the
+/// Developer Access console shows non-admins the list read-only, never a
+/// secret); every write and the audit log stay admin-only.
+#[tokio::test]
+async fn non_admins_read_but_never_write() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let created = env.create_credential("shown").await;
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let secret = created["secret"].as_str().unwrap().to_owned();
+        let members = format!("/api/v1/orgs/{ORG}/members");
+        env.member_with_token("spare@acme.test", "viewer").await;
+        let token_id: String = sqlx::query_scalar("SELECT id FROM member_tokens WHERE email = $1")
+            .bind("spare@acme.test")
+            .fetch_one(&env.db().pool)
+            .await
+            .unwrap();
+        for account_type in ["creator", "explorer", "viewer"] {
+            let email = format!("{account_type}@acme.test");
+            let token = env.member_with_token(&email, account_type).await;
+            let r = Some(token.as_str());
+
+            let (s, list) = env.call("GET", &creds(), r, None).await;
+            assert_eq!(s, StatusCode::OK, "{account_type}: {list}");
+            assert_eq!(list["credentials"][0]["client_id"], id.as_str());
+            let (s, got) = env.call("GET", &cred(&id, ""), r, None).await;
+            assert_eq!((s, got["name"].as_str()), (StatusCode::OK, Some("shown")), "{account_type}");
+            let (s, listed) = env.call("GET", &members, r, None).await;
+            assert_eq!(s, StatusCode::OK, "{account_type}");
+            assert!(listed["members"].as_array().unwrap().iter().any(|m| m["email"] == email.as_str()));
+            for shown in [&list, &got, &listed] {
+                let text = shown.to_string();
+                assert!(!text.contains(&secret) && find_embed_secrets(&text).is_empty());
+            }
+            let (s, _) = env.call("GET", &cred("0123456789abcdef0123456789abcdef", ""), r, None).await;
+            assert_eq!(s, StatusCode::NOT_FOUND);
+
+            let version = env.db().state_version().await.unwrap();
+            let writes = [
+                ("POST", creds(), Some(json!({"name": "mine", "owner": email, "privileges": ["embedding"]}))),
+                ("POST", cred(&id, "revoke"), None),
+                ("POST", cred(&id, "rotate"), None),
+                ("POST", cred(&id, "retire-previous"), None),
+                ("POST", members.clone(), Some(json!({"email": "new@acme.test", "account_type": "viewer"}))),
+                ("POST", format!("{members}/spare@acme.test/tokens"), None),
+                ("POST", format!("{members}/spare@acme.test/tokens/{token_id}/revoke"), None),
+                ("POST", format!("{members}/spare@acme.test/deactivate"), None),
+                ("PATCH", format!("{members}/spare@acme.test"), Some(json!({"account_type": "admin"}))),
+                ("PATCH", cred(&id, ""), Some(json!({"name": "renamed"}))),
+                ("PATCH", cred(&id, ""), Some(json!({"not_before_cutoff": 0}))),
+                ("GET", format!("/api/v1/orgs/{ORG}/audit"), None),
+            ];
+            for (method, path, body) in &writes {
+                let (s, e) = env.call(method, path, r, body.as_ref()).await;
+                assert_eq!(
+                    (s, e["error"].as_str()),
+                    (StatusCode::FORBIDDEN, Some("forbidden")),
+                    "{account_type}: {method} {path}"
+                );
+            }
+            assert_eq!(env.db().state_version().await.unwrap(), version, "{account_type}: nothing changed");
+        }
+        let (_, got) = env.call("GET", &cred(&id, ""), Some(&env.admin_token), None).await;
+        assert_eq!((got["status"].as_str(), &got["live_generations"]), (Some("active"), &json!([1])));
+
+        // Another org's member gets 404 on the reads too: the org is not revealed.
+        let other =
+            embedgate_admin::server::api::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        for path in [creds(), cred(&id, ""), members.clone()] {
+            let (s, e) = env.call("GET", &path, Some(&other), None).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
+        }
+        env.finish().await;
+    }
+}
+
+fn member(email: &str) -> String {
+    format!("/api/v1/orgs/{ORG}/members/{email}")
+}
+
+/// The newest audit entry (as the admin sees it).
+async fn last_audit(env: &Env) -> Value {
+    let (s, page) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit?limit=1"), Some(&env.admin_token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    page["items"][0].clone()
+}
+
+/// `PATCH …/members/{email}`: every status code; a change is audited and
+/// bumps the state version (the edges carry owners' types), a no-op is not.
+#[tokio::test]
+async fn update_member_account_type() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let bob = env.member_with_token("bob@acme.test", "viewer").await;
+        let body = json!({"name": "bobs", "owner": "bob@acme.test", "privileges": ["embedding"]});
+        let (s, created) = env.call("POST", &creds(), t, Some(&body)).await;
+        assert_eq!((s, created["owner_account_type"].as_str()), (StatusCode::CREATED, Some("viewer")));
+        let id = created["client_id"].as_str().unwrap().to_owned();
+
+        // 200: the change, its audit entry and the version bump; bob may now write.
+        let version = env.db().state_version().await.unwrap();
+        let (s, m) = env.call("PATCH", &member("Bob@Acme.test"), t, Some(&json!({"account_type": "admin"}))).await;
+        assert_eq!(s, StatusCode::OK, "{m}");
+        assert_eq!(
+            m,
+            json!({"email": "bob@acme.test", "account_type": "admin", "status": "active", "created_at": m["created_at"]})
+        );
+        assert_eq!(env.db().state_version().await.unwrap(), version + 1);
+        let entry = last_audit(&env).await;
+        assert_eq!(
+            (entry["action"].as_str(), entry["target"].as_str()),
+            (Some("member.update"), Some("bob@acme.test"))
+        );
+        assert_eq!(entry["actor"], ADMIN);
+        assert_eq!(entry["detail"], json!({"account_type": {"from": "viewer", "to": "admin"}}));
+        let (_, got) = env.call("GET", &cred(&id, ""), t, None).await;
+        assert_eq!(got["owner_account_type"], "admin");
+        assert_eq!(env.call("GET", &format!("/api/v1/orgs/{ORG}/audit"), Some(&bob), None).await.0, StatusCode::OK);
+
+        // 200 without audit or bump: the same type again.
+        let (s, m) = env.call("PATCH", &member("bob@acme.test"), t, Some(&json!({"account_type": "admin"}))).await;
+        assert_eq!((s, m["account_type"].as_str()), (StatusCode::OK, Some("admin")));
+        assert_eq!(env.db().state_version().await.unwrap(), version + 1);
+        assert_eq!(last_audit(&env).await["id"], entry["id"]);
+
+        // 422 naming the field; 400 for a body that is not JSON.
+        for (bad, field) in [
+            (json!({}), "account_type"),
+            (json!({"account_type": "root"}), "account_type"),
+            (json!({"account_type": "Admin "}), "account_type"),
+            (json!({"account_type": null}), "account_type"),
+            (json!({"account_type": 1}), "account_type"),
+            (json!({"account_type": "viewer", "status": "deactivated"}), "body"),
+            (json!({"email": "x@acme.test"}), "body"),
+            (json!(["viewer"]), "body"),
+        ] {
+            let (s, e) = env.call("PATCH", &member("bob@acme.test"), t, Some(&bad)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")), "{bad}");
+            assert_eq!(e["field"], field, "{bad}");
+        }
+        let (s, e) = env.call_raw("PATCH", &member("bob@acme.test"), t, Some(("{", "application/json")), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
+
+        // 404: unknown or malformed member, another org.
+        let viewer = json!({"account_type": "viewer"});
+        for path in [member("ghost@acme.test"), member("not-an-email"), member("a%00b@acme.test")] {
+            let (s, e) = env.call("PATCH", &path, t, Some(&viewer)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
+        }
+        embedgate_admin::server::api::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        let (s, _) = env.call("PATCH", "/api/v1/orgs/globex/members/boss@globex.test", t, Some(&viewer)).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+
+        // 401 without a token; 403 for a non-admin (bob, once demoted).
+        let (s, _) = env.call("PATCH", &member("bob@acme.test"), None, Some(&viewer)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, m) =
+            env.call("PATCH", &member("bob@acme.test"), Some(&bob), Some(&json!({"account_type": "creator"}))).await;
+        assert_eq!((s, m["account_type"].as_str()), (StatusCode::OK, Some("creator")), "an admin may demote themself");
+        let (s, e) = env.call("PATCH", &member(ADMIN), Some(&bob), Some(&viewer)).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+
+        // 409: the org's last active admin stays an admin, and nothing is recorded.
+        let version = env.db().state_version().await.unwrap();
+        let top = last_audit(&env).await["id"].clone();
+        let (s, e) = env.call("PATCH", &member(ADMIN), t, Some(&viewer)).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("last_admin")));
+        assert_eq!(env.db().state_version().await.unwrap(), version);
+        assert_eq!(last_audit(&env).await["id"], top);
+        assert_eq!(env.call("GET", &format!("/api/v1/orgs/{ORG}/audit"), t, None).await.0, StatusCode::OK);
+        // A deactivated admin does not count.
+        env.member_with_token("old@acme.test", "admin").await;
+        assert_eq!(
+            env.call("POST", &format!("{}/deactivate", member("old@acme.test")), t, None).await.0,
+            StatusCode::OK
+        );
+        let (s, e) = env.call("PATCH", &member(ADMIN), t, Some(&viewer)).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("last_admin")));
+        env.finish().await;
+    }
+}
+
+/// Two admins demoting each other at once: exactly one wins and one admin
+/// stays (on PostgreSQL too, where the writers are not serialised by a gate).
+/// The loser gets 409 `last_admin`, or 403 when its own demotion had already
+/// committed before it was authenticated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_demotions_keep_an_admin() {
+    for backend in backends() {
+        let env = Arc::new(Env::new(&backend).await);
+        for round in 0..5 {
+            let other = format!("second-{round}@acme.test");
+            let second = env.member_with_token(&other, "admin").await;
+            let tasks: Vec<_> = [(env.admin_token.clone(), other.clone()), (second, ADMIN.to_owned())]
+                .into_iter()
+                .map(|(token, target)| {
+                    let env = Arc::clone(&env);
+                    tokio::spawn(async move {
+                        env.call("PATCH", &member(&target), Some(&token), Some(&json!({"account_type": "viewer"})))
+                            .await
+                            .0
+                    })
+                })
+                .collect();
+            let mut statuses = Vec::new();
+            for task in tasks {
+                statuses.push(task.await.unwrap());
+            }
+            statuses.sort();
+            assert_eq!(statuses[0], StatusCode::OK, "round {round}: {statuses:?}");
+            assert!(matches!(statuses[1], StatusCode::FORBIDDEN | StatusCode::CONFLICT), "round {round}: {statuses:?}");
+            let admins: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM members WHERE org = $1 AND account_type = 'admin' AND status = 'active'",
+            )
+            .bind(ORG)
+            .fetch_one(&env.db().pool)
+            .await
+            .unwrap();
+            assert_eq!(admins, 1, "round {round}");
+            // The next round starts again from one admin: the original one.
+            sqlx::query(
+                "UPDATE members SET account_type = CASE WHEN email = $2 THEN 'admin' ELSE 'viewer' END WHERE org = $1",
+            )
+            .bind(ORG)
+            .bind(ADMIN)
+            .execute(&env.db().pool)
+            .await
+            .unwrap();
+        }
+        Arc::into_inner(env).unwrap().finish().await;
+    }
+}
+
+/// `PATCH …/credentials/{client_id}`: every status code, the create path's
+/// validation, null clearing, and that a change (only) is audited by field
+/// name and bumps the version.
+#[tokio::test]
+async fn update_credential_fields() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let created = env.create_credential("before").await;
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let secret = created["secret"].as_str().unwrap().to_owned();
+        let path = cred(&id, "");
+
+        // 200: every field at once; the answer is what GET shows, with no secret.
+        let version = env.db().state_version().await.unwrap();
+        let now = embedgate_admin::server::now();
+        let all = json!({
+            "name": "  after ",
+            "description": "d",
+            "privileges": ["api", "embedding", "api"],
+            "allowed_origins": ["https://B.example/", "https://a.example"],
+            "max_token_lifetime_s": 600,
+            "not_before_cutoff": now,
+        });
+        let (s, updated) = env.call("PATCH", &path, t, Some(&all)).await;
+        assert_eq!(s, StatusCode::OK, "{updated}");
+        assert_eq!(updated["name"], "after");
+        assert_eq!(updated["description"], "d");
+        assert_eq!(updated["privileges"], json!(["embedding", "api"]));
+        assert_eq!(updated["allowed_origins"], json!(["https://a.example", "https://b.example"]));
+        assert_eq!(
+            (updated["max_token_lifetime_s"].as_i64(), updated["not_before_cutoff"].as_i64()),
+            (Some(600), Some(now))
+        );
+        assert_eq!(updated["live_generations"], json!([1]));
+        let (_, got) = env.call("GET", &path, t, None).await;
+        assert_eq!(updated, got);
+        assert!(updated.get("secret").is_none() && find_embed_secrets(&updated.to_string()).is_empty());
+        assert_eq!(env.db().state_version().await.unwrap(), version + 1);
+        let entry = last_audit(&env).await;
+        assert_eq!(
+            (entry["action"].as_str(), entry["target"].as_str()),
+            (Some("credential.update"), Some(id.as_str()))
+        );
+        assert_eq!(
+            entry["detail"],
+            json!({"fields": ["name", "description", "privileges", "allowed_origins", "max_token_lifetime_s", "not_before_cutoff"]})
+        );
+        assert!(!entry.to_string().contains(&secret));
+
+        // null clears the optional ones; only what really changed is recorded.
+        let clear = json!({"name": "after", "description": null, "allowed_origins": null,
+            "max_token_lifetime_s": null, "not_before_cutoff": null});
+        let (s, cleared) = env.call("PATCH", &path, t, Some(&clear)).await;
+        assert_eq!(s, StatusCode::OK, "{cleared}");
+        assert!(cleared["description"].is_null() && cleared["max_token_lifetime_s"].is_null());
+        assert!(cleared["not_before_cutoff"].is_null());
+        assert_eq!(cleared["allowed_origins"], json!([]));
+        let entry = last_audit(&env).await;
+        assert_eq!(
+            entry["detail"],
+            json!({"fields": ["description", "allowed_origins", "max_token_lifetime_s", "not_before_cutoff"]})
+        );
+        assert_eq!(env.db().state_version().await.unwrap(), version + 2);
+
+        // 200 without audit or bump: nothing changes.
+        let (s, same) =
+            env.call("PATCH", &path, t, Some(&json!({"name": " after", "privileges": ["api", "embedding"]}))).await;
+        assert_eq!((s, &same), (StatusCode::OK, &cleared));
+        assert_eq!(env.db().state_version().await.unwrap(), version + 2);
+        assert_eq!(last_audit(&env).await["id"], entry["id"]);
+
+        // The cutoff: 0 up to one day ahead of the server's clock.
+        for ok in [0, now + 86_400] {
+            let (s, c) = env.call("PATCH", &path, t, Some(&json!({"not_before_cutoff": ok}))).await;
+            assert_eq!((s, c["not_before_cutoff"].as_i64()), (StatusCode::OK, Some(ok)));
+        }
+
+        env.finish().await;
+    }
+}
+
+/// A fresh environment with one credential, named `after`: (env, its client ID, its path).
+async fn updatable(backend: &common::Backend) -> (Env, String, String) {
+    let env = Env::new(backend).await;
+    let created = env.create_credential("after").await;
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let path = cred(&id, "");
+    (env, id, path)
+}
+
+/// `PATCH …/credentials/{client_id}` with bad input: 422 naming the field
+/// (as on create), 400 and 413, and nothing changes.
+#[tokio::test]
+async fn update_credential_bad_input() {
+    for backend in backends() {
+        let (env, _, path) = updatable(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        let now = embedgate_admin::server::now();
+        // 422 naming the field, and nothing changed.
+        let version = env.db().state_version().await.unwrap();
+        let many: Vec<String> = (0..51).map(|i| format!("https://o{i}.example")).collect();
+        let cases = [
+            (json!({}), "body"),
+            (json!({"owner": ADMIN}), "body"),
+            (json!({"name": "x", "secret": "y"}), "body"),
+            (json!({"client_id": "x"}), "body"),
+            (json!([1]), "body"),
+            (json!({"name": null}), "name"),
+            (json!({"name": "   "}), "name"),
+            (json!({"name": "x".repeat(101)}), "name"),
+            (json!({"name": "a\u{7}b"}), "name"),
+            (json!({"name": 42}), "name"),
+            (json!({"description": "d".repeat(1001)}), "description"),
+            (json!({"description": ["x"]}), "description"),
+            (json!({"privileges": null}), "privileges"),
+            (json!({"privileges": []}), "privileges"),
+            (json!({"privileges": ["root"]}), "privileges"),
+            (json!({"privileges": "api"}), "privileges"),
+            (json!({"allowed_origins": ["https://a.example/path"]}), "allowed_origins"),
+            (json!({"allowed_origins": "https://a.example"}), "allowed_origins"),
+            (json!({"allowed_origins": many}), "allowed_origins"),
+            (json!({"max_token_lifetime_s": 0}), "max_token_lifetime_s"),
+            (json!({"max_token_lifetime_s": 2_592_001}), "max_token_lifetime_s"),
+            (json!({"max_token_lifetime_s": "60"}), "max_token_lifetime_s"),
+            (json!({"not_before_cutoff": -1}), "not_before_cutoff"),
+            (json!({"not_before_cutoff": now + 86_400 + 3_600}), "not_before_cutoff"),
+            (json!({"not_before_cutoff": 1.5}), "not_before_cutoff"),
+            (json!({"not_before_cutoff": "1"}), "not_before_cutoff"),
+            (json!({"name": "fine", "not_before_cutoff": -1}), "not_before_cutoff"),
+        ];
+        for (body, field) in cases {
+            let (s, e) = env.call("PATCH", &path, t, Some(&body)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")), "{body}");
+            assert_eq!(e["field"], field, "{body}");
+        }
+        assert_eq!(env.db().state_version().await.unwrap(), version);
+        assert_eq!(env.call("GET", &path, t, None).await.1["name"], "after");
+
+        // 400 and 413.
+        let (s, e) = env.call_raw("PATCH", &path, t, Some(("{\"name\":", "application/json")), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
+        let (s, _) = env.call_raw("PATCH", &path, t, Some(("{\"name\":\"x\"}", "text/plain")), None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let huge = format!("{{\"description\": \"{}\"}}", "x".repeat(3 << 20));
+        let (s, e) = env.call_raw("PATCH", &path, t, Some((&huge, "application/json")), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+
+        env.finish().await;
+    }
+}
+
+/// `PATCH …/credentials/{client_id}`: 409, 404 and 401.
+#[tokio::test]
+async fn update_credential_conflicts_and_not_found() {
+    for backend in backends() {
+        let (env, id, path) = updatable(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        // 409 name_taken: another credential's name, live or revoked.
+        let other = env.create_credential("other").await;
+        let (s, e) = env.call("PATCH", &path, t, Some(&json!({"name": " other "}))).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("name_taken")));
+        let other_id = other["client_id"].as_str().unwrap();
+        assert_eq!(env.call("POST", &cred(other_id, "revoke"), t, None).await.0, StatusCode::OK);
+        let (s, e) = env.call("PATCH", &path, t, Some(&json!({"name": "other"}))).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("name_taken")));
+        // 409 credential_revoked, even for a body that would change nothing.
+        for body in [json!({"name": "renamed"}), json!({"name": "other"})] {
+            let (s, e) = env.call("PATCH", &cred(other_id, ""), t, Some(&body)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("credential_revoked")), "{body}");
+        }
+        assert_eq!(env.call("GET", &path, t, None).await.1["name"], "after");
+
+        // 404: unknown or malformed client ID, another org; 401 without a token.
+        let rename = json!({"name": "n"});
+        for bad in ["0123456789abcdef0123456789abcdef", "ZZZ", "a%00b"] {
+            let (s, e) = env.call("PATCH", &cred(bad, ""), t, Some(&rename)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{bad}");
+        }
+        embedgate_admin::server::api::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        let (s, _) = env.call("PATCH", &format!("/api/v1/orgs/globex/credentials/{id}"), t, Some(&rename)).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, e) = env.call("PATCH", &path, None, Some(&rename)).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
         env.finish().await;
     }
 }
@@ -336,6 +757,8 @@ async fn bad_input_is_422_and_bad_json_is_400() {
             (with("max_token_lifetime_s", json!(0)), "max_token_lifetime_s"),
             (with("max_token_lifetime_s", json!(2_592_001)), "max_token_lifetime_s"),
             (with("max_token_lifetime_s", json!("60")), "max_token_lifetime_s"),
+            (with("not_before_cutoff", json!(-1)), "not_before_cutoff"),
+            (with("not_before_cutoff", json!(embedgate_admin::server::now() + 90_000)), "not_before_cutoff"),
             (json!([1, 2]), "body"),
         ];
         for (body, field) in cases {
@@ -455,6 +878,43 @@ async fn failed_auth_is_rate_limited_per_address() {
         // Without ConnectInfo (oneshot) requests still work.
         let (s, _) = env.call("GET", &creds(), Some(&env.admin_token), None).await;
         assert_eq!(s, StatusCode::OK);
+        env.finish().await;
+    }
+}
+
+/// The PATCH endpoints and the member reads go through the same limiter:
+/// bad tokens count (then 429 even with a good token), a non-admin's 403 and
+/// a member's reads do not.
+#[tokio::test]
+async fn new_endpoints_share_the_auth_limit() {
+    for backend in backends() {
+        let env = Env::with_auth_limit(&backend, 2).await;
+        let id = env.create_credential("limited").await["client_id"].as_str().unwrap().to_owned();
+        let viewer = env.member_with_token("vic@acme.test", "viewer").await;
+        let a: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:5000".parse().unwrap();
+        let rename = json!({"name": "n"}).to_string();
+        let demote = json!({"account_type": "viewer"}).to_string();
+        let json = "application/json";
+        for (path, body) in [(cred(&id, ""), &rename), (member("vic@acme.test"), &demote)] {
+            let (s, _) = env.call_raw("PATCH", &path, Some("egt_bad"), Some((body, json)), Some(a)).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
+        }
+        for (path, body) in [(cred(&id, ""), &rename), (member("vic@acme.test"), &demote)] {
+            let (s, e) = env.call_raw("PATCH", &path, Some(&env.admin_token), Some((body, json)), Some(a)).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")), "{path}");
+        }
+        for _ in 0..3 {
+            let (s, _) = env.call_raw("PATCH", &cred(&id, ""), Some(&viewer), Some((&rename, json)), Some(b)).await;
+            assert_eq!(s, StatusCode::FORBIDDEN);
+            let (s, _) = env.call_raw("GET", &cred(&id, ""), Some(&viewer), None, Some(b)).await;
+            assert_eq!(s, StatusCode::OK);
+        }
+        // 413 for an oversized member PATCH too.
+        let huge = format!("{{\"account_type\": \"{}\"}}", "x".repeat(3 << 20));
+        let (s, _) =
+            env.call_raw("PATCH", &member("vic@acme.test"), Some(&env.admin_token), Some((&huge, json)), None).await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
         env.finish().await;
     }
 }
@@ -668,6 +1128,15 @@ async fn odd_input_never_500() {
                 assert!(s.as_u16() < 500, "{path} {} -> {s} {e}", &body[..body.len().min(80)]);
                 if !s.is_success() {
                     assert!(e["error"].is_string(), "{path} -> {s} {e}");
+                }
+            }
+        }
+        for path in [cred(&id, ""), format!("/api/v1/orgs/{ORG}/members/{ADMIN}")] {
+            for body in &bodies {
+                let (s, e) = env.call_raw("PATCH", &path, t, Some((body, "application/json")), None).await;
+                assert!(s.as_u16() < 500, "PATCH {path} {} -> {s} {e}", &body[..body.len().min(80)]);
+                if !s.is_success() {
+                    assert!(e["error"].is_string(), "PATCH {path} -> {s} {e}");
                 }
             }
         }

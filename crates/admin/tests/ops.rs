@@ -23,12 +23,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/openapi.json"),
     ("post", "/api/v1/orgs/{org}/members"),
     ("get", "/api/v1/orgs/{org}/members"),
+    ("patch", "/api/v1/orgs/{org}/members/{email}"),
     ("post", "/api/v1/orgs/{org}/members/{email}/tokens"),
     ("post", "/api/v1/orgs/{org}/members/{email}/tokens/{token_id}/revoke"),
     ("post", "/api/v1/orgs/{org}/members/{email}/deactivate"),
     ("post", "/api/v1/orgs/{org}/credentials"),
     ("get", "/api/v1/orgs/{org}/credentials"),
     ("get", "/api/v1/orgs/{org}/credentials/{client_id}"),
+    ("patch", "/api/v1/orgs/{org}/credentials/{client_id}"),
     ("post", "/api/v1/orgs/{org}/credentials/{client_id}/revoke"),
     ("post", "/api/v1/orgs/{org}/credentials/{client_id}/rotate"),
     ("post", "/api/v1/orgs/{org}/credentials/{client_id}/retire-previous"),
@@ -287,7 +289,13 @@ async fn openapi_documents_every_route() {
         }
     }
 
-    // The bearer scheme, used by every org operation; errors with the error schema.
+    check_error_responses(&doc);
+    check_bodies(&env, &doc).await;
+    env.finish().await;
+}
+
+/// The bearer scheme, used by every org operation; errors with the error schema.
+fn check_error_responses(doc: &Value) {
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     let error = &doc["components"]["schemas"]["ErrorBody"];
     let error_required: BTreeSet<&str> =
@@ -296,7 +304,16 @@ async fn openapi_documents_every_route() {
     for (method, route) in ROUTES.iter().filter(|(_, r)| r.starts_with("/api/v1/orgs/")) {
         let op = &doc["paths"][route][method];
         assert_eq!(op["security"], json!([{ "bearer": [] }]), "{method} {route}");
+        // The reads open to every member never answer 403; everything else can.
+        let reads = ["/members", "/credentials", "/credentials/{client_id}"]
+            .map(|r| format!("/api/v1/orgs/{{org}}{r}"))
+            .contains(&(*route).to_owned())
+            && *method == "get";
+        assert_eq!(op["responses"]["403"].is_object(), !reads, "{method} {route} 403");
         for status in ["401", "403", "404", "429", "500"] {
+            if status == "403" && reads {
+                continue;
+            }
             let response = &op["responses"][status];
             let response = match response["$ref"].as_str() {
                 Some(r) => &doc["components"]["responses"][r.strip_prefix("#/components/responses/").unwrap()],
@@ -308,19 +325,22 @@ async fn openapi_documents_every_route() {
             );
         }
     }
+}
+
+/// The request schemas, and the documented response schemas against real bodies.
+async fn check_bodies(env: &Env, doc: &Value) {
     let create = &doc["paths"]["/api/v1/orgs/{org}/credentials"]["post"];
     for status in ["201", "400", "409", "413", "422"] {
         assert!(create["responses"][status].is_object(), "create credential {status}");
     }
 
     // The create-credential request schema.
-    let request =
-        schema(&doc, create["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap());
+    let request = schema(doc, create["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap());
     let request_required: BTreeSet<&str> =
         request["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(request_required, BTreeSet::from(["name", "owner", "privileges"]));
     assert_eq!(
-        properties(&doc, request),
+        properties(doc, request),
         BTreeSet::from(
             [
                 "name",
@@ -337,27 +357,74 @@ async fn openapi_documents_every_route() {
 
     // The documented response schemas match the real bodies.
     let created = env.create_credential("documented").await;
-    assert_matches(&doc, "/api/v1/orgs/{org}/credentials", "post", "201", &created);
+    assert_matches(doc, "/api/v1/orgs/{org}/credentials", "post", "201", &created);
     // Every credential field is always present (null when unset).
-    let credential = schema(&doc, "#/components/schemas/CredentialBody");
-    assert_eq!(required(&doc, credential), properties(&doc, credential));
+    let credential = schema(doc, "#/components/schemas/CredentialBody");
+    assert_eq!(required(doc, credential), properties(doc, credential));
     let id = created["client_id"].as_str().unwrap();
     let admin = Some(env.admin_token.as_str());
     let (_, got) = env.call("GET", &format!("/api/v1/orgs/{ORG}/credentials/{id}"), admin, None).await;
-    assert_matches(&doc, "/api/v1/orgs/{org}/credentials/{client_id}", "get", "200", &got);
+    assert_matches(doc, "/api/v1/orgs/{org}/credentials/{client_id}", "get", "200", &got);
     let (_, got) = env.call("POST", &format!("/api/v1/orgs/{ORG}/credentials/{id}/rotate"), admin, None).await;
-    assert_matches(&doc, "/api/v1/orgs/{org}/credentials/{client_id}/rotate", "post", "200", &got);
+    assert_matches(doc, "/api/v1/orgs/{org}/credentials/{client_id}/rotate", "post", "200", &got);
     let (_, list) = env.call("GET", &format!("/api/v1/orgs/{ORG}/credentials"), admin, None).await;
-    assert_matches(&doc, "/api/v1/orgs/{org}/credentials", "get", "200", &list);
+    assert_matches(doc, "/api/v1/orgs/{org}/credentials", "get", "200", &list);
     let (_, audit) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit"), admin, None).await;
-    assert_matches(&doc, "/api/v1/orgs/{org}/audit", "get", "200", &audit);
+    assert_matches(doc, "/api/v1/orgs/{org}/audit", "get", "200", &audit);
     let (_, health) = env.call("GET", "/healthz", None, None).await;
-    assert_matches(&doc, "/healthz", "get", "200", &health);
+    assert_matches(doc, "/healthz", "get", "200", &health);
     let (_, members) = env.call("GET", &format!("/api/v1/orgs/{ORG}/members"), admin, None).await;
-    assert_matches(&doc, "/api/v1/orgs/{org}/members", "get", "200", &members);
+    assert_matches(doc, "/api/v1/orgs/{org}/members", "get", "200", &members);
+    let (s, updated) = env
+        .call(
+            "PATCH",
+            &format!("/api/v1/orgs/{ORG}/credentials/{id}"),
+            admin,
+            Some(&json!({"description": "documented", "not_before_cutoff": 0})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{updated}");
+    assert_matches(doc, "/api/v1/orgs/{org}/credentials/{client_id}", "patch", "200", &updated);
+    let patch_credential = &doc["paths"]["/api/v1/orgs/{org}/credentials/{client_id}"]["patch"];
+    for status in ["200", "400", "403", "404", "409", "413", "422"] {
+        assert!(patch_credential["responses"][status].is_object(), "update credential {status}");
+    }
+    let request =
+        schema(doc, patch_credential["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap());
+    assert!(request["required"].as_array().is_none_or(Vec::is_empty), "every field is optional: {request}");
+    assert_eq!(
+        properties(doc, request),
+        BTreeSet::from(
+            ["name", "description", "privileges", "allowed_origins", "max_token_lifetime_s", "not_before_cutoff"]
+                .map(String::from)
+        )
+    );
+    // name and privileges cannot be cleared; the others can (null).
+    for (field, nullable) in
+        [("name", false), ("privileges", false), ("description", true), ("not_before_cutoff", true)]
+    {
+        let text = request["properties"][field].to_string();
+        assert_eq!(text.contains("null"), nullable, "{field}: {text}");
+    }
+    let (s, changed) = env
+        .call(
+            "PATCH",
+            &format!("/api/v1/orgs/{ORG}/members/{}", common::ADMIN),
+            admin,
+            Some(&json!({"account_type": "admin"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_matches(doc, "/api/v1/orgs/{org}/members/{email}", "patch", "200", &changed);
+    let patch_member = &doc["paths"]["/api/v1/orgs/{org}/members/{email}"]["patch"];
+    for status in ["200", "400", "403", "409", "413", "422"] {
+        assert!(patch_member["responses"][status].is_object(), "update member {status}");
+    }
+    let request =
+        schema(doc, patch_member["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap());
+    assert_eq!(properties(doc, request), BTreeSet::from(["account_type".to_owned()]));
     let (s, bad) = env.call("POST", &format!("/api/v1/orgs/{ORG}/credentials"), admin, Some(&json!({}))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let error = schema(&doc, "#/components/schemas/ErrorBody");
-    assert!(keys(&bad).is_subset(&properties(&doc, error)) && required(&doc, error).is_subset(&keys(&bad)));
-    env.finish().await;
+    let error = schema(doc, "#/components/schemas/ErrorBody");
+    assert!(keys(&bad).is_subset(&properties(doc, error)) && required(doc, error).is_subset(&keys(&bad)));
 }

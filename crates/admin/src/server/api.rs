@@ -9,14 +9,14 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use embedgate_core::{AccountType, ClientId, Kdf, OrgSlug, Privilege};
 use serde_json::{json, Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::auth::{new_member_token, random_id, Member};
+use super::auth::{new_member_token, random_id, OrgAdmin, OrgMember};
 use super::error::is_unique_violation;
 use super::{now, AppError, AppState, Db};
 
@@ -27,11 +27,12 @@ pub const MAX_TOKEN_LIFETIME_S: i64 = 2_592_000;
 pub fn app(state: AppState) -> Router {
     let org = Router::new()
         .route("/members", post(create_member).get(list_members))
+        .route("/members/{email}", patch(update_member))
         .route("/members/{email}/tokens", post(issue_token))
         .route("/members/{email}/tokens/{token_id}/revoke", post(revoke_token))
         .route("/members/{email}/deactivate", post(deactivate_member))
         .route("/credentials", post(create_credential).get(list_credentials))
-        .route("/credentials/{client_id}", get(get_credential))
+        .route("/credentials/{client_id}", get(get_credential).patch(update_credential))
         .route("/credentials/{client_id}/revoke", post(revoke_credential))
         .route("/credentials/{client_id}/rotate", post(rotate_credential))
         .route("/credentials/{client_id}/retire-previous", post(retire_previous))
@@ -118,6 +119,16 @@ fn opt_i64(
     }
 }
 
+/// 422 (field `body`) unless every key of `body` is one of `allowed`. The
+/// message lists the allowed names, never the offending key (it is input).
+fn only_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), AppError> {
+    if body.keys().all(|k| allowed.contains(&k.as_str())) {
+        Ok(())
+    } else {
+        Err(AppError::invalid("body", format!("only these fields may be given: {}", allowed.join(", "))))
+    }
+}
+
 /// Lower-cases and checks an email address (1–254 characters, one `@`, no whitespace).
 fn normalize_email(raw: &str, field: &'static str) -> Result<String, AppError> {
     let email = raw.trim().to_lowercase();
@@ -159,14 +170,6 @@ fn normalize_origin(raw: &str) -> Option<String> {
         !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
     });
     (host_ok && port_ok).then_some(origin)
-}
-
-fn check_org(org: &str) -> Result<(), AppError> {
-    if OrgSlug::is_valid(org) {
-        Ok(())
-    } else {
-        Err(AppError::NotFound("org"))
-    }
 }
 
 async fn audit(
@@ -242,18 +245,21 @@ fn member_json(row: &AnyRow) -> Result<Value, AppError> {
     }))
 }
 
+fn parse_account_type(body: &Map<String, Value>) -> Result<AccountType, AppError> {
+    req_string(body, "account_type")?
+        .parse()
+        .map_err(|_| AppError::invalid("account_type", "account_type is one of admin, creator, explorer, viewer"))
+}
+
 async fn create_member(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path(org): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<impl IntoResponse, AppError> {
-    member.require_admin_of(&org)?;
     let body = body_object(body)?;
     let email = normalize_email(&req_string(&body, "email")?, "email")?;
-    let account_type: AccountType = req_string(&body, "account_type")?
-        .parse()
-        .map_err(|_| AppError::invalid("account_type", "account_type is one of admin, creator, explorer, viewer"))?;
+    let account_type = parse_account_type(&body)?;
     let at = now();
     let mut tx = state.db.begin_write().await?;
     let inserted = sqlx::query(
@@ -271,7 +277,7 @@ async fn create_member(
             other?;
         }
     }
-    audit(&mut tx, &org, &member.email, "member.create", &email, &json!({ "account_type": account_type.as_str() }))
+    audit(&mut tx, &org, &admin.email, "member.create", &email, &json!({ "account_type": account_type.as_str() }))
         .await?;
     tx.bump_version().await?;
     tx.commit().await?;
@@ -280,11 +286,10 @@ async fn create_member(
 }
 
 async fn list_members(
-    member: Member,
+    _reader: OrgMember,
     State(state): State<AppState>,
     Path(org): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let rows = sqlx::query("SELECT email, account_type, status, created_at FROM members WHERE org = $1 ORDER BY email")
         .bind(&org)
         .fetch_all(&state.db.pool)
@@ -294,11 +299,10 @@ async fn list_members(
 }
 
 async fn issue_token(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, email)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, AppError> {
-    member.require_admin_of(&org)?;
     let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
     let (token, hash) = new_member_token()?;
     let id = random_id()?;
@@ -310,7 +314,7 @@ async fn issue_token(
     .bind(&id)
     .bind(hash)
     .bind(now())
-    .bind(&member.email)
+    .bind(&admin.email)
     .bind(&org)
     .bind(&email)
     .execute(&mut *tx)
@@ -318,18 +322,17 @@ async fn issue_token(
     if inserted.rows_affected() == 0 {
         return Err(AppError::NotFound("member"));
     }
-    audit(&mut tx, &org, &member.email, "member.token_issue", &email, &json!({ "token_id": id })).await?;
+    audit(&mut tx, &org, &admin.email, "member.token_issue", &email, &json!({ "token_id": id })).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "email": email, "token": token.as_str() }))))
 }
 
 /// Revokes one member token (idempotent: revoking a revoked token answers 200 again).
 async fn revoke_token(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, email, token_id)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
     if token_id.len() != 32 || !token_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(AppError::NotFound("token"));
@@ -345,7 +348,7 @@ async fn revoke_token(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 1 {
-        audit(&mut tx, &org, &member.email, "member.token_revoke", &email, &json!({ "token_id": token_id })).await?;
+        audit(&mut tx, &org, &admin.email, "member.token_revoke", &email, &json!({ "token_id": token_id })).await?;
     }
     let revoked_at: Option<Option<i64>> =
         sqlx::query_scalar("SELECT revoked_at FROM member_tokens WHERE org = $1 AND email = $2 AND id = $3")
@@ -364,11 +367,10 @@ async fn revoke_token(
 /// Deactivates a member: their tokens stop working at once. The org's last
 /// active admin cannot be deactivated (409 `last_admin`).
 async fn deactivate_member(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, email)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
     let mut tx = state.db.begin_write().await?;
     let done =
@@ -393,9 +395,63 @@ async fn deactivate_member(
         if admins == 0 {
             return Err(AppError::LastAdmin);
         }
-        audit(&mut tx, &org, &member.email, "member.deactivate", &email, &json!({})).await?;
+        audit(&mut tx, &org, &admin.email, "member.deactivate", &email, &json!({})).await?;
         tx.bump_version().await?;
     }
+    tx.commit().await?;
+    Ok(Json(member_json(&row)?))
+}
+
+/// `PATCH …/members/{email}` `{"account_type": …}`: changes a member's account
+/// type. The edges carry each credential owner's type, so a change bumps the
+/// state version. The same type again is a no-op 200 (no audit entry, no
+/// bump); demoting the org's last active admin is 409 `last_admin`.
+async fn update_member(
+    admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path((org, email)): Path<(String, String)>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, AppError> {
+    let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
+    let body = body_object(body)?;
+    only_fields(&body, &["account_type"])?;
+    let account_type = parse_account_type(&body)?;
+    let mut tx = state.db.begin_write().await?;
+    // Bumping first takes the state-version row lock: on PostgreSQL two
+    // concurrent demotions queue here, so the second one reads the member and
+    // counts the admins after the first has committed, and the last-admin
+    // check cannot be raced. A no-op or a refusal drops `tx`, which rolls the
+    // bump back.
+    tx.bump_version().await?;
+    let select = "SELECT email, account_type, status, created_at FROM members WHERE org = $1 AND email = $2";
+    let row = sqlx::query(select)
+        .bind(&org)
+        .bind(&email)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    let old: String = row.try_get("account_type")?;
+    if old == account_type.as_str() {
+        return Ok(Json(member_json(&row)?));
+    }
+    sqlx::query("UPDATE members SET account_type = $1 WHERE org = $2 AND email = $3")
+        .bind(account_type.as_str())
+        .bind(&org)
+        .bind(&email)
+        .execute(&mut *tx)
+        .await?;
+    let admins: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM members WHERE org = $1 AND account_type = 'admin' AND status = 'active'",
+    )
+    .bind(&org)
+    .fetch_one(&mut *tx)
+    .await?;
+    if admins == 0 {
+        return Err(AppError::LastAdmin);
+    }
+    let detail = json!({ "account_type": { "from": old, "to": account_type.as_str() } });
+    audit(&mut tx, &org, &admin.email, "member.update", &email, &detail).await?;
+    let row = sqlx::query(select).bind(&org).bind(&email).fetch_one(&mut *tx).await?;
     tx.commit().await?;
     Ok(Json(member_json(&row)?))
 }
@@ -469,7 +525,11 @@ struct NewCredential {
     not_before_cutoff: Option<i64>,
 }
 
-fn parse_new_credential(body: &Map<String, Value>) -> Result<NewCredential, AppError> {
+// One parser per credential field, shared by create and update (PATCH), so
+// both give the same 422 for the same value. Each reads its field from the
+// body; an absent or null optional field is `None` (PATCH: cleared).
+
+fn parse_name(body: &Map<String, Value>) -> Result<String, AppError> {
     let name = req_string(body, "name")?.trim().to_owned();
     if !(1..=100).contains(&name.chars().count()) || name.chars().any(char::is_control) {
         return Err(AppError::invalid(
@@ -477,6 +537,10 @@ fn parse_new_credential(body: &Map<String, Value>) -> Result<NewCredential, AppE
             "name must be 1 to 100 characters (trimmed), without control characters",
         ));
     }
+    Ok(name)
+}
+
+fn parse_description(body: &Map<String, Value>) -> Result<Option<String>, AppError> {
     let description = opt_string(body, "description")?;
     if description.as_ref().is_some_and(|d| {
         d.chars().count() > 1000 || d.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
@@ -486,51 +550,126 @@ fn parse_new_credential(body: &Map<String, Value>) -> Result<NewCredential, AppE
             "description must be at most 1000 characters, without control characters other than line breaks and tabs",
         ));
     }
-    let owner = normalize_email(&req_string(body, "owner")?, "owner")?;
+    Ok(description)
+}
+
+fn parse_owner(body: &Map<String, Value>) -> Result<String, AppError> {
+    normalize_email(&req_string(body, "owner")?, "owner")
+}
+
+fn parse_privileges(body: &Map<String, Value>) -> Result<BTreeSet<Privilege>, AppError> {
     let privileges_err =
         || AppError::invalid("privileges", "privileges must be a non-empty array of \"embedding\" and \"api\"");
-    let privileges = match body.get("privileges") {
+    match body.get("privileges") {
         Some(Value::Array(items)) if !items.is_empty() => items
             .iter()
             .map(|v| v.as_str().and_then(|s| s.parse::<Privilege>().ok()).ok_or_else(privileges_err))
-            .collect::<Result<BTreeSet<_>, _>>()?,
-        _ => return Err(privileges_err()),
-    };
+            .collect(),
+        _ => Err(privileges_err()),
+    }
+}
+
+/// Sorted, deduplicated, normalised origins; absent or null is the empty list (any origin).
+fn parse_allowed_origins(body: &Map<String, Value>) -> Result<Vec<String>, AppError> {
     let origins_err = || {
         AppError::invalid(
             "allowed_origins",
             "allowed_origins must be an array of at most 50 http(s) origins without a path",
         )
     };
-    let allowed_origins = match body.get("allowed_origins") {
-        None | Some(Value::Null) => Vec::new(),
+    match body.get("allowed_origins") {
+        None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) if items.len() <= 50 => {
             let set = items
                 .iter()
                 .map(|v| v.as_str().and_then(normalize_origin).ok_or_else(origins_err))
                 .collect::<Result<BTreeSet<_>, _>>()?;
-            set.into_iter().collect()
+            Ok(set.into_iter().collect())
         }
-        Some(_) => return Err(origins_err()),
-    };
+        Some(_) => Err(origins_err()),
+    }
+}
+
+fn parse_max_token_lifetime(body: &Map<String, Value>) -> Result<Option<i64>, AppError> {
+    opt_i64(body, "max_token_lifetime_s", 1..=MAX_TOKEN_LIFETIME_S)
+}
+
+/// How far in the future `not_before_cutoff` may be (1 day): room for the
+/// admin's clock being ahead, but a cutoff cannot silently disable a
+/// credential for longer (every token issued before it is refused).
+pub const MAX_CUTOFF_AHEAD_S: i64 = 86_400;
+
+/// Unix seconds from 0 to [`MAX_CUTOFF_AHEAD_S`] after `now`.
+fn parse_not_before_cutoff(body: &Map<String, Value>, now: i64) -> Result<Option<i64>, AppError> {
+    match body.get("not_before_cutoff") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(n) if n >= 0 && n <= now.saturating_add(MAX_CUTOFF_AHEAD_S) => Ok(Some(n)),
+            _ => Err(AppError::invalid(
+                "not_before_cutoff",
+                "not_before_cutoff must be an integer of Unix seconds from 0 to at most one day from now",
+            )),
+        },
+    }
+}
+
+fn parse_new_credential(body: &Map<String, Value>) -> Result<NewCredential, AppError> {
     Ok(NewCredential {
-        name,
-        description,
-        owner,
-        privileges,
-        allowed_origins,
-        max_token_lifetime_s: opt_i64(body, "max_token_lifetime_s", 1..=MAX_TOKEN_LIFETIME_S)?,
-        not_before_cutoff: opt_i64(body, "not_before_cutoff", 0..=i64::from(u32::MAX) * 64)?,
+        name: parse_name(body)?,
+        description: parse_description(body)?,
+        owner: parse_owner(body)?,
+        privileges: parse_privileges(body)?,
+        allowed_origins: parse_allowed_origins(body)?,
+        max_token_lifetime_s: parse_max_token_lifetime(body)?,
+        not_before_cutoff: parse_not_before_cutoff(body, now())?,
     })
 }
 
+/// A credential column's new value, as stored (lists as JSON text).
+enum Stored {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+/// The stored form of a privilege set (a sorted JSON array), as create writes it.
+fn privileges_text(privileges: &BTreeSet<Privilege>) -> String {
+    json!(privileges.iter().map(|p| p.as_str()).collect::<Vec<_>>()).to_string()
+}
+
+type FieldParser = fn(&Map<String, Value>) -> Result<Stored, AppError>;
+
+/// The fields `PATCH …/credentials/{client_id}` may change (each named as
+/// its column), with their parsers; null clears the optional ones.
+const CREDENTIAL_PATCH: [(&str, FieldParser); 6] = [
+    ("name", |body| Ok(Stored::Text(Some(parse_name(body)?)))),
+    ("description", |body| Ok(Stored::Text(parse_description(body)?))),
+    ("privileges", |body| Ok(Stored::Text(Some(privileges_text(&parse_privileges(body)?))))),
+    ("allowed_origins", |body| Ok(Stored::Text(Some(json!(parse_allowed_origins(body)?).to_string())))),
+    ("max_token_lifetime_s", |body| Ok(Stored::Int(parse_max_token_lifetime(body)?))),
+    ("not_before_cutoff", |body| Ok(Stored::Int(parse_not_before_cutoff(body, now())?))),
+];
+
+/// The (column, new value) pairs of a PATCH body, in a fixed order: 422 for
+/// an empty object, an unknown field or a bad value.
+fn parse_credential_patch(body: &Map<String, Value>) -> Result<Vec<(&'static str, Stored)>, AppError> {
+    let fields: Vec<&str> = CREDENTIAL_PATCH.iter().map(|(field, _)| *field).collect();
+    if body.is_empty() {
+        return Err(AppError::invalid("body", format!("give at least one of: {}", fields.join(", "))));
+    }
+    only_fields(body, &fields)?;
+    CREDENTIAL_PATCH
+        .iter()
+        .filter(|(field, _)| body.contains_key(*field))
+        .map(|(field, parse)| Ok((*field, parse(body)?)))
+        .collect()
+}
+
 async fn create_credential(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path(org): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<impl IntoResponse, AppError> {
-    member.require_admin_of(&org)?;
     let new = parse_new_credential(&body_object(body)?)?;
     let owner_ok: Option<String> =
         sqlx::query_scalar("SELECT email FROM members WHERE org = $1 AND email = $2 AND status = 'active'")
@@ -554,9 +693,9 @@ async fn create_credential(
     .bind(&new.name)
     .bind(new.description.as_deref())
     .bind(&new.owner)
-    .bind(json!(privileges).to_string())
+    .bind(privileges_text(&new.privileges))
     .bind(now())
-    .bind(&member.email)
+    .bind(&admin.email)
     .bind(json!(new.allowed_origins).to_string())
     .bind(new.max_token_lifetime_s)
     .bind(new.not_before_cutoff)
@@ -569,7 +708,7 @@ async fn create_credential(
         }
     }
     let detail = json!({ "name": new.name, "owner": new.owner, "privileges": privileges });
-    audit(&mut tx, &org, &member.email, "credential.create", client_id.as_str(), &detail).await?;
+    audit(&mut tx, &org, &admin.email, "credential.create", client_id.as_str(), &detail).await?;
     tx.bump_version().await?;
     let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
     tx.commit().await?;
@@ -584,13 +723,11 @@ const CREDENTIAL_PAGE_MAX: i64 = 1000;
 /// stable order (created_at, client_id), served by the index `credentials_by_org_page`.
 /// `next` is the client ID to pass as `after` for the following page, or null on the last.
 async fn list_credentials(
-    member: Member,
+    _reader: OrgMember,
     State(state): State<AppState>,
     Path(org): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
-    check_org(&org)?;
     let limit = query.get("limit").map_or(Ok(CREDENTIAL_PAGE_DEFAULT), |v| {
         v.parse::<i64>().ok().filter(|n| (1..=CREDENTIAL_PAGE_MAX).contains(n)).ok_or_else(|| {
             AppError::invalid("limit", format!("limit must be an integer from 1 to {CREDENTIAL_PAGE_MAX}"))
@@ -632,14 +769,78 @@ fn parse_client_id(raw: &str) -> Result<ClientId, AppError> {
 }
 
 async fn get_credential(
-    member: Member,
+    _reader: OrgMember,
     State(state): State<AppState>,
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let client_id = parse_client_id(&client_id)?;
     let mut conn = state.db.pool.acquire().await?;
     let row = fetch_credential(&mut conn, &org, client_id.as_str()).await?;
+    Ok(Json(credential_json(&row)?))
+}
+
+/// `PATCH …/credentials/{client_id}`: changes any of the [`CREDENTIAL_PATCH`]
+/// fields with the create path's validation and answers the credential as
+/// `GET` does. A field given with its current value is not a change; a body
+/// that changes nothing is a 200 without audit entry or version bump.
+async fn update_credential(
+    admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path((org, client_id)): Path<(String, String)>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, AppError> {
+    let client_id = parse_client_id(&client_id)?;
+    let patch = parse_credential_patch(&body_object(body)?)?;
+    let mut tx = state.db.begin_write().await?;
+    // First, as in `update_member`: on PostgreSQL concurrent changes queue on
+    // the state-version row, so the row read below is current. A no-op or a
+    // refusal drops `tx`, which rolls the bump back.
+    tx.bump_version().await?;
+    let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
+    if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+        return Err(AppError::CredentialRevoked);
+    }
+    let mut changed = Vec::with_capacity(patch.len());
+    for (column, value) in patch {
+        let same = match &value {
+            Stored::Text(v) => row.try_get::<Option<String>, _>(column)? == *v,
+            Stored::Int(v) => row.try_get::<Option<i64>, _>(column)? == *v,
+        };
+        if !same {
+            changed.push((column, value));
+        }
+    }
+    if changed.is_empty() {
+        return Ok(Json(credential_json(&row)?));
+    }
+    // Column names come from CREDENTIAL_PATCH, never from the request.
+    let sets: Vec<String> =
+        changed.iter().enumerate().map(|(i, (column, _))| format!("{column} = ${}", i + 1)).collect();
+    let sql = format!(
+        "UPDATE credentials SET {} WHERE org = ${} AND client_id = ${} AND revoked_at IS NULL",
+        sets.join(", "),
+        changed.len() + 1,
+        changed.len() + 2
+    );
+    let mut query = sqlx::query(&sql);
+    for (_, value) in &changed {
+        query = match value {
+            Stored::Text(v) => query.bind(v.clone()),
+            Stored::Int(v) => query.bind(*v),
+        };
+    }
+    match query.bind(&org).bind(client_id.as_str()).execute(&mut *tx).await {
+        Err(e) if is_unique_violation(&e) => return Err(AppError::NameTaken),
+        Err(e) => return Err(e.into()),
+        Ok(done) if done.rows_affected() == 0 => {
+            return Err(why_not(&mut tx, &org, client_id.as_str(), AppError::Internal("update raced".into())).await);
+        }
+        Ok(_) => {}
+    }
+    let fields: Vec<&str> = changed.iter().map(|(column, _)| *column).collect();
+    audit(&mut tx, &org, &admin.email, "credential.update", client_id.as_str(), &json!({ "fields": fields })).await?;
+    let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
+    tx.commit().await?;
     Ok(Json(credential_json(&row)?))
 }
 
@@ -656,16 +857,15 @@ async fn why_not(conn: &mut AnyConnection, org: &str, client_id: &str, if_live: 
 }
 
 async fn revoke_credential(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let client_id = parse_client_id(&client_id)?;
     let mut tx = state.db.begin_write().await?;
     let done = sqlx::query("UPDATE credentials SET revoked_at = $1, revoked_by = $2 WHERE org = $3 AND client_id = $4 AND revoked_at IS NULL")
         .bind(now())
-        .bind(&member.email)
+        .bind(&admin.email)
         .bind(&org)
         .bind(client_id.as_str())
         .execute(&mut *tx)
@@ -678,7 +878,7 @@ async fn revoke_credential(
             },
         );
     }
-    audit(&mut tx, &org, &member.email, "credential.revoke", client_id.as_str(), &json!({})).await?;
+    audit(&mut tx, &org, &admin.email, "credential.revoke", client_id.as_str(), &json!({})).await?;
     tx.bump_version().await?;
     let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
     tx.commit().await?;
@@ -686,11 +886,10 @@ async fn revoke_credential(
 }
 
 async fn rotate_credential(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let client_id = parse_client_id(&client_id)?;
     let mut tx = state.db.begin_write().await?;
     let done = sqlx::query(
@@ -706,7 +905,7 @@ async fn rotate_credential(
     }
     let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
     let generation: i64 = row.try_get("current_generation")?;
-    audit(&mut tx, &org, &member.email, "credential.rotate", client_id.as_str(), &json!({ "generation": generation }))
+    audit(&mut tx, &org, &admin.email, "credential.rotate", client_id.as_str(), &json!({ "generation": generation }))
         .await?;
     tx.bump_version().await?;
     tx.commit().await?;
@@ -714,11 +913,10 @@ async fn rotate_credential(
 }
 
 async fn retire_previous(
-    member: Member,
+    admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let client_id = parse_client_id(&client_id)?;
     let mut tx = state.db.begin_write().await?;
     let done = sqlx::query(
@@ -732,7 +930,7 @@ async fn retire_previous(
     if done.rows_affected() == 0 {
         return Err(why_not(&mut tx, &org, client_id.as_str(), AppError::NoPrevious).await);
     }
-    audit(&mut tx, &org, &member.email, "credential.retire_previous", client_id.as_str(), &json!({})).await?;
+    audit(&mut tx, &org, &admin.email, "credential.retire_previous", client_id.as_str(), &json!({})).await?;
     tx.bump_version().await?;
     let row = fetch_credential(&mut tx, &org, client_id.as_str()).await?;
     tx.commit().await?;
@@ -742,12 +940,11 @@ async fn retire_previous(
 // ---------------------------------------------------------------- audit
 
 async fn list_audit(
-    member: Member,
+    _admin: OrgAdmin,
     State(state): State<AppState>,
     Path(org): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
-    member.require_admin_of(&org)?;
     let int = |field: &'static str, default: i64, range: std::ops::RangeInclusive<i64>| -> Result<i64, AppError> {
         query.get(field).map_or(Ok(default), |v| {
             v.parse::<i64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {

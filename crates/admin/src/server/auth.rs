@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use embedgate_core::AccountType;
 use sha2::{Digest, Sha256};
@@ -104,15 +104,77 @@ pub struct Member {
 
 impl Member {
     /// Checks that the member belongs to `org` (404 otherwise, so another
+    /// org's existence is not revealed), whatever their account type.
+    pub fn require_member_of(&self, org: &str) -> Result<(), AppError> {
+        if self.org == org {
+            Ok(())
+        } else {
+            Err(AppError::NotFound("org"))
+        }
+    }
+
+    /// Checks that the member belongs to `org` (404 otherwise, so another
     /// org's existence is not revealed) and is an admin (403 otherwise).
     pub fn require_admin_of(&self, org: &str) -> Result<(), AppError> {
-        if self.org != org {
-            return Err(AppError::NotFound("org"));
-        }
+        self.require_member_of(org)?;
         if self.account_type != AccountType::Admin {
             return Err(AppError::Forbidden);
         }
         Ok(())
+    }
+}
+
+/// The `{org}` segment of the request path (`/api/v1/orgs/{org}/…`); a
+/// segment that is not UTF-8 is 404 like any unknown org.
+async fn path_org(parts: &mut Parts, state: &AppState) -> Result<String, AppError> {
+    let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| AppError::NotFound("org"))?;
+    params.iter().find(|(name, _)| *name == "org").map(|(_, org)| org.to_owned()).ok_or(AppError::NotFound("org"))
+}
+
+/// An active admin of the org in the path: the preamble of every org
+/// endpoint that writes (and of the audit log). A bad, absent or revoked
+/// token is 401 (counted by the limiter, exactly as [`Member`]), another
+/// org's token 404, a non-admin 403.
+#[derive(Debug, Clone)]
+pub struct OrgAdmin(pub Member);
+
+/// An active member of the org in the path, of any account type: the
+/// preamble of the read-only endpoints (credential list and view, member
+/// list). 401 and 404 as [`OrgAdmin`]; never 403.
+#[derive(Debug, Clone)]
+pub struct OrgMember(pub Member);
+
+impl std::ops::Deref for OrgAdmin {
+    type Target = Member;
+    fn deref(&self) -> &Member {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for OrgMember {
+    type Target = Member;
+    fn deref(&self) -> &Member {
+        &self.0
+    }
+}
+
+impl FromRequestParts<AppState> for OrgAdmin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let member = Member::from_request_parts(parts, state).await?;
+        member.require_admin_of(&path_org(parts, state).await?)?;
+        Ok(Self(member))
+    }
+}
+
+impl FromRequestParts<AppState> for OrgMember {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let member = Member::from_request_parts(parts, state).await?;
+        member.require_member_of(&path_org(parts, state).await?)?;
+        Ok(Self(member))
     }
 }
 

@@ -54,8 +54,8 @@ pub enum AppError {
     /// 409 `no_previous`: there is no previous secret to retire.
     #[error("the credential has no previous secret")]
     NoPrevious,
-    /// 409 `last_admin`: the org's last active admin cannot be deactivated.
-    #[error("the org's last active admin cannot be deactivated")]
+    /// 409 `last_admin`: the org's last active admin cannot be deactivated or demoted.
+    #[error("the org's last active admin cannot be deactivated or demoted")]
     LastAdmin,
     /// 500 `internal`: anything else; logged, never detailed to the client.
     #[error("internal error")]

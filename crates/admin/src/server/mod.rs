@@ -4,9 +4,13 @@
 //! Decisions where the design is silent:
 //! - Member tokens are `egt_` + 64 lower-case hex characters (256 random
 //!   bits), shown once, stored as SHA-256 hex.
-//! - Every `/api/v1/orgs/{org}/…` endpoint needs an admin of that org. A
-//!   token of another org gets 404 `not_found` (as an unknown org would), so
-//!   orgs cannot be enumerated; a non-admin of the org gets 403 `forbidden`.
+//! - Every `/api/v1/orgs/{org}/…` endpoint needs an active member of that
+//!   org ([`OrgMember`]). The three reads the Developer Access console shows
+//!   every member (`GET …/credentials`, `GET …/credentials/{client_id}`,
+//!   `GET …/members`; never a secret) are open to any account type; every
+//!   write and `GET …/audit` need an admin ([`OrgAdmin`]), and a non-admin of
+//!   the org gets 403 `forbidden`. A token of another org gets 404
+//!   `not_found` (as an unknown org would), so orgs cannot be enumerated.
 //! - Revoking a revoked credential is 409 `already_revoked`; rotating a
 //!   revoked one 409 `credential_revoked`; rotating with two live secrets 409
 //!   `retire_first`; retiring when there is no previous secret 409 `no_previous`.
@@ -14,6 +18,29 @@
 //! - Revoking a member token is idempotent (200 again); deactivating a member
 //!   ends all their tokens; the org's last active admin cannot be deactivated
 //!   (409 `last_admin`). A deactivated member cannot own new credentials (422).
+//! - `PATCH …/members/{email}` changes only `account_type` (any other key is
+//!   422 with `field: "body"`); demoting the last active admin is 409
+//!   `last_admin`; the same type again is a 200 no-op without audit entry or
+//!   version bump. A deactivated member's type may be changed too. The
+//!   version is bumped *before* the member is read, so on PostgreSQL
+//!   concurrent demotions queue on the state-version row and cannot both pass
+//!   the last-admin check.
+//! - `PATCH …/credentials/{client_id}` takes any of `name`, `description`,
+//!   `privileges`, `allowed_origins`, `max_token_lifetime_s`,
+//!   `not_before_cutoff`, validated by the same per-field parsers as create
+//!   (same 422 messages); null clears the optional ones (`allowed_origins`:
+//!   back to `[]`, any origin); `name` and `privileges` cannot be null. An
+//!   empty object or any other key (`owner` included: ownership does not
+//!   move) is 422 with `field: "body"`. A revoked credential is 409
+//!   `credential_revoked` (checked before a duplicate name, 409
+//!   `name_taken`). Fields given with their current value are not changes: a
+//!   body that changes nothing is a 200 without audit entry or version bump;
+//!   otherwise `credential.update` records the changed field names only.
+//! - `not_before_cutoff` (create and update) is Unix seconds from 0 to at most
+//!   one day after the server's clock: room for an admin's clock running
+//!   ahead, while a typo cannot silently disable a credential for longer
+//!   (every token issued before the cutoff is refused). Setting it to now
+//!   cuts off every token issued so far.
 //! - Malformed JSON or a missing/wrong `Content-Type` is 400 `malformed_json`;
 //!   a body over 2 MiB 413 `payload_too_large`; a path segment that is not
 //!   UTF-8, or a malformed client ID / email / token ID in the path, 404.
@@ -45,7 +72,7 @@ use std::sync::Arc;
 use embedgate_core::MasterKey;
 
 pub use api::app;
-pub use auth::{FailureLimiter, Member};
+pub use auth::{FailureLimiter, Member, OrgAdmin, OrgMember};
 pub use db::{Backend, Db};
 pub use error::AppError;
 pub use push::PushConfig;

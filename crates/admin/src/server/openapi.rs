@@ -30,12 +30,14 @@ pub async fn openapi_json() -> Response {
         paths::openapi_json,
         paths::create_member,
         paths::list_members,
+        paths::update_member,
         paths::issue_token,
         paths::revoke_token,
         paths::deactivate_member,
         paths::create_credential,
         paths::list_credentials,
         paths::get_credential,
+        paths::update_credential,
         paths::revoke_credential,
         paths::rotate_credential,
         paths::retire_previous,
@@ -48,11 +50,13 @@ pub async fn openapi_json() -> Response {
         PrivilegeName,
         CredentialStatus,
         CreateMemberRequest,
+        UpdateMemberRequest,
         MemberBody,
         MemberList,
         IssuedToken,
         RevokedToken,
         CreateCredentialRequest,
+        UpdateCredentialRequest,
         CredentialBody,
         CredentialWithSecret,
         CredentialPage,
@@ -62,8 +66,8 @@ pub async fn openapi_json() -> Response {
     modifiers(&Security, &ErrorResponses),
     tags(
         (name = "operations", description = "Health, metrics and this document; no token needed."),
-        (name = "members", description = "Members of an org and their API tokens (admins only)."),
-        (name = "credentials", description = "Embed credentials (admins only); a secret is shown once."),
+        (name = "members", description = "Members of an org and their API tokens (admins only; any member may list them)."),
+        (name = "credentials", description = "Embed credentials (admins only; any member may list and view them); a secret is shown once."),
         (name = "audit", description = "The org's audit log (admins only)."),
     )
 )]
@@ -140,6 +144,13 @@ pub struct CreateMemberRequest {
     pub account_type: AccountTypeName,
 }
 
+/// `PATCH …/members/{email}`: only `account_type` may be changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdateMemberRequest {
+    /// The new account type (the same one again changes nothing).
+    pub account_type: AccountTypeName,
+}
+
 /// A member of an org.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberBody {
@@ -198,7 +209,28 @@ pub struct CreateCredentialRequest {
     pub allowed_origins: Option<Vec<String>>,
     /// 1 to 2592000 (30 days).
     pub max_token_lifetime_s: Option<i64>,
-    /// Unix seconds: tokens issued before it are refused.
+    /// Unix seconds, from 0 to one day from now: tokens issued before it are refused.
+    pub not_before_cutoff: Option<i64>,
+}
+
+/// `PATCH …/credentials/{client_id}`: at least one field; each is checked as
+/// on create, and null clears the optional ones. Any other field is 422.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdateCredentialRequest {
+    /// 1 to 100 characters (trimmed), unique in the org (also among revoked ones).
+    #[schema(nullable = false)]
+    pub name: Option<String>,
+    /// At most 1000 characters; null clears it.
+    pub description: Option<String>,
+    /// Non-empty.
+    #[schema(nullable = false)]
+    pub privileges: Option<Vec<PrivilegeName>>,
+    /// At most 50 `http(s)://host[:port]` origins; null or `[]`: any origin.
+    pub allowed_origins: Option<Vec<String>>,
+    /// 1 to 2592000 (30 days); null clears it.
+    pub max_token_lifetime_s: Option<i64>,
+    /// Unix seconds, from 0 to one day from now: tokens issued (`iat`) before it are
+    /// refused, so setting it to now cuts off every token issued so far. Null clears it.
     pub not_before_cutoff: Option<i64>,
 }
 
@@ -324,7 +356,7 @@ impl Modify for Security {
 const ERRORS: [(&str, &str, &str, Applies); 8] = [
     ("400", "MalformedJson", "`malformed_json`: the body is not JSON sent as application/json.", Applies::Body),
     ("401", "Unauthorized", "`unauthorized`: no, unknown or revoked member token.", Applies::Authed),
-    ("403", "Forbidden", "`forbidden`: the member is not an admin of the org.", Applies::Authed),
+    ("403", "Forbidden", "`forbidden`: the member is not an admin of the org.", Applies::AdminOnly),
     (
         "404",
         "NotFound",
@@ -342,10 +374,15 @@ const ERRORS: [(&str, &str, &str, Applies); 8] = [
     ("500", "Internal", "`internal`: a server fault (logged, never detailed).", Applies::All),
 ];
 
+/// The org operations any active member may call (read-only; never 403).
+const MEMBER_READS: [&str; 3] =
+    ["/api/v1/orgs/{org}/members", "/api/v1/orgs/{org}/credentials", "/api/v1/orgs/{org}/credentials/{client_id}"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Applies {
     All,
     Authed,
+    AdminOnly,
     Body,
     Input,
 }
@@ -374,7 +411,11 @@ impl Modify for ErrorResponses {
         }
         for (path, item) in &mut openapi.paths.paths {
             let authed = path.starts_with("/api/v1/orgs/");
-            for (method, op) in [(HttpMethod::Get, item.get.as_mut()), (HttpMethod::Post, item.post.as_mut())] {
+            for (method, op) in [
+                (HttpMethod::Get, item.get.as_mut()),
+                (HttpMethod::Post, item.post.as_mut()),
+                (HttpMethod::Patch, item.patch.as_mut()),
+            ] {
                 let Some(op) = op else { continue };
                 let body = op.request_body.is_some();
                 let input = body
@@ -388,6 +429,9 @@ impl Modify for ErrorResponses {
                     let wanted = match applies {
                         Applies::All => true,
                         Applies::Authed => authed,
+                        Applies::AdminOnly => {
+                            authed && !(method == HttpMethod::Get && MEMBER_READS.contains(&path.as_str()))
+                        }
                         Applies::Body => body,
                         Applies::Input => input,
                     };
@@ -411,7 +455,8 @@ impl Modify for ErrorResponses {
 mod paths {
     use super::{
         AuditPage, CreateCredentialRequest, CreateMemberRequest, CredentialBody, CredentialPage, CredentialWithSecret,
-        ErrorBody, Health, IssuedToken, MemberBody, MemberList, RevokedToken,
+        ErrorBody, Health, IssuedToken, MemberBody, MemberList, RevokedToken, UpdateCredentialRequest,
+        UpdateMemberRequest,
     };
 
     #[utoipa::path(get, path = "/healthz", tag = "operations",
@@ -440,11 +485,25 @@ mod paths {
         ))]
     pub fn create_member() {}
 
+    /// Open to every active member of the org (read-only), not only admins.
     #[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "members",
         params(("org" = String, Path, description = "The org slug.")),
         security(("bearer" = [])),
         responses((status = 200, description = "The org's members by email.", body = MemberList)))]
     pub fn list_members() {}
+
+    /// The edges carry credential owners' account types, so a change is pushed
+    /// to them; the same type again is a no-op (no audit entry).
+    #[utoipa::path(patch, path = "/api/v1/orgs/{org}/members/{email}", tag = "members",
+        params(("org" = String, Path, description = "The org slug."),
+               ("email" = String, Path, description = "The member's email address.")),
+        request_body = UpdateMemberRequest,
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "The member with the new account type.", body = MemberBody),
+            (status = 409, description = "`last_admin`: it would demote the org's last active admin.", body = ErrorBody),
+        ))]
+    pub fn update_member() {}
 
     #[utoipa::path(post, path = "/api/v1/orgs/{org}/members/{email}/tokens", tag = "members",
         params(("org" = String, Path, description = "The org slug."),
@@ -481,6 +540,7 @@ mod paths {
         ))]
     pub fn create_credential() {}
 
+    /// Open to every active member of the org (read-only), not only admins.
     #[utoipa::path(get, path = "/api/v1/orgs/{org}/credentials", tag = "credentials",
         params(("org" = String, Path, description = "The org slug."),
                ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000 (default 100)."),
@@ -489,12 +549,26 @@ mod paths {
         responses((status = 200, description = "One page of credentials in creation order (no secrets).", body = CredentialPage)))]
     pub fn list_credentials() {}
 
+    /// Open to every active member of the org (read-only), not only admins.
     #[utoipa::path(get, path = "/api/v1/orgs/{org}/credentials/{client_id}", tag = "credentials",
         params(("org" = String, Path, description = "The org slug."),
                ("client_id" = String, Path, description = "The credential's client ID.")),
         security(("bearer" = [])),
         responses((status = 200, description = "The credential (no secret).", body = CredentialBody)))]
     pub fn get_credential() {}
+
+    /// Changes the given fields (the rest stay); the edges get the new policy. A
+    /// body that changes nothing answers 200 without an audit entry.
+    #[utoipa::path(patch, path = "/api/v1/orgs/{org}/credentials/{client_id}", tag = "credentials",
+        params(("org" = String, Path, description = "The org slug."),
+               ("client_id" = String, Path, description = "The credential's client ID.")),
+        request_body = UpdateCredentialRequest,
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "The updated credential (no secret).", body = CredentialBody),
+            (status = 409, description = "`name_taken` or `credential_revoked`.", body = ErrorBody),
+        ))]
+    pub fn update_credential() {}
 
     #[utoipa::path(post, path = "/api/v1/orgs/{org}/credentials/{client_id}/revoke", tag = "credentials",
         params(("org" = String, Path, description = "The org slug."),
