@@ -1,0 +1,701 @@
+//! The end-to-end harness: real processes, no mocks.
+//!
+//! A [`Stack`] is one `embedgate serve` (SQLite in a temporary directory)
+//! pushing to one or more edges, each a `wrangler dev` running the prebuilt
+//! worker (`crates/edge/build/index.js`) on workerd with its own
+//! `--persist-to` directory. Tokens are signed by PyJWT, as a host app in
+//! another language would sign them.
+//!
+//! Every process is started in its own process group and owned by a
+//! [`Proc`], whose `Drop` stops it (a polite signal, then `SIGKILL` to the
+//! group after a timeout), so a failing test leaves nothing running.
+//!
+//! Prerequisites, done by `cargo xtask test`: the worker built once
+//! (`crates/edge/build/index.js`), `npm install` (wrangler and Node 22 under
+//! `node_modules/.bin`), and a Python with PyJWT (`.venv`, or
+//! `EMBEDGATE_PYTHON`). The `embedgate` binary is built here with cargo when
+//! needed.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc, clippy::must_use_candidate)]
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The org every stack starts with, and its first admin.
+pub const ORG: &str = "acme";
+/// The first admin of [`ORG`].
+pub const ADMIN: &str = "admin@acme.test";
+/// A second org, so that an embed URL of another org exists.
+pub const OTHER_ORG: &str = "globex";
+/// The admin's reconcile interval in every stack.
+pub const RECONCILE: Duration = Duration::from_secs(2);
+/// How long a change may take to reach a live edge.
+pub const PUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+const EDGE_READY_TIMEOUT: Duration = Duration::from_secs(120);
+const ADMIN_READY_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn note(msg: &str) {
+    eprintln!("[e2e {:>7.1}s] {msg}", started().elapsed().as_secs_f64());
+}
+
+fn started() -> Instant {
+    static T0: OnceLock<Instant> = OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+// ------------------------------------------------------------------ processes
+
+/// A child process in its own process group, stopped on drop.
+#[derive(Debug)]
+pub struct Proc {
+    name: String,
+    child: Child,
+    /// The signal asking it to stop (`INT` for wrangler, `TERM` for the admin).
+    signal: &'static str,
+    log: PathBuf,
+    stopped: bool,
+}
+
+impl Proc {
+    fn spawn(name: &str, mut cmd: Command, signal: &'static str, log: PathBuf) -> Self {
+        let out = File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        note(&format!("started {name} (pid {})", child.id()));
+        Self { name: name.to_owned(), child, signal, log, stopped: false }
+    }
+
+    /// The process ID (also its process group ID).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
+    /// The last part of its output, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(4000);
+        let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+        text[start..].to_owned()
+    }
+
+    /// Stops it: the polite signal to its PID, then `SIGKILL` to its process
+    /// group after a timeout; anything left in the group is killed too.
+    pub fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        let pid = self.child.id();
+        if self.child.try_wait().unwrap_or(None).is_none() {
+            signal(&format!("-{}", self.signal), &pid.to_string());
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while Instant::now() < deadline && self.child.try_wait().unwrap_or(None).is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if self.child.try_wait().unwrap_or(None).is_none() {
+                note(&format!("{} (pid {pid}) ignored SIG{}: killing its group", self.name, self.signal));
+            }
+        }
+        // The group outlives its leader while any member lives; its ID cannot
+        // be reused meanwhile, so this reaches only what this Proc started.
+        signal("-KILL", &format!("-{pid}"));
+        let _ = self.child.wait();
+        note(&format!("stopped {} (pid {pid})", self.name));
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn signal(sig: &str, target: &str) {
+    let _ = Command::new("kill")
+        .args([sig, "--", target])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+// ------------------------------------------------------------------ binaries
+
+/// `target/<profile>/embedgate`, built by cargo once per test process.
+pub fn embedgate_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // The test binary is target/<profile>/deps/<name>-<hash>.
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.current_dir(repo_root()).args(["build", "--quiet", "-p", "embedgate-admin", "--bin", "embedgate"]);
+        cmd.env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().unwrap_or_else(|e| panic!("cannot run cargo to build embedgate: {e}"));
+        assert!(status.success(), "`cargo build -p embedgate-admin` failed ({status})");
+        let bin = profile_dir.join("embedgate");
+        assert!(bin.exists(), "{} is missing after cargo build", bin.display());
+        bin
+    })
+    .clone()
+}
+
+fn embedgate(args: &[&str], envs: &[(&str, &str)]) -> String {
+    let out = Command::new(embedgate_bin())
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("EMBEDGATE_DATABASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "embedgate {args:?} failed ({}): {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.trim_end().to_owned()
+}
+
+/// The prebuilt worker; the tests never build it.
+fn require_edge_build() {
+    let index = repo_root().join("crates/edge/build/index.js");
+    assert!(
+        index.exists(),
+        "{} is missing: the edge worker is not built; run `cargo xtask test`, which builds the edge",
+        index.display()
+    );
+    let wrangler = repo_root().join("node_modules/.bin/wrangler");
+    assert!(wrangler.exists(), "{} is missing: run `cargo xtask setup` (npm install)", wrangler.display());
+}
+
+/// The Python interpreter with PyJWT: `EMBEDGATE_PYTHON`, else the workspace's `.venv`.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("EMBEDGATE_PYTHON").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let venv = repo_root().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with PyJWT: set EMBEDGATE_PYTHON or run `cargo xtask setup` (it creates {})",
+        venv.display()
+    );
+    venv
+}
+
+/// An embed token for `sub`, signed by PyJWT with `secret` under `client_id`
+/// (fresh `jti`, `iat` now, `exp` in 10 minutes), plus `extra` claims.
+pub fn pyjwt_sign(client_id: &str, secret: &str, sub: &str, extra: Option<&Value>) -> String {
+    let python = python();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pyjwt_embed.py");
+    let mut cmd = Command::new(&python);
+    cmd.arg(script).args([client_id, sub]).env("EMBED_SECRET", secret).stdin(Stdio::null());
+    if let Some(extra) = extra {
+        cmd.arg(extra.to_string());
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {} ({e}); run `cargo xtask setup`", python.display()));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{} {script} failed ({}); does it have PyJWT? (`cargo xtask setup`)\n{stdout}{}",
+        python.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = stdout.trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "not a JWS: {token}");
+    token
+}
+
+// ------------------------------------------------------------------ HTTP
+
+/// An HTTP client: no redirects followed, no proxy, short timeouts.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// One answer: status, JSON body (or `Null`), and every `Set-Cookie`.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// The body as JSON (`Value::Null` if it is not JSON).
+    pub body: Value,
+    /// Every `Set-Cookie` header.
+    pub set_cookies: Vec<String>,
+}
+
+impl Answer {
+    async fn from(resp: reqwest::Response) -> Self {
+        let status = resp.status().as_u16();
+        let set_cookies = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self { status, body, set_cookies }
+    }
+
+    /// The `error` code of a refusal.
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("<no error code>")
+    }
+
+    /// The `name=value` of the session cookie set, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.set_cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{}=", embedgate_core::SESSION_COOKIE)))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+    }
+}
+
+// ------------------------------------------------------------------ edge
+
+/// One edge: `wrangler dev` on fixed ports with a persistent state directory.
+#[derive(Debug)]
+pub struct Edge {
+    /// A label for logs (`edge-a`, …).
+    pub name: String,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    port: u16,
+    inspector_port: u16,
+    persist: PathBuf,
+    logs: PathBuf,
+    master_key: String,
+    sync_key: String,
+    proc: Option<Proc>,
+    starts: u32,
+}
+
+impl Edge {
+    fn new(name: &str, dir: &Path, master_key: &str, sync_key: &str) -> Self {
+        let port = free_port();
+        let persist = dir.join(format!("{name}-state"));
+        let logs = dir.join(format!("{name}-logs"));
+        std::fs::create_dir_all(&persist).unwrap();
+        std::fs::create_dir_all(&logs).unwrap();
+        Self {
+            name: name.to_owned(),
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            inspector_port: free_port(),
+            persist,
+            logs,
+            master_key: master_key.to_owned(),
+            sync_key: sync_key.to_owned(),
+            proc: None,
+            starts: 0,
+        }
+    }
+
+    /// Spawns wrangler (does not wait for it).
+    pub fn spawn(&mut self) {
+        assert!(self.proc.is_none(), "{} is already running", self.name);
+        let root = repo_root();
+        let bin = root.join("node_modules/.bin");
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let mut cmd = Command::new(bin.join("wrangler"));
+        cmd.current_dir(&root)
+            .args(["dev", "--ip", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--inspector-port", &self.inspector_port.to_string()])
+            .arg("--persist-to")
+            .arg(&self.persist)
+            .args(["--var", &format!("EMBEDGATE_MASTER_KEY:{}", self.master_key)])
+            .args(["--var", &format!("EMBEDGATE_SYNC_KEY:{}", self.sync_key)])
+            .args(["--var", "SESSION_COOKIE_SECURE:false", "--log-level", "warn"])
+            .env("PATH", path)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("CI", "true")
+            .env("WRANGLER_LOG_PATH", &self.logs)
+            .env("EMBEDGATE_EDGE_PREBUILT", "1");
+        self.starts += 1;
+        let log = self.logs.join(format!("wrangler-{}.log", self.starts));
+        self.proc = Some(Proc::spawn(&self.name, cmd, "INT", log));
+    }
+
+    /// Waits until `GET /healthz` answers 200.
+    pub async fn wait_ready(&mut self) {
+        let client = http();
+        let t0 = Instant::now();
+        loop {
+            let proc = self.proc.as_mut().unwrap();
+            assert!(!proc.exited(), "{} exited while starting:\n{}", self.name, proc.log_tail());
+            assert!(
+                t0.elapsed() < EDGE_READY_TIMEOUT,
+                "{} not ready after {EDGE_READY_TIMEOUT:?}:\n{}",
+                self.name,
+                proc.log_tail()
+            );
+            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await {
+                if r.status() == 200 {
+                    note(&format!("{} ready at {} in {:.1}s", self.name, self.url, t0.elapsed().as_secs_f64()));
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Starts it and waits until it is ready.
+    pub async fn start(&mut self) {
+        self.spawn();
+        self.wait_ready().await;
+    }
+
+    /// Stops wrangler and its workerd; afterwards the port refuses connections.
+    pub async fn stop(&mut self) {
+        if let Some(mut proc) = self.proc.take() {
+            proc.stop();
+        }
+        let client = http();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while client.get(format!("{}/healthz", self.url)).send().await.is_ok() {
+            assert!(Instant::now() < deadline, "{} still answers after it was stopped", self.name);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `GET /healthz` as JSON (asserting 200).
+    pub async fn healthz(&self) -> Value {
+        let r = http().get(format!("{}/healthz", self.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{} /healthz", self.name);
+        r.json().await.unwrap()
+    }
+
+    /// The applied state version.
+    pub async fn version(&self) -> u64 {
+        self.healthz().await["version"].as_u64().unwrap()
+    }
+
+    /// Polls `/healthz` until the edge has applied `version` (or newer).
+    pub async fn wait_version(&self, version: u64, within: Duration) {
+        let t0 = Instant::now();
+        loop {
+            let applied = self.version().await;
+            if applied >= version {
+                return;
+            }
+            assert!(t0.elapsed() < within, "{} still at version {applied} < {version} after {within:?}", self.name);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `GET /{org}/workbook/{id}` as JSON with `:jwt=token` and/or a cookie.
+    pub async fn embed(&self, org: &str, token: Option<&str>, cookie: Option<&str>) -> Answer {
+        let mut url = format!("{}/{org}/workbook/wb-1", self.url);
+        if let Some(token) = token {
+            url.push_str("?:jwt=");
+            url.push_str(token);
+        }
+        let mut req = http().get(url).header("accept", "application/json");
+        if let Some(cookie) = cookie {
+            req = req.header("cookie", cookie);
+        }
+        Answer::from(req.send().await.unwrap()).await
+    }
+
+    /// `POST /.well-known/embedgate/sync` with a body and signature header as given.
+    pub async fn sync_raw(&self, body: Vec<u8>, signature: Option<&str>) -> Answer {
+        let mut req = http()
+            .post(format!("{}{}", self.url, embedgate_core::sync::SYNC_PATH))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(sig) = signature {
+            req = req.header(embedgate_core::sync::SIGNATURE_HEADER, sig);
+        }
+        Answer::from(req.send().await.unwrap()).await
+    }
+}
+
+// ------------------------------------------------------------------ admin
+
+/// `embedgate serve` on a fixed port and data directory.
+#[derive(Debug)]
+pub struct Admin {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    port: u16,
+    data_dir: PathBuf,
+    env: Vec<(String, String)>,
+    proc: Option<Proc>,
+    starts: u32,
+}
+
+impl Admin {
+    /// Starts it and waits for `/healthz`.
+    pub async fn start(&mut self) {
+        assert!(self.proc.is_none(), "the admin is already running");
+        let mut cmd = Command::new(embedgate_bin());
+        cmd.args(["serve", "--data-dir"])
+            .arg(&self.data_dir)
+            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .env_remove("EMBEDGATE_DATABASE_URL")
+            .env("RUST_LOG", "warn");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.starts += 1;
+        let log = self.data_dir.join(format!("serve-{}.log", self.starts));
+        self.proc = Some(Proc::spawn("admin", cmd, "TERM", log));
+        let client = http();
+        let t0 = Instant::now();
+        loop {
+            let proc = self.proc.as_mut().unwrap();
+            assert!(!proc.exited(), "the admin exited while starting:\n{}", proc.log_tail());
+            assert!(t0.elapsed() < ADMIN_READY_TIMEOUT, "the admin is not ready:\n{}", proc.log_tail());
+            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops it (SIGTERM: graceful shutdown).
+    pub fn stop(&mut self) {
+        if let Some(mut proc) = self.proc.take() {
+            proc.stop();
+        }
+    }
+}
+
+// ------------------------------------------------------------------ stack
+
+/// A credential as created: its client ID and (current) secret.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    /// The client ID (the token's `kid`).
+    pub client_id: String,
+    /// The secret shown on create (or the latest rotate).
+    pub secret: String,
+}
+
+impl Credential {
+    /// A PyJWT token of this credential for `sub`.
+    pub fn sign(&self, sub: &str) -> String {
+        pyjwt_sign(&self.client_id, &self.secret, sub, None)
+    }
+}
+
+/// An admin server and its edges, all stopped on drop.
+#[derive(Debug)]
+pub struct Stack {
+    /// The edges, in `EMBEDGATE_EDGES` order.
+    pub edges: Vec<Edge>,
+    /// The admin server.
+    pub admin: Admin,
+    /// The API token of [`ADMIN`].
+    pub token: String,
+    /// The sync key (printable) the admin and the edges share.
+    pub sync_key: String,
+    // Last: removed after every process is stopped.
+    dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Starts an admin (with [`ORG`] and [`OTHER_ORG`]) and `edges` edges,
+    /// and waits until every edge is in sync.
+    pub async fn start(edges: usize) -> Self {
+        started();
+        require_edge_build();
+        let dir = tempfile::Builder::new().prefix("embedgate-e2e-").tempdir().unwrap();
+        note(&format!("stack in {}", dir.path().display()));
+        let master_key = embedgate(&["keygen", "master"], &[]);
+        let sync_key = embedgate(&["keygen", "sync"], &[]);
+        assert!(master_key.starts_with("egm_") && sync_key.starts_with("egk_"));
+        let data_dir = dir.path().join("admin");
+        let data = data_dir.to_str().unwrap();
+        // The admin's master key is the edges' (init would otherwise generate one).
+        let key_env = [("EMBEDGATE_MASTER_KEY", master_key.as_str())];
+        let init = embedgate(&["init", "--org", ORG, "--admin-email", ADMIN, "--data-dir", data], &key_env);
+        let init: Value = serde_json::from_str(&init).unwrap();
+        let token = init["token"].as_str().unwrap().to_owned();
+        embedgate(&["init", "--org", OTHER_ORG, "--admin-email", "admin@globex.test", "--data-dir", data], &key_env);
+
+        let mut edges: Vec<Edge> = (0..edges)
+            .map(|i| {
+                let name = format!("edge-{}", char::from(b'a' + u8::try_from(i).unwrap()));
+                Edge::new(&name, dir.path(), &master_key, &sync_key)
+            })
+            .collect();
+        let edge_urls: Vec<&str> = edges.iter().map(|e| e.url.as_str()).collect();
+        let port = free_port();
+        let admin = Admin {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            data_dir,
+            env: vec![
+                ("EMBEDGATE_MASTER_KEY".into(), master_key.clone()),
+                ("EMBEDGATE_SYNC_KEY".into(), sync_key.clone()),
+                ("EMBEDGATE_EDGES".into(), edge_urls.join(",")),
+                ("EMBEDGATE_RECONCILE_INTERVAL".into(), format!("{}s", RECONCILE.as_secs())),
+            ],
+            proc: None,
+            starts: 0,
+        };
+        // Edges first (they start in parallel: the worker is prebuilt), then the
+        // admin; the stack owns them all before any wait can panic.
+        for edge in &mut edges {
+            edge.spawn();
+        }
+        let mut stack = Self { edges, admin, token, sync_key, dir };
+        for edge in &mut stack.edges {
+            edge.wait_ready().await;
+        }
+        stack.admin.start().await;
+        stack.wait_in_sync(Duration::from_secs(30)).await;
+        stack
+    }
+
+    /// The stack's temporary directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// An admin API call with the admin's token: (status, JSON body).
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let token = self.token.clone();
+        self.api_as(&token, method, path, body).await
+    }
+
+    /// An admin API call with `token`.
+    pub async fn api_as(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = http().request(method, format!("{}{path}", self.admin.url)).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let a = Answer::from(req.send().await.unwrap()).await;
+        (a.status, a.body)
+    }
+
+    /// `POST /api/v1/orgs/{ORG}{path}` expecting `status`; the JSON answer.
+    pub async fn post(&self, path: &str, body: Value, status: u16) -> Value {
+        let (got, answer) = self.api("POST", &format!("/api/v1/orgs/{ORG}{path}"), Some(body)).await;
+        assert_eq!(got, status, "POST {path}: {answer}");
+        answer
+    }
+
+    /// Creates a credential owned by `owner` with the embedding privilege.
+    pub async fn create_credential(&self, name: &str, owner: &str) -> Credential {
+        let body = json!({"name": name, "owner": owner, "privileges": ["embedding"]});
+        let answer = self.post("/credentials", body, 201).await;
+        Credential {
+            client_id: answer["client_id"].as_str().unwrap().to_owned(),
+            secret: answer["secret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// `GET /api/v1/edges`.
+    pub async fn edges_status(&self) -> Value {
+        let (status, body) = self.api("GET", "/api/v1/edges", None).await;
+        assert_eq!(status, 200, "GET /api/v1/edges: {body}");
+        body
+    }
+
+    /// The admin's current state version.
+    pub async fn state_version(&self) -> u64 {
+        self.edges_status().await["state_version"].as_u64().unwrap()
+    }
+
+    /// Polls every live edge's `/healthz` until it has the admin's current
+    /// version (within [`PUSH_DEADLINE`]); returns that version.
+    pub async fn wait_pushed(&self) -> u64 {
+        let version = self.state_version().await;
+        for edge in &self.edges {
+            if edge.proc.is_some() {
+                edge.wait_version(version, PUSH_DEADLINE).await;
+            }
+        }
+        version
+    }
+
+    /// Polls `GET /api/v1/edges` until every edge is `in_sync` at the admin's
+    /// version, and checks each edge's `/healthz` agrees; returns the version.
+    pub async fn wait_in_sync(&self, within: Duration) -> u64 {
+        let t0 = Instant::now();
+        loop {
+            let status = self.edges_status().await;
+            let version = status["state_version"].as_u64().unwrap();
+            let edges = status["edges"].as_array().unwrap();
+            assert_eq!(edges.len(), self.edges.len(), "{status}");
+            let synced = edges
+                .iter()
+                .all(|e| e["state"] == "in_sync" && e["applied_version"].as_u64() == Some(version));
+            if synced {
+                for edge in &self.edges {
+                    assert_eq!(edge.version().await, version, "{} /healthz disagrees with {status}", edge.name);
+                }
+                return version;
+            }
+            assert!(t0.elapsed() < within, "edges not in sync after {within:?}: {status}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // The admin first, so it stops pushing; then the edges.
+        if let Some(mut proc) = self.admin.proc.take() {
+            if std::thread::panicking() {
+                eprintln!("--- admin log tail ---\n{}", proc.log_tail());
+            }
+            proc.stop();
+        }
+        for edge in &mut self.edges {
+            if let Some(mut proc) = edge.proc.take() {
+                if std::thread::panicking() {
+                    eprintln!("--- {} log tail ---\n{}", edge.name, proc.log_tail());
+                }
+                proc.stop();
+            }
+        }
+    }
+}
+
+/// Logs a step of a scenario.
+pub fn step(msg: &str) {
+    note(msg);
+}

@@ -1,0 +1,205 @@
+//! Embed verification end to end on two edges: credentials created on the
+//! admin, tokens signed by PyJWT, every change pushed to both edges, and the
+//! sync endpoint refusing forged and older pushes.
+//!
+//! One stack (one admin, two edges) serves every scenario, in order: each
+//! wrangler start costs ~15 s.
+#![allow(clippy::unwrap_used)]
+
+use embedgate_core::sync::{open_ack, seal_request, SyncRequest, SIGNATURE_HEADER};
+use embedgate_core::{Snapshot, SyncKey};
+use embedgate_e2e::{step, Answer, Credential, Edge, Stack, ADMIN, ORG, OTHER_ORG};
+use serde_json::json;
+
+const ALICE: &str = "alice@customer.test";
+const CAROL: &str = "carol@acme.test";
+
+fn assert_ok(a: &Answer, edge: &Edge, sub: &str, client_id: &str) {
+    assert_eq!(a.status, 200, "{}: {:?}", edge.name, a.body);
+    assert_eq!(a.body["ok"], true, "{}: {:?}", edge.name, a.body);
+    assert_eq!(a.body["sub"], sub, "{}", edge.name);
+    assert_eq!(a.body["client_id"], client_id, "{}", edge.name);
+    assert_eq!(a.body["org"], ORG, "{}", edge.name);
+}
+
+fn assert_refused(a: &Answer, edge: &Edge, status: u16, code: &str) {
+    assert_eq!((a.status, a.error()), (status, code), "{}: {:?}", edge.name, a.body);
+    assert!(a.body["message"].is_string(), "{}: {:?}", edge.name, a.body);
+    assert!(a.session_cookie().is_none_or(|c| c.ends_with('=')), "{}: a refusal opened a session", edge.name);
+}
+
+/// A fresh token of `cred` for `sub` on every edge answers 200 as `sub`.
+async fn assert_verifies_everywhere(stack: &Stack, cred: &Credential, sub: &str) {
+    for edge in &stack.edges {
+        let a = edge.embed(ORG, Some(&cred.sign(sub)), None).await;
+        assert_ok(&a, edge, sub, &cred.client_id);
+    }
+}
+
+/// A fresh token of `cred` for `sub` on every edge is refused with `status`/`code`.
+async fn assert_refused_everywhere(stack: &Stack, cred: &Credential, sub: &str, status: u16, code: &str) {
+    for edge in &stack.edges {
+        let a = edge.embed(ORG, Some(&cred.sign(sub)), None).await;
+        assert_refused(&a, edge, status, code);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeds_verify_and_every_change_reaches_both_edges() {
+    let stack = Stack::start(2).await;
+    let initial = stack.wait_in_sync(std::time::Duration::from_secs(5)).await;
+
+    step("create a credential, sign with PyJWT: 200 with the identity on both edges");
+    let portal = stack.create_credential("Customer portal", ADMIN).await;
+    let v = stack.wait_pushed().await;
+    assert!(v > initial, "creating a credential did not bump the version ({initial} → {v})");
+    let token = portal.sign(ALICE);
+    let mut cookies = Vec::new();
+    for edge in &stack.edges {
+        let first = edge.embed(ORG, Some(&token), None).await;
+        assert_ok(&first, edge, ALICE, &portal.client_id);
+        assert_eq!(first.body["account_type"], serde_json::Value::Null, "{:?}", first.body);
+        let set = first.set_cookies.iter().find(|c| c.starts_with("embedgate_session=")).unwrap();
+        assert!(set.contains(&format!("Path=/{ORG}/")), "{set}");
+        assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"), "{set}");
+        cookies.push(first.session_cookie().unwrap());
+
+        step(&format!("{}: the same token again is refused: 401 replayed", edge.name));
+        let again = edge.embed(ORG, Some(&token), None).await;
+        assert_refused(&again, edge, 401, "replayed");
+    }
+
+    step("the session cookie continues without :jwt");
+    for (edge, cookie) in stack.edges.iter().zip(&cookies) {
+        let cont = edge.embed(ORG, None, Some(cookie)).await;
+        assert_ok(&cont, edge, ALICE, &portal.client_id);
+        // …but only under its own org.
+        let elsewhere = edge.embed(OTHER_ORG, None, Some(cookie)).await;
+        assert_eq!(elsewhere.status, 403, "{}: {:?}", edge.name, elsewhere.body);
+    }
+
+    step("a token of org acme on org globex's URL: 403 org_mismatch");
+    for edge in &stack.edges {
+        let a = edge.embed(OTHER_ORG, Some(&portal.sign(ALICE)), None).await;
+        assert_refused(&a, edge, 403, "org_mismatch");
+    }
+
+    step("a creator's credential: as itself 200, for someone else 403 impersonation_not_allowed");
+    stack.post("/members", json!({"email": CAROL, "account_type": "creator"}), 201).await;
+    let carols = stack.create_credential("Carol's sandbox", CAROL).await;
+    stack.wait_pushed().await;
+    assert_verifies_everywhere(&stack, &carols, CAROL).await;
+    assert_refused_everywhere(&stack, &carols, ALICE, 403, "impersonation_not_allowed").await;
+
+    step("rotate: the old and the new secret both verify");
+    let rotated = stack.post(&format!("/credentials/{}/rotate", portal.client_id), json!({}), 200).await;
+    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, portal.secret);
+    let portal_new = Credential { client_id: portal.client_id.clone(), secret: new_secret };
+    stack.wait_pushed().await;
+    assert_verifies_everywhere(&stack, &portal, ALICE).await;
+    assert_verifies_everywhere(&stack, &portal_new, ALICE).await;
+
+    step("retire-previous: the old secret is refused with 401 bad_signature, the new one verifies");
+    stack.post(&format!("/credentials/{}/retire-previous", portal.client_id), json!({}), 200).await;
+    stack.wait_pushed().await;
+    assert_refused_everywhere(&stack, &portal, ALICE, 401, "bad_signature").await;
+    assert_verifies_everywhere(&stack, &portal_new, ALICE).await;
+
+    step("revoke: new tokens get 401 credential_revoked and live sessions end");
+    let mut sessions = Vec::new();
+    for edge in &stack.edges {
+        let a = edge.embed(ORG, Some(&portal_new.sign(ALICE)), None).await;
+        assert_ok(&a, edge, ALICE, &portal.client_id);
+        let cookie = a.session_cookie().unwrap();
+        assert_ok(&edge.embed(ORG, None, Some(&cookie)).await, edge, ALICE, &portal.client_id);
+        sessions.push(cookie);
+    }
+    stack.post(&format!("/credentials/{}/revoke", portal.client_id), json!({}), 200).await;
+    stack.wait_pushed().await;
+    assert_refused_everywhere(&stack, &portal_new, ALICE, 401, "credential_revoked").await;
+    for (edge, cookie) in stack.edges.iter().zip(sessions.iter().chain(&cookies)) {
+        let a = edge.embed(ORG, None, Some(cookie)).await;
+        assert_refused(&a, edge, 401, "credential_revoked");
+        let cleared = a.set_cookies.iter().find(|c| c.starts_with("embedgate_session=;")).unwrap();
+        assert!(cleared.contains("Max-Age=0") && cleared.contains(&format!("Path=/{ORG}/")), "{cleared}");
+    }
+    // Revoking one credential leaves the others alone.
+    assert_verifies_everywhere(&stack, &carols, CAROL).await;
+
+    step("GET /api/v1/edges: both edges in_sync at the admin's version");
+    let version = stack.wait_in_sync(embedgate_e2e::PUSH_DEADLINE).await;
+    let status = stack.edges_status().await;
+    let edges = status["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 2, "{status}");
+    for (listed, edge) in edges.iter().zip(&stack.edges) {
+        assert_eq!(listed["url"], edge.url.as_str(), "{status}");
+        assert_eq!(listed["state"], "in_sync", "{status}");
+        assert_eq!(listed["applied_version"], version, "{status}");
+        assert_eq!(listed["consecutive_failures"], 0, "{status}");
+    }
+
+    step("the sync endpoint refuses forged and older pushes; the state is unchanged");
+    let key = SyncKey::from_printable(&stack.sync_key).unwrap();
+    let now = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs())
+        .unwrap();
+    for edge in &stack.edges {
+        let before = edge.healthz().await;
+        assert_eq!(before["version"], version);
+
+        // A newer, empty snapshot (it would wipe every credential) under another key.
+        let forged = SyncRequest::push(Snapshot { version: version + 100, issued_at: now, ..Snapshot::default() }, 0)
+            .unwrap();
+        let sealed = seal_request(&forged, &SyncKey::generate().unwrap());
+        let a = edge.sync_raw(sealed.body.clone(), Some(&sealed.signature)).await;
+        assert_eq!((a.status, a.error()), (401, "bad_signature"), "{}: {:?}", edge.name, a.body);
+        // The same without a signature, and with a signature for other bytes.
+        let a = edge.sync_raw(sealed.body.clone(), None).await;
+        assert_eq!((a.status, a.error()), (401, "bad_signature"), "{}: {:?}", edge.name, a.body);
+        let real = seal_request(&forged, &key);
+        let mut tampered = real.body.clone();
+        tampered.extend_from_slice(b" ");
+        let a = edge.sync_raw(tampered, Some(&real.signature)).await;
+        assert_eq!((a.status, a.error()), (401, "bad_signature"), "{}: {:?}", edge.name, a.body);
+        // Garbage.
+        let a = edge.sync_raw(b"not json at all".to_vec(), Some("v1=zz")).await;
+        assert_eq!((a.status, a.error()), (401, "bad_signature"), "{}: {:?}", edge.name, a.body);
+
+        // An authentic but older snapshot: 409 stale, the edge keeps its version.
+        let older =
+            SyncRequest::push(Snapshot { version: version - 1, issued_at: now, ..Snapshot::default() }, 0).unwrap();
+        let sealed = seal_request(&older, &key);
+        let a = edge.sync_raw(sealed.body.clone(), Some(&sealed.signature)).await;
+        assert_eq!(a.status, 409, "{}: {:?}", edge.name, a.body);
+        assert_eq!(a.body["outcome"], "stale", "{}: {:?}", edge.name, a.body);
+        assert_eq!(a.body["applied_version"], version, "{}: {:?}", edge.name, a.body);
+
+        // The same version with other contents is not applied either.
+        let same =
+            SyncRequest::push(Snapshot { version, issued_at: now, ..Snapshot::default() }, 0).unwrap();
+        let sealed = seal_request(&same, &key);
+        let resp = embedgate_e2e::http()
+            .post(format!("{}{}", edge.url, embedgate_core::sync::SYNC_PATH))
+            .header(SIGNATURE_HEADER, &sealed.signature)
+            .body(sealed.body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", edge.name);
+        let signature = resp.headers()[SIGNATURE_HEADER].to_str().unwrap().to_owned();
+        let body = resp.bytes().await.unwrap();
+        let ack = open_ack(&body, Some(&signature), &key, &same.nonce).unwrap();
+        assert_eq!(ack.applied_version, version, "{}", edge.name);
+        assert_eq!(serde_json::to_value(ack.outcome).unwrap(), "current", "{}", edge.name);
+
+        let after = edge.healthz().await;
+        assert_eq!(after["version"], before["version"], "{}", edge.name);
+        assert_eq!(after["issued_at"], before["issued_at"], "{}", edge.name);
+        let a = edge.embed(ORG, Some(&carols.sign(CAROL)), None).await;
+        assert_ok(&a, edge, CAROL, &carols.client_id);
+        let a = edge.embed(ORG, Some(&portal_new.sign(ALICE)), None).await;
+        assert_refused(&a, edge, 401, "credential_revoked");
+    }
+    assert_eq!(stack.wait_in_sync(embedgate_e2e::PUSH_DEADLINE).await, version);
+    step("done");
+}
