@@ -1,34 +1,183 @@
-//! `cargo xtask dev`: setup, a release build of the admin binary, and how to
-//! try it. Later issues grow this into the full local stack.
+//! `cargo xtask dev`: the whole local stack on loopback.
+//!
+//! Setup, release builds of the admin binary and the edge worker, then:
+//! - the admin (`embedgate serve`, SQLite under `./data/`) on 127.0.0.1:8080,
+//!   pushing to the edge;
+//! - the edge (`wrangler dev`, workerd, state under `./data/edge-state/`) on
+//!   127.0.0.1:8787;
+//! - a demo org `demo` with an admin, whose API token is printed, and a demo
+//!   credential, whose secret is kept in `./data/dev-demo-credential.json`
+//!   (mode 0600, git-ignored) so every run can print a freshly signed embed URL.
+//!
+//! Both servers use the keys in `.dev.vars`. Ctrl-C stops both.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use crate::setup;
-use crate::util::{self, cargo, Result};
+use crate::stack::{self, Admin, Edge};
+use crate::util::{self, cargo, repo_root, Result};
+
+const ADMIN_PORT: u16 = 8080;
+const EDGE_PORT: u16 = 8787;
+const INSPECTOR_PORT: u16 = 9239;
+const ORG: &str = "demo";
+const ADMIN_EMAIL: &str = "admin@demo.test";
 
 pub fn run() -> Result<()> {
     setup::run()?;
     util::run(&mut cargo(["build", "--release", "-p", "embedgate-admin"]))?;
-
+    stack::build_edge()?;
     let binary = util::target_dir().join("release/embedgate");
-    if !binary.is_file() {
-        return Err(format!("the build did not produce {}", binary.display()).into());
+    let data = repo_root().join("data");
+    std::fs::create_dir_all(&data)?;
+
+    let vars = stack::dev_vars()?;
+    let key = |name: &str| {
+        vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).ok_or(format!("{name} missing from .dev.vars"))
+    };
+    let (master, sync) = (key("EMBEDGATE_MASTER_KEY")?, key("EMBEDGATE_SYNC_KEY")?);
+    let token = admin_token(&binary, &data, &master)?;
+
+    let edge_url = format!("http://127.0.0.1:{EDGE_PORT}");
+    println!("starting the edge (workerd) on {edge_url} …");
+    let mut edge = Edge::start(
+        EDGE_PORT,
+        INSPECTOR_PORT,
+        &data.join("edge-state"),
+        // Plain HTTP on loopback: the session cookie cannot be `Secure` here.
+        &[("SESSION_COOKIE_SECURE", "false")],
+        &data.join("edge.log"),
+    )?;
+    println!("starting the admin on http://127.0.0.1:{ADMIN_PORT} …");
+    let env = [
+        ("EMBEDGATE_MASTER_KEY", master.as_str()),
+        ("EMBEDGATE_SYNC_KEY", sync.as_str()),
+        ("EMBEDGATE_EDGES", edge_url.as_str()),
+    ];
+    let mut admin = Admin::start(&binary, ADMIN_PORT, &data, &env, &data.join("admin.log"))?;
+
+    let (client_id, secret) = demo_credential(&admin, &token, &data)?;
+    wait_in_sync(&admin, &token)?;
+    let url = signed_url(&binary, &client_id, &secret, &edge_url)?;
+
+    println!();
+    println!("embedgate is up (Ctrl-C stops it):");
+    println!("  admin API   http://127.0.0.1:{ADMIN_PORT}/api/v1   (OpenAPI: /api/v1/openapi.json, /metrics)");
+    println!("  edge        {edge_url}   (/healthz)");
+    println!("  org         {ORG}, admin {ADMIN_EMAIL}");
+    println!("  admin token {token}");
+    println!("  demo client {client_id}  (its secret: data/dev-demo-credential.json)");
+    println!();
+    println!("A signed embed URL (single use, valid 15 minutes; open it in a browser):");
+    println!("  {url}");
+    println!();
+    println!("Try the API:");
+    println!(
+        "  curl -s -H 'Authorization: Bearer {token}' http://127.0.0.1:{ADMIN_PORT}/api/v1/orgs/{ORG}/credentials"
+    );
+    println!("  curl -s -H 'Authorization: Bearer {token}' http://127.0.0.1:{ADMIN_PORT}/api/v1/edges");
+    println!("Logs: data/admin.log, data/edge.log. Run `cargo xtask dev` again for a fresh URL.");
+
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        if admin.proc.exited() || edge.proc.exited() {
+            admin.proc.stop();
+            edge.proc.stop();
+            return Err("a server of the stack exited; see data/admin.log and data/edge.log".into());
+        }
     }
-    let bin = util::display_path(&binary);
-    let root = util::repo_root();
-    println!();
-    println!("Built {bin}  (in {})", root.display());
-    println!();
-    println!("Try it, from {}:", root.display());
-    println!("  export EMBED_SECRET=$({bin} keygen secret)");
-    println!("  CLIENT_ID=$({bin} keygen client-id)");
-    println!(
-        "  TOKEN=$({bin} sign --client-id \"$CLIENT_ID\" --secret-env EMBED_SECRET \
-         --sub ana@example.com --ttl 1h)"
-    );
-    println!("  {bin} verify --client-id \"$CLIENT_ID\" --secret-env EMBED_SECRET \"$TOKEN\"");
-    println!();
-    println!(
-        "Later issues grow `cargo xtask dev` into the full local stack: \
-         admin on http://127.0.0.1:8080, edge (workerd) on http://127.0.0.1:8787."
-    );
+}
+
+/// The demo admin's API token: created with the org on the first run and
+/// kept in `data/dev-admin.json` (0600).
+fn admin_token(binary: &Path, data: &Path, master: &str) -> Result<String> {
+    let file = data.join("dev-admin.json");
+    if !file.exists() {
+        let out = util::read_stdout(
+            Command::new(binary)
+                .args(["init", "--org", ORG, "--admin-email", ADMIN_EMAIL, "--data-dir"])
+                .arg(data)
+                .env("EMBEDGATE_MASTER_KEY", master),
+        )
+        .map_err(|e| format!("{e}. If ./data holds an older demo without data/dev-admin.json, remove ./data"))?;
+        write_private(&file, &out)?;
+    }
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+    v["token"].as_str().map(str::to_owned).ok_or_else(|| format!("{} has no token", file.display()).into())
+}
+
+/// The demo credential (created on the first run; its secret kept in
+/// `data/dev-demo-credential.json`, 0600, for signing demo URLs).
+fn demo_credential(admin: &Admin, token: &str, data: &Path) -> Result<(String, String)> {
+    let file = data.join("dev-demo-credential.json");
+    if !file.exists() {
+        let name = format!("Demo host app {}", std::process::id());
+        let body = serde_json::json!({
+            "name": name,
+            "description": "created by cargo xtask dev",
+            "owner": ADMIN_EMAIL,
+            "privileges": ["embedding"],
+        })
+        .to_string();
+        let auth = format!("Bearer {token}");
+        let (status, answer) = stack::http(
+            admin.addr,
+            "POST",
+            &format!("/api/v1/orgs/{ORG}/credentials"),
+            &[("authorization", &auth), ("content-type", "application/json")],
+            &body,
+        )?;
+        if status != 201 {
+            return Err(format!("creating the demo credential: HTTP {status}").into());
+        }
+        write_private(&file, &answer)?;
+    }
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+    match (v["client_id"].as_str(), v["secret"].as_str()) {
+        (Some(c), Some(s)) => Ok((c.to_owned(), s.to_owned())),
+        _ => Err(format!("{} lacks client_id or secret", file.display()).into()),
+    }
+}
+
+/// Waits until the admin says the edge has applied its current state.
+fn wait_in_sync(admin: &Admin, token: &str) -> Result<()> {
+    let auth = format!("Bearer {token}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = stack::http(admin.addr, "GET", "/api/v1/edges", &[("authorization", &auth)], "")?;
+        let v: Value = serde_json::from_str(&body).unwrap_or_default();
+        if v["edges"].as_array().is_some_and(|e| e.iter().all(|e| e["state"] == "in_sync")) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the edge did not get in sync within 30 s: {body}").into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn signed_url(binary: &Path, client_id: &str, secret: &str, edge_url: &str) -> Result<String> {
+    let out = util::read_stdout(
+        Command::new(binary)
+            .args(["sign", "--client-id", client_id, "--secret-env", "EMBEDGATE_DEMO_SECRET"])
+            .args(["--sub", "viewer@demo.test", "--ttl", "15m", "--claim", "account_type=viewer"])
+            .args(["--claim", "teams:=[\"sales\"]", "--url"])
+            .arg(format!("{edge_url}/{ORG}/workbook/quarterly-sales"))
+            .env("EMBEDGATE_DEMO_SECRET", secret),
+    )?;
+    Ok(out.trim().to_owned())
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())?;
     Ok(())
 }

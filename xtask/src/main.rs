@@ -3,9 +3,11 @@
 
 mod bench;
 mod bench_admin;
+mod bench_edge;
 mod dev;
 mod postgres;
 mod setup;
+mod stack;
 mod test;
 mod util;
 
@@ -19,7 +21,9 @@ commands:
   setup    install what the repository needs (wasm32 target, wasm-bindgen-cli,
            python venv with PyJWT, Debian's PostgreSQL server) and generate
            .dev.vars; idempotent
-  dev      setup, build the admin binary (release) and show how to use it
+  dev      setup, build, and run the whole stack on 127.0.0.1: the admin on
+           :8080 (SQLite under ./data), the edge on workerd on :8787, a demo
+           org with its admin token and a signed embed URL; Ctrl-C stops it
   test     setup, then fmt, clippy (native + wasm32), tests (native + wasm32)
            and a bench smoke run; stops at the first failure. The native
            tests get a throw-away PostgreSQL cluster on 127.0.0.1
@@ -32,6 +36,11 @@ commands:
            16 clients creating 10,000 credentials, then the list at 10,000;
            SQLite in a temp data dir, removed after
              --postgres     a database in a throw-away PostgreSQL cluster instead
+  bench-edge   the edge on workerd (two edges, an admin pushing to them):
+           revoke -> refused and new credential -> usable latencies, wrk
+           throughput of verified embeds vs a pass-through route, WASM size
+             --revocations N  credentials created and revoked (default 50)
+             --seconds S      per wrk run (default 10)
   help     show this message";
 
 enum Command {
@@ -41,6 +50,7 @@ enum Command {
     Test(test::Options),
     Bench,
     BenchAdmin(bench_admin::Options),
+    BenchEdge(bench_edge::Options),
 }
 
 fn parse(args: &[String]) -> Result<Command, String> {
@@ -65,6 +75,24 @@ fn parse(args: &[String]) -> Result<Command, String> {
                 }
             }
             Ok(Command::BenchAdmin(options))
+        }
+        "bench-edge" => {
+            let mut options = bench_edge::Options::default();
+            let mut it = rest.iter();
+            while let Some(arg) = it.next() {
+                let mut number = || -> Result<u64, String> {
+                    it.next()
+                        .and_then(|v| v.parse().ok())
+                        .filter(|&n| n > 0)
+                        .ok_or(format!("{arg} needs a positive number"))
+                };
+                match arg.as_str() {
+                    "--revocations" => options.revocations = usize::try_from(number()?).unwrap_or(50),
+                    "--seconds" => options.seconds = number()?.min(120),
+                    _ => return Err(format!("unknown option `{arg}` for `bench-edge`")),
+                }
+            }
+            Ok(Command::BenchEdge(options))
         }
         "test" => {
             let mut options = test::Options::default();
@@ -102,6 +130,7 @@ fn main() -> ExitCode {
         Command::Test(options) => test::run(options),
         Command::Bench => bench::run(),
         Command::BenchAdmin(options) => bench_admin::run(&options),
+        Command::BenchEdge(options) => bench_edge::run(options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,10 +83,10 @@ fn as_root(program: &str) -> Result<Command> {
         .into())
 }
 
-/// Whether `apt-cache policy postgresql` names an installable version
+/// Whether `apt-cache policy PACKAGE` names an installable version
 /// (before the first `apt-get update` it prints nothing, or `(none)`).
-fn apt_has_candidate() -> bool {
-    probe(Command::new("apt-cache").args(["policy", "postgresql"])).is_some_and(|out| policy_has_candidate(&out))
+fn apt_has_candidate(package: &str) -> bool {
+    probe(Command::new("apt-cache").args(["policy", package])).is_some_and(|out| policy_has_candidate(&out))
 }
 
 fn policy_has_candidate(policy: &str) -> bool {
@@ -96,6 +96,22 @@ fn policy_has_candidate(policy: &str) -> bool {
         .any(|candidate| !candidate.trim().is_empty() && candidate.trim() != "(none)")
 }
 
+/// Installs Debian packages (`apt-get update` first when the index lacks them).
+pub fn apt_install(packages: &[&str]) -> Result<()> {
+    if probe(Command::new("apt-get").arg("--version")).is_none() {
+        return Err(format!("`apt-get` not found: install {} yourself", packages.join(", ")).into());
+    }
+    if !packages.iter().all(|p| apt_has_candidate(p)) {
+        util::run(as_root("apt-get")?.args(["update", "-q"]))?;
+    }
+    util::run(
+        as_root("apt-get")?
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(packages),
+    )
+}
+
 pub fn install_server() -> Result<()> {
     if probe(Command::new("apt-get").arg("--version")).is_none() {
         return Err("`apt-get` not found: this step installs Debian's `postgresql` package. \
@@ -103,16 +119,7 @@ pub fn install_server() -> Result<()> {
                     yourself, or run `cargo xtask test --no-postgres`"
             .into());
     }
-    if !apt_has_candidate() {
-        util::run(as_root("apt-get")?.args(["update", "-q"]))?;
-    }
-    util::run(as_root("apt-get")?.env("DEBIAN_FRONTEND", "noninteractive").args([
-        "install",
-        "-y",
-        "-q",
-        "--no-install-recommends",
-        "postgresql",
-    ]))
+    apt_install(&["postgresql"])
 }
 
 // --- the throw-away cluster ----------------------------------------------------------

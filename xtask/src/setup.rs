@@ -32,6 +32,9 @@ pub const STEPS: &[Step] = &[
     Step { name: "wasm-bindgen-cli 0.2.130", check: wasm_bindgen_installed, install: install_wasm_bindgen },
     Step { name: "python venv .venv (xtask/requirements.txt)", check: venv_ready, install: install_venv },
     Step { name: POSTGRES_STEP, check: postgres::server_installed, install: postgres::install_server },
+    Step { name: "worker-build 0.8.7", check: worker_build_installed, install: install_worker_build },
+    Step { name: "npm packages (wrangler 4.164.0, node 22, wasm-opt 132)", check: npm_ready, install: npm_install },
+    Step { name: "wrk (edge load generator, Debian)", check: wrk_installed, install: install_wrk },
     Step { name: "dev secrets .dev.vars", check: dev_vars_ready, install: write_dev_vars },
 ];
 
@@ -109,6 +112,54 @@ fn install_wasm_bindgen() -> Result<()> {
     println!("setup: this compiles wasm-bindgen-cli from source (about 5 minutes)");
     // No `--locked`: the CLI's lockfile names a yanked crate and cargo refuses it.
     util::run(&mut cargo(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION]))
+}
+
+// --- the edge worker's tools ------------------------------------------------------
+
+const WORKER_BUILD_VERSION: &str = "0.8.7";
+
+#[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
+fn worker_build_installed() -> Result<bool> {
+    Ok(tool_version("worker-build", &["--version"]).is_some_and(|v| v.ends_with(WORKER_BUILD_VERSION)))
+}
+
+fn install_worker_build() -> Result<()> {
+    println!("setup: this compiles worker-build from source (about 8 minutes)");
+    util::run(&mut cargo(["install", "worker-build", "--version", WORKER_BUILD_VERSION, "--locked"]))
+}
+
+/// The tools package.json pins, as `(binary, version argument, expected output)`.
+const NPM_TOOLS: [(&str, &str, &str); 3] =
+    [("wrangler", "--version", "4.164.0"), ("node", "--version", "v22.23.3"), ("wasm-opt", "--version", "version 132")];
+
+/// `node_modules/.bin/NAME`.
+pub fn npm_bin(name: &str) -> PathBuf {
+    repo_root().join("node_modules/.bin").join(name)
+}
+
+#[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
+fn npm_ready() -> Result<bool> {
+    // wrangler runs on the Node 22 from node_modules (it refuses Node 20).
+    let path = util::path_with(&repo_root().join("node_modules/.bin"));
+    Ok(NPM_TOOLS.iter().all(|(bin, arg, expect)| {
+        util::probe(Command::new(npm_bin(bin)).arg(arg).env("PATH", &path))
+            .is_some_and(|out| out.lines().any(|l| l.contains(expect)))
+    }))
+}
+
+fn npm_install() -> Result<()> {
+    // `npm install`, not `npm ci`: the lockfile lacks workerd's other-OS
+    // packages, which the registry mirror does not serve (toolchain.md).
+    util::run(Command::new("npm").args(["install", "--no-audit", "--no-fund"]).current_dir(repo_root()))
+}
+
+#[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
+fn wrk_installed() -> Result<bool> {
+    Ok(util::probe(Command::new("sh").args(["-c", "command -v wrk"])).is_some())
+}
+
+fn install_wrk() -> Result<()> {
+    postgres::apt_install(&["wrk"])
 }
 
 // --- python venv -------------------------------------------------------------

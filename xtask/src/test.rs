@@ -5,8 +5,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::postgres::{self, Cluster};
-use crate::setup;
 use crate::util::{self, cargo, Result};
+use crate::{setup, stack};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -59,6 +59,32 @@ const STEPS: &[Step] = &[
                 "warnings",
             ])
         },
+    },
+    Step {
+        name: "clippy-edge",
+        quick: false,
+        postgres: false,
+        command: || {
+            cargo([
+                "clippy",
+                "-p",
+                "embedgate-edge",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--lib",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ])
+        },
+    },
+    Step {
+        // The end-to-end tests start edges from this build (workerd via wrangler).
+        name: "edge-build",
+        quick: true,
+        postgres: false,
+        command: stack::build_edge_command,
     },
     Step {
         name: "test",

@@ -68,7 +68,12 @@ pub fn ensure_cargo_bin_on_path() {
 pub fn describe(cmd: &Command) -> String {
     let mut words: Vec<String> = cmd
         .get_envs()
-        .filter_map(|(key, value)| value.map(|value| format!("{}={}", key.to_string_lossy(), quote(value))))
+        .filter_map(|(key, value)| {
+            let key = key.to_string_lossy();
+            // Keys, secrets and tokens passed by environment are never echoed.
+            let secret = ["KEY", "SECRET", "TOKEN", "PASSWORD"].iter().any(|w| key.to_ascii_uppercase().contains(w));
+            value.map(|value| format!("{key}={}", if secret { "<redacted>".into() } else { quote(value) }))
+        })
         .collect();
     words.push(quote(cmd.get_program()));
     words.extend(cmd.get_args().map(quote));
@@ -127,4 +132,12 @@ pub fn probe(cmd: &mut Command) -> Option<String> {
 /// or `None` when the tool is missing or fails.
 pub fn tool_version(program: impl AsRef<OsStr>, args: &[&str]) -> Option<String> {
     probe(Command::new(program).args(args)).map(|out| out.trim().to_owned())
+}
+
+/// PATH with `dir` first (e.g. `node_modules/.bin`, whose Node 22 wrangler needs).
+pub fn path_with(dir: &Path) -> std::ffi::OsString {
+    let path = env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![dir.to_path_buf()];
+    dirs.extend(env::split_paths(&path));
+    env::join_paths(dirs).unwrap_or(path)
 }

@@ -15,8 +15,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-/// Every (method, route template) the router serves (design §7, less `GET
-/// /api/v1/edges`, which comes with the push).
+/// Every (method, route template) the router serves (design §7).
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/metrics"),
@@ -35,6 +34,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/orgs/{org}/credentials/{client_id}/rotate"),
     ("post", "/api/v1/orgs/{org}/credentials/{client_id}/retire-previous"),
     ("get", "/api/v1/orgs/{org}/audit"),
+    ("get", "/api/v1/edges"),
 ];
 
 /// A GET returning status, content type and the body as text.
@@ -192,6 +192,27 @@ async fn metrics_count_requests_by_route_template() {
 }
 
 #[tokio::test]
+async fn edges_are_listed_to_any_member() {
+    let backend = &backends()[0];
+    let mut env = Env::new(backend).await;
+    env.state.push.edges = vec!["http://127.0.0.1:1".into()];
+    env.state.edges = std::sync::Arc::new(embedgate_admin::server::push::EdgeBoard::new(&env.state.push.edges));
+    env.app = embedgate_admin::server::app(env.state.clone());
+    let (s, body) = env.call("GET", "/api/v1/edges", None, None).await;
+    assert_eq!((s, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let viewer = env.member_with_token("viewer@example.com", "viewer").await;
+    for token in [env.admin_token.as_str(), viewer.as_str()] {
+        let (s, body) = env.call("GET", "/api/v1/edges", Some(token), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(body["edges"][0]["url"], "http://127.0.0.1:1");
+        assert_eq!(body["edges"][0]["state"], "unknown", "never reached: {body}");
+        assert_eq!(body["edges"][0]["applied_version"], Value::Null);
+        assert!(body["state_version"].as_u64().is_some());
+    }
+    env.finish().await;
+}
+
+#[tokio::test]
 async fn metrics_list_configured_edges() {
     let backend = &backends()[0];
     let mut env = Env::new(backend).await;
@@ -282,7 +303,7 @@ async fn openapi_documents_every_route() {
             .replace("{token_id}", "0123456789abcdef0123456789abcdef")
             .replace("{client_id}", "x");
         let (s, body) = env.call(&method.to_uppercase(), &path, None, None).await;
-        if route.starts_with("/api/v1/orgs/") {
+        if route.starts_with("/api/v1/orgs/") || *route == "/api/v1/edges" {
             assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {route}: {body}");
         } else {
             assert_eq!(s, StatusCode::OK, "{method} {route}");

@@ -373,6 +373,10 @@ async fn deactivate_member(
 ) -> Result<Json<Value>, AppError> {
     let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
     let mut tx = state.db.begin_write().await?;
+    // Bumped first: on PostgreSQL the state-version row lock makes concurrent
+    // deactivations wait in line, so two admins deactivating each other
+    // cannot both pass the last-admin check. Rolled back when nothing changes.
+    tx.bump_version().await?;
     let done =
         sqlx::query("UPDATE members SET status = 'deactivated' WHERE org = $1 AND email = $2 AND status = 'active'")
             .bind(&org)
@@ -396,9 +400,8 @@ async fn deactivate_member(
             return Err(AppError::LastAdmin);
         }
         audit(&mut tx, &org, &admin.email, "member.deactivate", &email, &json!({})).await?;
-        tx.bump_version().await?;
+        tx.commit().await?;
     }
-    tx.commit().await?;
     Ok(Json(member_json(&row)?))
 }
 

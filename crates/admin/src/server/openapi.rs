@@ -42,6 +42,7 @@ pub async fn openapi_json() -> Response {
         paths::rotate_credential,
         paths::retire_previous,
         paths::list_audit,
+        paths::list_edges,
     ),
     components(schemas(
         ErrorBody,
@@ -58,6 +59,8 @@ pub async fn openapi_json() -> Response {
         CreateCredentialRequest,
         UpdateCredentialRequest,
         CredentialBody,
+        EdgeList,
+        EdgeStatusBody,
         CredentialWithSecret,
         CredentialPage,
         AuditItem,
@@ -330,6 +333,49 @@ pub struct AuditPage {
     pub next_before: Option<i64>,
 }
 
+/// `GET /api/v1/edges`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EdgeList {
+    /// The admin's current state version.
+    pub state_version: u64,
+    /// Every configured edge, in `EMBEDGATE_EDGES` order.
+    pub edges: Vec<EdgeStatusBody>,
+}
+
+/// What the admin knows of one edge (design §6).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EdgeStatusBody {
+    /// The edge's base URL (without userinfo).
+    pub url: String,
+    /// `in_sync`, `behind`, `ahead`, `unreachable` or `unknown`.
+    pub state: String,
+    /// Seconds the edge has been behind a version this admin had (0 in sync).
+    pub lag_seconds: f64,
+    /// The version the edge last acknowledged; null if never reached.
+    #[schema(required = true)]
+    pub applied_version: Option<u64>,
+    /// When the admin issued that version (Unix seconds).
+    #[schema(required = true)]
+    pub applied_issued_at: Option<i64>,
+    /// The last authentic ack (Unix seconds).
+    #[schema(required = true)]
+    pub last_ack_at: Option<i64>,
+    /// The last push or probe tried (Unix seconds).
+    #[schema(required = true)]
+    pub last_attempt_at: Option<i64>,
+    /// The last failure (or why the edge is ahead); null when fine.
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// Snapshots pushed since start.
+    pub pushes: u64,
+    /// Probes sent since start.
+    pub probes: u64,
+    /// Failed attempts since start.
+    pub failures: u64,
+}
+
 // ---------------------------------------------------------------- modifiers
 
 /// The `bearer` scheme: a member API token.
@@ -455,7 +501,7 @@ impl Modify for ErrorResponses {
 mod paths {
     use super::{
         AuditPage, CreateCredentialRequest, CreateMemberRequest, CredentialBody, CredentialPage, CredentialWithSecret,
-        ErrorBody, Health, IssuedToken, MemberBody, MemberList, RevokedToken, UpdateCredentialRequest,
+        EdgeList, ErrorBody, Health, IssuedToken, MemberBody, MemberList, RevokedToken, UpdateCredentialRequest,
         UpdateMemberRequest,
     };
 
@@ -607,4 +653,13 @@ mod paths {
         security(("bearer" = [])),
         responses((status = 200, description = "Audit entries, newest first.", body = AuditPage)))]
     pub fn list_audit() {}
+
+    #[utoipa::path(get, path = "/api/v1/edges", tag = "operations",
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "Every configured edge's applied version, lag and last contact. \
+                Any active member's token of any org may read it (it holds no org data).", body = EdgeList),
+            (status = 401, description = "No valid member token.", body = ErrorBody),
+            (status = 429, description = "Too many failed authentications from this address.", body = ErrorBody)))]
+    pub fn list_edges() {}
 }

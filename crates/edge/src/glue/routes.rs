@@ -169,10 +169,12 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
 
     let (session, new_cookie) = match embed_token(query) {
         Err(e) => return refuse(&e, json, None),
-        Ok(Some(token)) => match first_load(&verifier, &token, now, &ectx, env, config).await? {
-            Ok(found) => found,
-            Err(e) => return refuse(&e, json, None),
-        },
+        Ok(Some(token)) => {
+            match first_load(&verifier, &token, now, &ectx, env, config, cookie_header.as_deref()).await? {
+                Ok(found) => found,
+                Err(e) => return refuse(&e, json, None),
+            }
+        }
         Ok(None) => {
             let Some(value) = render::cookie(cookie_header.as_deref(), SESSION_COOKIE) else {
                 let e = VerifyError::MalformedToken("no :jwt parameter and no edge session");
@@ -229,6 +231,7 @@ async fn first_load(
     ectx: &EmbedContext<'_>,
     env: &Env,
     config: &Config,
+    cookies: Option<&str>,
 ) -> Result<std::result::Result<(Session, Option<String>), VerifyError>> {
     let verified = match edge.verify(token, now, ectx) {
         Ok(v) => v,
@@ -243,7 +246,12 @@ async fn first_load(
     let verdict: Verdict =
         stub.fetch_with_request(Request::new_with_init("https://replay/use", &init)?).await?.json().await?;
     if !verdict.first {
-        return Ok(Err(VerifyError::Replayed));
+        // A reload of the same embed URL: the user's own live session for this
+        // credential and user carries on; anyone else gets `replayed`.
+        let resumed = render::cookie(cookies, SESSION_COOKIE)
+            .and_then(|c| edge.resume_session(c, now, ectx).ok())
+            .filter(|s| s.client_id == client_id && s.sub == verified.sub());
+        return Ok(resumed.map(|s| (s, None)).ok_or(VerifyError::Replayed));
     }
     let session = EdgeVerifier::session_for(&verified, now, config.session_ttl_s);
     let cookie = (config.session_ttl_s > 0).then(|| edge.seal_session(&session, now)).flatten();

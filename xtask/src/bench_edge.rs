@@ -1,0 +1,324 @@
+//! `cargo xtask bench-edge`: the edge's figures on the real runtime (issue 4),
+//! all on 127.0.0.1, bounded, stopping everything it starts.
+//!
+//! - Revoke → refused: an admin pushing to two edges (workerd via `wrangler
+//!   dev`); for each of N credentials, the time from sending the revoke to
+//!   the first `credential_revoked` at each edge (polled every 5 ms with fresh
+//!   tokens). Also new credential → first 200 at each edge.
+//! - Throughput: `wrk` (Debian) for a bounded time against the pass-through
+//!   route, the embed route with a fresh token per request (verify + replay
+//!   Durable Object), and the embed route on a session cookie.
+//! - The worker's WASM size, raw and gzip.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use embedgate_core::{sign, Claims, ClientId, EmbedSecret};
+use serde_json::Value;
+
+use crate::stack::{self, Admin, Edge};
+use crate::util::{self, cargo, Result};
+
+const ORG: &str = "bench";
+const ADMIN_EMAIL: &str = "admin@bench.test";
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Revocations measured.
+    pub revocations: usize,
+    /// Seconds per wrk run.
+    pub seconds: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { revocations: 50, seconds: 10 }
+    }
+}
+
+pub fn run(options: Options) -> Result<()> {
+    crate::setup::run()?;
+    util::run(&mut cargo(["build", "--release", "-p", "embedgate-admin"]))?;
+    stack::build_edge()?;
+    let binary = util::target_dir().join("release/embedgate");
+    let dir = stack::run_dir("bench-edge")?;
+    let result = measure(&binary, &dir, options);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn measure(binary: &Path, dir: &Path, options: Options) -> Result<()> {
+    let vars = stack::dev_vars()?;
+    let key =
+        |n: &str| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).ok_or(format!("{n} not in .dev.vars"));
+    let (master, sync) = (key("EMBEDGATE_MASTER_KEY")?, key("EMBEDGATE_SYNC_KEY")?);
+    let mut edges = Vec::new();
+    for i in 0..2 {
+        let (port, inspector) = (stack::free_port()?, stack::free_port()?);
+        println!("starting edge {i} on 127.0.0.1:{port} …");
+        edges.push(Edge::start(
+            port,
+            inspector,
+            &dir.join(format!("edge{i}-state")),
+            &[("EMBEDGATE_BENCH_ROUTES", "true"), ("SESSION_COOKIE_SECURE", "false")],
+            &dir.join(format!("edge{i}.log")),
+        )?);
+    }
+    let edge_urls: Vec<String> = edges.iter().map(|e| format!("http://{}", e.addr)).collect();
+    let init = util::read_stdout(
+        Command::new(binary)
+            .args(["init", "--org", ORG, "--admin-email", ADMIN_EMAIL, "--data-dir"])
+            .arg(dir.join("admin"))
+            .env("EMBEDGATE_MASTER_KEY", &master),
+    )?;
+    let token = serde_json::from_str::<Value>(&init)?["token"].as_str().ok_or("init printed no token")?.to_owned();
+    let joined = edge_urls.join(",");
+    let env = [
+        ("EMBEDGATE_MASTER_KEY", master.as_str()),
+        ("EMBEDGATE_SYNC_KEY", sync.as_str()),
+        ("EMBEDGATE_EDGES", &joined),
+    ];
+    let admin = Admin::start(binary, stack::free_port()?, &dir.join("admin"), &env, &dir.join("admin.log"))?;
+    let api = Api { admin: &admin, auth: format!("Bearer {token}") };
+
+    // --- propagation -------------------------------------------------------------
+    let mut usable = Vec::new();
+    let mut revoked = Vec::new();
+    for i in 0..options.revocations {
+        let sent = Instant::now();
+        let (client_id, secret) = api.create(&format!("bench-{i}"))?;
+        for edge in &edges {
+            usable.push(poll(edge, &client_id, &secret, sent, "ok")?);
+        }
+        let sent = Instant::now();
+        api.post(&format!("/api/v1/orgs/{ORG}/credentials/{client_id}/revoke"))?;
+        for edge in &edges {
+            revoked.push(poll(edge, &client_id, &secret, sent, "credential_revoked")?);
+        }
+    }
+    let mut report = String::new();
+    let _ = writeln!(report, "\n## propagation ({} credentials, {} edges)", options.revocations, edges.len());
+    let _ = writeln!(report, "{:<32} {:>8} {:>8} {:>8} {:>6}", "", "p50 ms", "p99 ms", "max ms", "n");
+    for (name, samples) in [("new credential -> usable", &mut usable), ("revoke -> credential_revoked", &mut revoked)] {
+        samples.sort_by(f64::total_cmp);
+        let _ = writeln!(
+            report,
+            "{name:<32} {:>8.1} {:>8.1} {:>8.1} {:>6}",
+            pct(samples, 0.50),
+            pct(samples, 0.99),
+            samples.last().copied().unwrap_or_default(),
+            samples.len()
+        );
+    }
+    println!("{report}");
+
+    report.push_str(&throughput_and_size(&api, &edges[0], options, dir)?);
+    println!("{report}");
+    drop(admin);
+    drop(edges);
+    Ok(())
+}
+
+/// The wrk runs against `edge` and the worker's size, as report text.
+fn throughput_and_size(api: &Api<'_>, edge: &Edge, options: Options, dir: &Path) -> Result<String> {
+    let mut report = String::new();
+    // --- throughput ----------------------------------------------------------------
+    let (client_id, secret) = api.create("bench-load")?;
+    poll(edge, &client_id, &secret, Instant::now(), "ok")?;
+    let paths = dir.join("paths.txt");
+    let count = usize::try_from(options.seconds).unwrap_or(10) * 1500;
+    let mut lines = String::with_capacity(count * 600);
+    for _ in 0..count {
+        let _ = writeln!(lines, "/{ORG}/workbook/q3?:jwt={}", token_for(&client_id, &secret)?);
+    }
+    std::fs::write(&paths, lines)?;
+    let cookie = session_cookie(edge, &client_id, &secret)?;
+    let target = format!("http://{}", edge.addr);
+    let runs = [
+        ("pass-through route", wrk(&target, "/.well-known/embedgate/passthrough", None, None, options.seconds, dir)?),
+        ("embed, fresh token (verify + replay DO)", wrk(&target, "/", Some(&paths), None, options.seconds, dir)?),
+        (
+            "embed, session cookie",
+            wrk(&target, &format!("/{ORG}/workbook/q3"), None, Some(&cookie), options.seconds, dir)?,
+        ),
+    ];
+    let base = runs[0].1.rps;
+    let _ = writeln!(report, "\n## throughput (wrk -t1 -c8 -d{}s, one edge)", options.seconds);
+    let _ = writeln!(
+        report,
+        "{:<42} {:>9} {:>8} {:>8} {:>9} {:>10}",
+        "route", "req/s", "p50 ms", "p99 ms", "non-2xx", "vs pass"
+    );
+    for (name, r) in &runs {
+        let _ = writeln!(
+            report,
+            "{name:<42} {:>9.0} {:>8.2} {:>8.2} {:>9} {:>9.1}%",
+            r.rps,
+            r.p50_ms,
+            r.p99_ms,
+            r.non_2xx,
+            100.0 * (r.rps / base - 1.0)
+        );
+    }
+    for (name, r) in &runs[1..] {
+        let _ = writeln!(
+            report,
+            "added time per request, {name}: {:.3} ms (1/rps difference at saturation)",
+            1000.0 * (1.0 / r.rps - 1.0 / base)
+        );
+    }
+
+    // --- size --------------------------------------------------------------------------
+    let wasm = util::repo_root().join("crates/edge/build/index_bg.wasm");
+    let raw = std::fs::metadata(&wasm)?.len();
+    let gz = util::read_stdout(Command::new("sh").arg("-c").arg(format!("gzip -9 -c '{}' | wc -c", wasm.display())))?;
+    let _ = writeln!(
+        report,
+        "\n## worker size\nindex_bg.wasm {raw} bytes, {} bytes gzip (Workers limits: 3 MB gzip free plan, 10 MB paid)",
+        gz.trim()
+    );
+    Ok(report)
+}
+
+struct Api<'a> {
+    admin: &'a Admin,
+    auth: String,
+}
+
+impl Api<'_> {
+    fn post(&self, path: &str) -> Result<Value> {
+        self.send(path, "{}")
+    }
+
+    fn send(&self, path: &str, body: &str) -> Result<Value> {
+        let headers = [("authorization", self.auth.as_str()), ("content-type", "application/json")];
+        let (status, text) = stack::http(self.admin.addr, "POST", path, &headers, body)?;
+        if !(200..300).contains(&status) {
+            return Err(format!("POST {path}: HTTP {status} {text}").into());
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    fn create(&self, name: &str) -> Result<(String, String)> {
+        let body = serde_json::json!({"name": name, "owner": ADMIN_EMAIL, "privileges": ["embedding"]}).to_string();
+        let v = self.send(&format!("/api/v1/orgs/{ORG}/credentials"), &body)?;
+        Ok((
+            v["client_id"].as_str().unwrap_or_default().to_owned(),
+            v["secret"].as_str().unwrap_or_default().to_owned(),
+        ))
+    }
+}
+
+fn token_for(client_id: &str, secret: &str) -> Result<String> {
+    let now = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs())?;
+    let client: ClientId = client_id.parse().map_err(|e| format!("{e:?}"))?;
+    Ok(sign(&Claims::new("user@bench.test", now, 3600)?, &client, &EmbedSecret::new(secret.to_owned()))?)
+}
+
+/// Milliseconds from `sent` until the edge answers with `want` (`ok` or a code).
+fn poll(edge: &Edge, client_id: &str, secret: &str, sent: Instant, want: &str) -> Result<f64> {
+    let deadline = sent + Duration::from_secs(30);
+    loop {
+        let path = format!("/{ORG}/workbook/q3?:jwt={}", token_for(client_id, secret)?);
+        let (_, body) = stack::http(edge.addr, "GET", &path, &[("accept", "application/json")], "")?;
+        let v: Value = serde_json::from_str(&body).unwrap_or_default();
+        let got = if v["ok"] == true { "ok" } else { v["error"].as_str().unwrap_or("?") };
+        if got == want {
+            return Ok(sent.elapsed().as_secs_f64() * 1000.0);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("edge {} still answers {got}, not {want}, after 30 s", edge.addr).into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A session cookie from one first load.
+fn session_cookie(edge: &Edge, client_id: &str, secret: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let path = format!("/{ORG}/workbook/q3?:jwt={}", token_for(client_id, secret)?);
+    let mut s = std::net::TcpStream::connect(edge.addr)?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n", edge.addr)?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    raw.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie:")
+                .then(|| l[11..].trim().split(';').next().unwrap_or("").to_owned())
+        })
+        .ok_or_else(|| "the first load set no session cookie".into())
+}
+
+struct WrkResult {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+fn wrk(
+    target: &str,
+    path: &str,
+    paths: Option<&Path>,
+    cookie: Option<&str>,
+    seconds: u64,
+    dir: &Path,
+) -> Result<WrkResult> {
+    let script = dir.join("bench.lua");
+    let mut lua = String::from("wrk.headers[\"Accept\"] = \"application/json\"\n");
+    if let Some(c) = cookie {
+        let _ = writeln!(lua, "wrk.headers[\"Cookie\"] = \"{c}\"");
+    }
+    if let Some(p) = paths {
+        let _ = write!(
+            lua,
+            "local paths = {{}}\nfor l in io.lines(\"{}\") do paths[#paths + 1] = l end\n\
+             local i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format(nil, paths[(i - 1) % #paths + 1])\nend\n",
+            p.display()
+        );
+    } else {
+        let _ = writeln!(lua, "wrk.path = \"{path}\"");
+    }
+    std::fs::write(&script, lua)?;
+    let out = util::read_stdout(
+        Command::new("wrk")
+            .args(["-t1", "-c8", &format!("-d{seconds}s"), "--latency", "-s"])
+            .arg(&script)
+            .arg(format!("{target}{path}")),
+    )?;
+    println!("{out}");
+    let field = |prefix: &str| -> Option<String> {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|r| r.split_whitespace().next().unwrap_or("").to_owned()))
+    };
+    let ms = |s: Option<String>| -> f64 {
+        let s = s.unwrap_or_default();
+        if let Some(v) = s.strip_suffix("ms") {
+            v.parse().unwrap_or(f64::NAN)
+        } else if let Some(v) = s.strip_suffix("us") {
+            v.parse::<f64>().unwrap_or(f64::NAN) / 1000.0
+        } else if let Some(v) = s.strip_suffix('s') {
+            v.parse::<f64>().unwrap_or(f64::NAN) * 1000.0
+        } else {
+            f64::NAN
+        }
+    };
+    Ok(WrkResult {
+        rps: field("Requests/sec:").and_then(|v| v.parse().ok()).unwrap_or(0.0),
+        p50_ms: ms(field("50%")),
+        p99_ms: ms(field("99%")),
+        non_2xx: field("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0),
+    })
+}
+
+fn pct(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
