@@ -262,12 +262,7 @@ pub struct Answer {
 impl Answer {
     async fn from(resp: reqwest::Response) -> Self {
         let status = resp.status().as_u16();
-        let set_cookies = resp
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect();
+        let set_cookies = resp.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
         let text = resp.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Self { status, body, set_cookies }
@@ -660,9 +655,8 @@ impl Stack {
             let version = status["state_version"].as_u64().unwrap();
             let edges = status["edges"].as_array().unwrap();
             assert_eq!(edges.len(), self.edges.len(), "{status}");
-            let synced = edges
-                .iter()
-                .all(|e| e["state"] == "in_sync" && e["applied_version"].as_u64() == Some(version));
+            let synced =
+                edges.iter().all(|e| e["state"] == "in_sync" && e["applied_version"].as_u64() == Some(version));
             if synced {
                 for edge in &self.edges {
                     assert_eq!(edge.version().await, version, "{} /healthz disagrees with {status}", edge.name);

@@ -8,8 +8,10 @@
 
 use embedgate_core::sync::{open_ack, seal_request, SyncRequest, SIGNATURE_HEADER};
 use embedgate_core::{Snapshot, SyncKey};
-use embedgate_e2e::{step, Answer, Credential, Edge, Stack, ADMIN, ORG, OTHER_ORG};
-use serde_json::json;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use embedgate_e2e::{step, Answer, Credential, Edge, Stack, ADMIN, ORG, OTHER_ORG, PUSH_DEADLINE};
+use serde_json::{json, Value};
 
 const ALICE: &str = "alice@customer.test";
 const CAROL: &str = "carol@acme.test";
@@ -47,24 +49,39 @@ async fn assert_refused_everywhere(stack: &Stack, cred: &Credential, sub: &str, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embeds_verify_and_every_change_reaches_both_edges() {
     let stack = Stack::start(2).await;
-    let initial = stack.wait_in_sync(std::time::Duration::from_secs(5)).await;
+    let initial = stack.wait_in_sync(Duration::from_secs(5)).await;
 
-    step("create a credential, sign with PyJWT: 200 with the identity on both edges");
     let portal = stack.create_credential("Customer portal", ADMIN).await;
     let v = stack.wait_pushed().await;
     assert!(v > initial, "creating a credential did not bump the version ({initial} → {v})");
-    let token = portal.sign(ALICE);
+    let cookies = first_load_replay_and_session(&stack, &portal).await;
+    other_orgs_url(&stack, &portal, &cookies).await;
+    let carols = creator_cannot_impersonate(&stack).await;
+    let portal = rotation(&stack, portal).await;
+    revocation(&stack, &portal, &cookies).await;
+    // Revoking one credential leaves the others alone.
+    assert_verifies_everywhere(&stack, &carols, CAROL).await;
+    let version = edges_report_in_sync(&stack).await;
+    sync_refuses_forged_and_older_pushes(&stack, version, &carols, &portal).await;
+    assert_eq!(stack.wait_in_sync(PUSH_DEADLINE).await, version);
+    step("done");
+}
+
+/// Returns each edge's session cookie.
+async fn first_load_replay_and_session(stack: &Stack, portal: &Credential) -> Vec<String> {
+    step("sign with PyJWT: 200 with the identity and a session cookie on both edges; a replay is 401 replayed");
     let mut cookies = Vec::new();
     for edge in &stack.edges {
+        // One token per edge: locally each edge has its own replay store.
+        let token = portal.sign(ALICE);
         let first = edge.embed(ORG, Some(&token), None).await;
         assert_ok(&first, edge, ALICE, &portal.client_id);
-        assert_eq!(first.body["account_type"], serde_json::Value::Null, "{:?}", first.body);
+        assert_eq!(first.body["account_type"], Value::Null, "{:?}", first.body);
         let set = first.set_cookies.iter().find(|c| c.starts_with("embedgate_session=")).unwrap();
         assert!(set.contains(&format!("Path=/{ORG}/")), "{set}");
         assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"), "{set}");
         cookies.push(first.session_cookie().unwrap());
 
-        step(&format!("{}: the same token again is refused: 401 replayed", edge.name));
         let again = edge.embed(ORG, Some(&token), None).await;
         assert_refused(&again, edge, 401, "replayed");
     }
@@ -73,43 +90,55 @@ async fn embeds_verify_and_every_change_reaches_both_edges() {
     for (edge, cookie) in stack.edges.iter().zip(&cookies) {
         let cont = edge.embed(ORG, None, Some(cookie)).await;
         assert_ok(&cont, edge, ALICE, &portal.client_id);
-        // …but only under its own org.
-        let elsewhere = edge.embed(OTHER_ORG, None, Some(cookie)).await;
-        assert_eq!(elsewhere.status, 403, "{}: {:?}", edge.name, elsewhere.body);
     }
+    cookies
+}
 
-    step("a token of org acme on org globex's URL: 403 org_mismatch");
-    for edge in &stack.edges {
+async fn other_orgs_url(stack: &Stack, portal: &Credential, cookies: &[String]) {
+    step("a token (or a session) of org acme on org globex's URL: 403 org_mismatch");
+    for (edge, cookie) in stack.edges.iter().zip(cookies) {
         let a = edge.embed(OTHER_ORG, Some(&portal.sign(ALICE)), None).await;
         assert_refused(&a, edge, 403, "org_mismatch");
+        // A browser would not send the cookie there (Path=/acme/); a client that does is refused.
+        let a = edge.embed(OTHER_ORG, None, Some(cookie)).await;
+        assert_refused(&a, edge, 403, "org_mismatch");
     }
+}
 
+async fn creator_cannot_impersonate(stack: &Stack) -> Credential {
     step("a creator's credential: as itself 200, for someone else 403 impersonation_not_allowed");
     stack.post("/members", json!({"email": CAROL, "account_type": "creator"}), 201).await;
     let carols = stack.create_credential("Carol's sandbox", CAROL).await;
     stack.wait_pushed().await;
-    assert_verifies_everywhere(&stack, &carols, CAROL).await;
-    assert_refused_everywhere(&stack, &carols, ALICE, 403, "impersonation_not_allowed").await;
+    assert_verifies_everywhere(stack, &carols, CAROL).await;
+    assert_refused_everywhere(stack, &carols, ALICE, 403, "impersonation_not_allowed").await;
+    carols
+}
 
+/// Returns the credential with its new secret.
+async fn rotation(stack: &Stack, portal: Credential) -> Credential {
     step("rotate: the old and the new secret both verify");
     let rotated = stack.post(&format!("/credentials/{}/rotate", portal.client_id), json!({}), 200).await;
     let new_secret = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(new_secret, portal.secret);
     let portal_new = Credential { client_id: portal.client_id.clone(), secret: new_secret };
     stack.wait_pushed().await;
-    assert_verifies_everywhere(&stack, &portal, ALICE).await;
-    assert_verifies_everywhere(&stack, &portal_new, ALICE).await;
+    assert_verifies_everywhere(stack, &portal, ALICE).await;
+    assert_verifies_everywhere(stack, &portal_new, ALICE).await;
 
     step("retire-previous: the old secret is refused with 401 bad_signature, the new one verifies");
     stack.post(&format!("/credentials/{}/retire-previous", portal.client_id), json!({}), 200).await;
     stack.wait_pushed().await;
-    assert_refused_everywhere(&stack, &portal, ALICE, 401, "bad_signature").await;
-    assert_verifies_everywhere(&stack, &portal_new, ALICE).await;
+    assert_refused_everywhere(stack, &portal, ALICE, 401, "bad_signature").await;
+    assert_verifies_everywhere(stack, &portal_new, ALICE).await;
+    portal_new
+}
 
+async fn revocation(stack: &Stack, portal: &Credential, older_cookies: &[String]) {
     step("revoke: new tokens get 401 credential_revoked and live sessions end");
     let mut sessions = Vec::new();
     for edge in &stack.edges {
-        let a = edge.embed(ORG, Some(&portal_new.sign(ALICE)), None).await;
+        let a = edge.embed(ORG, Some(&portal.sign(ALICE)), None).await;
         assert_ok(&a, edge, ALICE, &portal.client_id);
         let cookie = a.session_cookie().unwrap();
         assert_ok(&edge.embed(ORG, None, Some(&cookie)).await, edge, ALICE, &portal.client_id);
@@ -117,18 +146,19 @@ async fn embeds_verify_and_every_change_reaches_both_edges() {
     }
     stack.post(&format!("/credentials/{}/revoke", portal.client_id), json!({}), 200).await;
     stack.wait_pushed().await;
-    assert_refused_everywhere(&stack, &portal_new, ALICE, 401, "credential_revoked").await;
-    for (edge, cookie) in stack.edges.iter().zip(sessions.iter().chain(&cookies)) {
+    assert_refused_everywhere(stack, portal, ALICE, 401, "credential_revoked").await;
+    let cookies = stack.edges.iter().zip(&sessions).chain(stack.edges.iter().zip(older_cookies));
+    for (edge, cookie) in cookies {
         let a = edge.embed(ORG, None, Some(cookie)).await;
         assert_refused(&a, edge, 401, "credential_revoked");
         let cleared = a.set_cookies.iter().find(|c| c.starts_with("embedgate_session=;")).unwrap();
         assert!(cleared.contains("Max-Age=0") && cleared.contains(&format!("Path=/{ORG}/")), "{cleared}");
     }
-    // Revoking one credential leaves the others alone.
-    assert_verifies_everywhere(&stack, &carols, CAROL).await;
+}
 
+async fn edges_report_in_sync(stack: &Stack) -> u64 {
     step("GET /api/v1/edges: both edges in_sync at the admin's version");
-    let version = stack.wait_in_sync(embedgate_e2e::PUSH_DEADLINE).await;
+    let version = stack.wait_in_sync(PUSH_DEADLINE).await;
     let status = stack.edges_status().await;
     let edges = status["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 2, "{status}");
@@ -138,22 +168,24 @@ async fn embeds_verify_and_every_change_reaches_both_edges() {
         assert_eq!(listed["applied_version"], version, "{status}");
         assert_eq!(listed["consecutive_failures"], 0, "{status}");
     }
+    version
+}
 
+async fn sync_refuses_forged_and_older_pushes(stack: &Stack, version: u64, carols: &Credential, revoked: &Credential) {
     step("the sync endpoint refuses forged and older pushes; the state is unchanged");
     let key = SyncKey::from_printable(&stack.sync_key).unwrap();
-    let now = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs())
-        .unwrap();
+    let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()).unwrap();
+    let snapshot = |version| Snapshot { version, issued_at: now, ..Snapshot::default() };
     for edge in &stack.edges {
         let before = edge.healthz().await;
         assert_eq!(before["version"], version);
 
         // A newer, empty snapshot (it would wipe every credential) under another key.
-        let forged = SyncRequest::push(Snapshot { version: version + 100, issued_at: now, ..Snapshot::default() }, 0)
-            .unwrap();
+        let forged = SyncRequest::push(snapshot(version + 100), 0).unwrap();
         let sealed = seal_request(&forged, &SyncKey::generate().unwrap());
         let a = edge.sync_raw(sealed.body.clone(), Some(&sealed.signature)).await;
         assert_eq!((a.status, a.error()), (401, "bad_signature"), "{}: {:?}", edge.name, a.body);
-        // The same without a signature, and with a signature for other bytes.
+        // The same without a signature, and a real signature over other bytes.
         let a = edge.sync_raw(sealed.body.clone(), None).await;
         assert_eq!((a.status, a.error()), (401, "bad_signature"), "{}: {:?}", edge.name, a.body);
         let real = seal_request(&forged, &key);
@@ -166,17 +198,16 @@ async fn embeds_verify_and_every_change_reaches_both_edges() {
         assert_eq!((a.status, a.error()), (401, "bad_signature"), "{}: {:?}", edge.name, a.body);
 
         // An authentic but older snapshot: 409 stale, the edge keeps its version.
-        let older =
-            SyncRequest::push(Snapshot { version: version - 1, issued_at: now, ..Snapshot::default() }, 0).unwrap();
+        let older = SyncRequest::push(snapshot(version - 1), 0).unwrap();
         let sealed = seal_request(&older, &key);
         let a = edge.sync_raw(sealed.body.clone(), Some(&sealed.signature)).await;
         assert_eq!(a.status, 409, "{}: {:?}", edge.name, a.body);
         assert_eq!(a.body["outcome"], "stale", "{}: {:?}", edge.name, a.body);
         assert_eq!(a.body["applied_version"], version, "{}: {:?}", edge.name, a.body);
 
-        // The same version with other contents is not applied either.
-        let same =
-            SyncRequest::push(Snapshot { version, issued_at: now, ..Snapshot::default() }, 0).unwrap();
+        // The same version with other contents is not applied either (and the
+        // ack is authentic and answers this request).
+        let same = SyncRequest::push(snapshot(version), 0).unwrap();
         let sealed = seal_request(&same, &key);
         let resp = embedgate_e2e::http()
             .post(format!("{}{}", edge.url, embedgate_core::sync::SYNC_PATH))
@@ -197,9 +228,7 @@ async fn embeds_verify_and_every_change_reaches_both_edges() {
         assert_eq!(after["issued_at"], before["issued_at"], "{}", edge.name);
         let a = edge.embed(ORG, Some(&carols.sign(CAROL)), None).await;
         assert_ok(&a, edge, CAROL, &carols.client_id);
-        let a = edge.embed(ORG, Some(&portal_new.sign(ALICE)), None).await;
+        let a = edge.embed(ORG, Some(&revoked.sign(ALICE)), None).await;
         assert_refused(&a, edge, 401, "credential_revoked");
     }
-    assert_eq!(stack.wait_in_sync(embedgate_e2e::PUSH_DEADLINE).await, version);
-    step("done");
 }
