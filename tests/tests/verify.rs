@@ -14,6 +14,7 @@ use embedgate_e2e::{step, Answer, Credential, Edge, Stack, ADMIN, ORG, OTHER_ORG
 use serde_json::{json, Value};
 
 const ALICE: &str = "alice@customer.test";
+const BOB: &str = "bob@customer.test";
 const CAROL: &str = "carol@acme.test";
 
 fn assert_ok(a: &Answer, edge: &Edge, sub: &str, client_id: &str) {
@@ -69,7 +70,7 @@ async fn embeds_verify_and_every_change_reaches_both_edges() {
 
 /// Returns each edge's session cookie.
 async fn first_load_replay_and_session(stack: &Stack, portal: &Credential) -> Vec<String> {
-    step("sign with PyJWT: 200 with the identity and a session cookie on both edges; a replay is 401 replayed");
+    step("PyJWT token: 200 with the identity and a session on both edges; a replay is 401 replayed but for a reload");
     let mut cookies = Vec::new();
     for edge in &stack.edges {
         // One token per edge: locally each edge has its own replay store.
@@ -84,6 +85,18 @@ async fn first_load_replay_and_session(stack: &Stack, portal: &Credential) -> Ve
 
         let again = edge.embed(ORG, Some(&token), None).await;
         assert_refused(&again, edge, 401, "replayed");
+
+        // A reload of the same URL carries on on the user's own session (no new
+        // one); with another user's session it is still a replay.
+        let cookie = cookies.last().unwrap();
+        let reload = edge.embed(ORG, Some(&token), Some(cookie)).await;
+        assert_ok(&reload, edge, ALICE, &portal.client_id);
+        assert!(reload.session_cookie().is_none(), "{}: {:?}", edge.name, reload.set_cookies);
+        let bobs = edge.embed(ORG, Some(&portal.sign(BOB)), None).await;
+        assert_ok(&bobs, edge, BOB, &portal.client_id);
+        let bobs_cookie = bobs.session_cookie().unwrap();
+        let stolen = edge.embed(ORG, Some(&token), Some(&bobs_cookie)).await;
+        assert_refused(&stolen, edge, 401, "replayed");
     }
 
     step("the session cookie continues without :jwt");
