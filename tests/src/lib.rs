@@ -155,6 +155,18 @@ pub fn embedgate_bin() -> PathBuf {
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cmd.current_dir(repo_root()).args(["build", "--quiet", "-p", "embedgate-admin", "--bin", "embedgate"]);
         cmd.env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
+        // Not the variables cargo set for this test process: build scripts
+        // (ring's) rerun when they change, which would rebuild half the tree
+        // here and again in the next `cargo test`.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let per_package = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CFG_", "CARGO_BIN_", "CARGO_CRATE_"]
+                .iter()
+                .any(|p| name.starts_with(p));
+            if per_package || ["OUT_DIR", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"].contains(&&*name) {
+                cmd.env_remove(&*name);
+            }
+        }
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
