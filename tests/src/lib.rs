@@ -402,6 +402,14 @@ impl Edge {
         }
     }
 
+    /// Deletes its persisted state (it must be stopped): the next start is a
+    /// fresh edge at version 0 on the same URL.
+    pub fn wipe_state(&mut self) {
+        assert!(self.proc.is_none(), "stop {} before wiping its state", self.name);
+        std::fs::remove_dir_all(&self.persist).unwrap();
+        std::fs::create_dir_all(&self.persist).unwrap();
+    }
+
     /// `GET /healthz` as JSON (asserting 200).
     pub async fn healthz(&self) -> Value {
         let r = http().get(format!("{}/healthz", self.url)).send().await.unwrap();

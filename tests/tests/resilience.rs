@@ -1,5 +1,6 @@
-//! The edge keeps its state across a restart, and an edge that was down
-//! during a change heals by the admin's reconciliation once it is back.
+//! The edge keeps its state across a restart, an edge that was down during
+//! a change heals once it is back, and an edge that lost its state is
+//! refilled.
 //!
 //! One stack (one admin, one edge) for both scenarios, in order: each
 //! wrangler start costs ~15 s.
@@ -78,6 +79,20 @@ async fn edge_restart_keeps_state_and_an_outage_heals() {
         back.elapsed().as_secs_f64(),
         RECONCILE.as_secs()
     ));
+    let a = edge.embed(ORG, Some(&doomed.sign(ALICE)), None).await;
+    assert_eq!((a.status, a.error()), (401, "credential_revoked"), "{:?}", a.body);
+    let a = edge.embed(ORG, Some(&portal.sign(ALICE)), None).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(stack.wait_in_sync(Duration::from_secs(10)).await, revoked_version);
+
+    step("an edge that lost its state (fresh storage, same URL) is refilled");
+    stack.edges[0].stop().await;
+    stack.edges[0].wipe_state();
+    stack.edges[0].start().await;
+    let back = Instant::now();
+    let edge = &stack.edges[0];
+    edge.wait_version(revoked_version, HEAL_DEADLINE).await;
+    step(&format!("refilled {:.1}s after the edge was back", back.elapsed().as_secs_f64()));
     let a = edge.embed(ORG, Some(&doomed.sign(ALICE)), None).await;
     assert_eq!((a.status, a.error()), (401, "credential_revoked"), "{:?}", a.body);
     let a = edge.embed(ORG, Some(&portal.sign(ALICE)), None).await;
