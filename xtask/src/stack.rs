@@ -151,6 +151,7 @@ impl Edge {
     /// Starts the prebuilt worker (see [`build_edge`]); `vars` are `--var`s
     /// (they override `.dev.vars`). Waits until `/healthz` answers.
     pub fn start(port: u16, inspector_port: u16, persist: &Path, vars: &[(&str, &str)], log: &Path) -> Result<Self> {
+        ensure_free(port)?;
         let mut cmd = Command::new(npm_bin("wrangler"));
         cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &inspector_port.to_string(), "--log-level", "warn"])
@@ -185,6 +186,7 @@ pub struct Admin {
 impl Admin {
     /// Starts `binary serve` with `env` and waits until `/healthz` answers.
     pub fn start(binary: &Path, port: u16, data_dir: &Path, env: &[(&str, &str)], log: &Path) -> Result<Self> {
+        ensure_free(port)?;
         let mut cmd = Command::new(binary);
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).arg("--data-dir").arg(data_dir);
         for (k, v) in env {
@@ -195,6 +197,14 @@ impl Admin {
         wait_ready(&mut proc, addr, "/healthz", Duration::from_secs(30), log)?;
         Ok(Self { proc, addr })
     }
+}
+
+/// Fails when something already listens on `port` (it would answer our
+/// readiness checks in place of the server we start).
+fn ensure_free(port: u16) -> Result<()> {
+    std::net::TcpListener::bind(("127.0.0.1", port))
+        .map(drop)
+        .map_err(|e| format!("127.0.0.1:{port} is already in use ({e}); stop what listens there first").into())
 }
 
 /// The `.dev.vars` secrets `setup` generated (master and sync key).

@@ -87,6 +87,12 @@ impl WriteTx {
         Ok(version)
     }
 
+    /// Records that this transaction set the version to `version` directly
+    /// (announced on commit like a bump).
+    pub fn note_version(&mut self, version: i64) {
+        self.bumped_to = Some(version);
+    }
+
     /// Commits; the gate opens once the commit is durable, and a bumped
     /// version is announced only then.
     pub async fn commit(self) -> Result<(), sqlx::Error> {

@@ -261,6 +261,20 @@ async fn step(shared: &Shared, index: usize, endpoint: &str, next_probe: tokio::
     });
     let ack = ack?;
     record_usage(&shared.db, &ack).await;
+    if ack.applied_version > version {
+        // The edge holds a newer version than this database (e.g. it served
+        // another database before, or this one was restored from a backup).
+        // The admin is the authority: move its own version past the edge's
+        // so that its state is newer and the next push replaces the edge's.
+        fast_forward(&shared.db, ack.applied_version).await?;
+        tracing::warn!(
+            edge = %edge_label(endpoint),
+            edge_version = ack.applied_version,
+            admin_version = version,
+            "the edge had a newer state version than this database; advancing ours past it"
+        );
+        return Ok(Step::Again);
+    }
     let behind = ack.applied_version < version;
     shared.board.update(index, |s| {
         s.applied_version = Some(ack.applied_version);
@@ -286,6 +300,23 @@ async fn step(shared: &Shared, index: usize, endpoint: &str, next_probe: tokio::
     }
     // A probe that found the edge behind (or a push overtaken by a newer change) goes again at once.
     Ok(if behind && ack.outcome != SyncOutcome::Stale { Step::Again } else { Step::Done })
+}
+
+/// Sets the state version to `past + 1` (if it is lower), as a change of its own.
+async fn fast_forward(db: &Db, past: u64) -> Result<(), String> {
+    let target = i64::try_from(past).map_err(|_| "edge version out of range".to_owned())?.saturating_add(1);
+    let err = |e: sqlx::Error| format!("database: {e}");
+    let mut tx = db.begin_write().await.map_err(err)?;
+    let current = tx.bump_version().await.map_err(err)?;
+    if current < target {
+        sqlx::query("UPDATE state_version SET version = $1 WHERE id = 1")
+            .bind(target)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.note_version(target);
+    }
+    tx.commit().await.map_err(err)
 }
 
 async fn send(shared: &Shared, endpoint: &str, request: &SyncRequest) -> Result<SyncAck, String> {
