@@ -8,6 +8,8 @@
 
 use std::time::{Duration, Instant};
 
+use embedgate_core::sync::{seal_request, SyncRequest};
+use embedgate_core::{Snapshot, SyncKey};
 use embedgate_e2e::{step, Stack, ADMIN, ORG, RECONCILE};
 use serde_json::json;
 
@@ -98,5 +100,22 @@ async fn edge_restart_keeps_state_and_an_outage_heals() {
     let a = edge.embed(ORG, Some(&portal.sign(ALICE)), None).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert_eq!(stack.wait_in_sync(Duration::from_secs(10)).await, revoked_version);
+
+    step("an edge ahead of the admin (it served another database) is overtaken by the admin's state");
+    let key = SyncKey::from_printable(&stack.sync_key).unwrap();
+    let ahead = revoked_version + 100;
+    let foreign = SyncRequest::push(Snapshot { version: ahead, issued_at: 1, ..Snapshot::default() }, 0).unwrap();
+    let sealed = seal_request(&foreign, &key);
+    let edge = &stack.edges[0];
+    let a = edge.sync_raw(sealed.body, Some(&sealed.signature)).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let a = edge.embed(ORG, Some(&portal.sign(ALICE)), None).await;
+    assert_eq!((a.status, a.error()), (401, "unknown_client"), "the foreign state is applied: {:?}", a.body);
+    edge.wait_version(ahead + 1, HEAL_DEADLINE).await;
+    let a = edge.embed(ORG, Some(&portal.sign(ALICE)), None).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let a = edge.embed(ORG, Some(&doomed.sign(ALICE)), None).await;
+    assert_eq!((a.status, a.error()), (401, "credential_revoked"), "{:?}", a.body);
+    assert!(stack.wait_in_sync(Duration::from_secs(10)).await > ahead);
     step("done");
 }
