@@ -48,30 +48,13 @@ const STEPS: &[Step] = &[
                 "clippy",
                 "-p",
                 "embedgate-core",
-                "--target",
-                "wasm32-unknown-unknown",
-                // Library and tests: the benches compare against native-only crates.
-                "--lib",
-                "--tests",
-                "--locked",
-                "--",
-                "-D",
-                "warnings",
-            ])
-        },
-    },
-    Step {
-        name: "clippy-edge",
-        quick: false,
-        postgres: false,
-        command: || {
-            cargo([
-                "clippy",
                 "-p",
                 "embedgate-edge",
                 "--target",
                 "wasm32-unknown-unknown",
+                // Libraries and tests: the benches compare against native-only crates.
                 "--lib",
+                "--tests",
                 "--locked",
                 "--",
                 "-D",
