@@ -56,6 +56,7 @@ async fn embeds_verify_and_every_change_reaches_both_edges() {
     let v = stack.wait_pushed().await;
     assert!(v > initial, "creating a credential did not bump the version ({initial} → {v})");
     let cookies = first_load_replay_and_session(&stack, &portal).await;
+    last_use_reaches_the_admin(&stack, &portal).await;
     other_orgs_url(&stack, &portal, &cookies).await;
     let carols = creator_cannot_impersonate(&stack).await;
     let portal = rotation(&stack, portal).await;
@@ -66,6 +67,25 @@ async fn embeds_verify_and_every_change_reaches_both_edges() {
     sync_refuses_forged_and_older_pushes(&stack, version, &carols, &portal).await;
     assert_eq!(stack.wait_in_sync(PUSH_DEADLINE).await, version);
     step("done");
+}
+
+/// The edges report credential use on their acks; the admin shows it as `last_used_at`.
+async fn last_use_reaches_the_admin(stack: &Stack, portal: &Credential) {
+    step("the embed loads show up as the credential's last_used_at at the admin");
+    let t0 = std::time::Instant::now();
+    loop {
+        let (status, body) =
+            stack.api("GET", &format!("/api/v1/orgs/{ORG}/credentials/{}", portal.client_id), None).await;
+        assert_eq!(status, 200, "{body}");
+        if let Some(at) = body["last_used_at"].as_i64() {
+            let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()).unwrap();
+            assert!((now - 120..=now + 5).contains(&at), "last_used_at {at} is not recent (now {now})");
+            return;
+        }
+        // Usage travels on the next ack: a push or the periodic probe (every RECONCILE).
+        assert!(t0.elapsed() < Duration::from_secs(15), "last_used_at still null: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Returns each edge's session cookie.
