@@ -58,6 +58,30 @@ pub struct Snapshot {
     pub orgs: BTreeMap<OrgSlug, OrgState>,
 }
 
+impl Snapshot {
+    /// Whether the snapshot is consistent: every record under its own org,
+    /// one or two live secrets each, no client ID twice. Checked without
+    /// copying anything, so a receiver can refuse a bad snapshot before
+    /// storing it.
+    pub fn check(&self) -> Result<(), StateError> {
+        let mut seen = std::collections::HashSet::with_capacity(self.orgs.values().map(|o| o.credentials.len()).sum());
+        for (org, state) in &self.orgs {
+            for record in &state.credentials {
+                if &record.org != org {
+                    return Err(StateError::OrgMismatch(record.client_id.clone()));
+                }
+                if record.secrets.is_empty() || record.secrets.len() > MAX_LIVE_SECRETS {
+                    return Err(StateError::SecretCount(record.client_id.clone()));
+                }
+                if !seen.insert(record.client_id.as_str()) {
+                    return Err(StateError::Duplicate(record.client_id.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The applied state with an O(1) index by client ID.
 #[derive(Debug, Clone, Default)]
 pub struct EdgeState {
@@ -102,29 +126,21 @@ impl EdgeState {
         self.by_client.values()
     }
 
-    /// Applies `snapshot` if it is newer and consistent; on error nothing changes.
+    /// Applies `snapshot` if it is newer and consistent ([`Snapshot::check`]);
+    /// on error nothing changes.
     pub fn apply(&mut self, snapshot: Snapshot) -> Result<(), StateError> {
         if snapshot.version <= self.version {
             return Err(StateError::Stale { applied: self.version, offered: snapshot.version });
         }
-        let mut by_client = HashMap::with_capacity(snapshot.orgs.values().map(|o| o.credentials.len()).sum());
-        for (org, state) in snapshot.orgs {
-            for record in state.credentials {
-                if record.org != org {
-                    return Err(StateError::OrgMismatch(record.client_id));
-                }
-                if record.secrets.is_empty() || record.secrets.len() > MAX_LIVE_SECRETS {
-                    return Err(StateError::SecretCount(record.client_id));
-                }
-                let id = record.client_id.as_str().to_owned();
-                if let Some(dup) = by_client.insert(id, record) {
-                    return Err(StateError::Duplicate(dup.client_id));
-                }
-            }
-        }
+        snapshot.check()?;
+        self.by_client = snapshot
+            .orgs
+            .into_values()
+            .flat_map(|state| state.credentials)
+            .map(|record| (record.client_id.as_str().to_owned(), record))
+            .collect();
         self.version = snapshot.version;
         self.issued_at = snapshot.issued_at;
-        self.by_client = by_client;
         Ok(())
     }
 }

@@ -4,8 +4,8 @@ use embedgate_core::sync::{
     open_request, seal_ack, SyncAck, SyncError, SyncOutcome, MAX_SYNC_BYTES, SIGNATURE_HEADER, SYNC_PATH,
 };
 use embedgate_core::{
-    embed_token, origin_of, query_without_token, EdgeState, EdgeVerifier, EmbedContext, EmbedTarget, Session,
-    VerifyError, SESSION_COOKIE,
+    embed_token, origin_of, query_without_token, EdgeVerifier, EmbedContext, EmbedTarget, Session, VerifyError,
+    SESSION_COOKIE,
 };
 use worker::{event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result};
 
@@ -113,7 +113,7 @@ async fn sync(mut req: Request, env: &Env, config: &Config) -> Result<Response> 
     let applied: Applied = match &request.snapshot {
         Some(snapshot) => {
             // Authentic, but consistent? Checked before it is stored.
-            if let Err(e) = EdgeState::new().apply(snapshot.clone()) {
+            if let Err(e) = snapshot.check() {
                 return json_response(422, render::error_json("inconsistent_state", &e.to_string()));
             }
             let headers = Headers::new();
