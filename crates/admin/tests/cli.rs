@@ -71,57 +71,8 @@ fn keygen(kind: &str) -> String {
     embedgate(&["keygen", kind], None).line()
 }
 
-/// The `verify` flags that describe a vector case's credential, request and
-/// validation, ending with `-- TOKEN` (a token may be empty or start with `-`).
 fn verify_args(b: &recipe::Built) -> Result<Vec<String>, String> {
-    if b.privileges.is_empty() {
-        return Err("the CLI cannot express a credential with no privileges".to_owned());
-    }
-    let mut args: Vec<String> = [
-        "verify",
-        "--client-id",
-        &b.client_id,
-        "--secret-env",
-        SECRET_VAR,
-        "--owner",
-        &b.owner.email,
-        "--owner-account-type",
-        &b.owner.account_type,
-        "--org",
-        &b.org,
-        "--privileges",
-        &b.privileges.join(","),
-        "--audience",
-        &b.audience,
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .collect();
-    args.push(format!("--leeway={}", b.leeway_s));
-    args.push(format!("--now={}", b.now));
-    for origin in &b.allowed_origins {
-        args.extend(["--allowed-origin".to_owned(), origin.clone()]);
-    }
-    if let Some(max) = b.max_token_lifetime_s {
-        args.push(format!("--max-token-lifetime={max}"));
-    }
-    if let Some(cutoff) = b.not_before_cutoff {
-        args.push(format!("--not-before-cutoff={cutoff}"));
-    }
-    if b.revoked {
-        args.push("--revoked".to_owned());
-    }
-    if let Some(org) = &b.url_org {
-        args.extend(["--url".to_owned(), format!("/{org}/workbook/wb-1")]);
-    }
-    if let Some(origin) = &b.origin {
-        args.extend(["--origin".to_owned(), origin.clone()]);
-    }
-    for jti in &b.seen_jtis {
-        args.extend(["--seen-jti".to_owned(), jti.clone()]);
-    }
-    args.extend(["--".to_owned(), b.token.clone()]);
-    Ok(args)
+    b.verify_args(SECRET_VAR)
 }
 
 /// The `sub` claim of a token, read without verifying it.

@@ -32,6 +32,7 @@ mod edge;
 mod embed_url;
 mod error;
 pub mod jws;
+mod offline;
 mod printable;
 mod scan;
 mod secret;
@@ -46,6 +47,7 @@ pub use credential::{CredentialRecord, KeyRing, Owner, Policy, SecretGeneration,
 pub use edge::{EdgeVerifier, Session, MAX_SESSION_BYTES, MAX_SESSION_TTL_S, SESSION_COOKIE};
 pub use embed_url::{embed_token, origin_of, query_param, query_without_token, EmbedKind, EmbedTarget};
 pub use error::{Class, VerifyError};
+pub use offline::{OfflineCheck, OptionsError, Outcome, Report, Rule, RuleVerdict, Verdict};
 pub use secret::{
     find_embed_secrets, looks_like_embed_secret, EmbedSecret, Kdf, KeyError, MasterKey, SyncKey, EMBED_SECRET_LEN,
     EMBED_SECRET_PREFIX, MASTER_KEY_PREFIX, SYNC_KEY_PREFIX,

@@ -396,7 +396,7 @@ fn audience_contains(raw: &str, audience: &str) -> Result<bool, VerifyError> {
 }
 
 /// The header rules: `alg` exactly `HS256`, no forbidden parameter, `typ` if present exactly `JWT`.
-fn check_header(token: &UnverifiedToken<'_>) -> Result<(), VerifyError> {
+pub(crate) fn check_header(token: &UnverifiedToken<'_>) -> Result<(), VerifyError> {
     let h = &token.header;
     let alg = h.alg.as_ref().ok_or(VerifyError::UnsupportedAlgorithm("alg is missing"))?;
     if parse_json_str(token.header_raw(alg)).as_deref() != Some("HS256") {

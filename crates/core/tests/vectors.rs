@@ -9,42 +9,13 @@ mod recipe;
 
 use std::collections::BTreeSet;
 
-use embedgate_core::{
-    AccountType, CredentialRecord, EmbedContext, EmbedSecret, Kdf, KeyRing, Owner, Policy, SecretGeneration,
-    Validation, VerifyError,
-};
+use embedgate_core::{AccountType, EmbedSecret, Rule, Verdict, VerifyError};
 
 const TOKENS: &str = include_str!("vectors/tokens.json");
 
 /// Verifies a built case as the edge would (replay last, against `seen_jtis`).
 fn run(b: &recipe::Built) -> Result<embedgate_core::Identity, VerifyError> {
-    let record = CredentialRecord {
-        client_id: b.client_id.parse().unwrap(),
-        org: b.org.parse().unwrap(),
-        owner: Owner {
-            email: b.owner.email.clone(),
-            account_type: b.owner.account_type.parse::<AccountType>().unwrap(),
-        },
-        privileges: b.privileges.iter().map(|p| p.parse().unwrap()).collect(),
-        secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
-        policy: Policy {
-            allowed_origins: b.allowed_origins.clone(),
-            max_token_lifetime_s: b.max_token_lifetime_s,
-            not_before_cutoff: b.not_before_cutoff,
-        },
-        revoked_at: b.revoked.then_some(b.now - 1),
-    };
-    let keys = KeyRing::from_secret(&EmbedSecret::new(b.secret.clone()));
-    let mut v = Validation::default();
-    v.audience.clone_from(&b.audience);
-    v.leeway_s = b.leeway_s;
-    let ctx = EmbedContext { org: b.url_org.as_deref(), origin: b.origin.as_deref() };
-    let lookup = |kid: &str| (kid == record.client_id.as_str()).then_some((&record, &keys));
-    let verified = v.verify(&b.token, b.now, &ctx, lookup)?;
-    if b.seen_jtis.iter().any(|j| *j == verified.jti()) {
-        return Err(VerifyError::Replayed);
-    }
-    Ok(verified.identity())
+    b.offline_check().verify(&b.token, &EmbedSecret::new(b.secret.clone()), 0).unwrap()
 }
 
 #[test]
@@ -100,4 +71,77 @@ fn error_messages_never_echo_the_token_or_secret() {
             assert!(matches!(e.http_status(), 401 | 403));
         }
     }
+}
+
+#[test]
+fn explain_fails_exactly_the_rule_of_the_verdict_and_passes_those_before() {
+    let file = recipe::load(TOKENS);
+    for case in &file.cases {
+        let b = recipe::build(&file.defaults, case);
+        let secret = EmbedSecret::new(b.secret.clone());
+        let report = b.offline_check().explain(&b.token, Some(&secret), 0).unwrap();
+        let answer = serde_json::to_value(&report.result).unwrap();
+        let code = answer.get("error").and_then(|c| c.as_str()).unwrap_or("ok");
+        assert_eq!(code, b.expect, "{}: the report's answer", b.name);
+        assert_eq!(report.rules.iter().map(|r| r.rule).collect::<Vec<_>>(), Rule::ALL, "{}", b.name);
+        let failed: Vec<_> = report.rules.iter().filter(|r| r.verdict == Verdict::Fail).collect();
+        if b.expect == "ok" {
+            assert!(failed.is_empty(), "{}: {failed:?}", b.name);
+            assert_eq!(answer["ok"], true, "{}", b.name);
+            continue;
+        }
+        assert_eq!(failed.len(), 1, "{}: exactly one rule fails", b.name);
+        let at = report.rules.iter().position(|r| r.verdict == Verdict::Fail).unwrap();
+        assert!(report.rules[..at].iter().all(|r| matches!(r.verdict, Verdict::Pass | Verdict::Skipped)), "{}", b.name);
+        assert!(report.rules[at + 1..].iter().all(|r| r.verdict == Verdict::NotReached), "{}", b.name);
+        assert_eq!(failed[0].detail.as_deref(), answer["message"].as_str(), "{}", b.name);
+    }
+}
+
+#[test]
+fn explain_without_a_secret_judges_only_what_precedes_the_signature() {
+    let file = recipe::load(TOKENS);
+    for case in &file.cases {
+        let b = recipe::build(&file.defaults, case);
+        let report = b.offline_check().explain(&b.token, None, 0).unwrap();
+        let answer = serde_json::to_value(&report.result).unwrap();
+        let sig = report.rules.iter().position(|r| r.rule == Rule::Signature).unwrap();
+        assert!(report.rules[sig..].iter().all(|r| r.verdict != Verdict::Pass), "{}", b.name);
+        // A refusal before the signature is the same as with the secret.
+        if matches!(b.expect.as_str(), "malformed_token" | "unsupported_algorithm" | "unknown_client") {
+            assert_eq!(answer["error"], b.expect.as_str(), "{}", b.name);
+        } else {
+            assert_eq!(answer["pending"], "signature_not_checked", "{}: {answer}", b.name);
+        }
+    }
+}
+
+#[test]
+fn an_oversized_token_fails_the_size_rule() {
+    let check = embedgate_core::OfflineCheck::default();
+    let token = "a".repeat(embedgate_core::MAX_TOKEN_BYTES + 1);
+    for secret in [None, Some(EmbedSecret::new("s".to_owned()))] {
+        let report = check.explain(&token, secret.as_ref(), 0).unwrap();
+        assert_eq!(report.rules[0].rule, Rule::Size);
+        assert_eq!(report.rules[0].verdict, Verdict::Fail);
+    }
+}
+
+#[test]
+fn a_description_that_is_not_a_credential_is_an_options_error() {
+    let bad = [
+        r#"{"client_id": "not-hex"}"#,
+        r#"{"owner_account_type": "root"}"#,
+        r#"{"owner_account_type": "viewer"}"#,
+        r#"{"privileges": ["embedding", "root"]}"#,
+        r#"{"url": "/no"}"#,
+        r#"{"org": "Not A Slug"}"#,
+    ];
+    for json in bad {
+        let check: embedgate_core::OfflineCheck = serde_json::from_str(json).unwrap();
+        assert!(check.validate().is_err(), "{json}");
+    }
+    assert!(serde_json::from_str::<embedgate_core::OfflineCheck>(r#"{"secret": "x"}"#).is_err(), "unknown fields");
+    let ok: embedgate_core::OfflineCheck = serde_json::from_str("{}").unwrap();
+    assert_eq!(ok, embedgate_core::OfflineCheck::default());
 }

@@ -5,15 +5,10 @@
 //! `--not-before-cutoff` simulate the edge's state, so every design §4 code
 //! can be produced offline.
 
-use std::collections::BTreeSet;
 use std::io::Read as _;
 
 use clap::Args;
-use embedgate_core::{
-    query_param, AccountType, ClientId, CredentialRecord, EmbedContext, EmbedTarget, Kdf, KeyRing, OrgSlug, Owner,
-    Policy, Privilege, SecretGeneration, Validation, VerifyError,
-};
-use serde_json::json;
+use embedgate_core::{query_param, OfflineCheck, OptionsError};
 
 use super::{secret_from_env, unix_now, write_line, UsageError, EXIT_REFUSED};
 
@@ -76,78 +71,39 @@ pub struct VerifyArgs {
 
 /// Verifies and prints one JSON line; exit 0 if accepted, 1 if refused.
 pub fn run(args: &VerifyArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageError> {
-    let client_id: ClientId = args.client_id.parse().map_err(|e| UsageError::new(format!("--client-id: {e}")))?;
-    let owner_type: AccountType = args.owner_account_type.parse().map_err(|e| UsageError::new(format!("{e}")))?;
-    let owner_email = match (&args.owner, owner_type) {
-        (Some(email), _) => email.trim().to_lowercase(),
-        (None, AccountType::Admin) => String::new(),
-        (None, _) => return Err(UsageError::new("--owner EMAIL is required when the owner is not an admin")),
+    // The description is validated before the token or the secret is read, so a
+    // usage error never waits on stdin.
+    let check = OfflineCheck {
+        client_id: Some(args.client_id.clone()),
+        org: args.org.clone(),
+        url: args.url.clone(),
+        owner: args.owner.clone(),
+        owner_account_type: args.owner_account_type.clone(),
+        privileges: args.privileges.clone(),
+        allowed_origins: args.allowed_origins.clone(),
+        origin: args.origin.clone(),
+        max_token_lifetime: args.max_token_lifetime,
+        not_before_cutoff: args.not_before_cutoff,
+        revoked: args.revoked,
+        seen_jtis: args.seen_jtis.clone(),
+        audience: args.audience.clone(),
+        leeway: args.leeway,
+        now: args.now,
     };
-    let org: Option<OrgSlug> =
-        args.org.as_deref().map(str::parse).transpose().map_err(|e| UsageError::new(format!("--org: {e}")))?;
-    let target = args
-        .url
-        .as_deref()
-        .map(|u| {
-            EmbedTarget::parse(u).ok_or_else(|| UsageError::new("--url: not an embed URL like /acme/workbook/123"))
-        })
-        .transpose()?;
+    check.validate().map_err(|e| UsageError::new(flag_error(&e)))?;
     let token = read_token(args)?;
-    let privileges = args
-        .privileges
-        .iter()
-        .map(|p| p.trim().parse::<Privilege>())
-        .collect::<Result<BTreeSet<_>, _>>()
-        .map_err(|e| UsageError::new(format!("--privileges: {e}")))?;
     let secret = secret_from_env(&args.secret_env)?;
+    let result = check.verify(&token, &secret, unix_now()).map_err(|e| UsageError::new(flag_error(&e)))?;
+    write_line(out, &check.answer(&result).to_string())?;
+    Ok(if result.is_ok() { 0 } else { EXIT_REFUSED })
+}
 
-    // The credential's org: --org, else the URL's (so only a disagreement is a mismatch).
-    let record_org = match (&org, &target) {
-        (Some(org), _) => org.clone(),
-        (None, Some(t)) => t.org.parse().map_err(|e| UsageError::new(format!("--url: {e}")))?,
-        (None, None) => "-".parse().map_err(|e| UsageError::new(format!("{e}")))?,
-    };
-    let record = CredentialRecord {
-        client_id,
-        org: record_org,
-        owner: Owner { email: owner_email, account_type: owner_type },
-        privileges,
-        secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
-        policy: Policy {
-            allowed_origins: args.allowed_origins.clone(),
-            max_token_lifetime_s: args.max_token_lifetime,
-            not_before_cutoff: args.not_before_cutoff,
-        },
-        revoked_at: args.revoked.then_some(0),
-    };
-    let keys = KeyRing::from_secret(&secret);
-    let mut validation = Validation::default();
-    validation.leeway_s = args.leeway;
-    validation.audience.clone_from(&args.audience);
-    let ctx = EmbedContext { org: target.map(|t| t.org), origin: args.origin.as_deref() };
-    let now = args.now.unwrap_or_else(unix_now);
-
-    let result = validation.verify(&token, now, &ctx, |_| Some((&record, &keys))).and_then(|v| {
-        if args.seen_jtis.iter().any(|j| *j == v.jti()) {
-            Err(VerifyError::Replayed)
-        } else {
-            Ok(v)
-        }
-    });
-    match result {
-        Ok(verified) => {
-            let mut body = serde_json::to_value(verified.identity()).map_err(|e| UsageError::new(e.to_string()))?;
-            body["ok"] = json!(true);
-            if org.is_none() && target.is_none() {
-                body["org"] = serde_json::Value::Null;
-            }
-            write_line(out, &body.to_string())?;
-            Ok(0)
-        }
-        Err(e) => {
-            write_line(out, &json!({"error": e.code(), "message": e.to_string()}).to_string())?;
-            Ok(EXIT_REFUSED)
-        }
+/// An [`OptionsError`] in the words of the command line (`--flag: why`).
+fn flag_error(e: &OptionsError) -> String {
+    match e {
+        OptionsError::Invalid("owner", why) => format!("--owner EMAIL: {why}"),
+        OptionsError::Invalid(field, why) => format!("--{}: {why}", field.replace('_', "-")),
+        other => other.to_string(),
     }
 }
 

@@ -15,7 +15,7 @@
 #![allow(dead_code, clippy::missing_panics_doc, clippy::many_single_char_names, clippy::unwrap_used)]
 
 use embedgate_core::jws::{b64url_decode, b64url_encode, Hs256Key};
-use embedgate_core::sign_raw;
+use embedgate_core::{sign_raw, OfflineCheck};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -240,4 +240,81 @@ fn exact_length(
         }
     }
     panic!("no padding reaches {n} bytes");
+}
+
+impl Built {
+    /// The case's credential, request and validation as an [`OfflineCheck`].
+    pub fn offline_check(&self) -> OfflineCheck {
+        OfflineCheck {
+            client_id: Some(self.client_id.clone()),
+            org: Some(self.org.clone()),
+            url: self.url_org.as_ref().map(|org| format!("/{org}/workbook/wb-1")),
+            owner: Some(self.owner.email.clone()),
+            owner_account_type: self.owner.account_type.clone(),
+            privileges: self.privileges.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            origin: self.origin.clone(),
+            max_token_lifetime: self.max_token_lifetime_s,
+            not_before_cutoff: self.not_before_cutoff,
+            revoked: self.revoked,
+            seen_jtis: self.seen_jtis.clone(),
+            audience: self.audience.clone(),
+            leeway: self.leeway_s,
+            now: Some(self.now),
+        }
+    }
+
+    /// The `embedgate verify` arguments that describe the case, reading the
+    /// secret from `secret_var` and ending with `-- TOKEN` (a token may be
+    /// empty or start with `-`).
+    pub fn verify_args(&self, secret_var: &str) -> Result<Vec<String>, String> {
+        if self.privileges.is_empty() {
+            return Err("the CLI cannot express a credential with no privileges".to_owned());
+        }
+        let mut args: Vec<String> = [
+            "verify",
+            "--client-id",
+            &self.client_id,
+            "--secret-env",
+            secret_var,
+            "--owner",
+            &self.owner.email,
+            "--owner-account-type",
+            &self.owner.account_type,
+            "--org",
+            &self.org,
+            "--privileges",
+            &self.privileges.join(","),
+            "--audience",
+            &self.audience,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        args.push(format!("--leeway={}", self.leeway_s));
+        args.push(format!("--now={}", self.now));
+        for origin in &self.allowed_origins {
+            args.extend(["--allowed-origin".to_owned(), origin.clone()]);
+        }
+        if let Some(max) = self.max_token_lifetime_s {
+            args.push(format!("--max-token-lifetime={max}"));
+        }
+        if let Some(cutoff) = self.not_before_cutoff {
+            args.push(format!("--not-before-cutoff={cutoff}"));
+        }
+        if self.revoked {
+            args.push("--revoked".to_owned());
+        }
+        if let Some(org) = &self.url_org {
+            args.extend(["--url".to_owned(), format!("/{org}/workbook/wb-1")]);
+        }
+        if let Some(origin) = &self.origin {
+            args.extend(["--origin".to_owned(), origin.clone()]);
+        }
+        for jti in &self.seen_jtis {
+            args.extend(["--seen-jti".to_owned(), jti.clone()]);
+        }
+        args.extend(["--".to_owned(), self.token.clone()]);
+        Ok(args)
+    }
 }
