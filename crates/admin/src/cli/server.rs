@@ -105,6 +105,18 @@ pub struct ServeArgs {
     /// How often every edge is probed (and healed if behind) when nothing changes: 10s, 1m, …
     #[arg(long, env = "EMBEDGATE_RECONCILE_INTERVAL", default_value = "10s", value_parser = super::duration::parse_seconds)]
     reconcile_interval: i64,
+    /// The folder of the browser pages (the repository's `www/`); default `./www` when it exists.
+    #[arg(long, env = "EMBEDGATE_WWW", value_name = "DIR")]
+    www: Option<PathBuf>,
+    /// Serve the host-app demo's signing endpoints (`/demo/api/…`): development only, loopback only.
+    #[arg(long, env = "EMBEDGATE_DEMO")]
+    demo: bool,
+    /// The demo host's default credential: a JSON file with `org`, `client_id` and `secret`.
+    #[arg(long, env = "EMBEDGATE_DEMO_CREDENTIAL", value_name = "FILE", requires = "demo")]
+    demo_credential: Option<PathBuf>,
+    /// The edge the demo's embed URLs point at (default: the first of EMBEDGATE_EDGES).
+    #[arg(long, env = "EMBEDGATE_DEMO_EDGE_URL", value_name = "URL", requires = "demo")]
+    demo_edge_url: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -163,6 +175,20 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
     if let Some(bad) = edges.iter().find(|e| !(e.starts_with("http://") || e.starts_with("https://"))) {
         return Err(UsageError::new(format!("EMBEDGATE_EDGES: {bad:?} is not an http:// or https:// URL")));
     }
+    let www = match &args.www {
+        Some(dir) if dir.is_dir() => Some(dir.clone()),
+        Some(dir) => return Err(UsageError::new(format!("--www: {} is not a folder", dir.display()))),
+        None => Some(PathBuf::from("www")).filter(|d| d.is_dir()),
+    };
+    if args.demo && !args.listen.ip().is_loopback() {
+        return Err(UsageError::new(
+            "--demo signs embed tokens for anyone who can reach the server: it is allowed on a loopback address only",
+        ));
+    }
+    let demo_edge = args.demo_edge_url.clone().or_else(|| edges.first().cloned());
+    if let Some(bad) = demo_edge.as_deref().filter(|e| embedgate_core::origin_of(e).is_none()) {
+        return Err(UsageError::new(format!("--demo-edge-url: {bad:?} is not an http:// or https:// URL")));
+    }
     let url = args.store.database_url();
     runtime()?.block_on(async {
         let db = db::open(&url).await.map_err(|e| UsageError::new(e.to_string()))?;
@@ -180,6 +206,19 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
             reconcile: std::time::Duration::from_secs(args.reconcile_interval.unsigned_abs()),
         };
         state.edges = std::sync::Arc::new(server::push::EdgeBoard::new(&state.push.edges));
+        let mut frames = state.push.edges.clone();
+        frames.extend(demo_edge.clone());
+        if let Some(dir) = &www {
+            tracing::info!(www = %dir.display(), "serving the console at http://{addr}/");
+        } else {
+            tracing::info!("no www folder: the browser pages are not served (--www DIR)");
+        }
+        state.web = std::sync::Arc::new(server::web::WebConfig::new(www, &frames));
+        if args.demo {
+            tracing::warn!("demo host enabled: /demo/api signs embed tokens (development only)");
+            state.demo =
+                Some(std::sync::Arc::new(server::demo::DemoHost::new(demo_edge, args.demo_credential.clone())));
+        }
         let (stop_pushing, stopped) = tokio::sync::watch::channel(false);
         server::push::spawn(db.clone(), &state.push, state.edges.clone(), &stopped);
         if !state.push.edges.is_empty() {

@@ -56,16 +56,21 @@
 //!   (`/api/v1/orgs/{org}/credentials`), never the raw path, and `unmatched`
 //!   for the fallback, so label cardinality stays bounded; methods outside the
 //!   standard set are `other`.
+//! - The browser pages (`/`, `/demo`, `/inspect`, `/assets/…`, `/pkg/…`) are
+//!   static files of `www/` ([`web`]); the host-app demo's signing endpoints
+//!   (`/demo/api/…`, [`demo`]) exist only with `--demo`, on loopback.
 //! - The OpenAPI document is built from `utoipa` annotations in
 //!   [`openapi`], next to typed schemas of the JSON bodies the handlers write.
 
 pub mod api;
 pub mod auth;
 pub mod db;
+pub mod demo;
 mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod push;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -95,6 +100,10 @@ pub struct AppState {
     pub edges: Arc<push::EdgeBoard>,
     /// The request counters and latency histograms `/metrics` exposes.
     pub metrics: Arc<metrics::Metrics>,
+    /// The browser pages (`www/`).
+    pub web: Arc<web::WebConfig>,
+    /// The host-app demo's server side, when enabled (`--demo`).
+    pub demo: Option<Arc<demo::DemoHost>>,
 }
 
 impl AppState {
@@ -112,6 +121,8 @@ impl AppState {
             push: PushConfig::default(),
             edges: Arc::new(push::EdgeBoard::default()),
             metrics: Arc::new(metrics::Metrics::default()),
+            web: Arc::new(web::WebConfig::default()),
+            demo: None,
         }
     }
 }
