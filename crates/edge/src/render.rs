@@ -1,9 +1,36 @@
 //! What the edge writes back, as pure functions (tested natively): content
 //! negotiation, the JSON and HTML bodies of refusals, the built-in demo
-//! workbook, and the session cookie header. Nothing here echoes a token.
+//! workbook, their Content-Security-Policy, and the session cookie header.
+//! Nothing here echoes a token.
+//!
+//! # What the pages tell the framing window
+//!
+//! The host app cannot read a cross-origin iframe, so the edge's HTML pages
+//! post to `window.parent` (only when framed, target origin `"*"`: nothing
+//! posted is secret, and the token never is):
+//!
+//! - a refusal page: `{type: "embedgate:error", code, status}` (the §4 code
+//!   and the HTTP status), once, on load;
+//! - the demo workbook: `{type: "embedgate:loaded", sub, client_id, org}` on
+//!   load; then, when the edge keeps sessions, it asks its own path (without
+//!   `:jwt`, on the session cookie, as JSON) every 250 ms. A 4xx answer ends
+//!   the embed: the page replaces its `<main>` with a refusal view and posts
+//!   `{type: "embedgate:error", code, status}`, then stops. A network error or
+//!   a 5xx is retried after 2 s and shows nothing. (If the very first check
+//!   finds no session at all, `malformed_token`, the browser did not keep the
+//!   cookie: the page stops checking quietly rather than end a good embed.)
+//!
+//! Both pages show the code in `<code id="embedgate-error" data-code="…"
+//! data-status="…">`. The scripts are constants: the per-page values travel
+//! in a JSON data block, so the CSP allows exactly these scripts by hash.
 
+use std::sync::LazyLock;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use embedgate_core::{Session, SESSION_COOKIE};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 /// Whether the client asked for JSON (`Accept` names `application/json`).
 pub fn wants_json(accept: Option<&str>) -> bool {
@@ -54,16 +81,127 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px}dt{color:#5b6
 .bar{display:flex;gap:12px;align-items:end;height:120px;margin:20px 0}.bar div{flex:1;background:#4f6bed;border-radius:4px 4px 0 0}\
 .muted{color:#5b6478;font-size:13px}";
 
+/// The refusal page's script: tells the framing window the code and status
+/// shown in `#embedgate-error`.
+pub const ERROR_SCRIPT: &str = r#"(function () {
+  "use strict";
+  var e = document.getElementById("embedgate-error");
+  if (e && window.parent !== window) {
+    window.parent.postMessage({
+      type: "embedgate:error",
+      code: e.getAttribute("data-code"),
+      status: Number(e.getAttribute("data-status"))
+    }, "*");
+  }
+})();"#;
+
+/// The demo workbook's script: announces the load, then watches the session
+/// (see the module docs). Reads its values from `#embedgate-embed`.
+pub const DEMO_SCRIPT: &str = r#"(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("embedgate-embed").textContent);
+  var framed = window.parent !== window;
+  function post(message) {
+    if (framed) { window.parent.postMessage(message, "*"); }
+  }
+  post({ type: "embedgate:loaded", sub: data.sub, client_id: data.client_id, org: data.org });
+  if (!data.heartbeat) { return; }
+  var first = true;
+  function refuse(code, status) {
+    var h1 = document.createElement("h1");
+    h1.textContent = "This embed has ended";
+    var shown = document.createElement("code");
+    shown.id = "embedgate-error";
+    shown.setAttribute("data-code", code);
+    shown.setAttribute("data-status", String(status));
+    shown.textContent = code;
+    var p = document.createElement("p");
+    p.append("Reason code: ", shown, " (HTTP " + status + ")");
+    var main = document.querySelector("main");
+    main.setAttribute("role", "alert");
+    main.replaceChildren(h1, p);
+    post({ type: "embedgate:error", code: code, status: status });
+  }
+  async function beat() {
+    var delay = 250;
+    try {
+      var r = await fetch(location.pathname, {
+        headers: { accept: "application/json" },
+        credentials: "same-origin",
+        cache: "no-store"
+      });
+      if (r.status >= 400 && r.status < 500) {
+        var body = await r.json().catch(function () { return null; });
+        var code = body && typeof body.error === "string" ? body.error : "http_" + r.status;
+        if (first && code === "malformed_token") {
+          console.warn("embedgate: no edge session (cookie not kept); not watching for revocation");
+          return;
+        }
+        refuse(code, r.status);
+        return;
+      }
+      if (r.ok) { first = false; } else { delay = 2000; }
+    } catch (e) {
+      delay = 2000;
+    }
+    setTimeout(beat, delay);
+  }
+  setTimeout(beat, 250);
+})();"#;
+
+/// The CSP source (`'sha256-…'`) that allows exactly `script`.
+pub fn script_hash(script: &str) -> String {
+    format!("'sha256-{}'", STANDARD.encode(Sha256::digest(script.as_bytes())))
+}
+
+static ERROR_SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| script_hash(ERROR_SCRIPT));
+static DEMO_SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| script_hash(DEMO_SCRIPT));
+
+/// The Content-Security-Policy of the demo workbook: `frame_ancestors` (the
+/// credential's whole `frame-ancestors …` directive), then nothing but its
+/// own inline styles, [`DEMO_SCRIPT`] and same-origin fetches.
+pub fn page_csp(frame_ancestors: &str) -> String {
+    format!(
+        "{frame_ancestors}; default-src 'none'; style-src 'unsafe-inline'; script-src {}; connect-src 'self'; img-src data:",
+        *DEMO_SCRIPT_HASH
+    )
+}
+
+/// The Content-Security-Policy of an HTML refusal: no `frame-ancestors`
+/// (any host may show why its embed was refused), only [`ERROR_SCRIPT`].
+pub fn refusal_csp() -> String {
+    format!("default-src 'none'; style-src 'unsafe-inline'; script-src {}", *ERROR_SCRIPT_HASH)
+}
+
+/// JSON for a `<script>` element: `<`, `>`, `&` and U+2028/2029 as `\uXXXX`
+/// escapes, so no value can close the element or start markup. (They only
+/// occur inside JSON strings, where the escapes mean the same.)
+pub fn script_json(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The HTML page of a refusal: the code (what the host app's developer
-/// needs) and a sentence, never the token.
+/// needs) and a sentence, never the token. Serve it with [`refusal_csp`].
 pub fn error_html(status: u16, code: &str, message: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Embed refused</title>\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{STYLE}</style></head>\
          <body><main role=\"alert\"><h1>This embed could not be loaded</h1><p>{}</p>\
-         <p>Reason code: <code id=\"embedgate-error\" data-code=\"{code}\">{code}</code> (HTTP {status})</p>\
+         <p>Reason code: <code id=\"embedgate-error\" data-code=\"{code}\" data-status=\"{status}\">{code}</code> (HTTP {status})</p>\
          <p class=\"muted\">If you are the developer of this page, see the error codes of embedgate's design, §4.</p>\
-         </main></body></html>",
+         </main><script>{ERROR_SCRIPT}</script></body></html>",
         escape(message),
         code = escape(code),
     )
@@ -71,7 +209,15 @@ pub fn error_html(status: u16, code: &str, message: &str) -> String {
 
 /// The built-in demo workbook, served when no `ORIGIN_URL` is configured:
 /// shows the verified identity so a developer sees the whole flow work.
-pub fn demo_workbook(kind: &str, id: &str, session: &Session) -> String {
+/// `heartbeat`: the edge keeps sessions, so the page watches its own (see the
+/// module docs). Serve it with [`page_csp`].
+pub fn demo_workbook(kind: &str, id: &str, session: &Session, heartbeat: bool) -> String {
+    let data = json!({
+        "sub": session.sub,
+        "client_id": session.client_id,
+        "org": session.org,
+        "heartbeat": heartbeat,
+    });
     let account_type = session.account_type.map_or("(not given)", embedgate_core::AccountType::as_str);
     let teams = if session.teams.is_empty() { "(none)".to_owned() } else { session.teams.join(", ") };
     format!(
@@ -84,7 +230,9 @@ pub fn demo_workbook(kind: &str, id: &str, session: &Session) -> String {
          <div style=\"height:52%\"></div><div style=\"height:88%\"></div><div style=\"height:71%\"></div></div>\
          <dl><dt>Organization</dt><dd>{org}</dd><dt>User</dt><dd>{sub}</dd><dt>Account type</dt><dd>{account_type}</dd>\
          <dt>Teams</dt><dd>{teams}</dd><dt>Client ID</dt><dd><code>{client_id}</code></dd></dl>\
-         <p class=\"muted\">Served by the embedgate edge because no ORIGIN_URL is configured.</p></main></body></html>",
+         <p class=\"muted\">Served by the embedgate edge because no ORIGIN_URL is configured.</p></main>\
+         <script type=\"application/json\" id=\"embedgate-embed\">{data}</script><script>{DEMO_SCRIPT}</script></body></html>",
+        data = script_json(&data),
         kind = escape(kind),
         id = escape(id),
         sub = escape(&session.sub),
@@ -144,11 +292,77 @@ mod tests {
 
     #[test]
     fn html_escapes_everything_it_shows() {
-        let page = demo_workbook("workbook", "<wb>", &session());
-        assert!(!page.contains("<script>") && !page.contains("<wb>") && page.contains("&lt;script&gt;@x"));
+        let page = demo_workbook("workbook", "<wb>", &session(), true);
+        assert!(!page.contains("<script>@x") && !page.contains("<wb>") && page.contains("&lt;script&gt;@x"));
         assert!(page.contains("a&amp;b"));
         let page = error_html(401, "expired", "the token has <b>expired</b>");
         assert!(page.contains("data-code=\"expired\"") && page.contains("&lt;b&gt;"));
+    }
+
+    /// The text of the page's executable inline scripts (`<script>` with no attributes).
+    fn inline_scripts(page: &str) -> Vec<&str> {
+        page.split("<script>").skip(1).map(|rest| rest.split_once("</script>").unwrap().0).collect()
+    }
+
+    #[test]
+    fn script_hash_is_the_csp_form_of_sha256() {
+        // SHA-256 of the empty string, base64.
+        assert_eq!(script_hash(""), "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='");
+    }
+
+    #[test]
+    fn csp_allows_exactly_the_scripts_in_the_pages() {
+        let page = demo_workbook("workbook", "wb-1", &session(), true);
+        assert_eq!(inline_scripts(&page), [DEMO_SCRIPT]);
+        let csp = page_csp("frame-ancestors 'self' https://host.test");
+        assert_eq!(
+            csp,
+            format!(
+                "frame-ancestors 'self' https://host.test; default-src 'none'; style-src 'unsafe-inline'; \
+                 script-src {}; connect-src 'self'; img-src data:",
+                script_hash(inline_scripts(&page)[0])
+            )
+        );
+
+        let page = error_html(401, "credential_revoked", "revoked");
+        assert_eq!(inline_scripts(&page), [ERROR_SCRIPT]);
+        assert!(page.contains("id=\"embedgate-error\" data-code=\"credential_revoked\" data-status=\"401\""));
+        let csp = refusal_csp();
+        assert_eq!(
+            csp,
+            format!(
+                "default-src 'none'; style-src 'unsafe-inline'; script-src {}",
+                script_hash(inline_scripts(&page)[0])
+            )
+        );
+        assert!(!csp.contains("frame-ancestors") && !csp.contains("script-src 'unsafe"));
+    }
+
+    #[test]
+    fn hostile_values_cannot_leave_the_data_block() {
+        let hostile = "</script><script>alert(1)//\u{2028}\u{2029}&<!--";
+        let mut s = session();
+        s.sub = hostile.into();
+        s.org = "</SCRIPT>".into();
+        let page = demo_workbook("workbook", "wb-1", &s, false);
+        // Still exactly the two script elements the page is made of.
+        assert_eq!(page.matches("</script>").count(), 2, "{page}");
+        assert_eq!(page.to_ascii_lowercase().matches("</script").count(), 2, "{page}");
+        assert_eq!(inline_scripts(&page), [DEMO_SCRIPT]);
+        let open = "<script type=\"application/json\" id=\"embedgate-embed\">";
+        let block = page.split_once(open).unwrap().1.split_once("</script>").unwrap().0;
+        assert!(!block.contains(['<', '>', '&', '\u{2028}', '\u{2029}']), "{block}");
+        let data: serde_json::Value = serde_json::from_str(block).unwrap();
+        assert_eq!((data["sub"].as_str(), data["org"].as_str()), (Some(hostile), Some("</SCRIPT>")));
+        assert_eq!((data["client_id"].as_str(), data["heartbeat"].as_bool()), (Some(&*s.client_id), Some(false)));
+    }
+
+    #[test]
+    fn script_json_escapes_only_inside_strings() {
+        let v = json!({"a": "<&>\u{2028}\u{2029}", "b": [1, true, null]});
+        let text = script_json(&v);
+        assert_eq!(text, r#"{"a":"\u003c\u0026\u003e\u2028\u2029","b":[1,true,null]}"#);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
     }
 
     #[test]

@@ -63,7 +63,9 @@ fn refusal(status: u16, code: &str, message: &str, json: bool, clear_cookie: Opt
     let mut resp = if json {
         json_response(status, render::error_json(code, message))?
     } else {
-        html_response(status, render::error_html(status, code, message))?
+        let mut resp = html_response(status, render::error_html(status, code, message))?;
+        resp.headers_mut().set("content-security-policy", &render::refusal_csp())?;
+        resp
     };
     if let Some(cookie) = clear_cookie {
         resp.headers_mut().append("set-cookie", &cookie)?;
@@ -202,15 +204,19 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
     let frame_ancestors = verifier
         .credential(&session.client_id)
         .map_or_else(|| "frame-ancestors 'none'".to_owned(), embedgate_core::CredentialRecord::frame_ancestors);
-    let mut resp = if json {
-        json_response(200, render::success_json(&session))?
+    // A session check (JSON, no `:jwt`, as the demo page's heartbeat sends)
+    // answers the identity and sets no cookie: only first loads mint one.
+    let (mut resp, csp) = if json {
+        (json_response(200, render::success_json(&session))?, frame_ancestors)
     } else if let Some(origin_url) = &config.origin_url {
-        forward(&req, origin_url, url.path(), query, &session).await?
+        (forward(&req, origin_url, url.path(), query, &session).await?, frame_ancestors)
     } else {
-        html_response(200, render::demo_workbook(target.kind.as_str(), target.id, &session))?
+        let heartbeat = config.session_ttl_s > 0;
+        let page = render::demo_workbook(target.kind.as_str(), target.id, &session, heartbeat);
+        (html_response(200, page)?, render::page_csp(&frame_ancestors))
     };
     let h = resp.headers_mut();
-    h.set("content-security-policy", &frame_ancestors)?;
+    h.set("content-security-policy", &csp)?;
     if let Some(value) = new_cookie {
         let max_age = session.exp.saturating_sub(now);
         h.append("set-cookie", &render::session_cookie(target.org, &value, max_age, config.secure_cookie))?;
