@@ -167,16 +167,69 @@ async fn rotation(stack: &Stack, portal: Credential) -> Credential {
     portal_new
 }
 
+/// SHA-256 in base64, computed by Python (independently of the edge's Rust).
+fn sha256_base64(text: &str) -> String {
+    let script =
+        "import base64,hashlib,sys; print(base64.b64encode(hashlib.sha256(sys.stdin.buffer.read()).digest()).decode())";
+    let mut child = std::process::Command::new(embedgate_e2e::python())
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A first load as a browser makes it (HTML): the demo page with its
+/// heartbeat script, allowed by hash (and nothing else) in its CSP. Returns
+/// the session cookie it opened.
+async fn load_demo_page(edge: &Edge, token: &str) -> String {
+    let url = format!("{}/{ORG}/workbook/wb-1?:jwt={token}", edge.url);
+    let resp = embedgate_e2e::http().get(url).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{}", edge.name);
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert!(cookie.starts_with("embedgate_session="), "{}: {cookie}", edge.name);
+    let page = resp.text().await.unwrap();
+    // The one executable script (the data block has a type): posts the load, then polls the session.
+    let scripts: Vec<&str> =
+        page.split("<script>").skip(1).map(|rest| rest.split_once("</script>").unwrap().0).collect();
+    assert_eq!(scripts.len(), 1, "{}: {page}", edge.name);
+    for needle in ["embedgate:loaded", "embedgate:error", "location.pathname", "\"application/json\"", "setTimeout"] {
+        assert!(scripts[0].contains(needle), "{}: no {needle} in {}", edge.name, scripts[0]);
+    }
+    assert!(page.contains("\"heartbeat\":true"), "{}: {page}", edge.name);
+    let hash = sha256_base64(scripts[0]);
+    assert_eq!(
+        csp,
+        format!(
+            "frame-ancestors *; default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; \
+             connect-src 'self'; img-src data:"
+        ),
+        "{}",
+        edge.name
+    );
+    cookie
+}
+
 async fn revocation(stack: &Stack, portal: &Credential, older_cookies: &[String]) {
-    step("revoke: new tokens get 401 credential_revoked and live sessions end");
+    step("the demo page (HTML) carries its heartbeat script, allowed by hash in its CSP; the heartbeat answers 200");
     let mut sessions = Vec::new();
     for edge in &stack.edges {
-        let a = edge.embed(ORG, Some(&portal.sign(ALICE)), None).await;
-        assert_ok(&a, edge, ALICE, &portal.client_id);
-        let cookie = a.session_cookie().unwrap();
-        assert_ok(&edge.embed(ORG, None, Some(&cookie)).await, edge, ALICE, &portal.client_id);
+        let cookie = load_demo_page(edge, &portal.sign(ALICE)).await;
+        // The heartbeat: JSON, no :jwt, the session cookie; it mints no new cookie.
+        for _ in 0..2 {
+            let beat = edge.embed(ORG, None, Some(&cookie)).await;
+            assert_ok(&beat, edge, ALICE, &portal.client_id);
+            assert!(beat.set_cookies.is_empty(), "{}: {:?}", edge.name, beat.set_cookies);
+        }
         sessions.push(cookie);
     }
+
+    step("revoke: new tokens get 401 credential_revoked and live sessions (the heartbeat) end");
     stack.post(&format!("/credentials/{}/revoke", portal.client_id), json!({}), 200).await;
     stack.wait_pushed().await;
     assert_refused_everywhere(stack, portal, ALICE, 401, "credential_revoked").await;
