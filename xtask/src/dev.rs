@@ -1,8 +1,10 @@
 //! `cargo xtask dev`: the whole local stack on loopback.
 //!
-//! Setup, release builds of the admin binary and the edge worker, then:
+//! Setup, release builds of the admin binary, the edge worker and the
+//! browser module (`www/pkg`), then:
 //! - the admin (`embedgate serve`, SQLite under `./data/`) on 127.0.0.1:8080,
-//!   pushing to the edge;
+//!   pushing to the edge, serving the console (`/`), the host-app demo
+//!   (`/demo`, signing with the demo credential) and the inspector (`/inspect`);
 //! - the edge (`wrangler dev`, workerd, state under `./data/edge-state/`) on
 //!   127.0.0.1:8787;
 //! - a demo org `demo` with an admin, whose API token is printed, and a demo
@@ -20,6 +22,7 @@ use serde_json::Value;
 use crate::setup;
 use crate::stack::{self, Admin, Edge};
 use crate::util::{self, cargo, repo_root, Result};
+use crate::www;
 
 const ADMIN_PORT: u16 = 8080;
 const EDGE_PORT: u16 = 8787;
@@ -31,6 +34,7 @@ pub fn run() -> Result<()> {
     setup::run()?;
     util::run(&mut cargo(["build", "--release", "-p", "embedgate-admin"]))?;
     stack::build_edge()?;
+    www::build()?;
     let binary = util::target_dir().join("release/embedgate");
     let data = repo_root().join("data");
     std::fs::create_dir_all(&data)?;
@@ -53,10 +57,17 @@ pub fn run() -> Result<()> {
         &data.join("edge.log"),
     )?;
     println!("starting the admin on http://127.0.0.1:{ADMIN_PORT} …");
+    let www_dir = repo_root().join("www");
+    let demo_file = data.join("dev-demo-credential.json");
+    let (www_dir, demo_file) = (www_dir.to_string_lossy(), demo_file.to_string_lossy());
     let env = [
         ("EMBEDGATE_MASTER_KEY", master.as_str()),
         ("EMBEDGATE_SYNC_KEY", sync.as_str()),
         ("EMBEDGATE_EDGES", edge_url.as_str()),
+        ("EMBEDGATE_WWW", &*www_dir),
+        // The host-app demo signs with the demo credential (loopback only).
+        ("EMBEDGATE_DEMO", "true"),
+        ("EMBEDGATE_DEMO_CREDENTIAL", &*demo_file),
     ];
     let mut admin = Admin::start(&binary, ADMIN_PORT, &data, &env, &data.join("admin.log"))?;
 
@@ -66,6 +77,9 @@ pub fn run() -> Result<()> {
 
     println!();
     println!("embedgate is up (Ctrl-C stops it):");
+    println!("  console     http://127.0.0.1:{ADMIN_PORT}/          (sign in with org {ORG} and the admin token)");
+    println!("  demo app    http://127.0.0.1:{ADMIN_PORT}/demo      (embeds through the edge)");
+    println!("  inspector   http://127.0.0.1:{ADMIN_PORT}/inspect   (tokens checked in the browser)");
     println!("  admin API   http://127.0.0.1:{ADMIN_PORT}/api/v1   (OpenAPI: /api/v1/openapi.json, /metrics)");
     println!("  edge        {edge_url}   (/healthz)");
     println!("  org         {ORG}, admin {ADMIN_EMAIL}");

@@ -10,6 +10,7 @@ mod setup;
 mod stack;
 mod test;
 mod util;
+mod www;
 
 use std::env;
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ commands:
   dev      setup, build, and run the whole stack on 127.0.0.1: the admin on
            :8080 (SQLite under ./data), the edge on workerd on :8787, a demo
            org with its admin token and a signed embed URL; Ctrl-C stops it
+  www      build the browser module (crates/wasm) into www/pkg: wasm32
+           +simd128, size-optimised, wasm-bindgen --target web, wasm-opt -Oz
   test     setup, then fmt, clippy (native + wasm32), tests (native + wasm32)
            and a bench smoke run; stops at the first failure. The native
            tests get a throw-away PostgreSQL cluster on 127.0.0.1
@@ -47,6 +50,7 @@ enum Command {
     Help,
     Setup,
     Dev,
+    Www,
     Test(test::Options),
     Bench,
     BenchAdmin(bench_admin::Options),
@@ -65,6 +69,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
         "help" | "-h" | "--help" => no_options(Command::Help),
         "setup" => no_options(Command::Setup),
         "dev" => no_options(Command::Dev),
+        "www" => no_options(Command::Www),
         "bench" => no_options(Command::Bench),
         "bench-admin" => {
             let mut options = bench_admin::Options::default();
@@ -127,6 +132,7 @@ fn main() -> ExitCode {
         }
         Command::Setup => setup::run(),
         Command::Dev => dev::run(),
+        Command::Www => www::build().map(drop),
         Command::Test(options) => test::run(options),
         Command::Bench => bench::run(),
         Command::BenchAdmin(options) => bench_admin::run(&options),

@@ -33,7 +33,12 @@ pub const STEPS: &[Step] = &[
     Step { name: "python venv .venv (xtask/requirements.txt)", check: venv_ready, install: install_venv },
     Step { name: POSTGRES_STEP, check: postgres::server_installed, install: postgres::install_server },
     Step { name: "worker-build 0.8.7", check: worker_build_installed, install: install_worker_build },
-    Step { name: "npm packages (wrangler 4.164.0, node 22, wasm-opt 132)", check: npm_ready, install: npm_install },
+    Step {
+        name: "npm packages (wrangler 4.164.0, node 22, wasm-opt 132, playwright-core 1.65.1)",
+        check: npm_ready,
+        install: npm_install,
+    },
+    Step { name: "chromium (browser tests, Debian)", check: chromium_installed, install: install_chromium },
     Step { name: "wrk (edge load generator, Debian)", check: wrk_installed, install: install_wrk },
     Step { name: "dev secrets .dev.vars", check: dev_vars_ready, install: write_dev_vars },
 ];
@@ -141,10 +146,31 @@ pub fn npm_bin(name: &str) -> PathBuf {
 fn npm_ready() -> Result<bool> {
     // wrangler runs on the Node 22 from node_modules (it refuses Node 20).
     let path = util::path_with(&repo_root().join("node_modules/.bin"));
-    Ok(NPM_TOOLS.iter().all(|(bin, arg, expect)| {
+    let tools = NPM_TOOLS.iter().all(|(bin, arg, expect)| {
         util::probe(Command::new(npm_bin(bin)).arg(arg).env("PATH", &path))
             .is_some_and(|out| out.lines().any(|l| l.contains(expect)))
-    }))
+    });
+    let playwright = fs::read_to_string(repo_root().join("node_modules/playwright-core/package.json"))
+        .is_ok_and(|text| text.contains(&format!("\"version\": \"{PLAYWRIGHT_VERSION}\"")));
+    Ok(tools && playwright)
+}
+
+/// The playwright-core package.json pins (it drives Debian's Chromium; no browser download).
+const PLAYWRIGHT_VERSION: &str = "1.65.1";
+
+/// Debian's Chromium, which the browser tests drive (`EMBEDGATE_CHROMIUM` overrides).
+pub fn chromium() -> PathBuf {
+    std::env::var_os("EMBEDGATE_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+#[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
+fn chromium_installed() -> Result<bool> {
+    Ok(util::probe(Command::new(chromium()).arg("--version")).is_some_and(|v| v.contains("Chromium")))
+}
+
+fn install_chromium() -> Result<()> {
+    // Debian's build (about 75 s); `npx playwright install` downloads from outside the registries.
+    postgres::apt_install(&["chromium"])
 }
 
 fn npm_install() -> Result<()> {

@@ -50,6 +50,8 @@ const STEPS: &[Step] = &[
                 "embedgate-core",
                 "-p",
                 "embedgate-edge",
+                "-p",
+                "embedgate-wasm",
                 "--target",
                 "wasm32-unknown-unknown",
                 // Libraries and tests: the benches compare against native-only crates.
@@ -70,6 +72,13 @@ const STEPS: &[Step] = &[
         command: stack::build_edge_command,
     },
     Step {
+        // The browser tests load the pages' WASM module from www/pkg.
+        name: "www",
+        quick: true,
+        postgres: false,
+        command: || cargo(["run", "--quiet", "--package", "xtask", "--", "www"]),
+    },
+    Step {
         name: "test",
         quick: true,
         postgres: true,
@@ -83,7 +92,29 @@ const STEPS: &[Step] = &[
         name: "test-wasm",
         quick: true,
         postgres: false,
-        command: || cargo(["test", "-p", "embedgate-core", "--target", "wasm32-unknown-unknown", "--locked"]),
+        command: || {
+            cargo([
+                "test",
+                "-p",
+                "embedgate-core",
+                "-p",
+                "embedgate-wasm",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--locked",
+            ])
+        },
+    },
+    Step {
+        // The built module from node, through its JS API.
+        name: "wasm-node",
+        quick: true,
+        postgres: false,
+        command: || {
+            let mut cmd = Command::new(setup::npm_bin("node"));
+            cmd.args(["--test", "crates/wasm/tests/node_smoke.mjs"]).current_dir(util::repo_root());
+            cmd
+        },
     },
     Step {
         name: "bench-smoke",

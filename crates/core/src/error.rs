@@ -86,6 +86,27 @@ impl VerifyError {
         "origin_not_allowed",
     ];
 
+    /// One error of each code, in the order of [`VerifyError::ALL_CODES`]
+    /// (for tables of codes and their statuses).
+    pub const ONE_OF_EACH: [VerifyError; 16] = [
+        Self::MalformedToken(""),
+        Self::UnsupportedAlgorithm(""),
+        Self::UnknownClient,
+        Self::BadSignature,
+        Self::CredentialRevoked,
+        Self::MissingClaim(""),
+        Self::InvalidClaim("", ""),
+        Self::AudienceMismatch,
+        Self::Expired,
+        Self::NotYetValid,
+        Self::LifetimeExceedsLimit,
+        Self::Replayed,
+        Self::ImpersonationNotAllowed,
+        Self::OrgMismatch,
+        Self::PrivilegeMissing,
+        Self::OriginNotAllowed,
+    ];
+
     /// The stable machine-readable code (design §4).
     pub const fn code(&self) -> &'static str {
         match self {

@@ -47,7 +47,7 @@ pub use credential::{CredentialRecord, KeyRing, Owner, Policy, SecretGeneration,
 pub use edge::{EdgeVerifier, Session, MAX_SESSION_BYTES, MAX_SESSION_TTL_S, SESSION_COOKIE};
 pub use embed_url::{embed_token, origin_of, query_param, query_without_token, EmbedKind, EmbedTarget};
 pub use error::{Class, VerifyError};
-pub use offline::{OfflineCheck, OptionsError, Outcome, Report, Rule, RuleVerdict, Verdict};
+pub use offline::{Inspection, OfflineCheck, OptionsError, Outcome, Report, Rule, RuleVerdict, Verdict};
 pub use secret::{
     find_embed_secrets, looks_like_embed_secret, EmbedSecret, Kdf, KeyError, MasterKey, SyncKey, EMBED_SECRET_LEN,
     EMBED_SECRET_PREFIX, MASTER_KEY_PREFIX, SYNC_KEY_PREFIX,

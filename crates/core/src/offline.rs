@@ -196,6 +196,8 @@ impl OfflineCheck {
     /// design §4 in order. Without a secret only the rules before the
     /// signature can be judged; the rest are reported as not reached.
     pub fn explain(&self, token: &str, secret: Option<&EmbedSecret>, clock_now: i64) -> Result<Report, OptionsError> {
+        // A bad description is reported whatever the token (which may fail before it is used).
+        self.validate()?;
         let rule_of = |e: &VerifyError| {
             if token.len() > Validation::default().max_token_bytes {
                 Rule::Size
@@ -461,4 +463,54 @@ pub struct Report {
     pub result: Outcome,
     /// Every rule of [`Rule::ALL`], in order.
     pub rules: Vec<RuleVerdict>,
+}
+
+/// What a token says, decoded leniently for people to read (the inspector):
+/// each part on its own, so a token broken in one part still shows the
+/// others. Nothing here is verified; [`OfflineCheck::explain`] judges.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Inspection {
+    /// How many dot-separated parts the token has.
+    pub parts: usize,
+    /// The header, when its part decodes to a JSON object.
+    pub header: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The claims, when their part decodes to a JSON object.
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Why the header could not be shown.
+    pub header_error: Option<&'static str>,
+    /// Why the claims could not be shown.
+    pub claims_error: Option<&'static str>,
+    /// The header's `kid`, when it is a string.
+    pub kid: Option<String>,
+}
+
+impl Inspection {
+    /// Decodes what can be decoded of `token` (surrounding whitespace ignored).
+    pub fn of(token: &str) -> Self {
+        let token = token.trim();
+        let parts: Vec<&str> = if token.is_empty() { Vec::new() } else { token.split('.').collect() };
+        let decode = |i: usize| -> Result<serde_json::Map<String, serde_json::Value>, &'static str> {
+            let part = parts.get(i).ok_or("missing")?;
+            if part.len() > Validation::default().max_token_bytes * 2 {
+                return Err("too long to show");
+            }
+            let bytes = crate::jws::b64url_decode(part).ok_or("not base64url")?;
+            match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(serde_json::Value::Object(map)) => Ok(map),
+                Ok(_) => Err("not a JSON object"),
+                Err(_) => Err("not JSON"),
+            }
+        };
+        let (header, header_error) = split(decode(0));
+        let (claims, claims_error) = split(decode(1));
+        let kid = header.as_ref().and_then(|h| h.get("kid")).and_then(|k| k.as_str()).map(str::to_owned);
+        Self { parts: parts.len(), header, claims, header_error, claims_error, kid }
+    }
+}
+
+fn split<T, E>(r: Result<T, E>) -> (Option<T>, Option<E>) {
+    match r {
+        Ok(v) => (Some(v), None),
+        Err(e) => (None, Some(e)),
+    }
 }

@@ -145,3 +145,19 @@ fn a_description_that_is_not_a_credential_is_an_options_error() {
     let ok: embedgate_core::OfflineCheck = serde_json::from_str("{}").unwrap();
     assert_eq!(ok, embedgate_core::OfflineCheck::default());
 }
+
+#[test]
+fn inspection_shows_each_part_it_can_decode() {
+    let file = recipe::load(TOKENS);
+    let case = file.cases.iter().find(|c| c.name == "valid_minimal").unwrap();
+    let b = recipe::build(&file.defaults, case);
+    let seen = embedgate_core::Inspection::of(&format!("  {}\n", b.token));
+    assert_eq!(seen.parts, 3);
+    assert_eq!(seen.kid.as_deref(), Some(b.client_id.as_str()));
+    assert_eq!(seen.claims.unwrap()["sub"], "ana@example.com");
+    let header_only = embedgate_core::Inspection::of(&format!("{}.%%%", b.token.split('.').next().unwrap()));
+    assert_eq!((header_only.parts, header_only.claims_error), (2, Some("not base64url")));
+    assert!(header_only.header.is_some());
+    let nothing = embedgate_core::Inspection::of("");
+    assert_eq!((nothing.parts, nothing.header_error, nothing.claims_error), (0, Some("missing"), Some("missing")));
+}

@@ -112,8 +112,9 @@ fn parse_config(v: &Value) -> Result<HostConfig, AppError> {
     let org: OrgSlug = field("org")?.parse().map_err(|_| AppError::invalid("org", "not an org slug"))?;
     let client_id: ClientId =
         field("client_id")?.parse().map_err(|_| AppError::invalid("client_id", "not a client ID"))?;
-    let secret = EmbedSecret::parse_well_formed(field("secret")?)
-        .map_err(|_| AppError::invalid("secret", "not an embed secret as shown when the credential was created or rotated"))?;
+    let secret = EmbedSecret::parse_well_formed(field("secret")?).map_err(|_| {
+        AppError::invalid("secret", "not an embed secret as shown when the credential was created or rotated")
+    })?;
     Ok(HostConfig { org, client_id, secret })
 }
 

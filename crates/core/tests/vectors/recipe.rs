@@ -243,25 +243,40 @@ fn exact_length(
 }
 
 impl Built {
-    /// The case's credential, request and validation as an [`OfflineCheck`].
-    pub fn offline_check(&self) -> OfflineCheck {
-        OfflineCheck {
-            client_id: Some(self.client_id.clone()),
-            org: Some(self.org.clone()),
-            url: self.url_org.as_ref().map(|org| format!("/{org}/workbook/wb-1")),
-            owner: Some(self.owner.email.clone()),
-            owner_account_type: self.owner.account_type.clone(),
-            privileges: self.privileges.clone(),
-            allowed_origins: self.allowed_origins.clone(),
-            origin: self.origin.clone(),
-            max_token_lifetime: self.max_token_lifetime_s,
-            not_before_cutoff: self.not_before_cutoff,
-            revoked: self.revoked,
-            seen_jtis: self.seen_jtis.clone(),
-            audience: self.audience.clone(),
-            leeway: self.leeway_s,
-            now: Some(self.now),
+    /// The case's credential, request and validation as the options object
+    /// of the browser module (an [`OfflineCheck`] in JSON).
+    pub fn options_json(&self) -> Value {
+        let mut o = serde_json::json!({
+            "client_id": self.client_id,
+            "org": self.org,
+            "owner": self.owner.email,
+            "owner_account_type": self.owner.account_type,
+            "privileges": self.privileges,
+            "allowed_origins": self.allowed_origins,
+            "revoked": self.revoked,
+            "seen_jtis": self.seen_jtis,
+            "audience": self.audience,
+            "leeway": self.leeway_s,
+            "now": self.now,
+        });
+        if let Some(org) = &self.url_org {
+            o["url"] = format!("/{org}/workbook/wb-1").into();
         }
+        if let Some(origin) = &self.origin {
+            o["origin"] = origin.clone().into();
+        }
+        if let Some(max) = self.max_token_lifetime_s {
+            o["max_token_lifetime"] = max.into();
+        }
+        if let Some(cutoff) = self.not_before_cutoff {
+            o["not_before_cutoff"] = cutoff.into();
+        }
+        o
+    }
+
+    /// The case as an [`OfflineCheck`].
+    pub fn offline_check(&self) -> OfflineCheck {
+        serde_json::from_value(self.options_json()).unwrap()
     }
 
     /// The `embedgate verify` arguments that describe the case, reading the

@@ -1,0 +1,173 @@
+//! # embedgate-wasm
+//!
+//! The browser's (and node's) face of [`embedgate_core`], built with
+//! wasm-bindgen `--target web` into `www/pkg` by `cargo xtask www`:
+//!
+//! ```js
+//! import init, { inspect, explain, verify, sign, errorCodes } from "/pkg/embedgate_wasm.js";
+//! await init();            // node: initSync({ module: fs.readFileSync(".../embedgate_wasm_bg.wasm") })
+//! inspect(token)           // {parts, header, claims, header_error, claims_error, kid}; never throws
+//! explain(token, secret, options)  // {result, rules: [{rule, title, verdict, detail?}]}
+//! verify(token, secret, options)   // the JSON line of `embedgate verify`: {ok:true,…} | {error, message}
+//! sign({client_id, secret, sub, ttl_s, now, claims})  // a token
+//! errorCodes()             // [{code, status}] of design §4
+//! ```
+//!
+//! `options` is [`embedgate_core::OfflineCheck`] as a plain object (every
+//! key optional; unknown keys are an error); a bad option throws an `Error`
+//! whose message starts with the field's name. It is the same core as the
+//! edge's and the CLI's, so the codes are the same by construction.
+//!
+//! The functions below work on JSON values and are tested natively; the
+//! `bindings` module only converts between them and JavaScript values.
+
+use embedgate_core::{sign as sign_token, ClientId, EmbedSecret, Inspection, OfflineCheck, VerifyError};
+use serde_json::{json, Map, Value};
+
+/// Longest lifetime `sign` gives a test token (the verifier's own cap).
+const MAX_TTL_S: i64 = 30 * 24 * 3600;
+
+/// A caller's mistake (bad options or sign input): `"<field>: <why>"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError(pub String);
+
+impl core::fmt::Display for InputError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn options(value: Value) -> Result<OfflineCheck, InputError> {
+    let value = if value.is_null() { json!({}) } else { value };
+    serde_json::from_value(value).map_err(|e| InputError(format!("options: {e}")))
+}
+
+fn secret_of(secret: Option<&str>) -> Option<EmbedSecret> {
+    secret.filter(|s| !s.is_empty()).map(|s| EmbedSecret::new(s.to_owned()))
+}
+
+/// What the token says, unverified.
+pub fn inspect_value(token: &str) -> Value {
+    serde_json::to_value(Inspection::of(token)).unwrap_or(Value::Null)
+}
+
+/// Every rule's verdict and the final answer.
+pub fn explain_value(token: &str, secret: Option<&str>, options_value: Value, now: i64) -> Result<Value, InputError> {
+    let check = options(options_value)?;
+    let report = check.explain(token.trim(), secret_of(secret).as_ref(), now).map_err(|e| InputError(e.to_string()))?;
+    serde_json::to_value(report).map_err(|e| InputError(e.to_string()))
+}
+
+/// The answer of `embedgate verify` for the same token, secret and options.
+pub fn verify_value(token: &str, secret: &str, options_value: Value, now: i64) -> Result<Value, InputError> {
+    let check = options(options_value)?;
+    let secret = secret_of(Some(secret)).ok_or_else(|| InputError("secret: the embed secret is required".into()))?;
+    let result = check.verify(token.trim(), &secret, now).map_err(|e| InputError(e.to_string()))?;
+    Ok(check.answer(&result))
+}
+
+/// Signs a test token: `{client_id, secret, sub, ttl_s?, now?, claims?}`;
+/// `claims` are added to (or override) the generated ones.
+pub fn sign_value(input: &Value, now: i64) -> Result<String, InputError> {
+    let text = |name: &str| input.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let client_id: ClientId = text("client_id")
+        .ok_or_else(|| InputError("client_id: required".into()))?
+        .parse()
+        .map_err(|e| InputError(format!("client_id: {e}")))?;
+    let secret = secret_of(text("secret")).ok_or_else(|| InputError("secret: required".into()))?;
+    let sub = text("sub").ok_or_else(|| InputError("sub: required".into()))?;
+    let ttl = match input.get("ttl_s") {
+        None | Some(Value::Null) => 600,
+        Some(v) => v
+            .as_i64()
+            .filter(|t| (1..=MAX_TTL_S).contains(t))
+            .ok_or_else(|| InputError("ttl_s: must be 1 second to 30 days".into()))?,
+    };
+    let now = match input.get("now") {
+        None | Some(Value::Null) => now,
+        Some(v) => v.as_i64().ok_or_else(|| InputError("now: must be Unix seconds".into()))?,
+    };
+    let jti = embedgate_core::random_jti().map_err(|e| InputError(format!("random source: {e}")))?;
+    let mut claims = Map::new();
+    claims.insert("sub".into(), sub.into());
+    claims.insert("jti".into(), jti.into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), now.saturating_add(ttl).into());
+    match input.get("claims") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(extra)) => claims.extend(extra.clone()),
+        Some(_) => return Err(InputError("claims: must be an object".into())),
+    }
+    sign_token(&claims, &client_id, &secret).map_err(|e| InputError(format!("claims: {e}")))
+}
+
+/// The codes of design §4 with their HTTP status.
+pub fn error_codes_value() -> Value {
+    Value::Array(
+        VerifyError::ONE_OF_EACH.iter().map(|e| json!({"code": e.code(), "status": e.http_status()})).collect(),
+    )
+}
+
+#[cfg(target_arch = "wasm32")]
+mod bindings {
+    //! JavaScript values in, JavaScript values out.
+
+    use serde::Serialize as _;
+    use wasm_bindgen::prelude::*;
+
+    fn to_js(value: &serde_json::Value) -> JsValue {
+        // Plain objects (not Maps), so pages can read `result.error`.
+        value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+    }
+
+    fn from_js(value: JsValue) -> Result<serde_json::Value, JsError> {
+        if value.is_undefined() || value.is_null() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_wasm_bindgen::from_value(value).map_err(|e| JsError::new(&format!("options: {e}")))
+    }
+
+    fn now() -> i64 {
+        // Whole seconds; the float is far inside i64's range.
+        #[allow(clippy::cast_possible_truncation)]
+        let secs = (js_sys::Date::now() / 1000.0).floor() as i64;
+        secs
+    }
+
+    fn input_error(e: &super::InputError) -> JsError {
+        JsError::new(&e.0)
+    }
+
+    /// What a token says, decoded for reading; nothing is verified. Never throws.
+    #[wasm_bindgen]
+    pub fn inspect(token: &str) -> JsValue {
+        to_js(&super::inspect_value(token))
+    }
+
+    /// Every §4 rule's verdict and the final answer. `secret` may be null.
+    #[wasm_bindgen]
+    #[allow(clippy::needless_pass_by_value, reason = "wasm-bindgen passes JS strings by value")]
+    pub fn explain(token: &str, secret: Option<String>, options: JsValue) -> Result<JsValue, JsError> {
+        super::explain_value(token, secret.as_deref(), from_js(options)?, now())
+            .map(|v| to_js(&v))
+            .map_err(|e| input_error(&e))
+    }
+
+    /// The answer `embedgate verify` gives: `{ok:true,…}` or `{error, message}`.
+    #[wasm_bindgen]
+    pub fn verify(token: &str, secret: &str, options: JsValue) -> Result<JsValue, JsError> {
+        super::verify_value(token, secret, from_js(options)?, now()).map(|v| to_js(&v)).map_err(|e| input_error(&e))
+    }
+
+    /// Signs a test token from `{client_id, secret, sub, ttl_s?, now?, claims?}`.
+    #[wasm_bindgen]
+    pub fn sign(input: JsValue) -> Result<String, JsError> {
+        super::sign_value(&from_js(input)?, now()).map_err(|e| input_error(&e))
+    }
+
+    /// `[{code, status}]` for every design §4 code.
+    #[wasm_bindgen(js_name = errorCodes)]
+    pub fn error_codes() -> JsValue {
+        to_js(&super::error_codes_value())
+    }
+}
