@@ -1,0 +1,92 @@
+// Helpers of the browser tests: the stack under test (env), Chromium,
+// screenshots, and page-error collection. The stack is started by the Rust
+// harness (or by hand); see tests/browser/README.md.
+
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const { chromium } = require(path.join(here, "../../node_modules/playwright-core"));
+
+/** The stack under test, from the environment. `need` lists required names. */
+export function env(...need) {
+  const e = {
+    adminUrl: (process.env.EMBEDGATE_ADMIN_URL || "").replace(/\/+$/, ""),
+    edgeUrl: (process.env.EMBEDGATE_EDGE_URL || "").replace(/\/+$/, ""),
+    org: process.env.EMBEDGATE_ORG || "",
+    adminToken: process.env.EMBEDGATE_ADMIN_TOKEN || "",
+    adminEmail: process.env.EMBEDGATE_ADMIN_EMAIL || "",
+    viewerToken: process.env.EMBEDGATE_VIEWER_TOKEN || "",
+    vectors: process.env.EMBEDGATE_VECTORS || "",
+    artifacts: process.env.EMBEDGATE_ARTIFACTS || path.join(here, "../../target/browser-artifacts"),
+  };
+  const names = {
+    adminUrl: "EMBEDGATE_ADMIN_URL",
+    edgeUrl: "EMBEDGATE_EDGE_URL",
+    org: "EMBEDGATE_ORG",
+    adminToken: "EMBEDGATE_ADMIN_TOKEN",
+    adminEmail: "EMBEDGATE_ADMIN_EMAIL",
+    viewerToken: "EMBEDGATE_VIEWER_TOKEN",
+    vectors: "EMBEDGATE_VECTORS",
+  };
+  const missing = need.filter((k) => !e[k]).map((k) => names[k]);
+  if (missing.length) {
+    throw new Error(`the browser tests need a running stack: set ${missing.join(", ")} (see tests/browser/README.md)`);
+  }
+  fs.mkdirSync(e.artifacts, { recursive: true });
+  return e;
+}
+
+/** Debian's Chromium, headless, offline except for loopback. */
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.EMBEDGATE_CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    ],
+  });
+}
+
+/** A new context + page with a desktop viewport; page errors are collected in `page.errors`. */
+export async function newPage(browser, { context } = {}) {
+  const ctx = context || (await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 }));
+  const page = await ctx.newPage();
+  page.errors = [];
+  page.on("pageerror", (err) => page.errors.push(`pageerror: ${err.message}`));
+  page.on("console", (msg) => {
+    if (msg.type() === "error") page.errors.push(`console.error: ${msg.text()}`);
+  });
+  return page;
+}
+
+/** Saves a full-page screenshot as `<artifacts>/<name>.png`. */
+export async function shot(page, name) {
+  const dir = env().artifacts;
+  await page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: true });
+}
+
+/** Signs in to the console at `/` with `token`. */
+export async function signIn(page, e, token) {
+  await page.goto(`${e.adminUrl}/`);
+  await page.getByLabel("Organization").fill(e.org);
+  await page.getByLabel("API token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Developer Access", level: 1 }).waitFor();
+  await page.locator("#credentials-body[aria-busy=false]").waitFor();
+}
+
+/** A unique suffix for names made by a test run. */
+export function unique() {
+  return `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+}

@@ -1,0 +1,465 @@
+// Shared browser helpers for the embedgate pages: DOM building (never
+// innerHTML with data), toasts and live announcements, accessible modals
+// (focus trapped, restored on close, Escape closes) and menu buttons, time
+// formatting and clipboard copy. No dependencies, no build step.
+
+/**
+ * Builds an element. `props`: `class`, `text`, `dataset`, `on` (event map),
+ * `hidden`, properties that exist on the element (value, checked, …) and
+ * any other key as an attribute. Children: nodes, strings (as text), arrays,
+ * null/false (skipped).
+ */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key === "on") {
+      for (const [ev, fn] of Object.entries(value)) el.addEventListener(ev, fn);
+    } else if (key === "hidden") el.hidden = Boolean(value);
+    else if (["value", "checked", "disabled", "selected", "readOnly", "required", "open"].includes(key)) el[key] = value;
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else if (child instanceof Node) el.append(child);
+    else el.append(document.createTextNode(String(child)));
+  }
+}
+
+let uid = 0;
+/** A page-unique id with `prefix`. */
+export function newId(prefix) {
+  uid += 1;
+  return `${prefix}-${uid}`;
+}
+
+// ------------------------------------------------------------------ live regions and toasts
+
+function liveRegion(id, politeness) {
+  let el = document.getElementById(id);
+  if (!el) {
+    el = h("div", { id, class: "visually-hidden", "aria-live": politeness, "aria-atomic": "true" });
+    document.body.append(el);
+  }
+  return el;
+}
+
+/** Says `message` to screen readers (polite). */
+export function announce(message) {
+  const el = liveRegion("live-polite", "polite");
+  el.textContent = "";
+  // A new text node after a tick so repeated messages are announced again.
+  setTimeout(() => {
+    el.textContent = message;
+  }, 30);
+}
+
+/**
+ * Shows a toast (`kind`: info | success | error). Errors stay until
+ * dismissed (and are announced assertively); others go after 5 s.
+ */
+export function toast(message, kind = "info", { timeout } = {}) {
+  let box = document.getElementById("toasts");
+  if (!box) {
+    box = h("div", { id: "toasts", class: "toasts", role: "region", "aria-label": "Notifications" });
+    document.body.append(box);
+  }
+  const item = h(
+    "div",
+    { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status", dataset: { testid: "toast" } },
+    h("span", { class: "toast-text", text: message }),
+    h("button", { type: "button", class: "btn btn-sm", "aria-label": "Dismiss notification", text: "Dismiss", on: { click: () => item.remove() } })
+  );
+  box.append(item);
+  const ms = timeout ?? (kind === "error" ? 0 : 5000);
+  if (ms > 0) setTimeout(() => item.remove(), ms);
+  return item;
+}
+
+// ------------------------------------------------------------------ modals
+
+const FOCUSABLE =
+  'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex="-1"])';
+
+function focusables(root) {
+  return [...root.querySelectorAll(FOCUSABLE)].filter((el) => !el.closest("[hidden]") && el.getClientRects().length > 0);
+}
+
+const openModals = [];
+
+/**
+ * Opens a modal dialog. `build(api)` returns `{ header?, body, footer }`
+ * content; `api.close()` closes it. The dialog's nodes are removed from the
+ * document on close (not hidden), the rest of the page is inert while open,
+ * focus is trapped inside and returns to what had it before. `onClose`
+ * runs after removal. Returns `{ root, dialog, close }`.
+ */
+export function openModal({ title, description, wide = false, testid, initialFocus, onClose, build, dismissible = true }) {
+  const titleId = newId("modal-title");
+  const descId = description ? newId("modal-desc") : null;
+  const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+  let closed = false;
+
+  const api = {
+    close() {
+      if (closed) return;
+      closed = true;
+      document.removeEventListener("keydown", onKey, true);
+      backdrop.remove();
+      openModals.splice(openModals.indexOf(api), 1);
+      if (openModals.length === 0) setInert(false);
+      if (opener && opener.isConnected) opener.focus();
+      else {
+        const main = document.querySelector("main");
+        if (main) {
+          main.setAttribute("tabindex", "-1");
+          main.focus();
+        }
+      }
+      if (onClose) onClose();
+    },
+  };
+
+  const content = build(api);
+  const dialog = h(
+    "div",
+    {
+      class: `modal${wide ? " modal-wide" : ""}`,
+      role: "dialog",
+      "aria-modal": "true",
+      "aria-labelledby": titleId,
+      "aria-describedby": descId,
+      dataset: testid ? { testid } : undefined,
+    },
+    h(
+      "div",
+      { class: "modal-header" },
+      h("div", {}, h("h2", { id: titleId, text: title }), description ? h("p", { id: descId, text: description }) : null),
+      dismissible
+        ? h("button", { type: "button", class: "btn btn-ghost btn-icon close-x", "aria-label": "Close", text: "×", on: { click: () => api.close() } })
+        : null
+    ),
+    h("div", { class: "modal-body" }, content.body),
+    content.footer ? h("div", { class: "modal-footer" }, content.footer) : null
+  );
+  const backdrop = h("div", { class: "modal-backdrop" }, dialog);
+  backdrop.addEventListener("mousedown", (e) => {
+    if (e.target === backdrop && dismissible) api.close();
+  });
+
+  function onKey(e) {
+    if (openModals[openModals.length - 1] !== api) return;
+    if (e.key === "Escape") {
+      // A menu or a native control inside may handle Escape first.
+      if (e.defaultPrevented) return;
+      e.preventDefault();
+      e.stopPropagation();
+      if (dismissible) api.close();
+    } else if (e.key === "Tab") {
+      const items = focusables(dialog);
+      if (items.length === 0) {
+        e.preventDefault();
+        return;
+      }
+      const first = items[0];
+      const last = items[items.length - 1];
+      if (!dialog.contains(document.activeElement)) {
+        e.preventDefault();
+        first.focus();
+      } else if (e.shiftKey && document.activeElement === first) {
+        e.preventDefault();
+        last.focus();
+      } else if (!e.shiftKey && document.activeElement === last) {
+        e.preventDefault();
+        first.focus();
+      }
+    }
+  }
+  // Focus that escapes (a click on the backdrop's scroll area) comes back.
+  backdrop.addEventListener("focusout", (e) => {
+    if (closed) return;
+    if (e.relatedTarget && !dialog.contains(e.relatedTarget) && openModals[openModals.length - 1] === api) {
+      const items = focusables(dialog);
+      if (items[0]) items[0].focus();
+    }
+  });
+
+  document.addEventListener("keydown", onKey, true);
+  openModals.push(api);
+  setInert(true);
+  document.body.append(backdrop);
+  const target = (initialFocus && initialFocus()) || focusables(dialog).find((el) => !el.classList.contains("close-x")) || dialog;
+  if (target === dialog) dialog.setAttribute("tabindex", "-1");
+  target.focus();
+  api.root = backdrop;
+  api.dialog = dialog;
+  return api;
+}
+
+function setInert(on) {
+  for (const el of document.querySelectorAll("[data-app-root]")) {
+    el.inert = on;
+    if (on) el.setAttribute("aria-hidden", "true");
+    else el.removeAttribute("aria-hidden");
+  }
+}
+
+// ------------------------------------------------------------------ menu button
+
+/**
+ * A menu button (`aria-haspopup="menu"`) with items `{label, onSelect,
+ * disabled?, danger?, hint?}`. Arrow keys, Home/End move; Enter/Space
+ * select; Escape and Tab close; focus returns to the button.
+ */
+export function menuButton({ label, ariaLabel, items, testid }) {
+  const menuId = newId("menu");
+  const button = h("button", {
+    type: "button",
+    class: "btn btn-sm",
+    "aria-haspopup": "menu",
+    "aria-expanded": "false",
+    "aria-controls": menuId,
+    "aria-label": ariaLabel,
+    dataset: testid ? { testid } : undefined,
+  });
+  button.append(h("span", { text: label }), h("span", { "aria-hidden": "true", text: "▾" }));
+  const menu = h("ul", { class: "menu", role: "menu", id: menuId, "aria-label": ariaLabel || label, hidden: true });
+  const entries = items.map((item) => {
+    if (item === "separator") {
+      menu.append(h("li", { role: "separator", class: "menu-sep" }));
+      return null;
+    }
+    const el = h("li", {
+      role: "menuitem",
+      tabindex: "-1",
+      class: item.danger ? "danger" : "",
+      "aria-disabled": item.disabled ? "true" : null,
+      title: item.disabled && item.hint ? item.hint : null,
+      text: item.label,
+    });
+    el.addEventListener("click", () => choose(item));
+    menu.append(el);
+    return el;
+  });
+  const menuItems = entries.filter(Boolean);
+  const anchor = h("div", { class: "menu-anchor" }, button, menu);
+
+  function isOpen() {
+    return !menu.hidden;
+  }
+  function open(focusIndex = 0) {
+    menu.hidden = false;
+    button.setAttribute("aria-expanded", "true");
+    document.addEventListener("mousedown", onOutside, true);
+    const i = focusIndex < 0 ? menuItems.length - 1 : focusIndex;
+    if (menuItems[i]) menuItems[i].focus();
+  }
+  function close(returnFocus = true) {
+    if (!isOpen()) return;
+    menu.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+    document.removeEventListener("mousedown", onOutside, true);
+    if (returnFocus) button.focus();
+  }
+  function choose(item) {
+    if (item.disabled) return;
+    close(true);
+    item.onSelect();
+  }
+  function onOutside(e) {
+    if (!anchor.contains(e.target)) close(false);
+  }
+  button.addEventListener("click", () => (isOpen() ? close() : open(0)));
+  button.addEventListener("keydown", (e) => {
+    if (e.key === "ArrowDown" || e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      open(0);
+    } else if (e.key === "ArrowUp") {
+      e.preventDefault();
+      open(-1);
+    }
+  });
+  menu.addEventListener("keydown", (e) => {
+    const i = menuItems.indexOf(document.activeElement);
+    const move = (j) => menuItems[(j + menuItems.length) % menuItems.length].focus();
+    switch (e.key) {
+      case "ArrowDown":
+        e.preventDefault();
+        move(i + 1);
+        break;
+      case "ArrowUp":
+        e.preventDefault();
+        move(i - 1);
+        break;
+      case "Home":
+        e.preventDefault();
+        move(0);
+        break;
+      case "End":
+        e.preventDefault();
+        move(menuItems.length - 1);
+        break;
+      case "Escape":
+        e.preventDefault();
+        e.stopPropagation();
+        close(true);
+        break;
+      case "Tab":
+        close(false);
+        break;
+      case "Enter":
+      case " ": {
+        e.preventDefault();
+        const idx = entries.indexOf(document.activeElement);
+        if (idx >= 0) choose(items[idx]);
+        break;
+      }
+      default:
+        break;
+    }
+  });
+  return anchor;
+}
+
+// ------------------------------------------------------------------ time
+
+const absoluteFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+
+/** "Nov 23, 2026, 11:10:02 PM" for Unix seconds. */
+export function absoluteTime(unix) {
+  return absoluteFormat.format(new Date(unix * 1000));
+}
+
+/** "Nov 23, 2026" for Unix seconds. */
+export function shortDate(unix) {
+  return dateFormat.format(new Date(unix * 1000));
+}
+
+/** "3 minutes ago" / "in 2 hours" for Unix seconds. */
+export function relativeTime(unix, now = Date.now() / 1000) {
+  const diff = unix - now;
+  const abs = Math.abs(diff);
+  if (abs < 45) return diff <= 0 ? "just now" : "in a few seconds";
+  const units = [
+    ["year", 31536000],
+    ["month", 2592000],
+    ["week", 604800],
+    ["day", 86400],
+    ["hour", 3600],
+    ["minute", 60],
+  ];
+  for (const [unit, secs] of units) {
+    if (abs >= secs || unit === "minute") return relativeFormat.format(Math.round(diff / secs), unit);
+  }
+  return "";
+}
+
+/** A `<time>` showing relative time, with the absolute time as its title. */
+export function timeEl(unix) {
+  return h("time", { datetime: new Date(unix * 1000).toISOString(), title: absoluteTime(unix), text: relativeTime(unix) });
+}
+
+// ------------------------------------------------------------------ clipboard
+
+/**
+ * Copies the current text of `source` (an element: read at click time so no
+ * closure keeps a copy of the value) and announces "Copied". Falls back to
+ * a selection + execCommand when the Clipboard API is unavailable, and
+ * finally asks the user to press Ctrl+C on the selected text.
+ */
+export async function copyFrom(source, button, what = "Value") {
+  const text = source.textContent;
+  let ok = false;
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      ok = true;
+    }
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    ok = legacyCopy(source);
+  }
+  if (ok) {
+    announce(`Copied ${what.toLowerCase()} to the clipboard`);
+    if (button) flash(button, "Copied");
+  } else {
+    selectContents(source);
+    announce(`${what} selected: press Ctrl+C (or ⌘C) to copy`);
+    if (button) flash(button, "Press Ctrl+C");
+  }
+}
+
+function selectContents(el) {
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const sel = window.getSelection();
+  sel.removeAllRanges();
+  sel.addRange(range);
+}
+
+function legacyCopy(el) {
+  try {
+    selectContents(el);
+    const ok = document.execCommand && document.execCommand("copy");
+    window.getSelection().removeAllRanges();
+    return Boolean(ok);
+  } catch {
+    return false;
+  }
+}
+
+function flash(button, text) {
+  const label = button.querySelector(".btn-label") || button;
+  const before = label.dataset.label || label.textContent;
+  label.dataset.label = before;
+  label.textContent = text;
+  setTimeout(() => {
+    if (label.isConnected) label.textContent = before;
+  }, 1600);
+}
+
+/** A read-only value with a Copy button. The value lives only in `code`. */
+export function copyField({ value, label, testid, describedBy }) {
+  const code = h("code", { class: "value", dataset: testid ? { testid } : undefined, "aria-label": label, text: value });
+  const button = h(
+    "button",
+    { type: "button", class: "btn", "aria-describedby": describedBy, on: { click: () => copyFrom(code, button, label) } },
+    h("span", { class: "btn-label", text: "Copy" })
+  );
+  button.setAttribute("aria-label", `Copy ${label.toLowerCase()}`);
+  return h("div", { class: "copy-field" }, code, button);
+}
+
+// ------------------------------------------------------------------ misc
+
+/** Toggles a button's pending state (spinner + disabled + aria-busy). */
+export function setPending(button, pending, pendingText) {
+  if (pending) {
+    button.dataset.idleText = button.textContent;
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    button.replaceChildren(h("span", { class: "spinner", "aria-hidden": "true" }), h("span", { text: pendingText }));
+  } else {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+    if (button.dataset.idleText !== undefined) button.textContent = button.dataset.idleText;
+  }
+}
+
+/** Pretty JSON text (for `<pre>`). */
+export function prettyJson(value) {
+  return JSON.stringify(value, null, 2);
+}
