@@ -179,7 +179,8 @@ pub fn embedgate_bin() -> PathBuf {
     .clone()
 }
 
-fn embedgate(args: &[&str], envs: &[(&str, &str)]) -> String {
+/// Runs `embedgate ARGS` (expecting success); its stdout, trimmed.
+pub fn embedgate(args: &[&str], envs: &[(&str, &str)]) -> String {
     let out = Command::new(embedgate_bin())
         .args(args)
         .envs(envs.iter().copied())
@@ -552,6 +553,21 @@ impl Stack {
     /// Starts an admin (with [`ORG`] and [`OTHER_ORG`]) and `edges` edges,
     /// and waits until every edge is in sync.
     pub async fn start(edges: usize) -> Self {
+        Self::start_with(edges, &[]).await
+    }
+
+    /// A stack whose admin also serves the browser pages (`www/`, with the
+    /// WASM module `cargo xtask www` built) and the host-app demo's endpoints.
+    pub async fn start_with_pages(edges: usize) -> Self {
+        let www = repo_root().join("www");
+        let module = www.join("pkg/embedgate_wasm_bg.wasm");
+        assert!(module.exists(), "{} is missing: run `cargo xtask www` (part of `cargo xtask test`)", module.display());
+        let www = www.to_str().unwrap().to_owned();
+        Self::start_with(edges, &[("EMBEDGATE_WWW", &www), ("EMBEDGATE_DEMO", "true")]).await
+    }
+
+    /// [`Stack::start`] with more environment for the admin.
+    async fn start_with(edges: usize, admin_env: &[(&str, &str)]) -> Self {
         started();
         require_edge_build();
         let dir = tempfile::Builder::new().prefix("embedgate-e2e-").tempdir().unwrap();
@@ -585,7 +601,10 @@ impl Stack {
                 ("EMBEDGATE_SYNC_KEY".into(), sync_key.clone()),
                 ("EMBEDGATE_EDGES".into(), edge_urls.join(",")),
                 ("EMBEDGATE_RECONCILE_INTERVAL".into(), format!("{}s", RECONCILE.as_secs())),
-            ],
+            ]
+            .into_iter()
+            .chain(admin_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+            .collect(),
             proc: None,
             starts: 0,
         };
