@@ -65,7 +65,8 @@ export async function newPage(browser, { context } = {}) {
   page.errors = [];
   page.on("pageerror", (err) => page.errors.push(`pageerror: ${err.message}`));
   page.on("console", (msg) => {
-    if (msg.type() === "error") page.errors.push(`console.error: ${msg.text()}`);
+    // Failed loads (the 403 of the role probe, a refused sign-in) are expected answers, not page faults.
+    if (msg.type() === "error" && !/^Failed to load resource/.test(msg.text())) page.errors.push(`console.error: ${msg.text()}`);
   });
   return page;
 }
@@ -89,4 +90,26 @@ export async function signIn(page, e, token) {
 /** A unique suffix for names made by a test run. */
 export function unique() {
   return `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+/**
+ * Creates client credentials through the console's "Create client
+ * credentials" modal (the page is signed in as an admin) and returns the
+ * client ID and the secret read from the "Access Credentials" modal, which
+ * is left open.
+ */
+export async function createCredential(page, { name, owner, description, api = false }) {
+  await page.getByTestId("create-new").click();
+  const modal = page.getByRole("dialog", { name: "Create client credentials" });
+  await modal.waitFor();
+  if (api) await modal.getByLabel("REST API").check();
+  await modal.getByLabel("Name", { exact: true }).fill(name);
+  if (description) await modal.getByLabel(/^Description/).fill(description);
+  await modal.getByLabel("Owner").selectOption(owner);
+  await modal.getByRole("button", { name: "Create", exact: true }).click();
+  const secretModal = page.getByRole("dialog", { name: "Access Credentials" });
+  await secretModal.waitFor();
+  const secret = (await secretModal.getByTestId("secret-value").textContent()).trim();
+  const clientId = (await secretModal.getByTestId("client-id-value").textContent()).trim();
+  return { clientId, secret, modal: secretModal };
 }

@@ -256,18 +256,37 @@ export function menuButton({ label, ariaLabel, items, testid }) {
   function isOpen() {
     return !menu.hidden;
   }
+  function place() {
+    // Fixed to the viewport, so a scrolling table (overflow) cannot clip it.
+    const r = button.getBoundingClientRect();
+    menu.style.position = "fixed";
+    menu.style.right = "auto";
+    const width = menu.offsetWidth;
+    menu.style.left = `${Math.max(8, Math.min(r.right - width, window.innerWidth - width - 8))}px`;
+    const below = r.bottom + 4;
+    const height = menu.offsetHeight;
+    menu.style.top = `${below + height > window.innerHeight - 8 && r.top - height - 4 > 8 ? r.top - height - 4 : below}px`;
+  }
+  function onViewportChange() {
+    if (!menu.hidden) place();
+  }
   function open(focusIndex = 0) {
     menu.hidden = false;
+    place();
     button.setAttribute("aria-expanded", "true");
     document.addEventListener("mousedown", onOutside, true);
+    window.addEventListener("resize", onViewportChange);
+    window.addEventListener("scroll", onViewportChange, true);
     const i = focusIndex < 0 ? menuItems.length - 1 : focusIndex;
-    if (menuItems[i]) menuItems[i].focus();
+    if (menuItems[i]) menuItems[i].focus({ preventScroll: true });
   }
   function close(returnFocus = true) {
     if (!isOpen()) return;
     menu.hidden = true;
     button.setAttribute("aria-expanded", "false");
     document.removeEventListener("mousedown", onOutside, true);
+    window.removeEventListener("resize", onViewportChange);
+    window.removeEventListener("scroll", onViewportChange, true);
     if (returnFocus) button.focus();
   }
   function choose(item) {
@@ -290,7 +309,7 @@ export function menuButton({ label, ariaLabel, items, testid }) {
   });
   menu.addEventListener("keydown", (e) => {
     const i = menuItems.indexOf(document.activeElement);
-    const move = (j) => menuItems[(j + menuItems.length) % menuItems.length].focus();
+    const move = (j) => menuItems[(j + menuItems.length) % menuItems.length].focus({ preventScroll: true });
     switch (e.key) {
       case "ArrowDown":
         e.preventDefault();
