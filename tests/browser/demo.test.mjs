@@ -24,8 +24,10 @@ describe("host-app demo", () => {
   const sub = `embed-user-${unique()}@example.com`;
 
   before(async () => {
+    // Two contexts, so each page has a window of its own: a page in a background tab gets no
+    // animation frames, which slows every click there by seconds.
+    consolePage = await newPage(browser);
     context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-    consolePage = await newPage(browser, { context });
     demo = await newPage(browser, { context });
     await signIn(consolePage, e, e.adminToken);
     cred = await createCredential(consolePage, { name: `Demo host ${unique()}`, owner: e.adminEmail });
@@ -33,6 +35,7 @@ describe("host-app demo", () => {
     await cred.modal.waitFor({ state: "detached" });
   });
   after(async () => {
+    await consolePage?.context().close();
     await context?.close();
   });
 
