@@ -222,3 +222,34 @@ describe("console as a non-admin member", () => {
     assert.deepEqual(page.errors, []);
   });
 });
+
+describe("console when the token is revoked mid-session", () => {
+  let page;
+  const viewer = `revoked-${unique()}@example.com`;
+  const admin = (method, path, body) =>
+    fetch(`${e.adminUrl}/api/v1/orgs/${e.org}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${e.adminToken}`, "content-type": "application/json" },
+      body: body ? JSON.stringify(body) : undefined,
+    }).then(async (r) => ({ status: r.status, body: await r.json() }));
+
+  after(async () => {
+    await page?.context().close();
+  });
+
+  test("goes back to sign in with a message", async () => {
+    assert.equal((await admin("POST", "/members", { email: viewer, account_type: "viewer" })).status, 201);
+    const issued = await admin("POST", `/members/${viewer}/tokens`);
+    assert.equal(issued.status, 201);
+    page = await newPage(browser);
+    await signIn(page, e, issued.body.token);
+    const revoked = await admin("POST", `/members/${viewer}/tokens/${issued.body.id}/revoke`);
+    assert.equal(revoked.status, 200);
+    await page.getByRole("tab", { name: "Edges" }).click();
+    await page.getByRole("heading", { name: "Sign in to Developer Access" }).waitFor();
+    assert.match(await page.locator("#signin-message").textContent(), /session ended/);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    await shot(page, "console-session-ended");
+    assert.deepEqual(page.errors, []);
+  });
+});

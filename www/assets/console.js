@@ -268,8 +268,9 @@ function privilegeBadges(privileges) {
 function statusCell(c) {
   if (c.status === "revoked") {
     const revoked = h("span", { class: "badge badge-danger badge-dot", text: "Revoked" });
-    const when = c.revoked_at ? h("span", { class: "hint muted", title: absoluteTime(c.revoked_at), text: `by ${c.revoked_by || "an admin"}, ${relativeTime(c.revoked_at)}` }) : null;
-    if (when) when.className = "owner-type";
+    const when = c.revoked_at
+      ? h("span", { class: "revoked-by", title: absoluteTime(c.revoked_at), text: `by ${c.revoked_by || "an admin"}, ${relativeTime(c.revoked_at)}` })
+      : null;
     return h("td", { class: "status-cell" }, revoked, when);
   }
   return h(
@@ -792,7 +793,7 @@ function renderAudit() {
         h("thead", {}, h("tr", {}, ["Time", "Actor", "Action", "Target", "Details"].map((t) => h("th", { scope: "col", text: t })))),
         h("tbody", {}, rows))
     ),
-    more
+    ...(more ? [more] : [])
   );
 }
 
