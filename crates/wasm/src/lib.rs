@@ -54,7 +54,7 @@ pub fn inspect_value(token: &str) -> Value {
 /// Every rule's verdict and the final answer.
 pub fn explain_value(token: &str, secret: Option<&str>, options_value: Value, now: i64) -> Result<Value, InputError> {
     let check = options(options_value)?;
-    let report = check.explain(token.trim(), secret_of(secret).as_ref(), now).map_err(|e| InputError(e.to_string()))?;
+    let report = check.explain(token, secret_of(secret).as_ref(), now).map_err(|e| InputError(e.to_string()))?;
     serde_json::to_value(report).map_err(|e| InputError(e.to_string()))
 }
 
@@ -62,7 +62,7 @@ pub fn explain_value(token: &str, secret: Option<&str>, options_value: Value, no
 pub fn verify_value(token: &str, secret: &str, options_value: Value, now: i64) -> Result<Value, InputError> {
     let check = options(options_value)?;
     let secret = secret_of(Some(secret)).ok_or_else(|| InputError("secret: the embed secret is required".into()))?;
-    let result = check.verify(token.trim(), &secret, now).map_err(|e| InputError(e.to_string()))?;
+    let result = check.verify(token, &secret, now).map_err(|e| InputError(e.to_string()))?;
     Ok(check.answer(&result))
 }
 
@@ -112,19 +112,23 @@ pub fn error_codes_value() -> Value {
 mod bindings {
     //! JavaScript values in, JavaScript values out.
 
-    use serde::Serialize as _;
     use wasm_bindgen::prelude::*;
 
+    /// Through JSON text both ways: plain objects (not Maps), and numbers
+    /// beyond 2^53 (a hostile `iat`) become JS numbers instead of failing.
     fn to_js(value: &serde_json::Value) -> JsValue {
-        // Plain objects (not Maps), so pages can read `result.error`.
-        value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+        js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::NULL)
     }
 
-    fn from_js(value: JsValue) -> Result<serde_json::Value, JsError> {
+    fn from_js(value: &JsValue) -> Result<serde_json::Value, JsError> {
         if value.is_undefined() || value.is_null() {
             return Ok(serde_json::Value::Null);
         }
-        serde_wasm_bindgen::from_value(value).map_err(|e| JsError::new(&format!("options: {e}")))
+        let text = js_sys::JSON::stringify(value)
+            .ok()
+            .and_then(|t| t.as_string())
+            .ok_or_else(|| JsError::new("options: not representable as JSON"))?;
+        serde_json::from_str(&text).map_err(|e| JsError::new(&format!("options: {e}")))
     }
 
     fn now() -> i64 {
@@ -147,7 +151,7 @@ mod bindings {
     /// Every §4 rule's verdict and the final answer. `secret` may be null.
     #[wasm_bindgen]
     #[allow(clippy::needless_pass_by_value, reason = "wasm-bindgen passes JS strings by value")]
-    pub fn explain(token: &str, secret: Option<String>, options: JsValue) -> Result<JsValue, JsError> {
+    pub fn explain(token: &str, secret: Option<String>, options: &JsValue) -> Result<JsValue, JsError> {
         super::explain_value(token, secret.as_deref(), from_js(options)?, now())
             .map(|v| to_js(&v))
             .map_err(|e| input_error(&e))
@@ -155,13 +159,13 @@ mod bindings {
 
     /// The answer `embedgate verify` gives: `{ok:true,…}` or `{error, message}`.
     #[wasm_bindgen]
-    pub fn verify(token: &str, secret: &str, options: JsValue) -> Result<JsValue, JsError> {
+    pub fn verify(token: &str, secret: &str, options: &JsValue) -> Result<JsValue, JsError> {
         super::verify_value(token, secret, from_js(options)?, now()).map(|v| to_js(&v)).map_err(|e| input_error(&e))
     }
 
     /// Signs a test token from `{client_id, secret, sub, ttl_s?, now?, claims?}`.
     #[wasm_bindgen]
-    pub fn sign(input: JsValue) -> Result<String, JsError> {
+    pub fn sign(input: &JsValue) -> Result<String, JsError> {
         super::sign_value(&from_js(input)?, now()).map_err(|e| input_error(&e))
     }
 

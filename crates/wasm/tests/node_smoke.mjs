@@ -42,4 +42,7 @@ test("bad input throws an Error naming the field; codes list all of §4", () => 
   assert.equal(codes.length, 16);
   assert.deepEqual(codes.find((c) => c.code === "origin_not_allowed"), { code: "origin_not_allowed", status: 403 });
   assert.equal(m.inspect("garbage").header_error, "not base64url");
+  // Numbers beyond 2^53 (a hostile iat) still come back as plain objects.
+  const huge = m.sign({ client_id: clientId, secret, sub: "a@b.c", now, claims: { iat: 9223372036854775807 } });
+  assert.equal(typeof m.inspect(huge).claims.iat, "number");
 });
