@@ -5,6 +5,7 @@ mod bench;
 mod bench_admin;
 mod bench_edge;
 mod dev;
+mod fuzz;
 mod postgres;
 mod setup;
 mod stack;
@@ -44,6 +45,8 @@ commands:
            throughput of verified embeds vs a pass-through route, WASM size
              --revocations N  credentials created and revoked (default 50)
              --seconds S      per wrk run (default 10)
+  fuzz     run every cargo-fuzz target of fuzz/ (nightly) from the vector seeds
+             --time N       seconds per target (default 60)
   help     show this message";
 
 enum Command {
@@ -55,6 +58,7 @@ enum Command {
     Bench,
     BenchAdmin(bench_admin::Options),
     BenchEdge(bench_edge::Options),
+    Fuzz(u64),
 }
 
 fn parse(args: &[String]) -> Result<Command, String> {
@@ -99,6 +103,16 @@ fn parse(args: &[String]) -> Result<Command, String> {
             }
             Ok(Command::BenchEdge(options))
         }
+        "fuzz" => match rest {
+            [] => Ok(Command::Fuzz(60)),
+            [flag, n] if flag == "--time" => n
+                .parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .map(Command::Fuzz)
+                .ok_or(format!("--time needs a positive number, not `{n}`")),
+            _ => Err("usage: cargo xtask fuzz [--time N]".to_owned()),
+        },
         "test" => {
             let mut options = test::Options::default();
             for arg in rest {
@@ -137,6 +151,7 @@ fn main() -> ExitCode {
         Command::Bench => bench::run(),
         Command::BenchAdmin(options) => bench_admin::run(&options),
         Command::BenchEdge(options) => bench_edge::run(options),
+        Command::Fuzz(seconds) => fuzz::run(seconds),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
