@@ -28,6 +28,7 @@
 //! is believed.
 
 mod credential;
+mod duration;
 mod edge;
 mod embed_url;
 mod error;
@@ -44,6 +45,7 @@ mod unverified;
 mod validation;
 
 pub use credential::{CredentialRecord, KeyRing, Owner, Policy, SecretGeneration, MAX_LIVE_SECRETS};
+pub use duration::parse_seconds;
 pub use edge::{EdgeVerifier, Session, MAX_SESSION_BYTES, MAX_SESSION_TTL_S, SESSION_COOKIE};
 pub use embed_url::{embed_token, origin_of, query_param, query_without_token, EmbedKind, EmbedTarget};
 pub use error::{Class, VerifyError};

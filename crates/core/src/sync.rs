@@ -91,6 +91,11 @@ pub struct SyncRequest {
     pub usage_after: u64,
     /// Random, echoed by the ack.
     pub nonce: String,
+    /// When the admin sent it (Unix seconds; 0: not said). The edge counts
+    /// its state's age from here ([`SyncRequest::vouched_at`]), so a replayed
+    /// old request cannot make a cut-off edge look fresh.
+    #[serde(default)]
+    pub sent_at: i64,
 }
 
 /// What the edge did with a request.
@@ -136,13 +141,48 @@ pub struct SyncAck {
 impl SyncRequest {
     /// A probe: "I am at `version`; where are you?".
     pub fn probe(version: u64, usage_after: u64) -> Result<Self, crate::KeyError> {
-        Ok(Self { version, snapshot: None, usage_after, nonce: random_nonce()? })
+        Ok(Self { version, snapshot: None, usage_after, nonce: random_nonce()?, sent_at: 0 })
     }
 
     /// A push of `snapshot`.
     pub fn push(snapshot: Snapshot, usage_after: u64) -> Result<Self, crate::KeyError> {
-        Ok(Self { version: snapshot.version, snapshot: Some(snapshot), usage_after, nonce: random_nonce()? })
+        Ok(Self {
+            version: snapshot.version,
+            snapshot: Some(snapshot),
+            usage_after,
+            nonce: random_nonce()?,
+            sent_at: 0,
+        })
     }
+
+    /// The same request, stamped as sent at `now` (Unix seconds).
+    #[must_use]
+    pub fn sent_at(mut self, now: i64) -> Self {
+        self.sent_at = now;
+        self
+    }
+
+    /// Until when this request vouches for the edge's state: its `sent_at`,
+    /// never later than the edge's own clock `now` (an admin clock running
+    /// ahead cannot make state look fresher than it is; one running behind
+    /// makes it look older, which fails safe).
+    pub fn vouched_at(&self, now: i64) -> i64 {
+        self.sent_at.clamp(0, now.max(0))
+    }
+}
+
+/// The age of an edge's state, in seconds: how long since the admin last
+/// vouched for it (`last_vouched_at`, 0: never). `None` before any sync.
+pub fn state_age_s(last_vouched_at: i64, now: i64) -> Option<i64> {
+    (last_vouched_at > 0).then(|| now.saturating_sub(last_vouched_at).max(0))
+}
+
+/// Whether an edge bound to `max_age_s` (`EMBEDGATE_MAX_STATE_AGE`) must
+/// fail closed: its state is older than the bound, or was never vouched for.
+/// Without a bound the edge serves whatever it last had (fail open).
+pub fn state_too_old(last_vouched_at: i64, now: i64, max_age_s: Option<u64>) -> bool {
+    max_age_s
+        .is_some_and(|max| state_age_s(last_vouched_at, now).is_none_or(|age| u64::try_from(age).unwrap_or(0) > max))
 }
 
 /// A sealed body and the value of its [`SIGNATURE_HEADER`].
@@ -317,5 +357,26 @@ mod tests {
         assert!(matches!(open_request(&sealed.body, Some(&sealed.signature), &k), Err(SyncError::Malformed(_))));
         let sealed = Sealed { body: b"[1]".to_vec(), signature: seal(&[1], &k, REQUEST_LABEL).signature };
         assert!(matches!(open_request(&sealed.body, Some(&sealed.signature), &k), Err(SyncError::Malformed(_))));
+    }
+
+    #[test]
+    fn state_age_counts_from_when_the_admin_vouched_never_from_the_future() {
+        let req = SyncRequest::probe(1, 0).unwrap();
+        assert_eq!(req.vouched_at(1_000), 0, "an unstamped request vouches for nothing");
+        let req = req.sent_at(900);
+        assert_eq!(req.vouched_at(1_000), 900);
+        assert_eq!(req.vouched_at(800), 800, "an admin clock ahead is clamped to the edge's");
+        assert_eq!(state_age_s(0, 1_000), None);
+        assert_eq!(state_age_s(900, 1_000), Some(100));
+        assert_eq!(state_age_s(1_100, 1_000), Some(0));
+        assert!(!state_too_old(0, 1_000, None), "no bound: fail open");
+        assert!(state_too_old(0, 1_000, Some(60)), "never synced with a bound: fail closed");
+        assert!(!state_too_old(940, 1_000, Some(60)));
+        assert!(state_too_old(939, 1_000, Some(60)));
+        // The stamp is sealed: an old probe replayed later still vouches only for its own time.
+        let k = key();
+        let sealed = seal_request(&SyncRequest::probe(1, 0).unwrap().sent_at(500), &k);
+        let replayed = open_request(&sealed.body, Some(&sealed.signature), &k).unwrap();
+        assert!(state_too_old(replayed.vouched_at(10_000), 10_000, Some(60)));
     }
 }

@@ -248,7 +248,9 @@ async fn step(shared: &Shared, index: usize, endpoint: &str, next_probe: tokio::
         Some(_) if tokio::time::Instant::now() >= next_probe => SyncRequest::probe(version, cursor),
         Some(_) => return Ok(Step::Idle),
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    // The edge counts its state's age from this stamp (EMBEDGATE_MAX_STATE_AGE).
+    .sent_at(now());
     let pushing = request.snapshot.is_some();
     let ack = send(shared, endpoint, &request).await;
     shared.board.update(index, |s| {

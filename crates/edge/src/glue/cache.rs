@@ -27,6 +27,8 @@ const USAGE_FLUSH_S: i64 = 60;
 struct Cache {
     verifier: Option<Rc<EdgeVerifier>>,
     checked_ms: u64,
+    /// The store's `synced_at` when last asked: until when the admin vouched for the state.
+    vouched_at: i64,
     usage_flushed: HashMap<String, i64>,
 }
 
@@ -66,6 +68,7 @@ pub async fn current(env: &Env, config: &Config) -> Result<Rc<EdgeVerifier>> {
         return Ok(verifier.clone());
     }
     let meta = meta(env).await?;
+    CACHE.with(|c| c.borrow_mut().vouched_at = meta.synced_at);
     let have = cached.as_ref().map_or(0, |(v, _)| v.state().version());
     if meta.version > have {
         if let Some(snapshot) = load(env, config).await? {
@@ -79,6 +82,20 @@ pub async fn current(env: &Env, config: &Config) -> Result<Rc<EdgeVerifier>> {
             .get_or_insert_with(|| Rc::new(EdgeVerifier::new(config.master.clone(), config.validation.clone())))
             .clone()
     }))
+}
+
+/// Until when the admin vouched for this isolate's state (as of the last
+/// store read, at most the staleness bound ago; 0: never).
+pub fn vouched_at() -> i64 {
+    CACHE.with(|c| c.borrow().vouched_at)
+}
+
+/// Notes a vouch this isolate received itself (a sync it handled).
+pub fn note_vouched(at: i64) {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.vouched_at = c.vouched_at.max(at);
+    });
 }
 
 /// Reads the stored snapshot and checks its tag again before trusting it.

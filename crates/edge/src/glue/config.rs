@@ -30,6 +30,10 @@ pub struct Config {
     pub secure_cookie: bool,
     /// Whether the benchmark's pass-through route is served.
     pub bench_routes: bool,
+    /// `EMBEDGATE_MAX_STATE_AGE`: refuse embeds (fail closed, 503
+    /// `state_stale`) when the admin has not vouched for the state for longer
+    /// than this many seconds. `None` (the default): serve the last state.
+    pub max_state_age_s: Option<u64>,
 }
 
 thread_local! {
@@ -69,6 +73,15 @@ fn read(env: &Env) -> Result<Config, Unconfigured> {
         session_ttl_s: var(env, "SESSION_TTL_S").and_then(|v| v.parse().ok()).unwrap_or(600),
         secure_cookie: flag("SESSION_COOKIE_SECURE", true),
         bench_routes: flag("EMBEDGATE_BENCH_ROUTES", false),
+        max_state_age_s: match var(env, "EMBEDGATE_MAX_STATE_AGE") {
+            None => None,
+            Some(v) => Some(
+                embedgate_core::parse_seconds(&v)
+                    .ok()
+                    .and_then(|s| u64::try_from(s).ok())
+                    .ok_or(Unconfigured("EMBEDGATE_MAX_STATE_AGE must be a positive duration: 300, 300s, 5m, 1h"))?,
+            ),
+        },
     })
 }
 

@@ -1,7 +1,8 @@
 //! The fetch handler: parse the request, call core, map the result.
 
 use embedgate_core::sync::{
-    open_request, seal_ack, SyncAck, SyncError, SyncOutcome, MAX_SYNC_BYTES, SIGNATURE_HEADER, SYNC_PATH,
+    open_request, seal_ack, state_age_s, state_too_old, SyncAck, SyncError, SyncOutcome, MAX_SYNC_BYTES,
+    SIGNATURE_HEADER, SYNC_PATH,
 };
 use embedgate_core::{
     embed_token, origin_of, query_without_token, EdgeVerifier, EmbedContext, EmbedTarget, Session, VerifyError,
@@ -29,7 +30,7 @@ pub async fn main(req: Request, env: Env, ctx: Context) -> Result<Response> {
     };
     let path = req.path();
     let result = match path.as_str() {
-        "/healthz" => healthz(&env).await,
+        "/healthz" => healthz(&env, &config).await,
         SYNC_PATH => sync(req, &env, &config).await,
         "/.well-known/embedgate/passthrough" if config.bench_routes => passthrough(),
         _ => embed(req, &env, &ctx, &config, json).await,
@@ -73,19 +74,24 @@ fn refusal(status: u16, code: &str, message: &str, json: bool, clear_cookie: Opt
     Ok(resp)
 }
 
-async fn healthz(env: &Env) -> Result<Response> {
+/// The applied version and how old it is; 503 when the edge fails closed
+/// (older than `EMBEDGATE_MAX_STATE_AGE`), so a load balancer can route away.
+async fn healthz(env: &Env, config: &Config) -> Result<Response> {
     let meta = cache::meta(env).await?;
     let now = now_s();
-    let age = (meta.synced_at > 0).then(|| now.saturating_sub(meta.synced_at.max(meta.issued_at)).max(0));
+    let stale = state_too_old(meta.synced_at, now, config.max_state_age_s);
     let body = serde_json::json!({
-        "ok": true,
+        "ok": !stale,
         "version": meta.version,
         "issued_at": meta.issued_at,
+        // Until when the admin vouched for this state (its latest authentic push or probe).
         "last_sync_at": meta.synced_at,
-        "age_s": age,
+        "age_s": state_age_s(meta.synced_at, now),
+        "max_state_age_s": config.max_state_age_s,
+        "stale": stale,
         "now": now,
     });
-    json_response(200, body.to_string())
+    json_response(if stale { 503 } else { 200 }, body.to_string())
 }
 
 fn passthrough() -> Result<Response> {
@@ -112,21 +118,24 @@ async fn sync(mut req: Request, env: &Env, config: &Config) -> Result<Response> 
         Ok(request) => request,
         Err(e) => return sync_refusal(&e),
     };
+    let vouched = Headers::new();
+    vouched.set("x-vouched-at", &request.vouched_at(now_s()).to_string())?;
     let applied: Applied = match &request.snapshot {
         Some(snapshot) => {
             // Authentic, but consistent? Checked before it is stored.
             if let Err(e) = snapshot.check() {
                 return json_response(422, render::error_json("inconsistent_state", &e.to_string()));
             }
-            let headers = Headers::new();
+            let headers = vouched;
             headers.set("x-version", &snapshot.version.to_string())?;
             headers.set("x-issued-at", &snapshot.issued_at.to_string())?;
             headers.set(SIGNATURE_HEADER, signature.as_deref().unwrap_or_default())?;
             let text = String::from_utf8(body).map_err(|_| worker::Error::RustError("body is not UTF-8".into()))?;
             store(env, Method::Post, "/apply", headers, Some(text)).await?.json().await?
         }
-        None => store(env, Method::Post, "/touch", Headers::new(), None).await?.json().await?,
+        None => store(env, Method::Post, "/touch", vouched, None).await?.json().await?,
     };
+    cache::note_vouched(applied.meta.synced_at);
     let usage = cache::usage_after(env, request.usage_after).await?;
     if applied.outcome == SyncOutcome::Applied {
         if let Some(snapshot) = request.snapshot {
@@ -162,6 +171,14 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
     }
     let verifier = cache::current(env, config).await?;
     let now = now_s();
+    if state_too_old(cache::vouched_at(), now, config.max_state_age_s) {
+        // Fail closed: a revocation may be waiting on the other side of a partition.
+        let why = "this edge has not heard from the admin for longer than its bound \
+                   (EMBEDGATE_MAX_STATE_AGE); it refuses embeds until it does";
+        let mut resp = refusal(503, "state_stale", why, json, None)?;
+        resp.headers_mut().set("retry-after", "5")?;
+        return Ok(resp);
+    }
     let origin_header = req.headers().get("origin")?.filter(|o| o != "null");
     let referer = req.headers().get("referer")?;
     let origin = origin_header.as_deref().or_else(|| referer.as_deref().and_then(origin_of));

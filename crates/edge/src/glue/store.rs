@@ -18,8 +18,6 @@ use embedgate_core::sync::{SyncOutcome, Usage, SIGNATURE_HEADER};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State};
 
-use super::now_s;
-
 /// Rows hold at most this many bytes of the body (the row limit is 2 MB).
 const CHUNK_BYTES: usize = 1 << 20;
 /// At most this many usage rows per answer.
@@ -32,7 +30,8 @@ pub struct Meta {
     pub version: u64,
     /// When the admin issued it.
     pub issued_at: i64,
-    /// When the edge last heard an authentic sync message (0: never).
+    /// Until when the admin has vouched for this state: the latest `sent_at`
+    /// of an authentic sync message, clamped to the edge's clock (0: never).
     pub synced_at: i64,
 }
 
@@ -87,10 +86,11 @@ impl StateStore {
             .unwrap_or_default())
     }
 
-    fn apply(&self, version: u64, issued_at: i64, signature: &str, body: &str) -> Result<Applied> {
+    fn apply(&self, version: u64, issued_at: i64, vouched_at: i64, signature: &str, body: &str) -> Result<Applied> {
         let sql = self.sql();
         let meta = self.meta()?;
-        let now = now_s();
+        // Never lowered: a replayed old message vouches for nothing new.
+        let vouched_at = vouched_at.max(meta.synced_at);
         let outcome = if version > meta.version {
             sql.exec("DELETE FROM chunks", None)?;
             let mut rest = body;
@@ -108,11 +108,11 @@ impl StateStore {
                 "INSERT INTO meta (id, version, issued_at, synced_at, signature) VALUES (1, ?, ?, ?, ?) \
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version, issued_at = excluded.issued_at, \
                  synced_at = excluded.synced_at, signature = excluded.signature",
-                vec![int(version)?, issued_at.into(), now.into(), signature.into()],
+                vec![int(version)?, issued_at.into(), vouched_at.into(), signature.into()],
             )?;
             SyncOutcome::Applied
         } else {
-            self.touch(now)?;
+            self.touch(vouched_at)?;
             if version == meta.version {
                 SyncOutcome::Current
             } else {
@@ -122,8 +122,9 @@ impl StateStore {
         Ok(Applied { outcome, meta: self.meta()? })
     }
 
-    fn touch(&self, now: i64) -> Result<()> {
-        self.sql().exec("UPDATE meta SET synced_at = ? WHERE id = 1", vec![now.into()])?;
+    /// Records that the admin vouched for the state at `vouched_at` (never lowers it).
+    fn touch(&self, vouched_at: i64) -> Result<()> {
+        self.sql().exec("UPDATE meta SET synced_at = MAX(synced_at, ?) WHERE id = 1", vec![vouched_at.into()])?;
         Ok(())
     }
 
@@ -207,11 +208,12 @@ impl DurableObject for StateStore {
                 ) else {
                     return Response::error("missing x-version, x-issued-at or signature", 400);
                 };
+                let vouched_at = header_i64(&req, "x-vouched-at").unwrap_or(0);
                 let body = req.text().await?;
-                Response::from_json(&self.apply(version, issued_at, &signature, &body)?)
+                Response::from_json(&self.apply(version, issued_at, vouched_at, &signature, &body)?)
             }
             (Method::Post, "/touch") => {
-                self.touch(now_s())?;
+                self.touch(header_i64(&req, "x-vouched-at").unwrap_or(0))?;
                 let meta = self.meta()?;
                 Response::from_json(&Applied { outcome: SyncOutcome::Probed, meta })
             }
