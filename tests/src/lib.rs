@@ -310,6 +310,8 @@ pub struct Edge {
     logs: PathBuf,
     master_key: String,
     sync_key: String,
+    /// More `--var NAME:VALUE` for wrangler (e.g. `EMBEDGATE_MAX_STATE_AGE`).
+    vars: Vec<String>,
     proc: Option<Proc>,
     starts: u32,
 }
@@ -330,6 +332,7 @@ impl Edge {
             logs,
             master_key: master_key.to_owned(),
             sync_key: sync_key.to_owned(),
+            vars: Vec::new(),
             proc: None,
             starts: 0,
         }
@@ -350,6 +353,7 @@ impl Edge {
             .args(["--var", &format!("EMBEDGATE_MASTER_KEY:{}", self.master_key)])
             .args(["--var", &format!("EMBEDGATE_SYNC_KEY:{}", self.sync_key)])
             .args(["--var", "SESSION_COOKIE_SECURE:false", "--log-level", "warn"])
+            .args(self.vars.iter().flat_map(|v| ["--var", v.as_str()]))
             .env("PATH", path)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
@@ -361,7 +365,8 @@ impl Edge {
         self.proc = Some(Proc::spawn(&self.name, cmd, "INT", log));
     }
 
-    /// Waits until `GET /healthz` answers 200.
+    /// Waits until the worker answers `GET /healthz` (200, or 503 from a
+    /// bounded edge that has not been vouched for yet).
     pub async fn wait_ready(&mut self) {
         let client = http();
         let t0 = Instant::now();
@@ -375,7 +380,9 @@ impl Edge {
                 proc.log_tail()
             );
             if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await {
-                if r.status() == 200 {
+                let status = r.status();
+                let stale = status == 503 && r.json::<Value>().await.is_ok_and(|b| b["stale"] == true);
+                if stale || status == 200 {
                     note(&format!("{} ready at {} in {:.1}s", self.name, self.url, t0.elapsed().as_secs_f64()));
                     return;
                 }
@@ -413,9 +420,15 @@ impl Edge {
 
     /// `GET /healthz` as JSON (asserting 200).
     pub async fn healthz(&self) -> Value {
+        let (status, body) = self.healthz_raw().await;
+        assert_eq!(status, 200, "{} /healthz: {body}", self.name);
+        body
+    }
+
+    /// `GET /healthz`: status and JSON (503 when the edge fails closed).
+    pub async fn healthz_raw(&self) -> (u16, Value) {
         let r = http().get(format!("{}/healthz", self.url)).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{} /healthz", self.name);
-        r.json().await.unwrap()
+        (r.status().as_u16(), r.json().await.unwrap())
     }
 
     /// The applied state version.
@@ -553,7 +566,12 @@ impl Stack {
     /// Starts an admin (with [`ORG`] and [`OTHER_ORG`]) and `edges` edges,
     /// and waits until every edge is in sync.
     pub async fn start(edges: usize) -> Self {
-        Self::start_with(edges, &[]).await
+        Self::start_with(edges, &[], &[]).await
+    }
+
+    /// [`Stack::start`] with more worker variables for every edge (`NAME`, `VALUE`).
+    pub async fn start_with_edge_vars(edges: usize, vars: &[(&str, &str)]) -> Self {
+        Self::start_with(edges, &[], vars).await
     }
 
     /// A stack whose admin also serves the browser pages (`www/`, with the
@@ -563,11 +581,11 @@ impl Stack {
         let module = www.join("pkg/embedgate_wasm_bg.wasm");
         assert!(module.exists(), "{} is missing: run `cargo xtask www` (part of `cargo xtask test`)", module.display());
         let www = www.to_str().unwrap().to_owned();
-        Self::start_with(edges, &[("EMBEDGATE_WWW", &www), ("EMBEDGATE_DEMO", "true")]).await
+        Self::start_with(edges, &[("EMBEDGATE_WWW", &www), ("EMBEDGATE_DEMO", "true")], &[]).await
     }
 
-    /// [`Stack::start`] with more environment for the admin.
-    async fn start_with(edges: usize, admin_env: &[(&str, &str)]) -> Self {
+    /// [`Stack::start`] with more environment for the admin and more variables for the edges.
+    async fn start_with(edges: usize, admin_env: &[(&str, &str)], edge_vars: &[(&str, &str)]) -> Self {
         started();
         require_edge_build();
         let dir = tempfile::Builder::new().prefix("embedgate-e2e-").tempdir().unwrap();
@@ -587,7 +605,9 @@ impl Stack {
         let mut edges: Vec<Edge> = (0..edges)
             .map(|i| {
                 let name = format!("edge-{}", char::from(b'a' + u8::try_from(i).unwrap()));
-                Edge::new(&name, dir.path(), &master_key, &sync_key)
+                let mut edge = Edge::new(&name, dir.path(), &master_key, &sync_key);
+                edge.vars = edge_vars.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                edge
             })
             .collect();
         let edge_urls: Vec<&str> = edges.iter().map(|e| e.url.as_str()).collect();
