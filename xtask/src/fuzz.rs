@@ -3,9 +3,8 @@
 //! from the test vectors, and prints executions and coverage per target.
 //! Fails on any crash, naming the artifact and the command reproducing it.
 //!
-//! Needs the nightly toolchain and cargo-fuzz [`CARGO_FUZZ_VERSION`]:
-//! `rustup toolchain install nightly --profile minimal` and
-//! `cargo install cargo-fuzz --version 0.13.2 --locked`.
+//! Needs the pinned nightly [`NIGHTLY`] and cargo-fuzz [`CARGO_FUZZ_VERSION`]
+//! (`cargo xtask setup` installs both).
 //!
 //! Layout: `fuzz/seeds/<target>` (regenerated every run by
 //! `fuzz/examples/gen_seeds.rs`, git-ignored), `fuzz/corpus/<target>` (what
@@ -21,6 +20,10 @@ use crate::util::{self, repo_root, Result};
 
 /// The cargo-fuzz release this repository is tested with.
 pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+/// The nightly toolchain cargo-fuzz builds with (pinned: a floating nightly
+/// can break the build on any day; `cargo xtask setup` installs this one).
+pub const NIGHTLY: &str = "nightly-2026-10-29";
 
 /// Targets whose libFuzzer run needs extra options: `admin_bodies` runs the
 /// admin server (tokio, a SQLite pool) whose caches legitimately outlive an
@@ -73,16 +76,16 @@ fn fuzz_dir() -> PathBuf {
 
 fn nightly_cargo(args: &[&str]) -> Command {
     let mut cmd = Command::new("cargo");
-    cmd.arg("+nightly").args(args).current_dir(fuzz_dir());
+    cmd.arg(format!("+{NIGHTLY}")).args(args).current_dir(fuzz_dir());
     cmd
 }
 
 /// Fails with the setup commands when nightly or cargo-fuzz is missing.
 fn check_tools() -> Result<()> {
-    let Some(nightly) = util::tool_version("rustc", &["+nightly", "--version"]) else {
-        return Err("the nightly toolchain is missing: run `rustup toolchain install nightly --profile minimal`".into());
+    let Some(nightly) = util::tool_version("rustc", &[&format!("+{NIGHTLY}"), "--version"]) else {
+        return Err(format!("the {NIGHTLY} toolchain is missing: run `cargo xtask setup`").into());
     };
-    let Some(fuzz) = util::tool_version("cargo", &["+nightly", "fuzz", "--version"]) else {
+    let Some(fuzz) = util::tool_version("cargo", &[&format!("+{NIGHTLY}"), "fuzz", "--version"]) else {
         return Err(format!(
             "cargo-fuzz is missing: run `cargo install cargo-fuzz --version {CARGO_FUZZ_VERSION} --locked`"
         )
@@ -142,7 +145,7 @@ fn run_target(target: &str, seconds: u64, log: &Path) -> Result<Run> {
         println!("--- last lines of {} ---\n{}", util::display_path(log), tail.join("\n"));
         match &artifact {
             Some(path) => format!(
-                "{target} crashed ({status}); artifact {path}; reproduce with `cd fuzz && cargo +nightly fuzz run {target} {path}`"
+                "{target} crashed ({status}); artifact {path}; reproduce with `cd fuzz && cargo +{NIGHTLY} fuzz run {target} {path}`"
             ),
             None => format!("{target} failed ({status}); see {}", util::display_path(log)),
         }

@@ -28,11 +28,12 @@ commands:
            org with its admin token and a signed embed URL; Ctrl-C stops it
   www      build the browser module (crates/wasm) into www/pkg: wasm32
            +simd128, size-optimised, wasm-bindgen --target web, wasm-opt -Oz
-  test     setup, then fmt, clippy (native + wasm32), tests (native + wasm32)
-           and a bench smoke run; stops at the first failure. The native
-           tests get a throw-away PostgreSQL cluster on 127.0.0.1
+  test     setup, then fmt, clippy (native + wasm32), the browser module,
+           tests (native, wasm32, node, end-to-end on workerd, Chromium), a
+           30 s fuzz smoke run per target and a bench smoke run; stops at the
+           first failure. The native tests get a throw-away PostgreSQL cluster on 127.0.0.1
            (EMBEDGATE_TEST_POSTGRES_URL), stopped and deleted after the run
-             --quick        skip the wasm32 clippy and the bench smoke run
+             --quick        skip the wasm32 clippy, the fuzz and the bench smoke runs
              --skip-setup   do not run setup first
              --no-postgres  no PostgreSQL cluster: the admin tests use SQLite only
   bench    run the verify benchmark and report the ratios against the targets

@@ -40,6 +40,8 @@ pub const STEPS: &[Step] = &[
     },
     Step { name: "chromium (browser tests, Debian)", check: chromium_installed, install: install_chromium },
     Step { name: "wrk (edge load generator, Debian)", check: wrk_installed, install: install_wrk },
+    Step { name: "rust nightly-2026-10-29 (fuzzing)", check: nightly_installed, install: install_nightly },
+    Step { name: "cargo-fuzz 0.13.2", check: cargo_fuzz_installed, install: install_cargo_fuzz },
     Step { name: "dev secrets .dev.vars", check: dev_vars_ready, install: write_dev_vars },
 ];
 
@@ -186,6 +188,26 @@ fn wrk_installed() -> Result<bool> {
 
 fn install_wrk() -> Result<()> {
     postgres::apt_install(&["wrk"])
+}
+
+// --- fuzzing ------------------------------------------------------------------
+
+#[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
+fn nightly_installed() -> Result<bool> {
+    Ok(tool_version("rustc", &[&format!("+{}", crate::fuzz::NIGHTLY), "--version"]).is_some())
+}
+
+fn install_nightly() -> Result<()> {
+    util::run(Command::new("rustup").args(["toolchain", "install", crate::fuzz::NIGHTLY, "--profile", "minimal"]))
+}
+
+#[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
+fn cargo_fuzz_installed() -> Result<bool> {
+    Ok(tool_version("cargo", &["fuzz", "--version"]).is_some_and(|v| v.ends_with(crate::fuzz::CARGO_FUZZ_VERSION)))
+}
+
+fn install_cargo_fuzz() -> Result<()> {
+    util::run(&mut cargo(["install", "cargo-fuzz", "--version", crate::fuzz::CARGO_FUZZ_VERSION, "--locked"]))
 }
 
 // --- python venv -------------------------------------------------------------

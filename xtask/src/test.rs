@@ -10,7 +10,7 @@ use crate::{setup, stack};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
-    /// Skip the wasm32 clippy pass and the bench smoke test.
+    /// Skip the wasm32 clippy pass and the fuzz and bench smoke runs.
     pub quick: bool,
     /// Do not run `setup` first.
     pub skip_setup: bool,
@@ -115,6 +115,13 @@ const STEPS: &[Step] = &[
             cmd.args(["--test", "crates/wasm/tests/node_smoke.mjs"]).current_dir(util::repo_root());
             cmd
         },
+    },
+    Step {
+        // Every cargo-fuzz target for 30 s from the vectors' seeds; any crash fails.
+        name: "fuzz-smoke",
+        quick: false,
+        postgres: false,
+        command: || cargo(["run", "--quiet", "--package", "xtask", "--", "fuzz", "--time", "30"]),
     },
     Step {
         name: "bench-smoke",
