@@ -252,14 +252,21 @@ fn seal<T: Serialize>(value: &T, key: &SyncKey, label: &[u8]) -> Sealed {
     Sealed { body, signature }
 }
 
+/// Checks that a signature header is well-formed (`v1=<64 hex>`) without a
+/// key or a body: lets a receiver refuse an unsigned request before reading it.
+pub fn check_signature_header(signature: Option<&str>) -> Result<(), SyncError> {
+    tag_of(signature).map(drop)
+}
+
+fn tag_of(signature: Option<&str>) -> Result<[u8; 32], SyncError> {
+    signature.and_then(|s| s.trim().strip_prefix(TAG_PREFIX)).and_then(decode_hex32).ok_or(SyncError::MissingSignature)
+}
+
 fn check(body: &[u8], signature: Option<&str>, key: &SyncKey, label: &[u8]) -> Result<(), SyncError> {
     if body.len() > MAX_SYNC_BYTES {
         return Err(SyncError::TooLarge);
     }
-    let tag = signature
-        .and_then(|s| s.trim().strip_prefix(TAG_PREFIX))
-        .and_then(decode_hex32)
-        .ok_or(SyncError::MissingSignature)?;
+    let tag = tag_of(signature)?;
     mac(key, label, body).verify_slice(&tag).map_err(|_| SyncError::BadSignature)
 }
 

@@ -1,14 +1,19 @@
 //! The fetch handler: parse the request, call core, map the result.
 
 use embedgate_core::sync::{
-    open_request, seal_ack, state_age_s, state_too_old, SyncAck, SyncError, SyncOutcome, MAX_SYNC_BYTES,
-    SIGNATURE_HEADER, SYNC_PATH,
+    check_signature_header, open_request, seal_ack, state_age_s, state_too_old, SyncAck, SyncError, SyncOutcome,
+    MAX_SYNC_BYTES, SIGNATURE_HEADER, SYNC_PATH,
 };
 use embedgate_core::{
     embed_token, origin_of, query_without_token, EdgeVerifier, EmbedContext, EmbedTarget, Session, VerifyError,
     SESSION_COOKIE,
 };
-use worker::{event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result};
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use futures_util::StreamExt as _;
+use worker::{event, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result};
 
 use super::cache::{self, store};
 use super::config::{self, Config};
@@ -104,16 +109,52 @@ fn sync_refusal(e: &SyncError) -> Result<Response> {
     json_response(e.http_status(), render::error_json(e.code(), &e.to_string()))
 }
 
+/// How long a sync body may take to arrive (the admin sends it at once).
+const SYNC_BODY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Reads at most `cap` bytes of the body in pieces: `None` as soon as it is
+/// longer, whatever length it declared (a chunked body declares none).
+async fn read_capped(req: &mut Request, cap: usize) -> Result<Option<Vec<u8>>> {
+    let Ok(mut stream) = req.stream() else { return Ok(Some(Vec::new())) };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
 async fn sync(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
     if req.method() != Method::Post {
-        return json_response(405, render::error_json("method_not_allowed", "use POST"));
+        let mut resp = json_response(405, render::error_json("method_not_allowed", "use POST"))?;
+        resp.headers_mut().set("allow", "POST")?;
+        return Ok(resp);
     }
     let declared = req.headers().get("content-length")?.and_then(|l| l.parse::<usize>().ok());
     if declared.is_some_and(|l| l > MAX_SYNC_BYTES) {
         return sync_refusal(&SyncError::TooLarge);
     }
+    // Nothing unsigned is read: a missing or malformed signature is refused first.
     let signature = req.headers().get(SIGNATURE_HEADER)?;
-    let body = req.bytes().await?;
+    if let Err(e) = check_signature_header(signature.as_deref()) {
+        return sync_refusal(&e);
+    }
+    let read = pin!(read_capped(&mut req, MAX_SYNC_BYTES));
+    let body = match select(read, Delay::from(SYNC_BODY_DEADLINE)).await {
+        Either::Left((Ok(Some(body)), _)) => body,
+        Either::Left((Ok(None), _)) => return sync_refusal(&SyncError::TooLarge),
+        Either::Left((Err(e), _)) => {
+            // The client went away mid-body: nobody is left to answer.
+            worker::console_warn!("sync body unreadable: {e}");
+            return json_response(400, render::error_json("body_unreadable", "the body could not be read"));
+        }
+        Either::Right(((), _)) => {
+            return json_response(408, render::error_json("body_timeout", "the body did not arrive in time"));
+        }
+    };
     let request = match open_request(&body, signature.as_deref(), &config.sync) {
         Ok(request) => request,
         Err(e) => return sync_refusal(&e),
