@@ -752,3 +752,19 @@ impl Drop for Stack {
 pub fn step(msg: &str) {
     note(msg);
 }
+
+// ------------------------------------------------------------------ leak scans
+
+impl Stack {
+    /// [`Stack::start`] with the admin logging at `trace` (into its
+    /// `serve-N.log` under [`Stack::dir`]), for the leak scan of tests/no_leak.rs.
+    pub async fn start_tracing(edges: usize) -> Self {
+        Self::start_with(edges, &[("RUST_LOG", "trace")], &[]).await
+    }
+
+    /// The master key (printable) the admin and every edge of this stack
+    /// hold; the leak scan (tests/no_leak.rs) searches every file and answer for it.
+    pub fn master_key(&self) -> String {
+        self.admin.env.iter().find(|(k, _)| k == "EMBEDGATE_MASTER_KEY").map(|(_, v)| v.clone()).unwrap()
+    }
+}
