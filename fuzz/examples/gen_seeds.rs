@@ -82,6 +82,7 @@ fn sync_seeds() -> Seeds {
                 snapshot: Some(snapshot(1, vec![admin.clone()])),
                 usage_after: 0,
                 nonce: "n1".into(),
+                sent_at: fz::NOW,
             },
         ),
         (
@@ -91,11 +92,18 @@ fn sync_seeds() -> Seeds {
                 snapshot: Some(snapshot(7, vec![admin.clone(), policy.clone(), revoked])),
                 usage_after: 3,
                 nonce: "0123456789abcdef0123456789abcdef".into(),
+                sent_at: fz::NOW,
             },
         ),
         (
             "push_empty",
-            SyncRequest { version: 2, snapshot: Some(snapshot(2, vec![])), usage_after: 0, nonce: "n".into() },
+            SyncRequest {
+                version: 2,
+                snapshot: Some(snapshot(2, vec![])),
+                usage_after: 0,
+                nonce: "n".into(),
+                sent_at: 0,
+            },
         ),
         (
             "push_duplicate",
@@ -104,9 +112,10 @@ fn sync_seeds() -> Seeds {
                 snapshot: Some(snapshot(3, vec![admin.clone(), admin])),
                 usage_after: 0,
                 nonce: "n".into(),
+                sent_at: fz::NOW,
             },
         ),
-        ("probe", SyncRequest { version: 9, snapshot: None, usage_after: 5, nonce: "probe".into() }),
+        ("probe", SyncRequest { version: 9, snapshot: None, usage_after: 5, nonce: "probe".into(), sent_at: fz::NOW }),
     ];
     for (name, request) in requests {
         let sealed = sync::seal_request(&request, &key);

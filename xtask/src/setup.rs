@@ -218,25 +218,30 @@ fn requirements_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("requirements.txt")
 }
 
-/// The `pyjwt==X` pin from requirements.txt.
-fn pinned_pyjwt() -> Result<&'static str> {
-    REQUIREMENTS
+/// Every `name==version` pin of requirements.txt.
+fn pins() -> Result<Vec<(&'static str, &'static str)>> {
+    let pins: Vec<_> = REQUIREMENTS
         .lines()
         .filter_map(|line| line.split('#').next())
         .filter_map(|line| line.trim().split_once("=="))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("pyjwt"))
-        .map(|(_, version)| version.trim())
-        .ok_or_else(|| "xtask/requirements.txt has no `pyjwt==VERSION` line".into())
+        .map(|(name, version)| (name.trim(), version.trim()))
+        .collect();
+    if pins.is_empty() {
+        return Err("xtask/requirements.txt pins no package (`name==VERSION` lines)".into());
+    }
+    Ok(pins)
 }
 
 pub fn venv_python() -> PathBuf {
     repo_root().join(".venv/bin/python")
 }
 
+/// Whether the venv has every pinned package at its pinned version.
 fn venv_ready() -> Result<bool> {
-    let pinned = pinned_pyjwt()?;
-    let found = tool_version(venv_python(), &["-c", "import jwt; print(jwt.__version__)"]);
-    Ok(found.as_deref() == Some(pinned))
+    const VERSION_OF: &str = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))";
+    Ok(pins()?
+        .iter()
+        .all(|(name, version)| tool_version(venv_python(), &["-c", VERSION_OF, name]).as_deref() == Some(*version)))
 }
 
 fn install_venv() -> Result<()> {
@@ -394,9 +399,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pin_is_read_from_requirements() {
-        let pinned = pinned_pyjwt().expect("pyjwt pin");
-        assert!(pinned.starts_with("2."), "{pinned}");
+    fn pins_are_read_from_requirements() {
+        let pins = pins().expect("pins");
+        assert!(pins.iter().any(|(name, v)| *name == "pyjwt" && v.starts_with("2.")), "{pins:?}");
+        assert!(pins.iter().any(|(name, _)| *name == "schemathesis"), "{pins:?}");
     }
 
     #[test]

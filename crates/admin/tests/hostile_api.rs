@@ -620,14 +620,8 @@ async fn every_documented_route_survives_hostile_input() {
 }
 
 /// A method a route does not take answers 405 with the API's JSON error body.
-///
-/// KNOWN GAP (reported, product code owned by others): axum's method router
-/// answers 405 with an empty body, not `{"error": …, "message": …}` like
-/// every other refusal (the app sets `.fallback` for 404 but no
-/// `.method_not_allowed_fallback`). Not a 5xx and no input is echoed, so the
-/// main hostile test tolerates it; this one holds the contract. Run with `--ignored`.
+/// (Found by this suite: axum's method router used to answer an empty 405.)
 #[tokio::test]
-#[ignore = "known gap: 405 Method Not Allowed has an empty body, not a JSON error (see doc comment)"]
 async fn wrong_methods_get_a_json_405() {
     let env = Env::with_auth_limit(&common::Backend::Sqlite, u32::MAX).await;
     let (_, doc) = env.call("GET", "/api/v1/openapi.json", None, None).await;
@@ -679,13 +673,8 @@ async fn debug_of_admin_state_is_redacted() {
 /// `Debug` of the parsed command line must not show the master or sync key
 /// given by flag or environment (`embedgate_admin::cli::Cli` is public and
 /// derives `Debug`).
-///
-/// KNOWN LEAK (reported, product code owned by others): `StoreArgs::master_key`
-/// and `ServeArgs::sync_key` are `Option<String>` under a derived `Debug`, so
-/// `format!("{cli:?}")` prints both keys in clear. Nothing formats it today;
-/// the fix is a redacting newtype (or a manual `Debug`). Run with `--ignored`.
+/// (Found by this suite: the keys used to be plain `String`s under a derived `Debug`.)
 #[test]
-#[ignore = "known leak: Debug of embedgate_admin::cli::Cli prints --master-key / --sync-key (see doc comment)"]
 fn debug_of_the_parsed_command_line_is_redacted() {
     use clap::Parser as _;
     let master = MasterKey::generate().unwrap().to_printable().to_string();

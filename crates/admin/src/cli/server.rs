@@ -10,6 +10,25 @@ use embedgate_core::{MasterKey, SyncKey};
 use super::{write_line, UsageError};
 use crate::server::{self, db, AppState};
 
+/// A key given by flag or environment, as typed: never shown by `Debug`
+/// (the parsed command line may be logged), wiped on drop.
+#[derive(Clone)]
+pub struct KeyArg(zeroize::Zeroizing<String>);
+
+impl std::str::FromStr for KeyArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(zeroize::Zeroizing::new(s.to_owned())))
+    }
+}
+
+impl std::fmt::Debug for KeyArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyArg(<redacted>)")
+    }
+}
+
 /// Where the state lives and the master key (shared by `init` and `serve`).
 #[derive(Debug, Args)]
 pub struct StoreArgs {
@@ -21,7 +40,7 @@ pub struct StoreArgs {
     database_url: Option<String>,
     /// Master key (egm_…); default: read from DATA_DIR/master.key.
     #[arg(long, env = "EMBEDGATE_MASTER_KEY", hide_env_values = true)]
-    master_key: Option<String>,
+    master_key: Option<KeyArg>,
 }
 
 impl StoreArgs {
@@ -36,7 +55,7 @@ impl StoreArgs {
     /// The configured master key, or the one in the data directory.
     fn load_master_key(&self) -> Result<MasterKey, UsageError> {
         if let Some(k) = &self.master_key {
-            return MasterKey::from_printable(k).map_err(|e| UsageError::new(format!("EMBEDGATE_MASTER_KEY: {e}")));
+            return MasterKey::from_printable(&k.0).map_err(|e| UsageError::new(format!("EMBEDGATE_MASTER_KEY: {e}")));
         }
         let path = self.master_key_file();
         match std::fs::read_to_string(&path) {
@@ -98,7 +117,7 @@ pub struct ServeArgs {
     listen: SocketAddr,
     /// Sync key (egk_…) the pushes to the edges are signed with (the edges hold the same key).
     #[arg(long, env = "EMBEDGATE_SYNC_KEY", hide_env_values = true)]
-    sync_key: Option<String>,
+    sync_key: Option<KeyArg>,
     /// Comma-separated edge base URLs; every change is pushed to each of them.
     #[arg(long, env = "EMBEDGATE_EDGES", value_delimiter = ',')]
     edges: Vec<String>,
@@ -165,7 +184,9 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
     init_tracing();
     let master = args.store.load_master_key()?;
     let sync_key = match &args.sync_key {
-        Some(k) => Some(SyncKey::from_printable(k).map_err(|e| UsageError::new(format!("EMBEDGATE_SYNC_KEY: {e}")))?),
+        Some(k) => {
+            Some(SyncKey::from_printable(&k.0).map_err(|e| UsageError::new(format!("EMBEDGATE_SYNC_KEY: {e}")))?)
+        }
         None => None,
     };
     let edges: Vec<String> = args.edges.iter().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect();

@@ -51,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .route("/demo/api/config", get(super::demo::get_config).put(super::demo::put_config))
         .route("/demo/api/embed-url", post(super::demo::embed_url))
         .fallback(|| async { AppError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), super::metrics::track))
         .layer(middleware::from_fn(log_requests))
         .with_state(state)

@@ -22,6 +22,9 @@ pub enum AppError {
     /// 404 `not_found`: no such org (or not the token's org), member or credential.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// 405 `method_not_allowed`: the route exists but does not take this method.
+    #[error("this method is not allowed on this route")]
+    MethodNotAllowed,
     /// 400 `malformed_json`: the body is not JSON or not sent as `application/json`.
     #[error("the body must be a JSON object sent with Content-Type: application/json")]
     MalformedJson,
@@ -75,6 +78,7 @@ impl AppError {
             Self::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::MalformedJson => (StatusCode::BAD_REQUEST, "malformed_json"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::InvalidInput { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
