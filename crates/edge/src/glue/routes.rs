@@ -176,13 +176,15 @@ async fn sync(mut req: Request, env: &Env, config: &Config) -> Result<Response> 
         }
         None => store(env, Method::Post, "/touch", vouched, None).await?.json().await?,
     };
-    cache::note_vouched(applied.meta.synced_at);
-    let usage = cache::usage_after(env, request.usage_after).await?;
+    // Installed before anything else is awaited: once the store (and so
+    // `/healthz`) shows the new version, this isolate verifies with it too.
     if applied.outcome == SyncOutcome::Applied {
         if let Some(snapshot) = request.snapshot {
             cache::install(snapshot, config);
         }
     }
+    cache::note_vouched(applied.meta.synced_at);
+    let usage = cache::usage_after(env, request.usage_after).await?;
     let ack = SyncAck {
         applied_version: applied.meta.version,
         applied_issued_at: applied.meta.issued_at,
