@@ -174,15 +174,15 @@ impl OfflineCheck {
         secret: &EmbedSecret,
         clock_now: i64,
     ) -> Result<Result<Identity, VerifyError>, OptionsError> {
-        let kid = UnverifiedToken::parse(token, Validation::default().max_token_bytes).ok().and_then(|t| {
-            let kid = t.kid()?;
-            Some(kid.into_owned())
-        });
+        // Parsed once: its kid may name the credential, then it is verified.
+        let parsed = UnverifiedToken::parse(token, Validation::default().max_token_bytes);
+        let kid = parsed.as_ref().ok().and_then(UnverifiedToken::kid).map(std::borrow::Cow::into_owned);
         let p = self.prepare(kid.as_deref())?;
         let keys = KeyRing::from_secret(secret);
         let ctx = EmbedContext { org: p.url_org.as_deref(), origin: self.origin.as_deref() };
         let now = self.now.unwrap_or(clock_now);
-        let verified = p.validation.verify(token, now, &ctx, |_| Some((&p.record, &keys))).and_then(|v| {
+        let verified = parsed.and_then(|t| p.validation.verify_parsed(t, now, &ctx, |_| Some((&p.record, &keys))));
+        let verified = verified.and_then(|v| {
             if self.seen_jtis.iter().any(|j| *j == v.jti()) {
                 Err(VerifyError::Replayed)
             } else {
