@@ -540,12 +540,19 @@ struct NewCredential {
 // both give the same 422 for the same value. Each reads its field from the
 // body; an absent or null optional field is `None` (PATCH: cleared).
 
+/// Bidirectional-text controls: they can make a name read as another in the
+/// console (a revoke confirmation naming the wrong credential), so names and
+/// descriptions refuse them like control characters.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn parse_name(body: &Map<String, Value>) -> Result<String, AppError> {
     let name = req_string(body, "name")?.trim().to_owned();
-    if !(1..=100).contains(&name.chars().count()) || name.chars().any(char::is_control) {
+    if !(1..=100).contains(&name.chars().count()) || name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         return Err(AppError::invalid(
             "name",
-            "name must be 1 to 100 characters (trimmed), without control characters",
+            "name must be 1 to 100 characters (trimmed), without control or bidirectional-override characters",
         ));
     }
     Ok(name)
@@ -554,11 +561,13 @@ fn parse_name(body: &Map<String, Value>) -> Result<String, AppError> {
 fn parse_description(body: &Map<String, Value>) -> Result<Option<String>, AppError> {
     let description = opt_string(body, "description")?;
     if description.as_ref().is_some_and(|d| {
-        d.chars().count() > 1000 || d.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        d.chars().count() > 1000
+            || d.chars().any(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(c))
     }) {
         return Err(AppError::invalid(
             "description",
-            "description must be at most 1000 characters, without control characters other than line breaks and tabs",
+            "description must be at most 1000 characters, without control characters other than line breaks and \
+             tabs, and without bidirectional-override characters",
         ));
     }
     Ok(description)
