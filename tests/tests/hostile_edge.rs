@@ -731,8 +731,15 @@ async fn slow_and_oversized_sync_bodies(port: u16, f: &mut Findings) {
     let limit = MAX_SYNC_BYTES;
     let result = tokio::task::spawn_blocking(move || stream_chunked(port, limit * 2)).await.unwrap();
     eprintln!("  chunked sync body of up to {} MiB: {result:?}", (limit * 2) >> 20);
+    // The edge answers 413 and stops reading; as with the declared case below,
+    // wrangler dev's proxy may instead report its own 500 "Network connection
+    // lost" (miniflare's entry worker) when the edge closes under a client
+    // still writing. The edge's own 5xx is never accepted.
     if let Some(raw) = &result.answer {
-        f.check(raw.status == 413, || format!("an oversized chunked sync body: HTTP {} {}", raw.status, raw.body));
+        let dev_proxy = raw.status == 500 && raw.body.contains("miniflare");
+        f.check(raw.status == 413 || dev_proxy, || {
+            format!("an oversized chunked sync body: HTTP {} {}", raw.status, raw.body)
+        });
     }
     f.check(result.answer.is_some() || result.closed, || "an oversized chunked sync body: no answer".to_owned());
     f.check(result.sent <= limit + (24 << 20) && result.sent < limit * 2, || {
