@@ -196,8 +196,8 @@ impl OfflineCheck {
     /// design §4 in order. Without a secret only the rules before the
     /// signature can be judged; the rest are reported as not reached.
     pub fn explain(&self, token: &str, secret: Option<&EmbedSecret>, clock_now: i64) -> Result<Report, OptionsError> {
-        // A bad description is reported whatever the token (which may fail before it is used).
-        self.validate()?;
+        // Both paths below check the description before the token, so a bad
+        // one is reported whatever the token.
         let rule_of = |e: &VerifyError| {
             if token.len() > Validation::default().max_token_bytes {
                 Rule::Size
@@ -261,19 +261,14 @@ impl OfflineCheck {
     /// The rules before the signature, which need no secret; `Ok(())` when
     /// they all pass. The `kid` rule needs only a description when a client ID is given.
     fn check_without_secret(&self, token: &str) -> Result<Result<(), VerifyError>, OptionsError> {
-        let parsed = match UnverifiedToken::parse(token, Validation::default().max_token_bytes) {
-            Ok(t) => t,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = check_header(&parsed) {
-            return Ok(Err(e));
-        }
-        let kid = parsed.kid();
+        // The description is checked first, whatever the token (as `verify` does).
+        let parsed = UnverifiedToken::parse(token, Validation::default().max_token_bytes);
+        let kid = parsed.as_ref().ok().and_then(UnverifiedToken::kid).map(std::borrow::Cow::into_owned);
         let p = self.prepare(kid.as_deref())?;
-        Ok(match kid {
+        Ok(parsed.and_then(|t| check_header(&t)).and_then(|()| match kid {
             Some(k) if k == p.record.client_id.as_str() => Ok(()),
             _ => Err(VerifyError::UnknownClient),
-        })
+        }))
     }
 
     /// A rule passed only because there was nothing to check it against.
