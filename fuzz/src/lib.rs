@@ -22,6 +22,7 @@
 //!   picking one of the admin API's body-taking endpoints.
 
 use embedgate_core::sync::{self, SyncAck, SyncError, SyncRequest};
+use embedgate_core::rules::{AllowedOrigins, TokenLifetime};
 use embedgate_core::{
     jws::Hs256Key, sign_raw, AccountType, CredentialRecord, EdgeState, EmbedContext, EmbedSecret, Inspection, KeyRing,
     OfflineCheck, Outcome, Owner, Rule, StateError, SyncKey, UnverifiedToken, Validation, Verdict, VerifyError,
@@ -75,8 +76,9 @@ pub fn record(non_admin: bool, policy: bool) -> CredentialRecord {
     let mut record =
         CredentialRecord::new(CLIENT_ID.parse().expect("fixture client ID"), ORG.parse().expect("org"), owner);
     if policy {
-        record.policy.allowed_origins = vec![ORIGIN.into(), "http://127.0.0.1:3000/".into()];
-        record.policy.max_token_lifetime_s = Some(3600);
+        record.policy.allowed_origins =
+            AllowedOrigins::parse([ORIGIN, "http://127.0.0.1:3000/"]).expect("fixture origins");
+        record.policy.max_token_lifetime_s = Some(TokenLifetime::new(3600).expect("fixture lifetime"));
         record.policy.not_before_cutoff = Some(NOW - 86_400);
     }
     record
@@ -142,7 +144,7 @@ pub fn verify_token(data: &[u8]) {
             assert!(v.exp() > v.iat(), "exp <= iat accepted");
             let lifetime = u64::try_from(v.exp() - v.iat()).unwrap_or(u64::MAX);
             assert!(lifetime <= MAX_LIFETIME_CAP_S, "lifetime {lifetime} over the cap accepted");
-            if let Some(max) = record.policy.max_token_lifetime_s {
+            if let Some(max) = record.policy.max_token_lifetime_s.map(TokenLifetime::seconds) {
                 assert!(lifetime <= max, "lifetime {lifetime} over the credential's {max} accepted");
             }
             assert!(v.exp().saturating_add(60) >= NOW, "an expired token accepted");

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::jws::Hs256Key;
+use crate::rules::{AllowedOrigins, TokenLifetime};
 use crate::secret::{EmbedSecret, Kdf, MasterKey};
 use crate::types::{AccountType, ClientId, OrgSlug, Privilege};
 
@@ -35,9 +36,9 @@ pub struct SecretGeneration {
 #[serde(default)]
 pub struct Policy {
     /// Origins allowed to frame embeds signed by this credential (empty: any).
-    pub allowed_origins: Vec<String>,
-    /// The longest `exp - iat` accepted, in seconds (never above 30 days).
-    pub max_token_lifetime_s: Option<u64>,
+    pub allowed_origins: AllowedOrigins,
+    /// The longest `exp - iat` accepted (never above 30 days).
+    pub max_token_lifetime_s: Option<TokenLifetime>,
     /// Tokens with `iat` earlier than this (Unix seconds) are refused.
     pub not_before_cutoff: Option<i64>,
 }
@@ -81,64 +82,6 @@ impl CredentialRecord {
     /// Whether the credential is revoked.
     pub fn is_revoked(&self) -> bool {
         self.revoked_at.is_some()
-    }
-
-    /// Whether `origin` may frame embeds of this credential. Origins compare
-    /// case-insensitively, ignoring one trailing `/`; an empty list allows any.
-    pub fn origin_allowed(&self, origin: &str) -> bool {
-        let norm = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
-        self.policy.allowed_origins.is_empty() || {
-            let origin = norm(origin);
-            self.policy.allowed_origins.iter().any(|o| norm(o) == origin)
-        }
-    }
-
-    /// The `Content-Security-Policy` directive that lets exactly the allowed
-    /// origins frame this credential's embeds: `frame-ancestors 'self' <origins>`,
-    /// or `frame-ancestors *` when any origin is allowed. An origin that is not
-    /// a plain `scheme://host[:port]` is left out (it could not match anyway,
-    /// and must not inject into the header).
-    pub fn frame_ancestors(&self) -> String {
-        if self.policy.allowed_origins.is_empty() {
-            return "frame-ancestors *".to_owned();
-        }
-        let mut directive = String::from("frame-ancestors 'self'");
-        for origin in &self.policy.allowed_origins {
-            let origin = origin.trim_end_matches('/');
-            let plain = origin.split_once("://").is_some_and(|(scheme, host)| {
-                matches!(scheme, "http" | "https")
-                    && !host.is_empty()
-                    && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-            });
-            if plain {
-                directive.push(' ');
-                directive.push_str(origin);
-            }
-        }
-        directive
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    use super::*;
-
-    #[test]
-    fn frame_ancestors_lists_only_plain_origins() {
-        let owner = Owner { email: "a@b.c".into(), account_type: AccountType::Admin };
-        let mut record = CredentialRecord::new(ClientId::generate().unwrap(), "acme".parse().unwrap(), owner);
-        assert_eq!(record.frame_ancestors(), "frame-ancestors *");
-        record.policy.allowed_origins = vec![
-            "https://app.example.com/".into(),
-            "http://127.0.0.1:3000".into(),
-            "https://evil.example; script-src *".into(),
-            "javascript:alert(1)".into(),
-            "https://x.example\r\nSet-Cookie: a=b".into(),
-        ];
-        assert_eq!(record.frame_ancestors(), "frame-ancestors 'self' https://app.example.com http://127.0.0.1:3000");
     }
 }
 

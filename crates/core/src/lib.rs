@@ -35,6 +35,7 @@ mod error;
 pub mod jws;
 mod offline;
 mod printable;
+pub mod rules;
 mod scan;
 mod secret;
 mod sign;

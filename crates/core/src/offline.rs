@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::credential::{CredentialRecord, KeyRing, Owner, Policy, SecretGeneration};
 use crate::embed_url::EmbedTarget;
 use crate::error::VerifyError;
+use crate::rules::{AllowedOrigins, Email, TokenLifetime};
 use crate::secret::{EmbedSecret, Kdf};
 use crate::types::{AccountType, ClientId, OrgSlug, Privilege};
 use crate::unverified::UnverifiedToken;
@@ -113,7 +114,7 @@ impl OfflineCheck {
         };
         let owner_type: AccountType = self.owner_account_type.parse().map_err(|e| invalid("owner_account_type", e))?;
         let owner_email = match (self.owner.as_deref().map(str::trim).filter(|e| !e.is_empty()), owner_type) {
-            (Some(email), _) => email.to_lowercase(),
+            (Some(email), _) => Email::parse(email).map_err(|e| invalid("owner", e))?.into_string(),
             (None, AccountType::Admin) => String::new(),
             (None, _) => return Err(invalid("owner", "the owner's email is required when the owner is not an admin")),
         };
@@ -139,9 +140,13 @@ impl OfflineCheck {
             .map(|p| p.trim().parse::<Privilege>())
             .collect::<Result<BTreeSet<_>, _>>()
             .map_err(|e| invalid("privileges", e))?;
-        if self.max_token_lifetime == Some(0) {
-            return Err(invalid("max_token_lifetime", "must be at least 1 second"));
-        }
+        let allowed_origins =
+            AllowedOrigins::parse(&self.allowed_origins).map_err(|e| invalid("allowed_origins", e))?;
+        let max_token_lifetime_s = self
+            .max_token_lifetime
+            .map(|s| TokenLifetime::new(i64::try_from(s).unwrap_or(i64::MAX)))
+            .transpose()
+            .map_err(|e| invalid("max_token_lifetime", e))?;
         let validation = Validation { leeway_s: self.leeway, audience: self.audience.clone(), ..Validation::default() };
         let record = CredentialRecord {
             client_id,
@@ -149,11 +154,7 @@ impl OfflineCheck {
             owner: Owner { email: owner_email, account_type: owner_type },
             privileges,
             secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
-            policy: Policy {
-                allowed_origins: self.allowed_origins.clone(),
-                max_token_lifetime_s: self.max_token_lifetime,
-                not_before_cutoff: self.not_before_cutoff,
-            },
+            policy: Policy { allowed_origins, max_token_lifetime_s, not_before_cutoff: self.not_before_cutoff },
             revoked_at: self.revoked.then_some(0),
         };
         Ok(Prepared { record, url_org, validation })

@@ -25,7 +25,7 @@ pub enum ParseError {
 }
 
 macro_rules! string_newtype_serde {
-    ($ty:ty) => {
+    ($ty:ty, $err:expr) => {
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
@@ -33,8 +33,8 @@ macro_rules! string_newtype_serde {
         }
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
+                // Through the rules' text visitor: a refusal never echoes the value.
+                crate::rules::text(d, $err, str::parse)
             }
         }
         impl fmt::Display for $ty {
@@ -89,7 +89,7 @@ impl FromStr for ClientId {
         }
     }
 }
-string_newtype_serde!(ClientId);
+string_newtype_serde!(ClientId, ParseError::ClientId);
 
 /// An organization (tenant) slug: `[a-z0-9-]{1,63}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -117,7 +117,7 @@ impl FromStr for OrgSlug {
         }
     }
 }
-string_newtype_serde!(OrgSlug);
+string_newtype_serde!(OrgSlug, ParseError::OrgSlug);
 
 /// A member's account type. Ordered: `Viewer < Explorer < Creator < Admin`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -153,7 +153,7 @@ impl FromStr for AccountType {
         Self::ALL.into_iter().find(|t| t.as_str() == s).ok_or(ParseError::AccountType)
     }
 }
-string_newtype_serde!(AccountType);
+string_newtype_serde!(AccountType, ParseError::AccountType);
 
 /// What a credential may be used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -183,7 +183,7 @@ impl FromStr for Privilege {
         Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or(ParseError::Privilege)
     }
 }
-string_newtype_serde!(Privilege);
+string_newtype_serde!(Privilege, ParseError::Privilege);
 
 #[cfg(test)]
 mod tests {

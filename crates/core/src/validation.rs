@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::credential::{CredentialRecord, KeyRing};
 use crate::error::VerifyError;
+use crate::rules::TokenLifetime;
 use crate::types::{AccountType, Privilege};
 use crate::unverified::{
     is_simple_strings, parse_json_str, simple_str_array, simple_str_map, ClaimSpans, UnverifiedToken,
@@ -256,8 +257,10 @@ impl Validation {
         if now > i128::from(exp) + leeway {
             return Err(VerifyError::Expired);
         }
-        let cap =
-            self.max_lifetime_s.min(MAX_LIFETIME_CAP_S).min(record.policy.max_token_lifetime_s.unwrap_or(u64::MAX));
+        let cap = self
+            .max_lifetime_s
+            .min(MAX_LIFETIME_CAP_S)
+            .min(record.policy.max_token_lifetime_s.map_or(u64::MAX, TokenLifetime::seconds));
         if i128::from(exp) - i128::from(iat) > i128::from(cap) {
             return Err(VerifyError::LifetimeExceedsLimit);
         }
@@ -432,7 +435,7 @@ pub(crate) fn check_embed(record: &CredentialRecord, ctx: &EmbedContext<'_>, iat
     if record.is_revoked() || record.policy.not_before_cutoff.is_some_and(|cutoff| iat < cutoff) {
         return Err(VerifyError::CredentialRevoked);
     }
-    if ctx.origin.is_some_and(|o| !record.origin_allowed(o)) {
+    if ctx.origin.is_some_and(|o| !record.policy.allowed_origins.allows(o)) {
         return Err(VerifyError::OriginNotAllowed);
     }
     Ok(())

@@ -11,6 +11,10 @@
 //! verify(token, secret, options)   // the JSON line of `embedgate verify`: {ok:true,…} | {error, message}
 //! sign({client_id, secret, sub, ttl_s, now, claims})  // a token
 //! errorCodes()             // [{code, status}] of design §4
+//! rules()                  // the field limits, account types, privileges, statuses
+//! checkField(field, value) // null, or the sentence the admin's 422 would give ("name must be …")
+//! checkBody(kind, body)    // {ok:true} | {ok:false, field, message}; kind: credential,
+//!                          //   credential_patch, member, member_patch
 //! ```
 //!
 //! `options` is [`embedgate_core::OfflineCheck`] as a plain object (every
@@ -101,6 +105,33 @@ pub fn sign_value(input: &Value, now: i64) -> Result<String, InputError> {
     sign_token(&claims, &client_id, &secret).map_err(|e| InputError(format!("claims: {e}")))
 }
 
+/// The field limits and names the console shows (`rules()`).
+pub fn rules_value() -> Value {
+    embedgate_core::rules::limits()
+}
+
+/// `None` when `value` obeys `field`'s rule, else the admin's 422 message.
+pub fn check_field_value(field: &str, value: &Value, now: i64) -> Option<String> {
+    embedgate_core::rules::check_field(field, value, now).err().map(|e| e.to_string())
+}
+
+/// A whole request body of `kind` checked as the admin checks it:
+/// `{"ok":true}` or `{"ok":false,"field","message"}` (the first broken rule).
+pub fn check_body_value(kind: &str, body: Value, now: i64) -> Result<Value, InputError> {
+    use embedgate_core::rules::{parse_body, CredentialPatch, MemberPatch, NewCredential, NewMember};
+    let result = match kind {
+        "credential" => parse_body::<NewCredential>(body, now).map(drop),
+        "credential_patch" => parse_body::<CredentialPatch>(body, now).map(drop),
+        "member" => parse_body::<NewMember>(body, now).map(drop),
+        "member_patch" => parse_body::<MemberPatch>(body, now).map(drop),
+        _ => return Err(InputError("kind: one of credential, credential_patch, member, member_patch".into())),
+    };
+    Ok(match result {
+        Ok(()) => json!({"ok": true}),
+        Err(e) => json!({"ok": false, "field": e.field, "message": e.to_string()}),
+    })
+}
+
 /// The codes of design §4 with their HTTP status.
 pub fn error_codes_value() -> Value {
     Value::Array(
@@ -167,6 +198,24 @@ mod bindings {
     #[wasm_bindgen]
     pub fn sign(input: &JsValue) -> Result<String, JsError> {
         super::sign_value(&from_js(input)?, now()).map_err(|e| input_error(&e))
+    }
+
+    /// The field limits, account types, privileges and statuses.
+    #[wasm_bindgen]
+    pub fn rules() -> JsValue {
+        to_js(&super::rules_value())
+    }
+
+    /// `null` when `value` obeys the field's rule, else the sentence the admin would answer.
+    #[wasm_bindgen(js_name = checkField)]
+    pub fn check_field(field: &str, value: &JsValue) -> Result<Option<String>, JsError> {
+        Ok(super::check_field_value(field, &from_js(value)?, now()))
+    }
+
+    /// A whole request body: `{ok:true}` or `{ok:false, field, message}`.
+    #[wasm_bindgen(js_name = checkBody)]
+    pub fn check_body(kind: &str, body: &JsValue) -> Result<JsValue, JsError> {
+        super::check_body_value(kind, from_js(body)?, now()).map(|v| to_js(&v)).map_err(|e| input_error(&e))
     }
 
     /// `[{code, status}]` for every design §4 code.

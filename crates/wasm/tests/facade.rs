@@ -8,7 +8,10 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 #[path = "../../core/tests/vectors/recipe.rs"]
 mod recipe;
 
-use embedgate_wasm::{error_codes_value, explain_value, inspect_value, sign_value, verify_value};
+use embedgate_wasm::{
+    check_body_value, check_field_value, error_codes_value, explain_value, inspect_value, rules_value, sign_value,
+    verify_value,
+};
 use serde_json::{json, Value};
 
 const TOKENS: &str = include_str!("../../core/tests/vectors/tokens.json");
@@ -93,4 +96,22 @@ fn inspect_never_fails_and_codes_carry_their_status() {
     assert_eq!(codes.as_array().unwrap().len(), 16);
     assert!(codes.as_array().unwrap().iter().any(|c| c == &json!({"code": "org_mismatch", "status": 403})));
     assert!(codes.as_array().unwrap().iter().any(|c| c == &json!({"code": "replayed", "status": 401})));
+}
+
+#[test]
+fn the_console_checks_fields_with_the_admins_rules() {
+    let limits = rules_value();
+    assert_eq!(limits["max_token_lifetime_s"], 2_592_000);
+    assert_eq!(limits["credential_statuses"], json!(["active", "revoked", "owner_inactive"]));
+    assert_eq!(check_field_value("name", &json!("Portal"), 0), None);
+    assert_eq!(
+        check_field_value("max_token_lifetime_s", &json!(2_592_001), 0).as_deref(),
+        Some("max_token_lifetime_s must be an integer from 1 to 2592000")
+    );
+    let bad =
+        check_body_value("credential", json!({"name": "x", "owner": "nope", "privileges": ["embedding"]}), 0).unwrap();
+    assert_eq!((bad["ok"].as_bool(), bad["field"].as_str()), (Some(false), Some("owner")));
+    let ok = check_body_value("member", json!({"email": "a@b.c", "account_type": "viewer"}), 0).unwrap();
+    assert_eq!(ok, json!({"ok": true}));
+    assert!(check_body_value("root", json!({}), 0).is_err());
 }

@@ -435,7 +435,7 @@ fn record_of(row: &sqlx::any::AnyRow, issued_at: i64) -> Option<CredentialRecord
             max_token_lifetime_s: row
                 .try_get::<Option<i64>, _>("max_token_lifetime_s")
                 .ok()?
-                .and_then(|v| u64::try_from(v).ok()),
+                .and_then(|v| embedgate_core::rules::TokenLifetime::new(v).ok()),
             not_before_cutoff: row.try_get("not_before_cutoff").ok()?,
         },
         revoked_at: revoked_at.or((!owner_active).then_some(issued_at)),

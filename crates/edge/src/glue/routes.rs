@@ -263,7 +263,7 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
 
     let frame_ancestors = verifier
         .credential(&session.client_id)
-        .map_or_else(|| "frame-ancestors 'none'".to_owned(), embedgate_core::CredentialRecord::frame_ancestors);
+        .map_or_else(|| "frame-ancestors 'none'".to_owned(), |c| c.policy.allowed_origins.frame_ancestors());
     // A session check (JSON, no `:jwt`, as the demo page's heartbeat sends)
     // answers the identity and sets no cookie: only first loads mint one.
     let (mut resp, csp) = if json {
