@@ -28,7 +28,7 @@ pub fn app(state: AppState) -> Router {
     let org = Router::new()
         .route("/members", post(create_member).get(list_members))
         .route("/members/{email}", patch(update_member))
-        .route("/members/{email}/tokens", post(issue_token))
+        .route("/members/{email}/tokens", post(issue_token).get(list_tokens))
         .route("/members/{email}/tokens/{token_id}/revoke", post(revoke_token))
         .route("/members/{email}/deactivate", post(deactivate_member))
         .route("/credentials", post(create_credential).get(list_credentials))
@@ -42,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(super::metrics::scrape))
         .route("/api/v1/openapi.json", get(super::openapi::openapi_json))
         .route("/api/v1/edges", get(super::push::list_edges))
+        .route("/api/v1/me", get(me))
         .nest("/api/v1/orgs/{org}", org)
         .route("/", get(super::web::page))
         .route("/demo", get(super::web::page))
@@ -65,6 +66,11 @@ async fn log_requests(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     tracing::info!(%method, %path, status = response.status().as_u16(), micros = start.elapsed().as_micros(), "request");
     response
+}
+
+/// `GET /api/v1/me`: whose token this is (the console signs in with the token alone).
+async fn me(member: super::Member) -> Json<Value> {
+    Json(json!({ "org": member.org, "email": member.email, "account_type": member.account_type.as_str() }))
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
@@ -335,6 +341,42 @@ async fn issue_token(
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "email": email, "token": token.as_str() }))))
 }
 
+/// `GET …/members/{email}/tokens`: the member's API tokens, newest first (never a token).
+async fn list_tokens(
+    _admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path((org, email)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let email = normalize_email(&email, "email").map_err(|_| AppError::NotFound("member"))?;
+    let exists: Option<String> = sqlx::query_scalar("SELECT email FROM members WHERE org = $1 AND email = $2")
+        .bind(&org)
+        .bind(&email)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    if exists.is_none() {
+        return Err(AppError::NotFound("member"));
+    }
+    let rows = sqlx::query(
+        "SELECT id, created_at, created_by, revoked_at FROM member_tokens WHERE org = $1 AND email = $2 \
+         ORDER BY created_at DESC, id",
+    )
+    .bind(&org)
+    .bind(&email)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut tokens = Vec::with_capacity(rows.len());
+    for row in &rows {
+        tokens.push(json!({
+            "id": row.try_get::<String, _>("id")?,
+            "email": email,
+            "created_at": row.try_get::<i64, _>("created_at")?,
+            "created_by": row.try_get::<String, _>("created_by")?,
+            "revoked_at": row.try_get::<Option<i64>, _>("revoked_at")?,
+        }));
+    }
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
 /// Revokes one member token (idempotent: revoking a revoked token answers 200 again).
 async fn revoke_token(
     admin: OrgAdmin,
@@ -471,6 +513,7 @@ async fn update_member(
 
 const CREDENTIAL_COLUMNS: &str =
     "c.client_id, c.org, c.name, c.description, c.owner_email, m.account_type AS owner_account_type, \
+     m.status AS owner_status, \
      c.privileges, c.created_at, c.created_by, c.revoked_at, c.revoked_by, c.last_used_at, c.current_generation, \
      c.previous_generation, c.allowed_origins, c.max_token_lifetime_s, c.not_before_cutoff";
 
@@ -490,7 +533,14 @@ fn credential_json(row: &AnyRow) -> Result<Value, AppError> {
         "owner": row.try_get::<String, _>("owner_email")?,
         "owner_account_type": row.try_get::<Option<String>, _>("owner_account_type")?,
         "privileges": parse("privileges")?,
-        "status": if revoked_at.is_some() { "revoked" } else { "active" },
+        "status": embedgate_core::rules::CredentialStatus::of(
+            revoked_at.is_some(),
+            match row.try_get::<Option<String>, _>("owner_status")?.as_deref() {
+                Some("active") => embedgate_core::rules::MemberStatus::Active,
+                _ => embedgate_core::rules::MemberStatus::Deactivated,
+            },
+        )
+        .as_str(),
         "created_at": row.try_get::<i64, _>("created_at")?,
         "created_by": row.try_get::<String, _>("created_by")?,
         "revoked_at": revoked_at,
