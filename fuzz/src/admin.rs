@@ -86,10 +86,12 @@ fn fixture() -> &'static Fixture {
         let _ = std::fs::remove_dir_all(&dir);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
         let (app, token, client_id) = runtime.block_on(async {
-            let db = server::db::open(&server::db::default_sqlite_url(&dir)).await.expect("a database");
+            let db = embedgate_admin::store::open(&embedgate_admin::store::default_sqlite_url(&dir))
+                .await
+                .expect("a database");
             let master = MasterKey::from_printable(MASTER_KEY).expect("fixture master key");
             db.check_master_key(&master).await.expect("master key");
-            let token = server::api::init_org(&db, crate::ORG, "admin@acme.test")
+            let token = server::init_org(&db, crate::ORG, "admin@acme.test")
                 .await
                 .expect("init")
                 .expect("a new org")

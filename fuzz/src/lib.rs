@@ -21,8 +21,8 @@
 //! - `admin_bodies` (feature `admin`): `selector ‖ JSON body`, the selector
 //!   picking one of the admin API's body-taking endpoints.
 
-use embedgate_core::sync::{self, SyncAck, SyncError, SyncRequest};
 use embedgate_core::rules::{AllowedOrigins, TokenLifetime};
+use embedgate_core::sync::{self, SyncAck, SyncError, SyncRequest};
 use embedgate_core::{
     jws::Hs256Key, sign_raw, AccountType, CredentialRecord, EdgeState, EmbedContext, EmbedSecret, Inspection, KeyRing,
     OfflineCheck, Outcome, Owner, Rule, StateError, SyncKey, UnverifiedToken, Validation, Verdict, VerifyError,

@@ -51,16 +51,16 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
         env.db().migrate().await.unwrap();
         // Several replicas starting at once on one database.
         let fresh = match env.db().backend {
-            embedgate_admin::server::Backend::Sqlite => {
-                embedgate_admin::server::db::default_sqlite_url(&env.dir.path().join("fresh"))
+            embedgate_admin::store::Backend::Sqlite => {
+                embedgate_admin::store::default_sqlite_url(&env.dir.path().join("fresh"))
             }
-            embedgate_admin::server::Backend::Postgres => env.url.clone(),
+            embedgate_admin::store::Backend::Postgres => env.url.clone(),
         };
         let opened = futures_join3(&fresh).await;
         for db in opened {
             db.pool.close().await;
         }
-        let again = embedgate_admin::server::db::open(&env.url).await.unwrap();
+        let again = embedgate_admin::store::open(&env.url).await.unwrap();
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM embedgate_migrations").fetch_one(&again.pool).await.unwrap();
         assert_eq!(n, 3);
@@ -70,9 +70,9 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
         let other = embedgate_core::MasterKey::generate().unwrap();
         assert!(matches!(
             again.check_master_key(&other).await,
-            Err(embedgate_admin::server::db::DbError::MasterKeyMismatch)
+            Err(embedgate_admin::store::StoreError::MasterKeyMismatch)
         ));
-        if again.backend == embedgate_admin::server::Backend::Sqlite {
+        if again.backend == embedgate_admin::store::Backend::Sqlite {
             let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&again.pool).await.unwrap();
             assert_eq!(mode, "wal");
         }
@@ -81,8 +81,8 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
     }
 }
 
-async fn futures_join3(url: &str) -> Vec<embedgate_admin::server::Db> {
-    let open = || embedgate_admin::server::db::open(url);
+async fn futures_join3(url: &str) -> Vec<embedgate_admin::store::Store> {
+    let open = || embedgate_admin::store::open(url);
     let (a, b, c) = tokio::join!(open(), open(), open());
     vec![a.unwrap(), b.unwrap(), c.unwrap()]
 }
@@ -269,7 +269,7 @@ async fn unauthorized_forbidden_and_not_found() {
         }
 
         // 404: another org (its existence is not revealed), unknown or malformed client ID, unknown member.
-        embedgate_admin::server::api::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        embedgate_admin::server::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
         for path in ["/api/v1/orgs/globex/credentials", "/api/v1/orgs/no-such-org/credentials"] {
             let (s, e) = env.call("GET", path, t, None).await;
             assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
@@ -357,8 +357,7 @@ async fn non_admins_read_but_never_write() {
         assert_eq!((got["status"].as_str(), &got["live_generations"]), (Some("active"), &json!([1])));
 
         // Another org's member gets 404 on the reads too: the org is not revealed.
-        let other =
-            embedgate_admin::server::api::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        let other = embedgate_admin::server::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
         for path in [creds(), cred(&id, ""), members.clone()] {
             let (s, e) = env.call("GET", &path, Some(&other), None).await;
             assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
@@ -441,7 +440,7 @@ async fn update_member_account_type() {
             let (s, e) = env.call("PATCH", &path, t, Some(&viewer)).await;
             assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
         }
-        embedgate_admin::server::api::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        embedgate_admin::server::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
         let (s, _) = env.call("PATCH", "/api/v1/orgs/globex/members/boss@globex.test", t, Some(&viewer)).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
 
@@ -707,7 +706,7 @@ async fn update_credential_conflicts_and_not_found() {
             let (s, e) = env.call("PATCH", &cred(bad, ""), t, Some(&rename)).await;
             assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{bad}");
         }
-        embedgate_admin::server::api::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        embedgate_admin::server::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
         let (s, _) = env.call("PATCH", &format!("/api/v1/orgs/globex/credentials/{id}"), t, Some(&rename)).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, e) = env.call("PATCH", &path, None, Some(&rename)).await;
@@ -1007,7 +1006,7 @@ async fn no_secret_at_rest_or_in_logs() {
         let (_, audit) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit?limit=500"), t, None).await;
         let (_, list) = env.call("GET", &creds(), t, None).await;
         let mut texts = vec![audit.to_string(), list.to_string()];
-        if env.db().backend == embedgate_admin::server::Backend::Sqlite {
+        if env.db().backend == embedgate_admin::store::Backend::Sqlite {
             let files = env.sqlite_files();
             assert!(files.iter().any(|f| f.ends_with("embedgate.db-wal")), "{files:?}");
             for file in files {
@@ -1245,6 +1244,42 @@ async fn credential_list_pages_with_limit_and_after() {
             let (s, body) = env.call("GET", &format!("{}?{bad}", creds()), t, None).await;
             assert_eq!((s, body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("after")), "{bad}: {body}");
         }
+        env.finish().await;
+    }
+}
+
+/// A credential whose owner is deactivated: the API, the list and the state
+/// pushed to the edges all say it no longer works, decided by the one status
+/// function (core's `CredentialStatus::of`), and revoking it still makes it
+/// `revoked`.
+#[tokio::test]
+async fn a_deactivated_owners_credential_is_owner_inactive_everywhere() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let t = Some(env.admin_token.as_str());
+        env.member_with_token("olga@acme.test", "creator").await;
+        let body = json!({"name": "Olga's", "owner": "olga@acme.test", "privileges": ["embedding"]});
+        let (s, created) = env.call("POST", &creds(), t, Some(&body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        assert_eq!(created["status"], "active");
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let exported = |snapshot: &embedgate_core::Snapshot| {
+            snapshot.orgs.values().flat_map(|o| &o.credentials).find(|r| r.client_id.as_str() == id).cloned().unwrap()
+        };
+        assert!(!exported(&embedgate_admin::store::export::snapshot(env.db()).await.unwrap()).is_revoked());
+
+        let (s, _) = env.call("POST", &format!("/api/v1/orgs/{ORG}/members/olga@acme.test/deactivate"), t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, got) = env.call("GET", &cred(&id, ""), t, None).await;
+        assert_eq!(got["status"], "owner_inactive", "{got}");
+        let (_, list) = env.call("GET", &creds(), t, None).await;
+        let listed = list["credentials"].as_array().unwrap().iter().find(|c| c["client_id"] == id.as_str()).unwrap();
+        assert_eq!(listed["status"], "owner_inactive");
+        assert!(exported(&embedgate_admin::store::export::snapshot(env.db()).await.unwrap()).is_revoked());
+
+        // Revoked wins over the owner's standing.
+        let (s, revoked) = env.call("POST", &cred(&id, "revoke"), t, None).await;
+        assert_eq!((s, revoked["status"].as_str()), (StatusCode::OK, Some("revoked")));
         env.finish().await;
     }
 }

@@ -8,7 +8,8 @@ use clap::Args;
 use embedgate_core::{MasterKey, SyncKey};
 
 use super::{write_line, UsageError};
-use crate::server::{self, db, AppState};
+use crate::server::{self, AppState};
+use crate::store as db;
 
 /// A key given by flag or environment, as typed: never shown by `Debug`
 /// (the parsed command line may be logged), wiped on drop.
@@ -158,7 +159,7 @@ pub fn run_init(args: &InitArgs, out: &mut dyn std::io::Write) -> Result<u8, Usa
         let db = db::open(&url).await.map_err(|e| UsageError::new(e.to_string()))?;
         db.check_master_key(&master).await.map_err(|e| UsageError::new(e.to_string()))?;
         drop(master);
-        let result = server::api::init_org(&db, &args.org, &args.admin_email).await;
+        let result = server::init_org(&db, &args.org, &args.admin_email).await;
         db.pool.close().await;
         match result {
             Ok(Some(token)) => {

@@ -11,10 +11,11 @@ use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use embedgate_core::AccountType;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use zeroize::Zeroizing;
 
 use super::{AppError, AppState};
+pub use crate::store::members::Member;
+use crate::store::tokens;
 
 /// Prefix of every member API token.
 pub const MEMBER_TOKEN_PREFIX: &str = "egt_";
@@ -91,17 +92,8 @@ impl FailureLimiter {
     }
 }
 
-/// The authenticated member of a request (from `Authorization: Bearer egt_…`).
-#[derive(Debug, Clone)]
-pub struct Member {
-    /// The member's org.
-    pub org: String,
-    /// The member's email (lower-cased).
-    pub email: String,
-    /// The member's account type.
-    pub account_type: AccountType,
-}
-
+/// The authenticated member of a request (from `Authorization: Bearer egt_…`):
+/// an active member with an unrevoked token.
 impl Member {
     /// Checks that the member belongs to `org` (404 otherwise, so another
     /// org's existence is not revealed), whatever their account type.
@@ -202,25 +194,11 @@ impl FromRequestParts<AppState> for Member {
             state.limiter.record_failure(ip);
             return Err(AppError::Unauthorized);
         };
-        let row = sqlx::query(
-            "SELECT m.org, m.email, m.account_type FROM member_tokens t \
-             JOIN members m ON m.org = t.org AND m.email = t.email \
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND m.status = 'active'",
-        )
-        .bind(token_hash(token))
-        .fetch_optional(&state.db.pool)
-        .await?;
-        let Some(row) = row else {
+        let mut conn = state.store.pool.acquire().await?;
+        let Some(member) = tokens::authenticate(&mut conn, &token_hash(token)).await? else {
             state.limiter.record_failure(ip);
             return Err(AppError::Unauthorized);
         };
-        let account_type: String = row.try_get("account_type")?;
-        Ok(Member {
-            org: row.try_get("org")?,
-            email: row.try_get("email")?,
-            account_type: account_type
-                .parse()
-                .map_err(|_| AppError::Internal("bad account type in the database".into()))?,
-        })
+        Ok(member)
     }
 }

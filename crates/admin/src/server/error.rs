@@ -1,10 +1,32 @@
 //! The admin API's one error type, mapped once to a status and a JSON body
-//! `{"error": code, "message": text}`. Messages never carry a secret, a token
-//! or the offending input value.
+//! [`ErrorBody`] `{"error": code, "message": text, "field"?}`. Messages never
+//! carry a secret, a token or the offending input value.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use embedgate_core::rules::FieldError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::StoreError;
+
+/// Every error: a machine-readable code and a message that never carries a
+/// secret, a token or the offending value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// `unauthorized`, `too_many_attempts`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `malformed_json`, `malformed_query`, `payload_too_large`, `invalid_input`, `name_taken`, `member_exists`,
+    /// `already_revoked`, `credential_revoked`, `retire_first`, `no_previous`, `last_admin`
+    /// or `internal`.
+    #[schema(example = "invalid_input")]
+    pub error: &'static str,
+    /// A human-readable explanation.
+    pub message: String,
+    /// With `invalid_input` only: the offending field (`body` for the body as a whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+}
 
 /// Every way an admin API request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +50,9 @@ pub enum AppError {
     /// 400 `malformed_json`: the body is not JSON or not sent as `application/json`.
     #[error("the body must be a JSON object sent with Content-Type: application/json")]
     MalformedJson,
+    /// 400 `malformed_query`: the query string does not decode.
+    #[error("the query string is malformed")]
+    MalformedQuery,
     /// 413 `payload_too_large`: the body is over the limit (2 MiB).
     #[error("the body is too large")]
     PayloadTooLarge,
@@ -80,6 +105,7 @@ impl AppError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::MalformedJson => (StatusCode::BAD_REQUEST, "malformed_json"),
+            Self::MalformedQuery => (StatusCode::BAD_REQUEST, "malformed_query"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::InvalidInput { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
             Self::NameTaken => (StatusCode::CONFLICT, "name_taken"),
@@ -100,20 +126,40 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let mut body = serde_json::json!({ "error": code, "message": self.to_string() });
-        match &self {
-            Self::InvalidInput { field, .. } => body["field"] = serde_json::Value::from(*field),
-            Self::Internal(detail) => tracing::error!(error = %detail, "internal error"),
-            _ => {}
-        }
-        (status, Json(body)).into_response()
+impl From<FieldError> for AppError {
+    fn from(e: FieldError) -> Self {
+        Self::InvalidInput { field: e.field, message: e.to_string() }
     }
 }
 
-/// Whether a database error is a UNIQUE violation (same on SQLite and PostgreSQL).
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound("owner") => Self::invalid("owner", "owner must be an active member of the org"),
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::MemberExists => Self::MemberExists,
+            StoreError::NameTaken => Self::NameTaken,
+            StoreError::AlreadyRevoked => Self::AlreadyRevoked,
+            StoreError::CredentialRevoked => Self::CredentialRevoked,
+            StoreError::RetireFirst => Self::RetireFirst,
+            StoreError::NoPrevious => Self::NoPrevious,
+            StoreError::LastAdmin => Self::LastAdmin,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, error) = self.status_and_code();
+        let field = match &self {
+            Self::InvalidInput { field, .. } => Some(*field),
+            Self::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                None
+            }
+            _ => None,
+        };
+        (status, Json(ErrorBody { error, message: self.to_string(), field })).into_response()
+    }
 }

@@ -145,13 +145,15 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// `GET /metrics` (no authentication).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition, format 0.0.4: \
+        `embedgate_http_requests_total{method,route,status}`, \
+        `embedgate_http_request_duration_seconds{route}`, `embedgate_credentials{state}`, \
+        `embedgate_state_version`, `embedgate_push_lag_seconds`.",
+        body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn scrape(State(state): State<AppState>) -> Result<Response, AppError> {
-    let pool = &state.db.pool;
-    let active: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE revoked_at IS NULL").fetch_one(pool).await?;
-    let revoked: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE revoked_at IS NOT NULL").fetch_one(pool).await?;
-    let version: i64 = sqlx::query_scalar("SELECT version FROM state_version WHERE id = 1").fetch_one(pool).await?;
+    let (active, revoked) = crate::store::credentials::counts(&state.store.pool).await?;
+    let version = state.store.state_version().await?;
     let mut out = String::with_capacity(4096);
     state.metrics.render_requests(&mut out);
     out.push_str("# HELP embedgate_credentials Embed credentials by state, over all orgs.\n");

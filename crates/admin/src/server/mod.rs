@@ -1,5 +1,8 @@
-//! The admin server (design §7): `app(state)` is the whole HTTP API, over a
-//! [`db::Db`] and the master key every embed secret is derived from.
+//! The admin server (architecture.md §7): `app(state)` is the whole HTTP API,
+//! over the [`crate::store::Store`] and the master key every embed secret is
+//! derived from. Handlers are thin: authenticate ([`auth`]), parse the typed
+//! body ([`extract`]), run the store's queries or one [`crate::store::Change`],
+//! answer a typed body ([`api`]).
 //!
 //! Decisions where the design is silent:
 //! - Member tokens are `egt_` + 64 lower-case hex characters (256 random
@@ -59,28 +62,29 @@
 //! - The browser pages (`/`, `/demo`, `/inspect`, `/assets/…`, `/pkg/…`) are
 //!   static files of `www/` ([`web`]); the host-app demo's signing endpoints
 //!   (`/demo/api/…`, [`demo`]) exist only with `--demo`, on loopback.
-//! - The OpenAPI document is built from `utoipa` annotations in
-//!   [`openapi`], next to typed schemas of the JSON bodies the handlers write.
+//! - The OpenAPI document is generated from the handlers' own `utoipa`
+//!   annotations and the types they read and write ([`api`]).
 
 pub mod api;
 pub mod auth;
-pub mod db;
 pub mod demo;
 mod error;
+pub mod extract;
 pub mod metrics;
-pub mod openapi;
 pub mod push;
 pub mod web;
 
 use std::sync::Arc;
 
-use embedgate_core::MasterKey;
+use embedgate_core::rules::Email;
+use embedgate_core::{MasterKey, OrgSlug};
 
 pub use api::app;
 pub use auth::{FailureLimiter, Member, OrgAdmin, OrgMember};
-pub use db::{Backend, Db};
-pub use error::AppError;
+pub use error::{AppError, ErrorBody};
 pub use push::PushConfig;
+
+use crate::store::{Event, Store, StoreError};
 
 /// Failed authentications allowed per client address per minute by default.
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
@@ -88,8 +92,8 @@ pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
 /// What every request handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The database.
-    pub db: Db,
+    /// The database (every query goes through [`crate::store`]).
+    pub store: Store,
     /// The master key (only used to derive a secret for the one-time create/rotate answer).
     pub master: Arc<MasterKey>,
     /// The failed-authentication limiter.
@@ -108,14 +112,14 @@ pub struct AppState {
 
 impl AppState {
     /// A state with the default failed-authentication limit.
-    pub fn new(db: Db, master: MasterKey) -> Self {
-        Self::with_auth_limit(db, master, DEFAULT_AUTH_FAILURES_PER_MINUTE)
+    pub fn new(store: Store, master: MasterKey) -> Self {
+        Self::with_auth_limit(store, master, DEFAULT_AUTH_FAILURES_PER_MINUTE)
     }
 
     /// A state allowing `failures_per_minute` failed authentications per address.
-    pub fn with_auth_limit(db: Db, master: MasterKey, failures_per_minute: u32) -> Self {
+    pub fn with_auth_limit(store: Store, master: MasterKey, failures_per_minute: u32) -> Self {
         Self {
-            db,
+            store,
             master: Arc::new(master),
             limiter: Arc::new(FailureLimiter::new(failures_per_minute)),
             push: PushConfig::default(),
@@ -132,4 +136,26 @@ pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Creates `org` with its first admin and returns that admin's token (shown
+/// once), or `None` when the org already exists. `embedgate init` runs it.
+pub async fn init_org(
+    store: &Store,
+    org: &str,
+    admin_email: &str,
+) -> Result<Option<zeroize::Zeroizing<String>>, AppError> {
+    let org: OrgSlug =
+        org.parse().map_err(|_| AppError::invalid("org", "an org slug is 1 to 63 characters of a-z, 0-9 and '-'"))?;
+    let admin = Email::parse(admin_email)
+        .map_err(|rule| AppError::from(embedgate_core::rules::FieldError::new("admin_email", rule)))?;
+    let (token, hash) = auth::new_member_token()?;
+    let token_id = auth::random_id()?;
+    let mut change = store.change(org.as_str(), "embedgate-init").await?;
+    match change.create_org(&admin, &token_id, &hash, now()).await {
+        Err(StoreError::OrgExists) => return Ok(None),
+        other => other?,
+    }
+    change.commit(Event::OrgCreated { admin }).await?;
+    Ok(Some(token))
 }

@@ -3,7 +3,7 @@
 //! One task per configured edge (`EMBEDGATE_EDGES`) follows the database's
 //! state version:
 //! - every committed change in this process wakes the tasks at once
-//!   ([`super::Db::subscribe`]), and each pushes the full snapshot at the new
+//!   ([`crate::store::Store::subscribe`]), and each pushes the full snapshot at the new
 //!   version to its edge (typically a few milliseconds after the commit);
 //! - a failed push is retried with exponential backoff (100 ms doubling to
 //!   5 s), and a change made meanwhile is folded into the next attempt;
@@ -17,21 +17,16 @@
 //! The board ([`EdgeBoard`]) is what `GET /api/v1/edges` and `/metrics` show:
 //! per edge the applied version, the lag, the last contact and error.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use embedgate_core::sync::{self, SyncAck, SyncOutcome, SyncRequest, SIGNATURE_HEADER, SYNC_PATH};
-use embedgate_core::{
-    AccountType, ClientId, CredentialRecord, Kdf, OrgSlug, OrgState, Owner, Policy, Privilege, SecretGeneration,
-    Snapshot, SyncKey,
-};
-use serde::Serialize;
-use sqlx::Row;
+use embedgate_core::{Snapshot, SyncKey};
 use tokio::sync::watch;
 
 use super::metrics::edge_label;
-use super::{now, Db};
+use super::now;
+use crate::store::{credentials, export, Store};
 
 /// How often every edge is probed when nothing changes.
 pub const DEFAULT_RECONCILE: Duration = Duration::from_secs(10);
@@ -57,7 +52,7 @@ impl Default for PushConfig {
 }
 
 /// What the admin knows about one edge.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct EdgeStatus {
     /// The edge's base URL (userinfo removed).
     pub url: String,
@@ -79,9 +74,7 @@ pub struct EdgeStatus {
     pub probes: u64,
     /// See `pushes`.
     pub failures: u64,
-    #[serde(skip)]
     behind_since: Option<Instant>,
-    #[serde(skip)]
     usage_cursor: u64,
 }
 
@@ -133,7 +126,7 @@ fn lock(m: &Mutex<EdgeStatus>) -> std::sync::MutexGuard<'_, EdgeStatus> {
 }
 
 /// Starts one push task per edge; they stop when `shutdown` fires.
-pub fn spawn(db: Db, config: &PushConfig, board: Arc<EdgeBoard>, shutdown: &watch::Receiver<bool>) {
+pub fn spawn(db: Store, config: &PushConfig, board: Arc<EdgeBoard>, shutdown: &watch::Receiver<bool>) {
     let Some(key) = config.sync_key.clone() else { return };
     let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
         Ok(c) => c,
@@ -150,7 +143,7 @@ pub fn spawn(db: Db, config: &PushConfig, board: Arc<EdgeBoard>, shutdown: &watc
 }
 
 struct Shared {
-    db: Db,
+    db: Store,
     key: Arc<SyncKey>,
     client: reqwest::Client,
     board: Arc<EdgeBoard>,
@@ -165,7 +158,7 @@ impl Shared {
         if let Some(s) = cache.as_ref().filter(|s| i64::try_from(s.version).ok() == Some(version)) {
             return Ok(s.clone());
         }
-        let built = Arc::new(build_snapshot(&self.db).await.map_err(|e| format!("database: {e}"))?);
+        let built = Arc::new(export::snapshot(&self.db).await.map_err(|e| format!("database: {e}"))?);
         *cache = Some(built.clone());
         Ok(built)
     }
@@ -268,7 +261,7 @@ async fn step(shared: &Shared, index: usize, endpoint: &str, next_probe: tokio::
         // another database before, or this one was restored from a backup).
         // The admin is the authority: move its own version past the edge's
         // so that its state is newer and the next push replaces the edge's.
-        fast_forward(&shared.db, ack.applied_version).await?;
+        shared.db.advance_version_past(ack.applied_version).await.map_err(|e| format!("database: {e}"))?;
         tracing::warn!(
             edge = %edge_label(endpoint),
             edge_version = ack.applied_version,
@@ -304,23 +297,6 @@ async fn step(shared: &Shared, index: usize, endpoint: &str, next_probe: tokio::
     Ok(if behind && ack.outcome != SyncOutcome::Stale { Step::Again } else { Step::Done })
 }
 
-/// Sets the state version to `past + 1` (if it is lower), as a change of its own.
-async fn fast_forward(db: &Db, past: u64) -> Result<(), String> {
-    let target = i64::try_from(past).map_err(|_| "edge version out of range".to_owned())?.saturating_add(1);
-    let err = |e: sqlx::Error| format!("database: {e}");
-    let mut tx = db.begin_write().await.map_err(err)?;
-    let current = tx.bump_version().await.map_err(err)?;
-    if current < target {
-        sqlx::query("UPDATE state_version SET version = $1 WHERE id = 1")
-            .bind(target)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        tx.note_version(target);
-    }
-    tx.commit().await.map_err(err)
-}
-
 async fn send(shared: &Shared, endpoint: &str, request: &SyncRequest) -> Result<SyncAck, String> {
     let sealed = sync::seal_request(request, &shared.key);
     let response = shared
@@ -354,113 +330,10 @@ fn without_url(e: &reqwest::Error) -> String {
     e
 }
 
-async fn record_usage(db: &Db, ack: &SyncAck) {
-    for usage in &ack.usage {
-        let result = sqlx::query(
-            "UPDATE credentials SET last_used_at = $1 WHERE client_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
-        )
-        .bind(usage.last_used_at)
-        .bind(&usage.client_id)
-        .execute(&db.pool)
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "cannot record credential use");
-            return;
-        }
+async fn record_usage(db: &Store, ack: &SyncAck) {
+    if let Err(e) = credentials::record_usage(&db.pool, &ack.usage).await {
+        tracing::warn!(error = %e, "cannot record credential use");
     }
-}
-
-/// Builds the full state at the database's current version: every
-/// credential's non-secret record (revoked ones flagged), with its owner's
-/// current account type. A credential whose owner is deactivated is sent as
-/// revoked. The version is read before and after the credentials, and the
-/// read repeated if a change committed in between (every change bumps it in
-/// its own transaction), so the snapshot is exactly the state at its version.
-pub async fn build_snapshot(db: &Db) -> Result<Snapshot, sqlx::Error> {
-    loop {
-        let before = db.state_version().await?;
-        let rows = sqlx::query(
-            "SELECT c.client_id, c.org, c.owner_email, m.account_type, m.status, c.privileges, c.kdf, \
-             c.current_generation, c.previous_generation, c.allowed_origins, c.max_token_lifetime_s, \
-             c.not_before_cutoff, c.revoked_at \
-             FROM credentials c JOIN members m ON m.org = c.org AND m.email = c.owner_email \
-             ORDER BY c.org, c.client_id",
-        )
-        .fetch_all(&db.pool)
-        .await?;
-        if db.state_version().await? != before {
-            continue;
-        }
-        let issued_at = now();
-        let mut orgs: BTreeMap<OrgSlug, OrgState> = BTreeMap::new();
-        for row in rows {
-            if let Some(record) = record_of(&row, issued_at) {
-                orgs.entry(record.org.clone()).or_default().credentials.push(record);
-            } else {
-                tracing::error!(
-                    client_id = row.try_get::<String, _>("client_id").unwrap_or_default(),
-                    "credential row cannot be exported to the edges; left out"
-                );
-            }
-        }
-        return Ok(Snapshot { version: u64::try_from(before).unwrap_or(0), issued_at, orgs });
-    }
-}
-
-fn record_of(row: &sqlx::any::AnyRow, issued_at: i64) -> Option<CredentialRecord> {
-    let client_id: ClientId = row.try_get::<String, _>("client_id").ok()?.parse().ok()?;
-    let org: OrgSlug = row.try_get::<String, _>("org").ok()?.parse().ok()?;
-    let account_type: AccountType = row.try_get::<String, _>("account_type").ok()?.parse().ok()?;
-    let privileges: Vec<Privilege> = serde_json::from_str(&row.try_get::<String, _>("privileges").ok()?).ok()?;
-    let kdf = match row.try_get::<String, _>("kdf").ok()?.as_str() {
-        "v1" => Kdf::V1,
-        _ => return None,
-    };
-    let generation = |name: &str| -> Option<Option<SecretGeneration>> {
-        let g: Option<i64> = row.try_get(name).ok()?;
-        Some(g.and_then(|g| u32::try_from(g).ok()).map(|generation| SecretGeneration { generation, kdf }))
-    };
-    let secrets: Vec<SecretGeneration> =
-        [generation("current_generation")?, generation("previous_generation")?].into_iter().flatten().collect();
-    let owner_active = row.try_get::<String, _>("status").ok()? == "active";
-    let revoked_at: Option<i64> = row.try_get("revoked_at").ok()?;
-    Some(CredentialRecord {
-        client_id,
-        org,
-        owner: Owner { email: row.try_get("owner_email").ok()?, account_type },
-        privileges: privileges.into_iter().collect(),
-        secrets,
-        policy: Policy {
-            allowed_origins: serde_json::from_str(&row.try_get::<String, _>("allowed_origins").ok()?).ok()?,
-            max_token_lifetime_s: row
-                .try_get::<Option<i64>, _>("max_token_lifetime_s")
-                .ok()?
-                .and_then(|v| embedgate_core::rules::TokenLifetime::new(v).ok()),
-            not_before_cutoff: row.try_get("not_before_cutoff").ok()?,
-        },
-        revoked_at: revoked_at.or((!owner_active).then_some(issued_at)),
-    })
-}
-
-/// `GET /api/v1/edges`: every configured edge's applied version, lag and
-/// last contact. Any member of any org may read it (it holds no org data).
-pub async fn list_edges(
-    _member: super::Member,
-    axum::extract::State(state): axum::extract::State<super::AppState>,
-) -> Result<axum::Json<serde_json::Value>, super::AppError> {
-    let version = u64::try_from(state.db.state_version().await?).unwrap_or(0);
-    let edges: Vec<serde_json::Value> = state
-        .edges
-        .statuses()
-        .iter()
-        .map(|s| {
-            let mut v = serde_json::to_value(s).unwrap_or_default();
-            v["state"] = s.state(version).into();
-            v["lag_seconds"] = s.lag_seconds().into();
-            v
-        })
-        .collect();
-    Ok(axum::Json(serde_json::json!({ "state_version": version, "edges": edges })))
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use embedgate_admin::server::{self, AppState, Db};
+use embedgate_admin::server::{self, AppState};
+use embedgate_admin::store::Store as Db;
 use embedgate_core::MasterKey;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -76,7 +77,7 @@ impl TestDatabase {
     /// Creates the database (SQLite: `<dir>/data/embedgate.db`, created on open).
     pub async fn create(backend: &Backend, dir: &std::path::Path) -> Self {
         match backend {
-            Backend::Sqlite => Self { url: server::db::default_sqlite_url(&dir.join("data")), pg: None },
+            Backend::Sqlite => Self { url: embedgate_admin::store::default_sqlite_url(&dir.join("data")), pg: None },
             Backend::Postgres(admin_url) => {
                 sqlx::any::install_default_drivers();
                 let name = format!("eg_test_{}", random_hex());
@@ -102,7 +103,7 @@ impl TestDatabase {
 
     /// Every row of every table as text (to scan a PostgreSQL database for leaks).
     pub async fn dump_text(&self) -> Vec<String> {
-        let db = server::db::open(&self.url).await.unwrap();
+        let db = embedgate_admin::store::open(&self.url).await.unwrap();
         let mut out = Vec::new();
         for table in ["credentials", "audit", "members", "member_tokens", "orgs", "state_version"] {
             let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM {table} t"))
@@ -191,8 +192,8 @@ impl Env {
         let dir = tempfile::TempDir::new().unwrap();
         let database = TestDatabase::create(backend, dir.path()).await;
         let url = database.url.clone();
-        let db = server::db::open(&url).await.unwrap();
-        let token = server::api::init_org(&db, ORG, ADMIN).await.unwrap().unwrap();
+        let db = embedgate_admin::store::open(&url).await.unwrap();
+        let token = server::init_org(&db, ORG, ADMIN).await.unwrap().unwrap();
         let master = MasterKey::generate().unwrap();
         db.check_master_key(&master).await.unwrap();
         let state = AppState::with_auth_limit(db, master.clone(), limit);
@@ -209,12 +210,12 @@ impl Env {
 
     /// The database.
     pub fn db(&self) -> &Db {
-        &self.state.db
+        &self.state.store
     }
 
     /// Closes the pool and drops a PostgreSQL test database.
     pub async fn finish(mut self) {
-        self.state.db.pool.close().await;
+        self.state.store.pool.close().await;
         if let Some(database) = self.database.take() {
             database.remove().await;
         }

@@ -237,6 +237,7 @@ fn check_cutoff(cutoff: Option<Cutoff>, now: i64) -> Result<(), FieldError> {
 pub struct CredentialPatch {
     /// A new name (unique within the org).
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub name: Option<CredentialName>,
     /// A new description (null: none).
     #[serde(default)]
@@ -244,6 +245,7 @@ pub struct CredentialPatch {
     pub description: Patch<Description>,
     /// New privileges.
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub privileges: Option<Privileges>,
     /// New allowed origins (null: any).
     #[serde(default)]
@@ -315,7 +317,10 @@ mod tests {
             "allowed_origins": ["https://A.example/"], "max_token_lifetime_s": 2_592_000, "not_before_cutoff": NOW});
         let c: NewCredential = parse_body(ok, NOW).unwrap();
         assert_eq!((c.name.as_str(), c.owner.as_str()), ("Portal", "admin@acme.test"));
-        assert_eq!(c.allowed_origins.iter().map(crate::rules::Origin::as_str).collect::<Vec<_>>(), ["https://a.example"]);
+        assert_eq!(
+            c.allowed_origins.iter().map(crate::rules::Origin::as_str).collect::<Vec<_>>(),
+            ["https://a.example"]
+        );
         let minimal: NewCredential = parse_body(
             json!({"name": "x", "owner": "a@b.c", "privileges": ["embedding"], "allowed_origins": null}),
             NOW,

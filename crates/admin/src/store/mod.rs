@@ -1,7 +1,29 @@
-//! The database: one `sqlx` Any pool over SQLite (the embedded default) or
-//! PostgreSQL, one SQL text for both (`$1, $2…` placeholders, BIGINT Unix
-//! seconds, integers for booleans, JSON text for lists), and a tiny
-//! migration runner that records applied versions.
+//! The store: the admin's database and every query it runs.
+//!
+//! One `sqlx` Any pool over SQLite (the embedded default) or PostgreSQL
+//! (several admin replicas on one database), one SQL text for both (`$1`
+//! placeholders, BIGINT Unix seconds, integers for booleans, JSON text for
+//! lists), and a small migration runner.
+//!
+//! Queries live beside the types they load: [`members`], [`tokens`],
+//! [`credentials`], [`audit`], [`orgs`]; [`export`] reads what the edges get.
+//! Reads take any connection. **Every write goes through a [`Change`]**
+//! ([`Store::change`]): it takes the state-version lock first, and its only
+//! way to commit is [`Change::commit`], which writes the audit entry, bumps
+//! the state version when something the edges see was touched, and commits;
+//! dropping it rolls everything back. No handler can order these steps
+//! wrongly, and the edge change log hooks in at that one place.
+
+pub mod audit;
+mod change;
+pub mod credentials;
+pub mod export;
+pub mod members;
+pub mod orgs;
+pub mod tokens;
+
+pub use audit::Event;
+pub use change::{Change, Committed};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -11,6 +33,8 @@ use std::time::Duration;
 use embedgate_core::MasterKey;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
+
+use crate::server::now;
 
 /// Which SQL dialect the pool speaks (only the migrations differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,76 +75,24 @@ impl Backend {
 
 /// A connected, migrated database.
 #[derive(Debug, Clone)]
-pub struct Db {
-    /// The connection pool.
+pub struct Store {
+    /// The connection pool: for reads (every write is a [`Change`]).
     pub pool: AnyPool,
     /// Its dialect.
     pub backend: Backend,
     /// On SQLite, queues this process's write transactions in FIFO order
-    /// (see [`Db::begin_write`]).
+    /// (see [`Store::change`]).
     write_gate: Arc<tokio::sync::Mutex<()>>,
     /// Carries the state version of every committed change that bumped it
     /// (the edge pusher waits on it; 0 until the first such commit here).
     committed: Arc<tokio::sync::watch::Sender<i64>>,
 }
 
-/// A write transaction from [`Db::begin_write`]: derefs to the connection,
-/// rolls back on drop unless committed, and holds the SQLite write gate.
-#[derive(Debug)]
-pub struct WriteTx {
-    // Declared first: dropped (rolled back) before the gate opens.
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
-    committed: Arc<tokio::sync::watch::Sender<i64>>,
-    bumped_to: Option<i64>,
-}
-
-impl WriteTx {
-    /// Bumps the state version the edges follow (design §6), in this
-    /// transaction; once it commits, [`Db::subscribe`]rs hear of it.
-    pub async fn bump_version(&mut self) -> Result<i64, sqlx::Error> {
-        let version: i64 =
-            sqlx::query_scalar("UPDATE state_version SET version = version + 1 WHERE id = 1 RETURNING version")
-                .fetch_one(&mut *self.tx)
-                .await?;
-        self.bumped_to = Some(version);
-        Ok(version)
-    }
-
-    /// Records that this transaction set the version to `version` directly
-    /// (announced on commit like a bump).
-    pub fn note_version(&mut self, version: i64) {
-        self.bumped_to = Some(version);
-    }
-
-    /// Commits; the gate opens once the commit is durable, and a bumped
-    /// version is announced only then.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await?;
-        if let Some(version) = self.bumped_to {
-            self.committed.send_if_modified(|v| (version > *v).then(|| *v = version).is_some());
-        }
-        Ok(())
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = sqlx::AnyConnection;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
-    }
-}
-
-/// Why the database could not be opened.
+/// Every way the store can refuse or fail: opening it, and each change's
+/// domain conflicts (the HTTP adapter maps them once, in `AppError`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum DbError {
+pub enum StoreError {
     /// The URL names no supported database.
     #[error("unsupported database URL (use sqlite://PATH or postgres://…)")]
     UnsupportedUrl,
@@ -133,9 +105,49 @@ pub enum DbError {
          configure the original EMBEDGATE_MASTER_KEY or <data-dir>/master.key"
     )]
     MasterKeyMismatch,
+    /// No such org, member, token or credential (what was looked for).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The org already exists.
+    #[error("the org already exists")]
+    OrgExists,
+    /// The org already has a member with this email.
+    #[error("a member with this email already exists in the org")]
+    MemberExists,
+    /// Another credential of the org has this name (revoked ones included).
+    #[error("a credential with this name already exists in the org")]
+    NameTaken,
+    /// The credential is already revoked (revoking it again).
+    #[error("the credential is already revoked")]
+    AlreadyRevoked,
+    /// The credential is revoked (changing or rotating it).
+    #[error("the credential is revoked")]
+    CredentialRevoked,
+    /// Two secrets are live: the previous one must be retired before another rotation.
+    #[error("the credential already has two live secrets; retire the previous one first")]
+    RetireFirst,
+    /// There is no previous secret to retire.
+    #[error("the credential has no previous secret")]
+    NoPrevious,
+    /// The change would leave the org without an active admin.
+    #[error("the org's last active admin cannot be deactivated or demoted")]
+    LastAdmin,
+    /// A stored row breaks a rule it was written under (a bug or a hand edit).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
     /// The driver failed.
     #[error("database error: {0}")]
-    Sqlx(#[from] sqlx::Error),
+    Database(#[from] sqlx::Error),
+}
+
+/// Whether a database error is a UNIQUE violation (same on SQLite and PostgreSQL).
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Reads a stored value under its rule; a value that breaks it is [`StoreError::Corrupt`].
+fn stored<T, E: core::fmt::Display>(column: &str, parsed: Result<T, E>) -> Result<T, StoreError> {
+    parsed.map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
 /// The default SQLite URL for a data directory.
@@ -144,15 +156,15 @@ pub fn default_sqlite_url(data_dir: &Path) -> String {
 }
 
 /// Opens (creating if needed) and migrates the database at `url`.
-pub async fn open(url: &str) -> Result<Db, DbError> {
+pub async fn open(url: &str) -> Result<Store, StoreError> {
     sqlx::any::install_default_drivers();
-    let backend = Backend::of_url(url).ok_or(DbError::UnsupportedUrl)?;
+    let backend = Backend::of_url(url).ok_or(StoreError::UnsupportedUrl)?;
     let mut url = url.to_owned();
     if backend == Backend::Sqlite {
         let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
         let path = path.split('?').next().unwrap_or_default();
         if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| DbError::Dir(dir.display().to_string(), e))?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Dir(dir.display().to_string(), e))?;
         }
         if !url.contains("mode=") {
             url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
@@ -177,7 +189,7 @@ pub async fn open(url: &str) -> Result<Db, DbError> {
         })
         .connect_with(options)
         .await?;
-    let db = Db {
+    let db = Store {
         pool,
         backend,
         write_gate: Arc::new(tokio::sync::Mutex::new(())),
@@ -201,11 +213,11 @@ fn master_key_check(master: &MasterKey) -> String {
     })
 }
 
-impl Db {
+impl Store {
     /// Records the master key's check value on first use and refuses a
     /// different key afterwards, so a lost or swapped key is caught at start
     /// instead of silently issuing secrets the edge will not accept.
-    pub async fn check_master_key(&self, master: &MasterKey) -> Result<(), DbError> {
+    pub async fn check_master_key(&self, master: &MasterKey) -> Result<(), StoreError> {
         let check = master_key_check(master);
         sqlx::query("INSERT INTO settings (name, value) VALUES ('master_key_check', $1) ON CONFLICT (name) DO NOTHING")
             .bind(&check)
@@ -217,33 +229,24 @@ impl Db {
         if stored == check {
             Ok(())
         } else {
-            Err(DbError::MasterKeyMismatch)
+            Err(StoreError::MasterKeyMismatch)
         }
     }
 
-    /// Begins a transaction that will write. On SQLite it takes the write lock
-    /// at once (`BEGIN IMMEDIATE`), so a transaction that reads before it
-    /// writes cannot fail with SQLITE_BUSY on lock upgrade; it waits up to the
-    /// busy timeout instead.
+    /// Begins a change to `org` by `actor` (a member's email, or
+    /// `embedgate-init`): the one way to write. The state-version lock is
+    /// taken first, so concurrent changes queue here and each reads what the
+    /// previous one committed (two admins demoting each other cannot both
+    /// pass the last-admin check).
     ///
-    /// SQLite has one writer at a time, and a writer that finds the lock taken
-    /// sleeps in its busy handler (1, 2, 5, … 100 ms), so concurrent creates
-    /// waited far longer than the commits they queued behind. The process's
-    /// SQLite writers therefore first take an async FIFO gate and only then
-    /// `BEGIN IMMEDIATE` (the busy timeout still covers other processes).
-    /// PostgreSQL's row locks need no gate.
-    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => {
-                let gate = self.write_gate.clone().lock_owned().await;
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(WriteTx { tx, _gate: Some(gate), committed: self.committed.clone(), bumped_to: None })
-            }
-            Backend::Postgres => {
-                let tx = self.pool.begin().await?;
-                Ok(WriteTx { tx, _gate: None, committed: self.committed.clone(), bumped_to: None })
-            }
-        }
+    /// On SQLite the process's writers first pass an async FIFO gate, then
+    /// `BEGIN IMMEDIATE` takes the database's write lock at once (a writer
+    /// that finds it taken would sleep in SQLite's busy handler, 1, 2, 5 …
+    /// 100 ms, far longer than the commit it waits for; the busy timeout
+    /// still covers other processes). On PostgreSQL the lock is the
+    /// state-version row (`SELECT … FOR UPDATE`).
+    pub async fn change(&self, org: &str, actor: &str) -> Result<Change, StoreError> {
+        Change::begin(self, org, actor).await
     }
 
     /// Hears of every committed change that bumped the state version in this
@@ -255,6 +258,18 @@ impl Db {
     /// The current state version.
     pub async fn state_version(&self) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar("SELECT version FROM state_version WHERE id = 1").fetch_one(&self.pool).await
+    }
+
+    /// Moves the state version past `past` (when an edge holds a newer
+    /// version than this database, e.g. after a restore from backup: the
+    /// admin is the authority, so its next push must win). A change of its
+    /// own, with nothing else in it.
+    pub async fn advance_version_past(&self, past: u64) -> Result<i64, StoreError> {
+        let target =
+            i64::try_from(past).map_err(|_| StoreError::Corrupt("edge version out of range".into()))?.saturating_add(1);
+        let mut change = Change::begin(self, "", "").await?;
+        change.advance_version_to(target).await?;
+        change.commit_version_only().await
     }
 
     /// Applies the embedded migrations not yet recorded, each in one transaction.
@@ -301,7 +316,7 @@ async fn migrate_on(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<
         }
         sqlx::query("INSERT INTO embedgate_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
-            .bind(super::now())
+            .bind(now())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -1,0 +1,86 @@
+//! `GET /api/v1/edges`: what the admin knows of every edge it pushes to.
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::super::auth::Member;
+use super::super::push::EdgeStatus;
+use super::super::{AppError, AppState, ErrorBody};
+
+/// `GET /api/v1/edges`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EdgeList {
+    /// The admin's current state version.
+    pub state_version: u64,
+    /// Every configured edge, in `EMBEDGATE_EDGES` order.
+    pub edges: Vec<EdgeStatusBody>,
+}
+
+/// What the admin knows of one edge (architecture §6).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EdgeStatusBody {
+    /// The edge's base URL (without userinfo).
+    pub url: String,
+    /// `in_sync`, `behind`, `ahead`, `unreachable` or `unknown`.
+    pub state: &'static str,
+    /// Seconds the edge has been behind a version this admin had (0 in sync).
+    pub lag_seconds: f64,
+    /// The version the edge last acknowledged; null if never reached.
+    #[schema(required = true)]
+    pub applied_version: Option<u64>,
+    /// When the admin issued that version (Unix seconds).
+    #[schema(required = true)]
+    pub applied_issued_at: Option<i64>,
+    /// The last authentic ack (Unix seconds).
+    #[schema(required = true)]
+    pub last_ack_at: Option<i64>,
+    /// The last push or probe tried (Unix seconds).
+    #[schema(required = true)]
+    pub last_attempt_at: Option<i64>,
+    /// The last failure (or why the edge is ahead); null when fine.
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// Snapshots pushed since start.
+    pub pushes: u64,
+    /// Probes sent since start.
+    pub probes: u64,
+    /// Failed attempts since start.
+    pub failures: u64,
+}
+
+impl EdgeStatusBody {
+    fn new(s: EdgeStatus, admin_version: u64) -> Self {
+        Self {
+            state: s.state(admin_version),
+            lag_seconds: s.lag_seconds(),
+            url: s.url,
+            applied_version: s.applied_version,
+            applied_issued_at: s.applied_issued_at,
+            last_ack_at: s.last_ack_at,
+            last_attempt_at: s.last_attempt_at,
+            last_error: s.last_error,
+            consecutive_failures: s.consecutive_failures,
+            pushes: s.pushes,
+            probes: s.probes,
+            failures: s.failures,
+        }
+    }
+}
+
+/// Every configured edge's applied version, lag and last contact. Any
+/// active member's token of any org may read it (it holds no org data).
+#[utoipa::path(get, path = "/api/v1/edges", tag = "operations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every configured edge's applied version, lag and last contact.", body = EdgeList),
+        (status = 401, description = "No valid member token.", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address.", body = ErrorBody)))]
+pub async fn list_edges(_member: Member, State(state): State<AppState>) -> Result<Json<EdgeList>, AppError> {
+    let version = u64::try_from(state.store.state_version().await?).unwrap_or(0);
+    let edges = state.edges.statuses().into_iter().map(|s| EdgeStatusBody::new(s, version)).collect();
+    Ok(Json(EdgeList { state_version: version, edges }))
+}

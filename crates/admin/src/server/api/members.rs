@@ -1,0 +1,244 @@
+//! `…/members`: an org's members and their API tokens.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use embedgate_core::rules::{Email, MemberPatch, MemberStatus, NewMember};
+use embedgate_core::AccountType;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::super::auth::{new_member_token, random_id, OrgAdmin, OrgMember};
+use super::super::extract::{ApiJson, Path};
+use super::super::{now, AppError, AppState, ErrorBody};
+use crate::store::members::{self, Member};
+use crate::store::tokens::{self, TokenInfo};
+use crate::store::Event;
+
+/// A member of an org.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberBody {
+    /// Email address (lower-case).
+    pub email: Email,
+    /// Account type.
+    pub account_type: AccountType,
+    /// Whether they may act.
+    pub status: MemberStatus,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<Member> for MemberBody {
+    fn from(m: Member) -> Self {
+        Self { email: m.email, account_type: m.account_type, status: m.status, created_at: m.created_at }
+    }
+}
+
+/// `GET …/members`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberList {
+    /// By email.
+    pub members: Vec<MemberBody>,
+}
+
+/// A new API token: shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedToken {
+    /// The token's ID (32 hex characters), for revoking it.
+    pub id: String,
+    /// The member.
+    pub email: Email,
+    /// `egt_` and 64 hex characters: send as `Authorization: Bearer …`.
+    #[serde(serialize_with = "expose")]
+    #[schema(value_type = String)]
+    pub token: zeroize::Zeroizing<String>,
+}
+
+fn expose<S: serde::Serializer>(token: &zeroize::Zeroizing<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(token)
+}
+
+/// A member API token (never the token itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenBody {
+    /// Its ID (32 hex characters).
+    pub id: String,
+    /// Whose it is.
+    pub email: Email,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Who issued it.
+    pub created_by: String,
+    /// Unix seconds; null while it works.
+    #[schema(required = true)]
+    pub revoked_at: Option<i64>,
+}
+
+impl From<TokenInfo> for TokenBody {
+    fn from(t: TokenInfo) -> Self {
+        Self { id: t.id, email: t.email, created_at: t.created_at, created_by: t.created_by, revoked_at: t.revoked_at }
+    }
+}
+
+/// `GET …/members/{email}/tokens`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenList {
+    /// Newest first.
+    pub tokens: Vec<TokenBody>,
+}
+
+/// A member's email in the path: one that cannot be an email names no member.
+fn member_email(raw: &str) -> Result<Email, AppError> {
+    Email::parse(raw).map_err(|_| AppError::NotFound("member"))
+}
+
+/// Adds a member.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/members", tag = "members",
+    params(("org" = String, Path, description = "The org slug.")),
+    request_body = NewMember,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The member was added.", body = MemberBody),
+        (status = 409, description = "`member_exists`.", body = ErrorBody),
+    ))]
+pub async fn create_member(
+    admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    ApiJson(new): ApiJson<NewMember>,
+) -> Result<(StatusCode, Json<MemberBody>), AppError> {
+    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let member = change.add_member(&new.email, new.account_type, now()).await?;
+    change.commit(Event::MemberCreated { email: new.email, account_type: new.account_type }).await?;
+    Ok((StatusCode::CREATED, Json(member.into())))
+}
+
+/// The org's members. Open to every active member of the org (read-only), not only admins.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "members",
+    params(("org" = String, Path, description = "The org slug.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The org's members by email.", body = MemberList)))]
+pub async fn list_members(
+    _reader: OrgMember,
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+) -> Result<Json<MemberList>, AppError> {
+    let mut conn = state.store.pool.acquire().await?;
+    let members = members::list(&mut conn, &org).await?;
+    Ok(Json(MemberList { members: members.into_iter().map(MemberBody::from).collect() }))
+}
+
+/// Changes a member's account type. The edges carry credential owners'
+/// account types, so a change is pushed to them; the same type again is a
+/// no-op (no audit entry, no push).
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/members/{email}", tag = "members",
+    params(("org" = String, Path, description = "The org slug."),
+           ("email" = String, Path, description = "The member's email address.")),
+    request_body = MemberPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The member with the new account type.", body = MemberBody),
+        (status = 409, description = "`last_admin`: it would demote the org's last active admin.", body = ErrorBody),
+    ))]
+pub async fn update_member(
+    admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path((org, email)): Path<(String, String)>,
+    ApiJson(patch): ApiJson<MemberPatch>,
+) -> Result<Json<MemberBody>, AppError> {
+    let email = member_email(&email)?;
+    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let (member, from) = change.set_account_type(&email, patch.account_type).await?;
+    if let Some(from) = from {
+        change.commit(Event::MemberTypeChanged { email, from, to: patch.account_type }).await?;
+    }
+    Ok(Json(member.into()))
+}
+
+/// Deactivates a member: their tokens stop working at once and the
+/// credentials they own are refused (status `owner_inactive`).
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/members/{email}/deactivate", tag = "members",
+    params(("org" = String, Path, description = "The org slug."),
+           ("email" = String, Path, description = "The member's email address.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Deactivated (again: unchanged).", body = MemberBody),
+        (status = 409, description = "`last_admin`: the org's last active admin.", body = ErrorBody),
+    ))]
+pub async fn deactivate_member(
+    admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path((org, email)): Path<(String, String)>,
+) -> Result<Json<MemberBody>, AppError> {
+    let email = member_email(&email)?;
+    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let (member, deactivated) = change.deactivate_member(&email).await?;
+    if deactivated {
+        change.commit(Event::MemberDeactivated { email }).await?;
+    }
+    Ok(Json(member.into()))
+}
+
+/// Issues an API token for an active member.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/members/{email}/tokens", tag = "members",
+    params(("org" = String, Path, description = "The org slug."),
+           ("email" = String, Path, description = "An active member's email address.")),
+    security(("bearer" = [])),
+    responses((status = 201, description = "A new API token, shown this once.", body = IssuedToken)))]
+pub async fn issue_token(
+    admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path((org, email)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<IssuedToken>), AppError> {
+    let email = member_email(&email)?;
+    let (token, hash) = new_member_token()?;
+    let id = random_id()?;
+    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    change.issue_token(&email, &id, &hash, now()).await?;
+    change.commit(Event::TokenIssued { email: email.clone(), token_id: id.clone() }).await?;
+    Ok((StatusCode::CREATED, Json(IssuedToken { id, email, token })))
+}
+
+/// A member's API tokens, newest first (never a token).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/members/{email}/tokens", tag = "members",
+    params(("org" = String, Path, description = "The org slug."),
+           ("email" = String, Path, description = "The member's email address.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The member's tokens, newest first.", body = TokenList)))]
+pub async fn list_tokens(
+    _admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path((org, email)): Path<(String, String)>,
+) -> Result<Json<TokenList>, AppError> {
+    let email = member_email(&email)?;
+    let mut conn = state.store.pool.acquire().await?;
+    if !tokens::member_exists(&mut conn, &org, &email).await? {
+        return Err(AppError::NotFound("member"));
+    }
+    let tokens = tokens::list(&mut conn, &org, &email).await?;
+    Ok(Json(TokenList { tokens: tokens.into_iter().map(TokenBody::from).collect() }))
+}
+
+/// Revokes one member token (idempotent: a revoked token answers 200 again).
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/members/{email}/tokens/{token_id}/revoke", tag = "members",
+    params(("org" = String, Path, description = "The org slug."),
+           ("email" = String, Path, description = "The member's email address."),
+           ("token_id" = String, Path, description = "The token's ID (32 hex characters).")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Revoked (idempotent).", body = TokenBody)))]
+pub async fn revoke_token(
+    admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path((org, email, token_id)): Path<(String, String, String)>,
+) -> Result<Json<TokenBody>, AppError> {
+    let email = member_email(&email)?;
+    if token_id.len() != 32 || !token_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AppError::NotFound("token"));
+    }
+    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let (token, revoked) = change.revoke_token(&email, &token_id, now()).await?;
+    if revoked {
+        change.commit(Event::TokenRevoked { email, token_id }).await?;
+    }
+    Ok(Json(token.into()))
+}

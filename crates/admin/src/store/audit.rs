@@ -1,0 +1,206 @@
+//! The audit log: what every change records ([`Event`], written by
+//! [`super::Change::commit`] alone), and its pages.
+
+use embedgate_core::rules::{CredentialName, Email, Privileges};
+use embedgate_core::{AccountType, ClientId};
+use serde_json::{json, Value};
+use sqlx::{AnyConnection, Row};
+
+use super::StoreError;
+
+/// What a change did, as its audit entry records it (never a secret).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// `org.create`: `embedgate init` created the org and its first admin.
+    OrgCreated {
+        /// The first admin.
+        admin: Email,
+    },
+    /// `member.create`.
+    MemberCreated {
+        /// The new member.
+        email: Email,
+        /// Their account type.
+        account_type: AccountType,
+    },
+    /// `member.update`: an account type changed.
+    MemberTypeChanged {
+        /// The member.
+        email: Email,
+        /// The old type.
+        from: AccountType,
+        /// The new type.
+        to: AccountType,
+    },
+    /// `member.deactivate`.
+    MemberDeactivated {
+        /// The member.
+        email: Email,
+    },
+    /// `member.token_issue`.
+    TokenIssued {
+        /// The token's owner.
+        email: Email,
+        /// The token's ID (never the token).
+        token_id: String,
+    },
+    /// `member.token_revoke`.
+    TokenRevoked {
+        /// The token's owner.
+        email: Email,
+        /// The token's ID.
+        token_id: String,
+    },
+    /// `credential.create`.
+    CredentialCreated {
+        /// The new credential.
+        client_id: ClientId,
+        /// Its name.
+        name: CredentialName,
+        /// Its owner.
+        owner: Email,
+        /// Its privileges.
+        privileges: Privileges,
+    },
+    /// `credential.update`: the names of the fields that changed.
+    CredentialUpdated {
+        /// The credential.
+        client_id: ClientId,
+        /// The changed fields.
+        fields: Vec<&'static str>,
+    },
+    /// `credential.revoke`.
+    CredentialRevoked {
+        /// The credential.
+        client_id: ClientId,
+    },
+    /// `credential.rotate`: a new secret generation is current.
+    CredentialRotated {
+        /// The credential.
+        client_id: ClientId,
+        /// The new current generation.
+        generation: u32,
+    },
+    /// `credential.retire_previous`.
+    PreviousSecretRetired {
+        /// The credential.
+        client_id: ClientId,
+    },
+}
+
+impl Event {
+    /// The stable action name.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::OrgCreated { .. } => "org.create",
+            Self::MemberCreated { .. } => "member.create",
+            Self::MemberTypeChanged { .. } => "member.update",
+            Self::MemberDeactivated { .. } => "member.deactivate",
+            Self::TokenIssued { .. } => "member.token_issue",
+            Self::TokenRevoked { .. } => "member.token_revoke",
+            Self::CredentialCreated { .. } => "credential.create",
+            Self::CredentialUpdated { .. } => "credential.update",
+            Self::CredentialRevoked { .. } => "credential.revoke",
+            Self::CredentialRotated { .. } => "credential.rotate",
+            Self::PreviousSecretRetired { .. } => "credential.retire_previous",
+        }
+    }
+
+    /// What it acted on: the org (its creation), a member's email, or a client ID.
+    fn target<'a>(&'a self, org: &'a str) -> &'a str {
+        match self {
+            Self::OrgCreated { .. } => org,
+            Self::MemberCreated { email, .. }
+            | Self::MemberTypeChanged { email, .. }
+            | Self::MemberDeactivated { email }
+            | Self::TokenIssued { email, .. }
+            | Self::TokenRevoked { email, .. } => email.as_str(),
+            Self::CredentialCreated { client_id, .. }
+            | Self::CredentialUpdated { client_id, .. }
+            | Self::CredentialRevoked { client_id }
+            | Self::CredentialRotated { client_id, .. }
+            | Self::PreviousSecretRetired { client_id } => client_id.as_str(),
+        }
+    }
+
+    /// The action's details.
+    fn detail(&self) -> Value {
+        match self {
+            Self::OrgCreated { admin } => json!({ "admin": admin }),
+            Self::MemberCreated { account_type, .. } => json!({ "account_type": account_type }),
+            Self::MemberTypeChanged { from, to, .. } => json!({ "account_type": { "from": from, "to": to } }),
+            Self::TokenIssued { token_id, .. } | Self::TokenRevoked { token_id, .. } => json!({ "token_id": token_id }),
+            Self::CredentialCreated { name, owner, privileges, .. } => {
+                json!({ "name": name, "owner": owner, "privileges": privileges })
+            }
+            Self::CredentialUpdated { fields, .. } => json!({ "fields": fields }),
+            Self::CredentialRotated { generation, .. } => json!({ "generation": generation }),
+            Self::MemberDeactivated { .. } | Self::CredentialRevoked { .. } | Self::PreviousSecretRetired { .. } => {
+                json!({})
+            }
+        }
+    }
+}
+
+/// Writes `event`'s entry (only [`super::Change::commit`] calls this).
+pub(super) async fn insert(
+    conn: &mut AnyConnection,
+    org: &str,
+    actor: &str,
+    event: &Event,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO audit (org, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(org)
+        .bind(at)
+        .bind(actor)
+        .bind(event.action())
+        .bind(event.target(org))
+        .bind(event.detail().to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// One audit entry as stored.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Increasing ID (the paging cursor).
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// A member's email, or `embedgate-init`.
+    pub actor: String,
+    /// The action ([`Event::action`]).
+    pub action: String,
+    /// What it acted on.
+    pub target: String,
+    /// Its details.
+    pub detail: Value,
+}
+
+/// The org's entries with an ID below `before`, newest first, at most `limit`.
+pub async fn page(conn: &mut AnyConnection, org: &str, before: i64, limit: i64) -> Result<Vec<Entry>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, at, actor, action, target, detail FROM audit WHERE org = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+    )
+    .bind(org)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let detail: String = row.try_get("detail")?;
+            Ok(Entry {
+                id: row.try_get("id")?,
+                at: row.try_get("at")?,
+                actor: row.try_get("actor")?,
+                action: row.try_get("action")?,
+                target: row.try_get("target")?,
+                detail: super::stored("audit.detail", serde_json::from_str(&detail))?,
+            })
+        })
+        .collect()
+}

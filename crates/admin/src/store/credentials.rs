@@ -1,0 +1,453 @@
+//! Embed credentials: the stored row (never a secret: only the generation
+//! numbers secrets are derived from), its status and edge record, reads,
+//! and the changes that create, edit, rotate, retire and revoke.
+
+use embedgate_core::rules::{
+    AllowedOrigins, CredentialName, CredentialPatch, CredentialStatus, Description, Email, MemberStatus, NewCredential,
+    Patch, Privileges, TokenLifetime,
+};
+use embedgate_core::sync::Usage;
+use embedgate_core::{AccountType, ClientId, CredentialRecord, Kdf, OrgSlug, Owner, Policy, SecretGeneration};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::change::Touched;
+use super::{is_unique_violation, members, stored, Change, StoreError};
+
+/// A credential as stored, with its owner's current standing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The public client ID (the tokens' `kid`).
+    pub client_id: ClientId,
+    /// Its org.
+    pub org: OrgSlug,
+    /// Its name, unique in the org.
+    pub name: CredentialName,
+    /// Its description.
+    pub description: Option<Description>,
+    /// Its owner's email.
+    pub owner: Email,
+    /// The owner's account type now (`None`: the owner's row is missing).
+    pub owner_account_type: Option<AccountType>,
+    /// The owner's status now (a missing owner counts as deactivated).
+    pub owner_status: MemberStatus,
+    /// What it may be used for.
+    pub privileges: Privileges,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The admin who created it.
+    pub created_by: String,
+    /// When it was revoked (Unix seconds).
+    pub revoked_at: Option<i64>,
+    /// The admin who revoked it.
+    pub revoked_by: Option<String>,
+    /// The last embed load an edge reported (Unix seconds).
+    pub last_used_at: Option<i64>,
+    /// The derivation its secrets use.
+    pub kdf: Kdf,
+    /// The current secret generation.
+    pub current_generation: u32,
+    /// The previous generation, live until retired.
+    pub previous_generation: Option<u32>,
+    /// Pages allowed to frame its embeds (empty: any).
+    pub allowed_origins: AllowedOrigins,
+    /// Its own token-lifetime limit.
+    pub max_token_lifetime_s: Option<TokenLifetime>,
+    /// Tokens issued before it are refused (Unix seconds).
+    pub not_before_cutoff: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "c.client_id, c.org, c.name, c.description, c.owner_email, m.account_type AS owner_account_type, \
+     m.status AS owner_status, c.privileges, c.created_at, c.created_by, c.revoked_at, c.revoked_by, \
+     c.last_used_at, c.kdf, c.current_generation, c.previous_generation, c.allowed_origins, \
+     c.max_token_lifetime_s, c.not_before_cutoff";
+
+const FROM: &str = "FROM credentials c LEFT JOIN members m ON m.org = c.org AND m.email = c.owner_email";
+
+fn generation(column: &str, value: i64) -> Result<u32, StoreError> {
+    stored(column, u32::try_from(value))
+}
+
+impl Credential {
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        let text = |column: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(column)?) };
+        let kdf = match text("kdf")?.as_str() {
+            "v1" => Kdf::V1,
+            other => return Err(StoreError::Corrupt(format!("credentials.kdf: {other:?}"))),
+        };
+        Ok(Self {
+            client_id: stored("credentials.client_id", text("client_id")?.parse())?,
+            org: stored("credentials.org", text("org")?.parse())?,
+            name: stored("credentials.name", CredentialName::parse(&text("name")?))?,
+            description: row
+                .try_get::<Option<String>, _>("description")?
+                .map(|d| stored("credentials.description", Description::parse(&d)))
+                .transpose()?,
+            owner: stored("credentials.owner_email", Email::parse(&text("owner_email")?))?,
+            owner_account_type: row
+                .try_get::<Option<String>, _>("owner_account_type")?
+                .map(|t| stored("members.account_type", t.parse()))
+                .transpose()?,
+            owner_status: row
+                .try_get::<Option<String>, _>("owner_status")?
+                .and_then(|s| MemberStatus::from_name(&s))
+                .unwrap_or(MemberStatus::Deactivated),
+            privileges: stored("credentials.privileges", serde_json::from_str(&text("privileges")?))?,
+            created_at: row.try_get("created_at")?,
+            created_by: text("created_by")?,
+            revoked_at: row.try_get("revoked_at")?,
+            revoked_by: row.try_get("revoked_by")?,
+            last_used_at: row.try_get("last_used_at")?,
+            kdf,
+            current_generation: generation("credentials.current_generation", row.try_get("current_generation")?)?,
+            previous_generation: row
+                .try_get::<Option<i64>, _>("previous_generation")?
+                .map(|g| generation("credentials.previous_generation", g))
+                .transpose()?,
+            allowed_origins: stored("credentials.allowed_origins", serde_json::from_str(&text("allowed_origins")?))?,
+            max_token_lifetime_s: row
+                .try_get::<Option<i64>, _>("max_token_lifetime_s")?
+                .map(|s| stored("credentials.max_token_lifetime_s", TokenLifetime::new(s)))
+                .transpose()?,
+            not_before_cutoff: row.try_get("not_before_cutoff")?,
+        })
+    }
+
+    /// Its status (core decides: revoked wins, then the owner's standing).
+    pub fn status(&self) -> CredentialStatus {
+        CredentialStatus::of(self.revoked_at.is_some(), self.owner_status)
+    }
+
+    /// The live secret generations, current first.
+    pub fn live_generations(&self) -> Vec<u32> {
+        std::iter::once(self.current_generation).chain(self.previous_generation).collect()
+    }
+
+    /// What the edges verify with (`None` when the owner's row is missing):
+    /// a credential whose status refuses tokens is sent as revoked.
+    pub fn record(&self, issued_at: i64) -> Option<CredentialRecord> {
+        let owner = Owner { email: self.owner.as_str().to_owned(), account_type: self.owner_account_type? };
+        let secrets = self
+            .live_generations()
+            .into_iter()
+            .map(|generation| SecretGeneration { generation, kdf: self.kdf })
+            .collect();
+        Some(CredentialRecord {
+            client_id: self.client_id.clone(),
+            org: self.org.clone(),
+            owner,
+            privileges: self.privileges.as_set().clone(),
+            secrets,
+            policy: Policy {
+                allowed_origins: self.allowed_origins.clone(),
+                max_token_lifetime_s: self.max_token_lifetime_s,
+                not_before_cutoff: self.not_before_cutoff,
+            },
+            revoked_at: (!self.status().accepts_tokens()).then(|| self.revoked_at.unwrap_or(issued_at)),
+        })
+    }
+}
+
+/// One credential of the org.
+pub async fn get(conn: &mut AnyConnection, org: &str, client_id: &ClientId) -> Result<Option<Credential>, StoreError> {
+    sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE c.org = $1 AND c.client_id = $2"))
+        .bind(org)
+        .bind(client_id.as_str())
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(Credential::from_row)
+        .transpose()
+}
+
+/// A page of an org's credentials.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// In creation order.
+    pub credentials: Vec<Credential>,
+    /// The cursor of the next page (`None` on the last).
+    pub next: Option<ClientId>,
+}
+
+/// At most `limit` credentials of the org after the one `after` names, in
+/// the stable order (created_at, client_id): keyset paging served by the
+/// index `credentials_by_org_page`, so a page costs O(limit) whatever the
+/// org's size. [`StoreError::NotFound`]`("cursor")` when `after` is not the org's.
+pub async fn page(
+    conn: &mut AnyConnection,
+    org: &str,
+    after: Option<&ClientId>,
+    limit: i64,
+) -> Result<Page, StoreError> {
+    let (after_at, after_id) = match after {
+        None => (i64::MIN, String::new()),
+        Some(id) => {
+            let at: i64 = sqlx::query_scalar("SELECT created_at FROM credentials WHERE org = $1 AND client_id = $2")
+                .bind(org)
+                .bind(id.as_str())
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or(StoreError::NotFound("cursor"))?;
+            (at, id.as_str().to_owned())
+        }
+    };
+    // One row more than the page tells whether there is a next page.
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} {FROM} WHERE c.org = $1 AND (c.created_at, c.client_id) > ($2, $3) \
+         ORDER BY c.created_at, c.client_id LIMIT $4"
+    ))
+    .bind(org)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit.saturating_add(1))
+    .fetch_all(conn)
+    .await?;
+    let mut credentials = rows.iter().map(Credential::from_row).collect::<Result<Vec<_>, _>>()?;
+    let page = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = credentials.len() > page;
+    credentials.truncate(page);
+    let next = if more { credentials.last().map(|c| c.client_id.clone()) } else { None };
+    Ok(Page { credentials, next })
+}
+
+/// Live and revoked credentials over every org (`/metrics`).
+pub async fn counts(pool: &AnyPool) -> Result<(i64, i64), StoreError> {
+    let live: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE revoked_at IS NULL").fetch_one(pool).await?;
+    let revoked: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE revoked_at IS NOT NULL").fetch_one(pool).await?;
+    Ok((live, revoked))
+}
+
+/// Records the credential use an edge reported (`last_used_at` only ever
+/// moves forward). Not a [`Change`]: no edge reads it and no member acted,
+/// so it is neither audited nor versioned.
+pub async fn record_usage(pool: &AnyPool, usage: &[Usage]) -> Result<(), StoreError> {
+    for row in usage {
+        sqlx::query(
+            "UPDATE credentials SET last_used_at = $1 WHERE client_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+        )
+        .bind(row.last_used_at)
+        .bind(&row.client_id)
+        .execute(pool)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A column's new value, as stored (lists as JSON text).
+enum Stored {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl Change {
+    async fn current(&mut self, client_id: &ClientId) -> Result<Credential, StoreError> {
+        let org = self.org().to_owned();
+        get(self.conn(), &org, client_id).await?.ok_or(StoreError::NotFound("credential"))
+    }
+
+    /// Creates a credential in this change's org, created by its actor, with
+    /// secret generation 1. The owner must be an active member
+    /// ([`StoreError::NotFound`]`("owner")`); the name must be free ([`StoreError::NameTaken`]).
+    pub async fn create_credential(
+        &mut self,
+        client_id: &ClientId,
+        new: &NewCredential,
+        at: i64,
+    ) -> Result<Credential, StoreError> {
+        let (org, actor) = (self.org().to_owned(), self.actor().to_owned());
+        if !members::is_active(self.conn(), &org, &new.owner).await? {
+            return Err(StoreError::NotFound("owner"));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO credentials (client_id, org, name, description, owner_email, privileges, created_at, \
+             created_by, kdf, current_generation, allowed_origins, max_token_lifetime_s, not_before_cutoff) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'v1', 1, $9, $10, $11)",
+        )
+        .bind(client_id.as_str())
+        .bind(&org)
+        .bind(new.name.as_str())
+        .bind(new.description.as_ref().map(Description::as_str))
+        .bind(new.owner.as_str())
+        .bind(json_text(&new.privileges)?)
+        .bind(at)
+        .bind(&actor)
+        .bind(json_text(&new.allowed_origins)?)
+        .bind(new.max_token_lifetime_s.map(|l| i64::try_from(l.seconds()).unwrap_or(i64::MAX)))
+        .bind(new.not_before_cutoff.map(embedgate_core::rules::Cutoff::unix))
+        .execute(self.conn())
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::NameTaken),
+            other => {
+                other?;
+            }
+        }
+        self.touch(Touched::Credential(client_id.as_str().to_owned()));
+        self.current(client_id).await
+    }
+
+    /// Applies `patch` to a live credential; the names of the fields that
+    /// really changed come back (none: nothing to record or push).
+    pub async fn update_credential(
+        &mut self,
+        client_id: &ClientId,
+        patch: &CredentialPatch,
+    ) -> Result<(Credential, Vec<&'static str>), StoreError> {
+        let current = self.current(client_id).await?;
+        if current.revoked_at.is_some() {
+            return Err(StoreError::CredentialRevoked);
+        }
+        let lifetime = |l: &TokenLifetime| i64::try_from(l.seconds()).unwrap_or(i64::MAX);
+        let mut changed: Vec<(&'static str, Stored)> = Vec::new();
+        if let Some(name) = patch.name.as_ref().filter(|n| **n != current.name) {
+            changed.push(("name", Stored::Text(Some(name.as_str().to_owned()))));
+        }
+        match &patch.description {
+            Patch::Set(d) if current.description.as_ref() != Some(d) => {
+                changed.push(("description", Stored::Text(Some(d.as_str().to_owned()))));
+            }
+            Patch::Clear if current.description.is_some() => changed.push(("description", Stored::Text(None))),
+            _ => {}
+        }
+        if let Some(p) = patch.privileges.as_ref().filter(|p| **p != current.privileges) {
+            changed.push(("privileges", Stored::Text(Some(json_text(p)?))));
+        }
+        let origins = match &patch.allowed_origins {
+            Patch::Set(o) => Some(o.clone()),
+            Patch::Clear => Some(AllowedOrigins::default()),
+            Patch::Keep => None,
+        };
+        if let Some(o) = origins.filter(|o| *o != current.allowed_origins) {
+            changed.push(("allowed_origins", Stored::Text(Some(json_text(&o)?))));
+        }
+        match &patch.max_token_lifetime_s {
+            Patch::Set(l) if current.max_token_lifetime_s != Some(*l) => {
+                changed.push(("max_token_lifetime_s", Stored::Int(Some(lifetime(l)))));
+            }
+            Patch::Clear if current.max_token_lifetime_s.is_some() => {
+                changed.push(("max_token_lifetime_s", Stored::Int(None)));
+            }
+            _ => {}
+        }
+        match &patch.not_before_cutoff {
+            Patch::Set(c) if current.not_before_cutoff != Some(c.unix()) => {
+                changed.push(("not_before_cutoff", Stored::Int(Some(c.unix()))));
+            }
+            Patch::Clear if current.not_before_cutoff.is_some() => {
+                changed.push(("not_before_cutoff", Stored::Int(None)));
+            }
+            _ => {}
+        }
+        if changed.is_empty() {
+            return Ok((current, Vec::new()));
+        }
+        // Column names come from the fixed list above, never from the request.
+        let sets: Vec<String> =
+            changed.iter().enumerate().map(|(i, (column, _))| format!("{column} = ${}", i + 1)).collect();
+        let sql = format!(
+            "UPDATE credentials SET {} WHERE org = ${} AND client_id = ${}",
+            sets.join(", "),
+            changed.len() + 1,
+            changed.len() + 2
+        );
+        let mut query = sqlx::query(&sql);
+        for (_, value) in &changed {
+            query = match value {
+                Stored::Text(v) => query.bind(v.clone()),
+                Stored::Int(v) => query.bind(*v),
+            };
+        }
+        let org = self.org().to_owned();
+        match query.bind(&org).bind(client_id.as_str()).execute(self.conn()).await {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::NameTaken),
+            other => {
+                other?;
+            }
+        }
+        self.touch(Touched::Credential(client_id.as_str().to_owned()));
+        let fields = changed.iter().map(|(column, _)| *column).collect();
+        Ok((self.current(client_id).await?, fields))
+    }
+
+    /// Revokes a credential for good, by this change's actor.
+    pub async fn revoke_credential(&mut self, client_id: &ClientId, at: i64) -> Result<Credential, StoreError> {
+        let (org, actor) = (self.org().to_owned(), self.actor().to_owned());
+        let done = sqlx::query(
+            "UPDATE credentials SET revoked_at = $1, revoked_by = $2 \
+             WHERE org = $3 AND client_id = $4 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(&actor)
+        .bind(&org)
+        .bind(client_id.as_str())
+        .execute(self.conn())
+        .await?;
+        let credential = self.current(client_id).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::AlreadyRevoked);
+        }
+        self.touch(Touched::Credential(client_id.as_str().to_owned()));
+        Ok(credential)
+    }
+
+    /// Makes a new secret generation current; the old one stays live as
+    /// the previous until retired ([`StoreError::RetireFirst`] while two are live).
+    pub async fn rotate_credential(&mut self, client_id: &ClientId) -> Result<Credential, StoreError> {
+        self.live_change(
+            client_id,
+            "UPDATE credentials SET previous_generation = current_generation, \
+             current_generation = current_generation + 1 \
+             WHERE org = $1 AND client_id = $2 AND revoked_at IS NULL AND previous_generation IS NULL",
+            StoreError::RetireFirst,
+        )
+        .await
+    }
+
+    /// Retires the previous secret ([`StoreError::NoPrevious`] when there is none).
+    pub async fn retire_previous(&mut self, client_id: &ClientId) -> Result<Credential, StoreError> {
+        self.live_change(
+            client_id,
+            "UPDATE credentials SET previous_generation = NULL \
+             WHERE org = $1 AND client_id = $2 AND revoked_at IS NULL AND previous_generation IS NOT NULL",
+            StoreError::NoPrevious,
+        )
+        .await
+    }
+
+    /// Runs a conditional UPDATE on a live credential; when it touches no
+    /// row, says why: unknown, revoked, or `otherwise`.
+    async fn live_change(
+        &mut self,
+        client_id: &ClientId,
+        sql: &str,
+        otherwise: StoreError,
+    ) -> Result<Credential, StoreError> {
+        let org = self.org().to_owned();
+        let done = sqlx::query(sql).bind(&org).bind(client_id.as_str()).execute(self.conn()).await?;
+        let credential = self.current(client_id).await?;
+        if done.rows_affected() == 0 {
+            return Err(if credential.revoked_at.is_some() { StoreError::CredentialRevoked } else { otherwise });
+        }
+        self.touch(Touched::Credential(client_id.as_str().to_owned()));
+        Ok(credential)
+    }
+}
+
+/// Every credential of every org, by org and client ID (the full state the
+/// edges are pushed; see [`super::export`]), each row read on its own so
+/// that one corrupt row does not hide the others.
+pub async fn all(pool: &AnyPool) -> Result<Vec<Result<Credential, StoreError>>, StoreError> {
+    Ok(sqlx::query(&format!("SELECT {COLUMNS} {FROM} ORDER BY c.org, c.client_id"))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(Credential::from_row)
+        .collect())
+}
