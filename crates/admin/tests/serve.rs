@@ -222,3 +222,62 @@ fn cli_flow(dir: &std::path::Path, url: &str) -> (Vec<String>, String) {
     }
     (secrets, token)
 }
+
+/// One GET; status, content type and raw body.
+fn get_raw(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let content_type =
+        head.lines().find_map(|l| l.strip_prefix("content-type: ")).map(str::to_owned).unwrap_or_default();
+    (status, content_type, raw[split + 4..].to_vec())
+}
+
+/// The binary carries the console: started from a directory without a
+/// `www/` folder, it serves the pages and the browser module.
+#[test]
+fn the_binary_serves_the_console_from_any_directory() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let url = format!("sqlite://{}/embedgate.db", data.display());
+    let init = embedgate(&data, &url)
+        .current_dir(dir.path())
+        .args(["init", "--org", "acme", "--admin-email", "admin@acme.test"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let mut cmd = embedgate(&data, &url);
+    cmd.current_dir(dir.path()).env_remove("EMBEDGATE_WWW");
+    let child =
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut server = Server(child);
+    let stderr = BufReader::new(server.0.stderr.take().unwrap());
+    let addr: SocketAddr = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split("listening on http://").nth(1).map(|r| r.split_whitespace().next().unwrap().parse().unwrap())
+        })
+        .expect("the server logs its address");
+    assert!(!dir.path().join("www").exists());
+    let (status, ct, body) = get_raw(addr, "/");
+    assert_eq!((status, ct.as_str()), (200, "text/html; charset=utf-8"));
+    assert!(String::from_utf8_lossy(&body).contains("Developer Access"), "not the console");
+    for (path, want) in [
+        ("/assets/console.js", "text/javascript; charset=utf-8"),
+        ("/inspect", "text/html; charset=utf-8"),
+        ("/pkg/embedgate_wasm.js", "text/javascript; charset=utf-8"),
+    ] {
+        let (status, ct, _) = get_raw(addr, path);
+        assert_eq!((status, ct.as_str()), (200, want), "{path} (is www/pkg built? `cargo xtask www`)");
+    }
+    let (status, ct, wasm) = get_raw(addr, "/pkg/embedgate_wasm_bg.wasm");
+    assert_eq!((status, ct.as_str()), (200, "application/wasm"), "the browser module (`cargo xtask www` builds it)");
+    assert!(wasm.starts_with(b"\0asm"), "not a WASM module");
+    drop(server);
+}

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use embedgate_admin::server::{self, demo::DemoHost, web::WebConfig};
+use embedgate_admin::server::web::{Pages, WebConfig};
+use embedgate_admin::server::{self, demo::DemoHost};
 use embedgate_core::{EmbedContext, EmbedSecret, KeyRing, Validation};
 use http_body_util::BodyExt as _;
 use serde_json::{json, Value};
@@ -65,7 +66,7 @@ async fn pages_and_assets_are_served_with_a_strict_policy() {
     let env = common::Env::new(&common::Backend::Sqlite).await;
     let dir = www();
     let mut state = env.state.clone();
-    state.web = Arc::new(WebConfig::new(Some(dir.path().to_owned()), &["http://127.0.0.1:8787".to_owned()]));
+    state.web = Arc::new(WebConfig::new(Pages::Folder(dir.path().to_owned()), &["http://127.0.0.1:8787".to_owned()]));
     let app = server::app(state);
 
     for (path, text, ct) in [
@@ -96,11 +97,18 @@ async fn pages_and_assets_are_served_with_a_strict_policy() {
 }
 
 #[tokio::test]
-async fn without_a_folder_the_pages_say_how_to_serve_them() {
+async fn without_a_folder_the_built_in_pages_are_served() {
     let env = common::Env::new(&common::Backend::Sqlite).await;
     let a = send(&env.app, "GET", "/", None, None).await;
-    assert_eq!(a.status, StatusCode::NOT_FOUND);
-    assert!(a.body.contains("--www"), "{}", a.body);
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body, include_str!("../../../www/index.html"), "the console's page, as built in");
+    let a = send(&env.app, "GET", "/assets/console.js", None, None).await;
+    assert_eq!(
+        (a.status, a.headers["content-type"].to_str().unwrap()),
+        (StatusCode::OK, "text/javascript; charset=utf-8")
+    );
+    assert!(a.headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert_eq!(send(&env.app, "GET", "/assets/nope.js", None, None).await.status, StatusCode::NOT_FOUND);
     env.finish().await;
 }
 

@@ -28,8 +28,6 @@
 use embedgate_core::{sign as sign_token, ClientId, EmbedSecret, Inspection, OfflineCheck, VerifyError};
 use serde_json::{json, Map, Value};
 
-/// Longest lifetime `sign` gives a test token (the verifier's own cap).
-const MAX_TTL_S: i64 = 30 * 24 * 3600;
 
 /// A caller's mistake (bad options or sign input): `"<field>: <why>"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +82,8 @@ pub fn sign_value(input: &Value, now: i64) -> Result<String, InputError> {
         None | Some(Value::Null) => 600,
         Some(v) => v
             .as_i64()
-            .filter(|t| (1..=MAX_TTL_S).contains(t))
+            // The verifier's own cap: a longer test token could only be refused.
+            .filter(|t| u64::try_from(*t).is_ok_and(|t| (1..=embedgate_core::MAX_LIFETIME_CAP_S).contains(&t)))
             .ok_or_else(|| InputError("ttl_s: must be 1 second to 30 days".into()))?,
     };
     let now = match input.get("now") {

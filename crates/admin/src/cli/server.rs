@@ -125,7 +125,8 @@ pub struct ServeArgs {
     /// How often every edge is probed (and healed if behind) when nothing changes: 10s, 1m, …
     #[arg(long, env = "EMBEDGATE_RECONCILE_INTERVAL", default_value = "10s", value_parser = super::duration::parse_seconds)]
     reconcile_interval: i64,
-    /// The folder of the browser pages (the repository's `www/`); default `./www` when it exists.
+    /// Serve the browser pages from this folder (the repository's `www/`, for development: edits show on
+    /// reload) instead of the copy built into the binary.
     #[arg(long, env = "EMBEDGATE_WWW", value_name = "DIR")]
     www: Option<PathBuf>,
     /// Serve the host-app demo's signing endpoints (`/demo/api/…`): development only, loopback only.
@@ -197,10 +198,10 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
     if let Some(bad) = edges.iter().find(|e| !(e.starts_with("http://") || e.starts_with("https://"))) {
         return Err(UsageError::new(format!("EMBEDGATE_EDGES: {bad:?} is not an http:// or https:// URL")));
     }
-    let www = match &args.www {
-        Some(dir) if dir.is_dir() => Some(dir.clone()),
+    let pages = match &args.www {
+        Some(dir) if dir.is_dir() => server::web::Pages::Folder(dir.clone()),
         Some(dir) => return Err(UsageError::new(format!("--www: {} is not a folder", dir.display()))),
-        None => Some(PathBuf::from("www")).filter(|d| d.is_dir()),
+        None => server::web::Pages::Embedded,
     };
     if args.demo && !args.listen.ip().is_loopback() {
         return Err(UsageError::new(
@@ -230,12 +231,13 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
         state.edges = std::sync::Arc::new(server::push::EdgeBoard::new(&state.push.edges));
         let mut frames = state.push.edges.clone();
         frames.extend(demo_edge.clone());
-        if let Some(dir) = &www {
-            tracing::info!(www = %dir.display(), "serving the console at http://{addr}/");
-        } else {
-            tracing::info!("no www folder: the browser pages are not served (--www DIR)");
+        match &pages {
+            server::web::Pages::Folder(dir) => {
+                tracing::info!(www = %dir.display(), "serving the console from a folder at http://{addr}/");
+            }
+            server::web::Pages::Embedded => tracing::info!("serving the console at http://{addr}/"),
         }
-        state.web = std::sync::Arc::new(server::web::WebConfig::new(www, &frames));
+        state.web = std::sync::Arc::new(server::web::WebConfig::new(pages, &frames));
         if args.demo {
             tracing::warn!("demo host enabled: /demo/api signs embed tokens (development only)");
             state.demo =

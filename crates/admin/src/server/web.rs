@@ -1,8 +1,10 @@
 //! The browser pages (`www/`): the Developer Access console at `/`, the
 //! host-app demo at `/demo`, the token inspector at `/inspect`, and their
 //! files under `/assets/` and `/pkg/` (the WASM module `cargo xtask www`
-//! builds). Served from a folder (`--www DIR`), read per request, so a
-//! rebuilt page shows on reload.
+//! builds). They are built into the binary ([`Pages::Embedded`], by
+//! `build.rs`), so `embedgate serve` serves them from any directory;
+//! `--www DIR` serves a folder instead, read per request, so an edited page
+//! shows on reload (development).
 //!
 //! Every page gets a strict policy: scripts, styles and connections only
 //! from this server (`'wasm-unsafe-eval'` for the WASM module, nothing
@@ -17,23 +19,38 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 
+/// The pages built into the binary.
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/www.rs"));
+}
+
+/// Where the pages come from.
+#[derive(Debug, Clone, Default)]
+pub enum Pages {
+    /// The copy built into the binary.
+    #[default]
+    Embedded,
+    /// A folder, read per request (`--www DIR`).
+    Folder(PathBuf),
+}
+
 /// Where the pages are and who may be framed by them.
 #[derive(Debug, Clone, Default)]
 pub struct WebConfig {
-    /// The `www/` folder; `None`: no pages are served.
-    pub root: Option<PathBuf>,
+    /// Where the pages come from.
+    pub pages: Pages,
     /// Origins the demo page may frame (the edges'), for `frame-src`.
     pub frame_origins: Vec<String>,
 }
 
 impl WebConfig {
-    /// The pages in `root`, framing the origins of `edges` (base URLs).
-    pub fn new(root: Option<PathBuf>, edges: &[String]) -> Self {
+    /// The `pages`, framing the origins of `edges` (base URLs).
+    pub fn new(pages: Pages, edges: &[String]) -> Self {
         let mut frame_origins: Vec<String> =
             edges.iter().filter_map(|e| embedgate_core::origin_of(e).map(str::to_owned)).collect();
         frame_origins.sort();
         frame_origins.dedup();
-        Self { root, frame_origins }
+        Self { pages, frame_origins }
     }
 
     /// The `Content-Security-Policy` of every page.
@@ -96,26 +113,35 @@ fn content_type(path: &Path) -> &'static str {
 }
 
 async fn serve(state: &AppState, relative: &Path) -> Response {
-    let Some(root) = &state.web.root else { return not_found(state) };
-    let path = root.join(relative);
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => {
-            let mut resp = (StatusCode::OK, bytes).into_response();
-            let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
-            // Pages and assets change with every build and carry no fingerprint: revalidate.
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            secure_headers(h, state);
-            resp
+    let bytes = match &state.web.pages {
+        Pages::Embedded => {
+            let name = relative.to_string_lossy();
+            match embedded::FILES.binary_search_by(|(file, _)| (*file).cmp(&name)) {
+                Ok(i) => embedded::FILES[i].1.to_vec(),
+                Err(_) => return not_found(state),
+            }
         }
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory) => {
-            not_found(state)
+        Pages::Folder(root) => {
+            let path = root.join(relative);
+            match tokio::fs::read(&path).await {
+                Ok(bytes) => bytes,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory) => {
+                    return not_found(state);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, path = %path.display(), "cannot read a www file");
+                    return super::AppError::Internal("www".to_owned()).into_response();
+                }
+            }
         }
-        Err(e) => {
-            tracing::error!(error = %e, path = %path.display(), "cannot read a www file");
-            super::AppError::Internal("www".to_owned()).into_response()
-        }
-    }
+    };
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(relative)));
+    // Pages and assets carry no fingerprint (a folder may change under us): revalidate.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    secure_headers(h, state);
+    resp
 }
 
 fn secure_headers(h: &mut HeaderMap, state: &AppState) {
@@ -129,15 +155,8 @@ fn secure_headers(h: &mut HeaderMap, state: &AppState) {
 }
 
 fn not_found(state: &AppState) -> Response {
-    let why = if state.web.root.is_some() {
-        "No such page."
-    } else {
-        "The web pages are not served: start `embedgate serve` with --www DIR (the repository's www/ folder)."
-    };
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found · embedgate</title></head>\
-         <body><h1>Not found</h1><p>{why}</p></body></html>"
-    );
+    let body = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found · embedgate</title>\
+                </head><body><h1>Not found</h1><p>No such page.</p></body></html>";
     let mut resp = (StatusCode::NOT_FOUND, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -161,11 +180,22 @@ mod tests {
 
     #[test]
     fn the_policy_frames_only_the_edges_and_is_never_framed() {
-        let web = WebConfig::new(None, &["http://127.0.0.1:8787".to_owned(), "https://edge.example/x".to_owned()]);
+        let web =
+            WebConfig::new(Pages::Embedded, &["http://127.0.0.1:8787".to_owned(), "https://edge.example/x".to_owned()]);
         let csp = web.csp();
         assert!(csp.contains("frame-src http://127.0.0.1:8787 https://edge.example;"), "{csp}");
         assert!(csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("unsafe-inline"));
         assert!(WebConfig::default().csp().contains("frame-src 'none'"));
+    }
+
+    #[test]
+    fn the_embedded_pages_are_sorted_and_hold_the_console() {
+        let names: Vec<&str> = embedded::FILES.iter().map(|(name, _)| *name).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "not sorted: binary search would miss pages");
+        for page in ["index.html", "demo.html", "inspect.html", "assets/console.js"] {
+            assert!(names.contains(&page), "{page} is not embedded: {names:?}");
+        }
+        assert!(!names.iter().any(|n| n.split('/').any(|part| part.starts_with('.'))), "a hidden file is embedded");
     }
 }
