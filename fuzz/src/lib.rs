@@ -108,7 +108,7 @@ fn check_error(e: &VerifyError, token: &str) {
 }
 
 /// `verify_token`: parse + verify must never panic; every refusal is a
-/// listed code answered 401/403; every acceptance satisfies design §3.
+/// listed code answered 401/403; every acceptance satisfies architecture.md §3.
 pub fn verify_token(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else { return };
     let token = if mode & 1 == 0 {

@@ -1,4 +1,4 @@
-// The design §4 refusal codes, with what each means for a developer.
+// The architecture.md §4 refusal codes, with what each means for a developer.
 
 export const CODES = {
   malformed_token: {

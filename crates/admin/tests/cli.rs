@@ -1,4 +1,4 @@
-//! The `embedgate` binary end to end (design §3, §4, §7): every token vector
+//! The `embedgate` binary end to end (architecture.md §3, §4, §7): every token vector
 //! through `embedgate verify`, exit codes and usage errors, `sign` round
 //! trips, `keygen`, and PyJWT interop in both directions.
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test

@@ -31,7 +31,7 @@ pub struct SecretGeneration {
     pub kdf: Kdf,
 }
 
-/// Optional per-credential policy (design §2).
+/// Optional per-credential policy (architecture.md §2).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Policy {

@@ -104,7 +104,7 @@ impl EdgeVerifier {
         self.state.get(client_id)
     }
 
-    /// Verifies an embed token against the applied state (design §4 order,
+    /// Verifies an embed token against the applied state (architecture.md §4 order,
     /// everything but replay, which needs strongly consistent storage).
     pub fn verify(&self, token: &str, now: i64, ctx: &EmbedContext<'_>) -> Result<VerifiedToken<'_>, VerifyError> {
         self.validation.verify(token, now, ctx, |kid| Some((self.state.get(kid)?, &self.rings.get(kid)?.1)))

@@ -1,4 +1,4 @@
-//! Embed URLs (design §3): `/{org}/{workbook|page|element}/{id…}?:jwt=…&:embed=true`
+//! Embed URLs (architecture.md §3): `/{org}/{workbook|page|element}/{id…}?:jwt=…&:embed=true`
 //! plus display parameters that pass through untouched.
 
 use std::borrow::Cow;

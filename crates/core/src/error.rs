@@ -1,5 +1,5 @@
 //! The one error boundary of verification: every reason a token is refused,
-//! as the stable machine codes of design §4.
+//! as the stable machine codes of architecture.md §4.
 
 use core::fmt;
 
@@ -23,7 +23,7 @@ impl Class {
     }
 }
 
-/// Why an embed token was refused. Exactly one variant per design §4 code;
+/// Why an embed token was refused. Exactly one variant per architecture.md §4 code;
 /// the first failed check in the §4 order decides which.
 ///
 /// Messages never contain the token, a secret or a claim value: only the
@@ -66,7 +66,7 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
-    /// Every code, in the order of design §4's table (for docs and tests).
+    /// Every code, in the order of architecture.md §4's table (for docs and tests).
     pub const ALL_CODES: [&'static str; 16] = [
         "malformed_token",
         "unsupported_algorithm",
@@ -107,7 +107,7 @@ impl VerifyError {
         Self::OriginNotAllowed,
     ];
 
-    /// The stable machine-readable code (design §4).
+    /// The stable machine-readable code (architecture.md §4).
     pub const fn code(&self) -> &'static str {
         match self {
             Self::MalformedToken(_) => "malformed_token",

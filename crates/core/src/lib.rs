@@ -22,7 +22,7 @@
 //! assert_eq!(ok.sub(), "ana@example.com");
 //! ```
 //!
-//! Verification runs the checks of the design contract (§4) in order and
+//! Verification runs the checks of architecture.md §4 in order and
 //! answers with exactly one [`VerifyError`]; the token is parsed into an
 //! [`UnverifiedToken`] and its MAC checked in constant time before any claim
 //! is believed.

@@ -4,7 +4,7 @@
 //! give the same answer by construction.
 //!
 //! [`OfflineCheck::explain`] runs the same verification and reports every
-//! rule of design §4 in order, with its verdict: the inspector's table.
+//! rule of architecture.md §4 in order, with its verdict: the inspector's table.
 
 use std::collections::BTreeSet;
 
@@ -194,7 +194,7 @@ impl OfflineCheck {
     }
 
     /// Verifies as [`OfflineCheck::verify`] does and reports each rule of
-    /// design §4 in order. Without a secret only the rules before the
+    /// architecture.md §4 in order. Without a secret only the rules before the
     /// signature can be judged; the rest are reported as not reached.
     pub fn explain(&self, token: &str, secret: Option<&EmbedSecret>, clock_now: i64) -> Result<Report, OptionsError> {
         // Both paths below check the description before the token, so a bad
@@ -284,7 +284,7 @@ impl OfflineCheck {
     }
 }
 
-/// The rules of design §4, in the order they are checked.
+/// The rules of architecture.md §4, in the order they are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -432,7 +432,7 @@ pub enum Outcome {
     Accepted(serde_json::Value),
     /// The first failed rule's code and message.
     Refused {
-        /// The design §4 code.
+        /// The architecture.md §4 code.
         error: &'static str,
         /// A sentence for people (never the token or a secret).
         message: String,

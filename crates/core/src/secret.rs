@@ -34,7 +34,7 @@ pub enum KeyError {
 
 /// An embed secret: the HMAC key a host app signs embed tokens with.
 ///
-/// The HMAC key is the UTF-8 bytes of the string **as shown** (design §2), so
+/// The HMAC key is the UTF-8 bytes of the string **as shown** (architecture.md §2), so
 /// any JWT library can use it. A secret read from outside is kept as given:
 /// [`EmbedSecret::is_well_formed`] tells whether it has the `egs_` form.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -179,7 +179,7 @@ printable_key!(
 
 printable_key!(
     /// The sync key the admin signs state pushes with and the edge checks them
-    /// with (design §6).
+    /// with (architecture.md §6).
     SyncKey,
     SYNC_KEY_PREFIX,
     "sync key"

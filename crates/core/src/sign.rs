@@ -18,7 +18,7 @@ pub enum SignError {
     ClaimsNotAnObject,
 }
 
-/// The claims of an embed token (design §3), for signing. Unknown claims go
+/// The claims of an embed token (architecture.md §3), for signing. Unknown claims go
 /// in `extra` and are passed through.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Claims {

@@ -1,4 +1,4 @@
-//! The admin → edge push protocol (design §6) as pure data: what is sent,
+//! The admin → edge push protocol (architecture.md §6) as pure data: what is sent,
 //! what the edge answers, and how both are authenticated with the sync key.
 //!
 //! One message type goes each way over `POST /.well-known/embedgate/sync`:

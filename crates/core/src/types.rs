@@ -1,4 +1,4 @@
-//! Domain names of design §2: client IDs, org slugs, account types, privileges.
+//! Domain names of architecture.md §2: client IDs, org slugs, account types, privileges.
 //! Each type can only hold a valid value; serde goes through the same parsers.
 
 use core::fmt;

@@ -176,7 +176,7 @@ pub struct UnverifiedToken<'t> {
 }
 
 impl<'t> UnverifiedToken<'t> {
-    /// Runs the structural checks of design §4, in order: size (at most
+    /// Runs the structural checks of architecture.md §4, in order: size (at most
     /// `max_bytes`), three strict base64url parts, header and payload that are
     /// JSON objects (no duplicate known members), a base64url signature.
     pub fn parse(token: &'t str, max_bytes: usize) -> Result<Self, VerifyError> {

@@ -1,4 +1,4 @@
-//! Verification of embed tokens: the rules of design §3 in the order of §4.
+//! Verification of embed tokens: the rules of architecture.md §3 in the order of §4.
 
 use core::ops::Range;
 use std::borrow::Cow;
@@ -25,7 +25,7 @@ pub const MAX_SUB_CHARS: usize = 254;
 pub const MAX_JTI_CHARS: usize = 128;
 
 /// How tokens are verified. [`Validation::default`] is the secure
-/// configuration of design §3: leeway 60 s, audience `embedgate`, lifetime
+/// configuration of architecture.md §3: leeway 60 s, audience `embedgate`, lifetime
 /// cap 30 days, 8 KiB size limit. Fields can be tightened; the lifetime cap
 /// and the size limit cannot be raised above the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -457,7 +457,7 @@ pub(crate) fn check_owner(
     Ok(())
 }
 
-/// Emails compare case-insensitively (design §4).
+/// Emails compare case-insensitively (architecture.md §4).
 fn emails_equal(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b) || (!a.is_ascii() || !b.is_ascii()) && a.to_lowercase() == b.to_lowercase()
 }

@@ -40,12 +40,12 @@ pub fn wants_json(accept: Option<&str>) -> bool {
     })
 }
 
-/// The JSON error body of design §4.
+/// The JSON error body of architecture.md §4.
 pub fn error_json(code: &str, message: &str) -> String {
     json!({ "error": code, "message": message }).to_string()
 }
 
-/// The JSON body of a verified embed load (design §5).
+/// The JSON body of a verified embed load (architecture.md §5).
 pub fn success_json(session: &Session) -> String {
     json!({
         "ok": true,
@@ -200,7 +200,7 @@ pub fn error_html(status: u16, code: &str, message: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{STYLE}</style></head>\
          <body><main role=\"alert\"><h1>This embed could not be loaded</h1><p>{}</p>\
          <p>Reason code: <code id=\"embedgate-error\" data-code=\"{code}\" data-status=\"{status}\">{code}</code> (HTTP {status})</p>\
-         <p class=\"muted\">If you are the developer of this page, see the error codes of embedgate's design, §4.</p>\
+         <p class=\"muted\">If you are the developer of this page, see the error codes in embedgate's docs/architecture.md, §4.</p>\
          </main><script>{ERROR_SCRIPT}</script></body></html>",
         escape(message),
         code = escape(code),

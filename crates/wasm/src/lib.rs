@@ -10,7 +10,7 @@
 //! explain(token, secret, options)  // {result, rules: [{rule, title, verdict, detail?}]}
 //! verify(token, secret, options)   // the JSON line of `embedgate verify`: {ok:true,…} | {error, message}
 //! sign({client_id, secret, sub, ttl_s, now, claims})  // a token
-//! errorCodes()             // [{code, status}] of design §4
+//! errorCodes()             // [{code, status}] of architecture.md §4
 //! rules()                  // the field limits, account types, privileges, statuses
 //! checkField(field, value) // null, or the sentence the admin's 422 would give ("name must be …")
 //! checkBody(kind, body)    // {ok:true} | {ok:false, field, message}; kind: credential,
@@ -27,7 +27,6 @@
 
 use embedgate_core::{sign as sign_token, ClientId, EmbedSecret, Inspection, OfflineCheck, VerifyError};
 use serde_json::{json, Map, Value};
-
 
 /// A caller's mistake (bad options or sign input): `"<field>: <why>"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,7 +130,7 @@ pub fn check_body_value(kind: &str, body: Value, now: i64) -> Result<Value, Inpu
     })
 }
 
-/// The codes of design §4 with their HTTP status.
+/// The codes of architecture.md §4 with their HTTP status.
 pub fn error_codes_value() -> Value {
     Value::Array(
         VerifyError::ONE_OF_EACH.iter().map(|e| json!({"code": e.code(), "status": e.http_status()})).collect(),
@@ -217,7 +216,7 @@ mod bindings {
         super::check_body_value(kind, from_js(body)?, now()).map(|v| to_js(&v)).map_err(|e| input_error(&e))
     }
 
-    /// `[{code, status}]` for every design §4 code.
+    /// `[{code, status}]` for every architecture.md §4 code.
     #[wasm_bindgen(js_name = errorCodes)]
     pub fn error_codes() -> JsValue {
         to_js(&super::error_codes_value())

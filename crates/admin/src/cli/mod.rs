@@ -1,4 +1,4 @@
-//! The `embedgate` command line (design §7).
+//! The `embedgate` command line (architecture.md §7).
 //!
 //! Exit codes: 0 success, 1 the token was refused (`verify`), 2 a usage
 //! error (bad flags, missing environment variable). Usage errors go to

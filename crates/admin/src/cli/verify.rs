@@ -2,7 +2,7 @@
 //!
 //! The credential is described by flags (owner defaults to an admin); replay
 //! and revocation are only checked when `--seen-jti` / `--revoked` /
-//! `--not-before-cutoff` simulate the edge's state, so every design §4 code
+//! `--not-before-cutoff` simulate the edge's state, so every architecture.md §4 code
 //! can be produced offline.
 
 use std::io::Read as _;

@@ -98,7 +98,7 @@ pub struct AppState {
     pub master: Arc<MasterKey>,
     /// The failed-authentication limiter.
     pub limiter: Arc<FailureLimiter>,
-    /// Where and how to push state to the edges (design §6).
+    /// Where and how to push state to the edges (architecture.md §6).
     pub push: PushConfig,
     /// What the admin knows of every edge (`GET /api/v1/edges`, `/metrics`).
     pub edges: Arc<push::EdgeBoard>,

@@ -1,4 +1,4 @@
-//! The admin → edge push (design §6).
+//! The admin → edge push (architecture.md §6).
 //!
 //! One task per configured edge (`EMBEDGATE_EDGES`) follows the database's
 //! state version:

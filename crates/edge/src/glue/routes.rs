@@ -325,7 +325,7 @@ async fn first_load(
 }
 
 /// Forwards a verified embed load to the origin with the identity headers
-/// (design §5). Only a few request headers go along; the identity headers
+/// (architecture.md §5). Only a few request headers go along; the identity headers
 /// are set by the edge alone, so a client cannot inject them.
 async fn forward(req: &Request, origin_url: &str, path: &str, query: &str, session: &Session) -> Result<Response> {
     let stripped = query_without_token(query);
