@@ -43,6 +43,7 @@ import {
   formField,
   h,
   idCell,
+  keepingFocus,
   menuButton,
   newId,
   openModal,
@@ -68,6 +69,7 @@ const ui = {
   auditItems: [],
   credentialsLoaded: false,
   credFilter: "",
+  credSignature: null,
 };
 
 // ------------------------------------------------------------------ sign in / out
@@ -76,6 +78,7 @@ function showSignin(message) {
   stopEdges();
   Object.assign(state, { token: null, org: null, email: null, accountType: null, isAdmin: false, members: null, credentials: null });
   ui.credentialsLoaded = false;
+  ui.credSignature = null;
   ui.page = null;
   leavePeople();
   $("app-view").hidden = true;
@@ -381,6 +384,10 @@ function countSummary(list) {
 function renderCredentials() {
   const body = $("credentials-body");
   const list = state.credentials || [];
+  // Unchanged data is not re-rendered: an open menu or the focus in the table stays.
+  const signature = JSON.stringify([list, ui.credFilter, state.isAdmin]);
+  if (signature === ui.credSignature && body.querySelector("table, .empty-state")) return;
+  ui.credSignature = signature;
   $("cred-count").textContent = list.length === 0 ? "No credentials yet" : countSummary(list);
   $("cred-filter").closest(".filter").hidden = list.length < 2;
   if (list.length === 0) {
@@ -424,7 +431,7 @@ function renderCredentials() {
     h("thead", {}, head),
     h("tbody", {}, shown.map((c) => credentialRow(c)))
   );
-  body.replaceChildren(scrollTable(table, "Client credentials"));
+  keepingFocus(body, "client-id", () => body.replaceChildren(scrollTable(table, "Client credentials")));
   if (q) announce(`${shown.length} of ${list.length} credentials shown`);
 }
 
@@ -777,10 +784,16 @@ async function rotate(c) {
   }
 }
 
+/** Where focus goes when a row's dialog closes and the row was re-rendered: its More button, else Create New. */
+function rowFocus(c) {
+  return () => document.querySelector(`[data-testid=credential-row][data-client-id="${c.client_id}"] [data-testid=row-more]`) || $("create-new");
+}
+
 function confirmRetire(c) {
   confirmDialog({
     title: "Retire previous secret?",
     testid: "retire-dialog",
+    returnFocus: rowFocus(c),
     confirmLabel: "Retire previous secret",
     pendingLabel: "Retiring…",
     lines: [
@@ -805,6 +818,7 @@ function confirmRevoke(c) {
   confirmDialog({
     title: `Revoke “${c.name}”?`,
     testid: "revoke-dialog",
+    returnFocus: rowFocus(c),
     confirmLabel: "Revoke",
     pendingLabel: "Revoking…",
     danger: true,

@@ -22,6 +22,7 @@ import {
   formField,
   h,
   idCell,
+  keepingFocus,
   menuButton,
   newId,
   openModal,
@@ -46,6 +47,9 @@ const view = {
   tokensError: null,
   /** Modals opened here (closed on sign-out). */
   modals: new Set(),
+  /** What the list and the member page were last rendered from (skip identical re-renders). */
+  listSignature: null,
+  memberSignature: null,
 };
 
 function track(modal) {
@@ -57,6 +61,8 @@ function track(modal) {
 export function leavePeople() {
   view.page = null;
   view.email = null;
+  view.listSignature = null;
+  view.memberSignature = null;
 }
 
 /** Closes the modals of these pages (sign-out). */
@@ -123,6 +129,10 @@ function loadError(err, retry) {
 function renderPeopleList(err) {
   const body = $("people-body");
   const members = state.members;
+  // Unchanged data is not re-rendered: an open menu or the focus in the table stays.
+  const signature = JSON.stringify([members, state.credentials && state.credentials.map((c) => [c.owner, c.status]), view.filter, state.isAdmin, state.email, Boolean(err)]);
+  if (signature === view.listSignature && body.firstChild) return;
+  view.listSignature = signature;
   if (!members) {
     body.replaceChildren(err ? loadError(err, () => refreshMembers()) : h("div", { class: "loading", role: "status", text: "Loading members…" }));
     return;
@@ -153,7 +163,7 @@ function renderPeopleList(err) {
     h("thead", {}, head),
     h("tbody", {}, shown.map(memberRow))
   );
-  body.replaceChildren(scrollTable(table, "Members"));
+  keepingFocus(body, "email", () => body.replaceChildren(scrollTable(table, "Members")));
   if (q) announce(`${shown.length} of ${members.length} members shown`);
 }
 
@@ -228,6 +238,20 @@ function member(email) {
 function renderMember(err) {
   const body = $("member-body");
   const email = view.email;
+  const signature = JSON.stringify([
+    email,
+    member(email),
+    view.tokens,
+    view.tokensFor,
+    String(view.tokensError && view.tokensError.message),
+    state.credentials && ownedBy(email),
+    state.isAdmin,
+    state.email,
+    Boolean(state.members),
+    Boolean(err),
+  ]);
+  if (signature === view.memberSignature && body.firstChild) return;
+  view.memberSignature = signature;
   if (!state.members) {
     body.replaceChildren(err ? loadError(err, () => refreshMembers()) : h("div", { class: "loading", role: "status", text: "Loading the member…" }));
     return;
@@ -240,8 +264,9 @@ function renderMember(err) {
     );
     return;
   }
+  // Focus inside is put back on the same control (or the heading) after the re-render.
   const focused = document.activeElement;
-  const refocus = focused && body.contains(focused) && focused.dataset.testid ? focused.dataset.testid : null;
+  const refocus = focused && body.contains(focused) ? (focused.tagName === "H1" ? "h1" : focused.dataset.testid ? `[data-testid="${focused.dataset.testid}"]` : null) : null;
   const actions = state.isAdmin && m.status === "active"
     ? h(
         "div",
@@ -282,7 +307,7 @@ function renderMember(err) {
     : null;
   body.replaceChildren(...[head, deactivated, readOnly, state.isAdmin ? tokensCard(m) : null, ownedCard(m)].filter(Boolean));
   if (refocus) {
-    const again = body.querySelector(`[data-testid="${refocus}"]`);
+    const again = body.querySelector(refocus);
     if (again) again.focus();
   }
 }
@@ -418,6 +443,13 @@ function ownedCard(m) {
 function credentialStatus(status) {
   const [text, cls] = { active: ["Active", "badge-success"], revoked: ["Revoked", "badge-danger"], owner_inactive: ["Owner inactive", "badge-warning"] }[status] || [String(status), "badge-neutral"];
   return h("span", { class: `badge badge-dot ${cls}`, text });
+}
+
+/** After a member changed: their row's Manage button on the list, else the member page's heading. */
+function memberFocus(email) {
+  const sel = `[data-testid=member-row][data-email="${CSS.escape(email)}"] [data-testid=member-more]`;
+  const onPage = document.querySelector("[data-testid=member-change-type]") || document.querySelector("#page-member h1");
+  return (view.page === "people" ? document.querySelector(sel) : onPage) || document.querySelector("#page-people h1");
 }
 
 // ------------------------------------------------------------------ account type picker
@@ -562,6 +594,7 @@ function openChangeType(m) {
     openModal({
       title: `Change the account type of ${m.email}`,
       testid: "change-type-modal",
+      returnFocus: () => memberFocus(m.email),
       initialFocus: () => picker.radios.find((r) => r.checked) || picker.radios[0],
       onClose: () => view.modals.delete(modal),
       build: () => ({ body: form, footer: [h("button", { type: "button", class: "btn", text: "Cancel", on: { click: () => modal.close() } }), submit] }),
@@ -658,6 +691,7 @@ async function confirmDeactivate(m) {
   const modal = confirmDialog({
     title: `Deactivate ${m.email}?`,
     testid: "deactivate-dialog",
+    returnFocus: () => memberFocus(m.email),
     confirmLabel: "Deactivate member",
     pendingLabel: "Deactivating…",
     danger: true,
@@ -758,6 +792,7 @@ function confirmRevokeToken(m, t) {
     title: "Revoke this API token?",
     description: `A token of ${m.email}.`,
     testid: "revoke-token-dialog",
+    returnFocus: () => document.querySelector("[data-testid=issue-token]") || document.querySelector("#page-member h1"),
     confirmLabel: "Revoke token",
     pendingLabel: "Revoking…",
     danger: true,

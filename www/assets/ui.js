@@ -101,9 +101,11 @@ const openModals = [];
  * content; `api.close()` closes it. The dialog's nodes are removed from the
  * document on close (not hidden), the rest of the page is inert while open,
  * focus is trapped inside and returns to what had it before. `onClose`
- * runs after removal. Returns `{ root, dialog, close }`.
+ * runs after removal. When the opener is gone by then (its list was
+ * re-rendered), `returnFocus()` names where focus goes instead. Returns
+ * `{ root, dialog, close }`.
  */
-export function openModal({ title, description, wide = false, testid, initialFocus, onClose, build, dismissible = true }) {
+export function openModal({ title, description, wide = false, testid, initialFocus, returnFocus, onClose, build, dismissible = true }) {
   const titleId = newId("modal-title");
   const descId = description ? newId("modal-desc") : null;
   const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
@@ -117,7 +119,9 @@ export function openModal({ title, description, wide = false, testid, initialFoc
       backdrop.remove();
       openModals.splice(openModals.indexOf(api), 1);
       if (openModals.length === 0) setInert(false);
+      const fallback = opener && opener.isConnected ? null : returnFocus && returnFocus();
       if (opener && opener.isConnected) opener.focus();
+      else if (fallback && fallback.isConnected) fallback.focus();
       else {
         const main = document.querySelector("main");
         if (main) {
@@ -587,7 +591,7 @@ export function showFormError(box, message) {
  * in the dialog (which stays open); any other rejection closes it and is
  * rethrown.
  */
-export function confirmDialog({ title, description, lines, confirmLabel, pendingLabel, danger, testid, action }) {
+export function confirmDialog({ title, description, lines, confirmLabel, pendingLabel, danger, testid, action, returnFocus }) {
   const confirm = h("button", { type: "button", class: `btn ${danger ? "btn-danger" : "btn-primary"}`, text: confirmLabel, dataset: { testid: `${testid}-confirm` } });
   const cancel = h("button", { type: "button", class: "btn", text: "Cancel", dataset: { testid: `${testid}-cancel` } });
   const errorBox = formErrorBox();
@@ -596,6 +600,7 @@ export function confirmDialog({ title, description, lines, confirmLabel, pending
     description,
     testid,
     initialFocus: () => cancel,
+    returnFocus,
     build: () => ({ body: h("div", {}, errorBox, lines), footer: [cancel, confirm] }),
   });
   cancel.addEventListener("click", () => modal.close());
@@ -660,6 +665,25 @@ export function scrollTable(table, label) {
   }
   requestAnimationFrame(update);
   return wrap;
+}
+
+/**
+ * Re-renders `container` with `render()` and puts the focus back on the
+ * same control (same `data-testid` in the row with the same `rowKey`
+ * data attribute) when it was inside.
+ */
+export function keepingFocus(container, rowKey, render) {
+  const focused = document.activeElement;
+  let target = null;
+  if (focused && container.contains(focused) && focused.dataset.testid) {
+    const row = focused.closest(`[data-${rowKey}]`);
+    target = row ? `[data-${rowKey}="${CSS.escape(row.getAttribute(`data-${rowKey}`))}"] [data-testid="${focused.dataset.testid}"]` : `[data-testid="${focused.dataset.testid}"]`;
+  }
+  render();
+  if (target && !container.contains(document.activeElement)) {
+    const again = container.querySelector(target);
+    if (again) again.focus();
+  }
 }
 
 /**
