@@ -106,6 +106,8 @@ describe("People", () => {
     const modal = await changeType("Creator");
     await modal.waitFor({ state: "detached" });
     await page.waitForFunction((who) => /Creator/.test(document.querySelector(`[data-testid=member-row][data-email="${who}"]`).textContent), email);
+    // Focus is back on that row's Manage button, though the list was re-rendered.
+    assert.ok(await row(email).getByTestId("member-more").evaluate((el) => el === document.activeElement), "focus returns to the row's Manage button");
   });
 
   test("the org's last admin cannot be demoted (409 by the field)", async (t) => {
@@ -231,7 +233,6 @@ describe("People", () => {
     await page.locator(`[data-testid=credential-row][data-client-id="${created.clientId}"][data-status=owner_inactive]`).waitFor();
     assert.equal((await credRow.getByTestId("cred-status").textContent()).trim(), "Owner inactive");
     assert.equal((await adminApi(e, "GET", "/me", null, secondToken)).status, 401);
-    await credRow.scrollIntoViewIfNeeded();
     await shot(page, "people-deactivated-credential");
   });
 
