@@ -116,8 +116,8 @@ export function privilegeHelp(p) {
  * the module, the types this file has labels for (the server still decides).
  */
 export function accountTypes() {
-  const list = limits ? [...limits.account_types] : Object.keys(ACCOUNT_TYPE_LABELS).reverse();
-  return list.reverse();
+  // The module lists them least powerful first; the labels above are most powerful first.
+  return limits ? [...limits.account_types].reverse() : Object.keys(ACCOUNT_TYPE_LABELS);
 }
 
 /** The privileges to offer: the module's list, or the labelled ones without it. */
