@@ -364,7 +364,10 @@ function tokensCard(m) {
         h("h2", { class: "card-title", id: "tokens-title", text: "API tokens" }),
         h("p", {
           class: "muted small card-sub",
-          text: `Sign in to this console and call the admin API as ${m.email}. A token is shown once, when issued.${live !== null ? ` ${live} active.` : ""}`,
+          text:
+            m.status === "active"
+              ? `Sign in to this console and call the admin API as ${m.email}. A token is shown once, when issued.${live !== null ? ` ${live} active.` : ""}`
+              : "Every token of a deactivated member is refused, revoked or not.",
         })
       ),
       issue
@@ -377,7 +380,9 @@ function tokenRow(m, t) {
   const revoked = Boolean(t.revoked_at);
   const status = revoked
     ? h("td", { class: "status-cell" }, h("span", { class: "badge badge-danger badge-dot", text: "Revoked" }), h("span", { class: "status-note", title: absoluteTime(t.revoked_at), text: relativeTime(t.revoked_at) }))
-    : h("td", { class: "status-cell" }, h("span", { class: "badge badge-success badge-dot", text: m.status === "active" ? "Active" : "Refused (member deactivated)" }));
+    : m.status === "active"
+      ? h("td", { class: "status-cell" }, h("span", { class: "badge badge-success badge-dot", text: "Active" }))
+      : h("td", { class: "status-cell" }, h("span", { class: "badge badge-warning badge-dot", text: "Refused" }), h("span", { class: "status-note", text: "The member is deactivated." }));
   return h(
     "tr",
     { class: revoked ? "is-revoked" : "", dataset: { testid: "token-row", tokenId: t.id, state: revoked ? "revoked" : "active" } },
