@@ -1,10 +1,13 @@
-// The Developer Access console (/): an admin creates credentials and sees
-// the secret once, with no trace of it left after the modal closes; a
-// non-admin member gets a read-only view.
+// The Developer Access console (/): sign in with the token alone; an admin
+// creates credentials and sees the secret once, with no trace of it left
+// after the modal closes; the forms check fields with the WASM module's
+// rules (and still work, with the server's answers, without it); a
+// non-admin member gets a read-only view; a credential whose owner is
+// deactivated shows as owner_inactive.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createCredential, env, launch, newPage, shot, signIn, unique } from "./lib.mjs";
+import { createCredential, env, fieldErrorText, launch, newPage, orgApi, shot, signIn, traces, unique } from "./lib.mjs";
 
 const e = env("adminUrl", "org", "adminToken", "adminEmail", "viewerToken");
 let browser;
@@ -29,10 +32,17 @@ describe("console as an admin", () => {
     await page?.context().close();
   });
 
-  test("shows the admin view", async () => {
+  test("signs in with the token alone and shows the admin view", async () => {
     await page.getByTestId("create-new").waitFor();
     assert.equal(await page.getByTestId("readonly-note").isVisible(), false);
+    // The org and the email come from GET /api/v1/me.
     assert.equal(await page.getByTestId("org-name").textContent(), e.org);
+    assert.equal(await page.getByTestId("me-email").textContent(), e.adminEmail);
+    assert.equal(await page.getByTestId("role-badge").textContent(), "Admin");
+    // Only the token is kept, and only in this tab.
+    const stored = await page.evaluate(() => ({ session: { ...sessionStorage }, local: localStorage.length }));
+    assert.equal(stored.local, 0);
+    assert.deepEqual(Object.values(stored.session).map((v) => Object.keys(JSON.parse(v))), [["token"]]);
     await shot(page, "console-list");
   });
 
@@ -42,11 +52,37 @@ describe("console as an admin", () => {
     const modal = page.getByRole("dialog", { name: "Create client credentials" });
     await modal.waitFor();
     assert.equal(await modal.getAttribute("aria-modal"), "true");
-    // Empty name and no owner: client-side errors next to the fields.
+    // Empty name and no owner: the module's sentences next to the fields, and nothing is sent.
+    const posts = [];
+    const onRequest = (r) => r.method() === "POST" && posts.push(r.url());
+    page.on("request", onRequest);
     await modal.getByRole("button", { name: "Create", exact: true }).click();
-    assert.equal(await modal.getByLabel("Name", { exact: true }).getAttribute("aria-invalid"), "true");
+    const nameInput = modal.getByLabel("Name", { exact: true });
+    assert.equal(await nameInput.getAttribute("aria-invalid"), "true");
     assert.equal(await modal.getByLabel("Owner").getAttribute("aria-invalid"), "true");
+    assert.equal(await fieldErrorText(page, nameInput), "name must be 1 to 100 characters (trimmed), without control or bidirectional-override characters");
+    assert.ok(await nameInput.evaluate((el) => el === document.activeElement), "focus should go to the first field in error");
     await shot(page, "console-create-errors");
+    // The limits in the hints are the module's.
+    await modal.getByText("Advanced").click();
+    assert.match(await modal.textContent(), /up to 2592000 \(30 days\)/);
+    // A lifetime out of range and an origin with a path: the sentences the server's 422 gives, before any request.
+    const lifetime = modal.getByLabel(/^Max token lifetime/);
+    await lifetime.fill("0");
+    await lifetime.blur();
+    assert.equal(await fieldErrorText(page, lifetime), "max_token_lifetime_s must be an integer from 1 to 2592000");
+    const origins = modal.getByLabel(/^Allowed origins/);
+    await origins.fill("https://ok.example.com\nhttps://bad.example.com/path");
+    await origins.blur();
+    assert.match(await fieldErrorText(page, origins), /^allowed_origins must be an array of at most 50 http\(s\) origins without a path\. Line 2 is the first one refused\.$/);
+    // Fixing a field clears its error as it is typed.
+    await lifetime.fill("600");
+    assert.equal(await lifetime.getAttribute("aria-invalid"), null);
+    await shot(page, "console-create-rule-errors");
+    await origins.fill("");
+    await lifetime.fill("");
+    page.off("request", onRequest);
+    assert.deepEqual(posts, [], "nothing may be sent while the module refuses the form");
     // Focus stays inside while tabbing around.
     for (let i = 0; i < 15; i += 1) {
       await page.keyboard.press("Tab");
@@ -71,25 +107,7 @@ describe("console as an admin", () => {
   });
 
   test("no trace of the secret remains after the modal closes", async () => {
-    const { secret } = created;
-    const found = await page.evaluate((s) => {
-      const where = [];
-      if (document.documentElement.outerHTML.includes(s)) where.push("outerHTML");
-      for (const store of [localStorage, sessionStorage]) {
-        for (let i = 0; i < store.length; i += 1) {
-          const k = store.key(i);
-          if (k.includes(s) || (store.getItem(k) || "").includes(s)) where.push(store === localStorage ? "localStorage" : "sessionStorage");
-        }
-      }
-      if (location.href.includes(s)) where.push("location.href");
-      if (JSON.stringify(history.state ?? null).includes(s)) where.push("history.state");
-      if (document.title.includes(s)) where.push("title");
-      for (const el of document.querySelectorAll("input, textarea, select")) {
-        if ((el.value || "").includes(s)) where.push(`value of ${el.name || el.id}`);
-      }
-      if (document.body.innerText.includes(s)) where.push("innerText");
-      return where;
-    }, secret);
+    const found = await traces(page, created.secret);
     assert.deepEqual(found, [], `the secret is still in: ${found.join(", ")}`);
   });
 
@@ -187,6 +205,7 @@ describe("console as a non-admin member", () => {
 
   test("is read-only", async () => {
     await page.getByTestId("readonly-note").waitFor();
+    assert.equal(await page.getByTestId("role-badge").textContent(), "Viewer · read-only");
     assert.match(await page.getByTestId("readonly-note").textContent(), /Only org admins can create, rotate or revoke them/);
     assert.equal(await page.getByTestId("create-new").isVisible(), false);
     assert.equal(await page.getByRole("button", { name: /Create New/ }).count(), 0);
@@ -209,8 +228,17 @@ describe("console as a non-admin member", () => {
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
   });
 
+  test("the sign-in page asks for the token alone", async () => {
+    assert.equal(await page.getByLabel("Organization").count(), 0);
+    assert.equal(await page.locator("#signin-form input:not([type=hidden])").count(), 1);
+    assert.ok(await page.getByLabel("API token").evaluate((el) => el === document.activeElement));
+    // An embed secret is not a member token: said without asking the server.
+    await page.getByLabel("API token").fill("egs_not-a-member-token");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    assert.match(await page.locator("#signin-token-error").textContent(), /start with egt_/);
+  });
+
   test("a bad token is refused at sign in", async () => {
-    await page.getByLabel("Organization").fill(e.org);
     await page.getByLabel("API token").fill(`egt_${"0".repeat(64)}`);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.locator("#signin-token-error:not([hidden])").waitFor();
@@ -226,12 +254,7 @@ describe("console as a non-admin member", () => {
 describe("console when the token is revoked mid-session", () => {
   let page;
   const viewer = `revoked-${unique()}@example.com`;
-  const admin = (method, path, body) =>
-    fetch(`${e.adminUrl}/api/v1/orgs/${e.org}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${e.adminToken}`, "content-type": "application/json" },
-      body: body ? JSON.stringify(body) : undefined,
-    }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  const admin = (method, path, body) => orgApi(e, method, path, body);
 
   after(async () => {
     await page?.context().close();
@@ -250,6 +273,115 @@ describe("console when the token is revoked mid-session", () => {
     assert.match(await page.locator("#signin-message").textContent(), /session ended/);
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
     await shot(page, "console-session-ended");
+    assert.deepEqual(page.errors, []);
+  });
+});
+
+describe("a credential whose owner is deactivated", () => {
+  let page;
+  const owner = `owner-${unique()}@example.com`;
+  let cred;
+
+  before(async () => {
+    assert.equal((await orgApi(e, "POST", "/members", { email: owner, account_type: "creator" })).status, 201);
+    const made = await orgApi(e, "POST", "/credentials", { name: `Inactive owner ${unique()}`, owner, privileges: ["embedding"] });
+    assert.equal(made.status, 201);
+    cred = made.body;
+    assert.equal(cred.status, "active");
+    assert.equal((await orgApi(e, "POST", `/members/${owner}/deactivate`)).status, 200);
+    // An active one beside it, to compare.
+    assert.equal((await orgApi(e, "POST", "/credentials", { name: `Active beside ${unique()}`, owner: e.adminEmail, privileges: ["embedding"] })).status, 201);
+    page = await newPage(browser);
+    await signIn(page, e, e.adminToken);
+  });
+  after(async () => {
+    await page?.context().close();
+  });
+
+  test("shows owner_inactive distinctly, with why, and offers no rotate", async () => {
+    const row = page.locator(`[data-testid=credential-row][data-client-id="${cred.client_id}"]`);
+    await row.waitFor();
+    assert.equal(await row.getAttribute("data-status"), "owner_inactive");
+    const badge = row.getByTestId("cred-status");
+    assert.equal((await badge.textContent()).trim(), "Owner inactive");
+    assert.match(await row.getByTestId("owner-inactive-note").textContent(), /Owner deactivated: the edges refuse its tokens\. Reactivation is not possible from the console\./);
+    assert.match(await row.textContent(), /Creator · deactivated/);
+    // The three statuses look different.
+    const colors = await page.evaluate(() => {
+      const out = {};
+      for (const b of document.querySelectorAll("[data-testid=cred-status]")) out[b.dataset.status] = getComputedStyle(b).color;
+      return out;
+    });
+    assert.ok(colors.owner_inactive && colors.active && colors.owner_inactive !== colors.active, JSON.stringify(colors));
+    if (colors.revoked) assert.notEqual(colors.owner_inactive, colors.revoked);
+    assert.match(await page.getByTestId("cred-count").textContent(), /\d+ owner inactive/);
+    // Only Revoke is offered.
+    await row.getByTestId("row-more").click();
+    const items = await row.getByRole("menu").getByRole("menuitem").allTextContents();
+    assert.deepEqual(items, ["Revoke"]);
+    await page.keyboard.press("Escape");
+    await shot(page, "console-owner-inactive");
+    // Rotating it is refused by nothing in the console: there is no way to ask.
+    assert.equal(await row.getByRole("menuitem", { name: "Rotate secret" }).count(), 0);
+    assert.deepEqual(page.errors, []);
+  });
+});
+
+describe("console without the WASM module", () => {
+  let page;
+  const name = `No module ${unique()}`;
+  before(async () => {
+    page = await newPage(browser);
+    // As if `cargo xtask www` had not been run, or the module were blocked.
+    await page.route("**/pkg/**", (route) => route.abort());
+    await signIn(page, e, e.adminToken);
+  });
+  after(async () => {
+    await page?.context().close();
+  });
+
+  test("the create form still works: the server's 422 shows by the field", async () => {
+    await page.getByTestId("create-new").click();
+    const modal = page.getByRole("dialog", { name: "Create client credentials" });
+    await modal.waitFor();
+    await modal.getByRole("button", { name: "Create", exact: true }).click();
+    const nameInput = modal.getByLabel("Name", { exact: true });
+    await page.waitForFunction((el) => el.getAttribute("aria-invalid") === "true", await nameInput.elementHandle());
+    assert.equal(await fieldErrorText(page, nameInput), "name is required");
+    await nameInput.fill(name);
+    await modal.getByLabel("Owner").selectOption(e.adminEmail);
+    await modal.getByText("Advanced").click();
+    const lifetime = modal.getByLabel(/^Max token lifetime/);
+    await lifetime.fill("0");
+    await modal.getByRole("button", { name: "Create", exact: true }).click();
+    await page.waitForFunction((el) => el.getAttribute("aria-invalid") === "true", await lifetime.elementHandle());
+    assert.equal(await fieldErrorText(page, lifetime), "max_token_lifetime_s must be an integer from 1 to 2592000");
+    await shot(page, "console-no-module-422");
+    await lifetime.fill("");
+    await modal.getByRole("button", { name: "Create", exact: true }).click();
+    const secretModal = page.getByRole("dialog", { name: "Access Credentials" });
+    await secretModal.waitFor();
+    await secretModal.getByRole("button", { name: "Done" }).click();
+    await secretModal.waitFor({ state: "detached" });
+  });
+
+  test("the People forms still work", async () => {
+    await page.getByTestId("nav-people").click();
+    await page.getByTestId("people-table").waitFor();
+    await page.getByTestId("add-member").click();
+    const modal = page.getByRole("dialog", { name: "Add a member" });
+    await modal.getByLabel("Email").fill("not-an-email");
+    await modal.getByRole("button", { name: "Add member" }).click();
+    const email = modal.getByLabel("Email");
+    await page.waitForFunction((el) => el.getAttribute("aria-invalid") === "true", await email.elementHandle());
+    assert.equal(await fieldErrorText(page, email), "email must be an email address");
+    // The account types are offered without the module too.
+    assert.ok((await modal.getByRole("radio").count()) >= 2);
+    await page.keyboard.press("Escape");
+    await modal.waitFor({ state: "detached" });
+  });
+
+  test("no page errors", () => {
     assert.deepEqual(page.errors, []);
   });
 });

@@ -77,14 +77,68 @@ export async function shot(page, name) {
   await page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: true });
 }
 
-/** Signs in to the console at `/` with `token`. */
-export async function signIn(page, e, token) {
-  await page.goto(`${e.adminUrl}/`);
-  await page.getByLabel("Organization").fill(e.org);
+/**
+ * Signs in to the console at `/` with `token` alone (the org comes from
+ * `GET /api/v1/me`) and waits for the credentials to be listed. `hash`
+ * opens another page of the console (e.g. "#people").
+ */
+export async function signIn(page, e, token, { hash = "" } = {}) {
+  await page.goto(`${e.adminUrl}/${hash}`);
   await page.getByLabel("API token").fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Developer Access", level: 1 }).waitFor();
-  await page.locator("#credentials-body[aria-busy=false]").waitFor();
+  if (hash.startsWith("#people")) {
+    await page.getByTestId(hash === "#people" ? "page-people" : "page-member").waitFor();
+  } else {
+    await page.getByRole("heading", { name: "Developer Access", level: 1 }).waitFor();
+    await page.locator("#credentials-body[aria-busy=false]").waitFor();
+  }
+}
+
+/** An admin API call with `token` (default: the admin's): `{status, body}`. */
+export async function adminApi(e, method, path, body, token = e.adminToken) {
+  const r = await fetch(`${e.adminUrl}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, accept: "application/json", ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+/** The same, under `/orgs/{org}`. */
+export function orgApi(e, method, path, body, token) {
+  return adminApi(e, method, `/orgs/${e.org}${path}`, body, token);
+}
+
+/**
+ * Where `secret` still shows in the page: the document, storage, URL,
+ * history, title, form values, rendered text. `[]` when nowhere.
+ */
+export async function traces(page, secret) {
+  return page.evaluate((s) => {
+    const where = [];
+    if (document.documentElement.outerHTML.includes(s)) where.push("outerHTML");
+    for (const store of [localStorage, sessionStorage]) {
+      for (let i = 0; i < store.length; i += 1) {
+        const k = store.key(i);
+        if (k.includes(s) || (store.getItem(k) || "").includes(s)) where.push(store === localStorage ? "localStorage" : "sessionStorage");
+      }
+    }
+    if (location.href.includes(s)) where.push("location.href");
+    if (JSON.stringify(history.state ?? null).includes(s)) where.push("history.state");
+    if (document.title.includes(s)) where.push("title");
+    for (const el of document.querySelectorAll("input, textarea, select")) {
+      if ((el.value || "").includes(s)) where.push(`value of ${el.name || el.id}`);
+    }
+    if (document.body.innerText.includes(s)) where.push("innerText");
+    return where;
+  }, secret);
+}
+
+/** The text of the error paragraph of a control (the last id of its aria-describedby). */
+export async function fieldErrorText(page, control) {
+  const describedBy = await control.getAttribute("aria-describedby");
+  return (await page.locator(`[id="${describedBy.split(" ").pop()}"]`).textContent()).trim();
 }
 
 /** A unique suffix for names made by a test run. */

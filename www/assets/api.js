@@ -14,25 +14,38 @@ export class ApiError extends Error {
   }
 }
 
-/** `{org, token}` of this tab, or null. */
-export function loadSession() {
+/**
+ * The member token of this tab, or null. Only the token is kept: the org,
+ * the email and the account type are asked of the server (`GET /api/v1/me`)
+ * on every load, so a changed account type shows on reload.
+ */
+export function loadToken() {
   try {
     const raw = sessionStorage.getItem(SESSION_KEY);
     if (!raw) return null;
     const v = JSON.parse(raw);
-    if (typeof v.org === "string" && typeof v.token === "string") return v;
+    if (v && typeof v.token === "string" && v.token) return v.token;
   } catch {
     /* unreadable: treat as signed out */
   }
   return null;
 }
 
-export function saveSession(org, token) {
-  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ org, token }));
+export function saveToken(token) {
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ token }));
 }
 
 export function clearSession() {
   sessionStorage.removeItem(SESSION_KEY);
+}
+
+/** `{org, email, account_type}` of `token` (`GET /api/v1/me`); rejects with ApiError (401, 429, …). */
+export async function whoAmI(token) {
+  const me = await api(token, "GET", "/api/v1/me");
+  if (!me || typeof me.org !== "string" || typeof me.email !== "string" || typeof me.account_type !== "string") {
+    throw new ApiError(0, "bad_answer", "The server's answer to /api/v1/me was not understood.");
+  }
+  return me;
 }
 
 /**
@@ -77,7 +90,11 @@ export function describeError(err) {
     case "too_many_attempts":
       return "Too many failed sign-in attempts from this address. Wait a minute and try again.";
     case "forbidden":
-      return "Only an admin of this org can do this.";
+      return "Only an admin of this org can do this. If your account type changed, reload the page.";
+    case "last_admin":
+      return "The org's last active admin cannot be deactivated or demoted: make another member an admin first.";
+    case "member_exists":
+      return "A member with this email already exists in the org (deactivated members keep their email).";
     case "internal":
       return "The server had an internal error. Try again; if it persists, check the admin's logs.";
     case "payload_too_large":

@@ -1,60 +1,86 @@
-// The Developer Access console (/): sign in with a member token, list the
-// org's embed credentials, create / rotate / retire / revoke them (admins),
-// the audit log and the edges' sync status.
+// The Developer Access console (/): sign in with a member token alone, the
+// org's embed credentials (create / rotate / retire / revoke for admins),
+// the audit log, the edges' sync status, and the People pages (people.js).
+//
+// Routes are the URL's fragment: `#credentials` (or none), `#audit`,
+// `#edges`, `#people`, `#people/<email>`.
 //
 // Secrets: a create or rotate answer's secret goes straight into one
 // <code> node of the "Access Credentials" modal and the property is
 // deleted from the answer; nothing else keeps it (no variable outlives the
 // call, the Copy button reads the node at click time). Closing the modal
-// removes its nodes from the document.
+// removes its nodes from the document. Member API tokens issued on the
+// People pages are handled the same way.
+//
+// Field rules (limits, lists, sentences) come from the WASM module through
+// rules.js; the server's 422 is shown by the field when the module is
+// missing or disagrees.
 
-import { api, ApiError, clearSession, describeError, loadSession, saveSession } from "./api.js";
+import { api, ApiError, clearSession, describeError, loadToken, saveToken, whoAmI } from "./api.js";
+import { $, call, endsSession, fetchCredentials, handleError, loadMembers, setHooks, state } from "./app.js";
+import { closePeopleModals, leavePeople, renderMemberPage, renderPeoplePage, refreshPeopleViews } from "./people.js";
+import {
+  accountTypeLabel,
+  checkBody,
+  checkField,
+  humanSeconds,
+  loadRules,
+  privilegeHelp,
+  privilegeLabel,
+  privileges as privilegeList,
+  rules,
+  rulesReady,
+} from "./rules.js";
 import {
   announce,
   absoluteTime,
-  copyFrom,
+  charCounter,
+  confirmDialog,
   copyField,
+  emailText,
+  fieldError,
+  formErrorBox,
+  formField,
   h,
+  idCell,
+  keepingFocus,
   menuButton,
   newId,
   openModal,
   relativeTime,
+  scrollTable,
+  setFieldError,
   setPending,
   shortDate,
+  showFormError,
   timeEl,
+  timeOfDay,
   toast,
 } from "./ui.js";
 
-const ORG_RE = /^[a-z0-9-]{1,63}$/;
-const ACCOUNT_TYPES = { admin: "Admin", creator: "Creator", explorer: "Explorer", viewer: "Viewer" };
-const PRIVILEGES = { embedding: "Embedding", api: "REST API" };
-const MAX_LIFETIME = 2592000;
+const SESSION_ENDED = "Your session ended: the API token was rejected (revoked, or its member was deactivated). Sign in again.";
 
-const state = {
-  org: null,
-  token: null,
-  isAdmin: false,
-  members: [],
-  credentials: [],
-  loaded: false,
+const ui = {
+  page: null,
   tab: "credentials",
   edgesTimer: null,
   edgesInFlight: false,
   auditNext: null,
   auditItems: [],
+  credentialsLoaded: false,
+  credFilter: "",
+  credSignature: null,
 };
-
-const $ = (id) => document.getElementById(id);
 
 // ------------------------------------------------------------------ sign in / out
 
 function showSignin(message) {
   stopEdges();
-  state.token = null;
-  state.org = null;
-  state.credentials = [];
-  state.members = [];
-  state.loaded = false;
+  Object.assign(state, { token: null, org: null, email: null, accountType: null, isAdmin: false, members: null, credentials: null });
+  ui.credentialsLoaded = false;
+  ui.credSignature = null;
+  ui.page = null;
+  leavePeople();
   $("app-view").hidden = true;
   $("signin-view").hidden = false;
   const box = $("signin-message");
@@ -65,83 +91,95 @@ function showSignin(message) {
     box.hidden = true;
   }
   document.title = "Sign in · Developer Access · embedgate";
-  const org = $("signin-org");
-  (org.value ? $("signin-token") : org).focus();
-}
-
-function setFieldError(input, errorEl, message) {
-  if (message) {
-    input.setAttribute("aria-invalid", "true");
-    errorEl.textContent = message;
-    errorEl.hidden = false;
-  } else {
-    input.removeAttribute("aria-invalid");
-    errorEl.textContent = "";
-    errorEl.hidden = true;
-  }
+  $("signin-token").focus();
 }
 
 async function onSignin(e) {
   e.preventDefault();
-  const orgInput = $("signin-org");
   const tokenInput = $("signin-token");
-  const org = orgInput.value.trim().toLowerCase();
+  const tokenError = $("signin-token-error");
   const token = tokenInput.value.trim();
-  let bad = false;
-  if (!ORG_RE.test(org)) {
-    setFieldError(orgInput, $("signin-org-error"), "Enter the org slug: 1 to 63 of a–z, 0–9 and “-”.");
-    bad = true;
-  } else setFieldError(orgInput, $("signin-org-error"), null);
   if (!token) {
-    setFieldError(tokenInput, $("signin-token-error"), "Enter your API token.");
-    bad = true;
-  } else if (!token.startsWith("egt_")) {
-    setFieldError(tokenInput, $("signin-token-error"), "Member API tokens start with egt_ (an embed secret, egs_…, does not sign in).");
-    bad = true;
-  } else setFieldError(tokenInput, $("signin-token-error"), null);
-  if (bad) {
-    (orgInput.getAttribute("aria-invalid") ? orgInput : tokenInput).focus();
+    setFieldError(tokenInput, tokenError, "Enter your API token.");
+    tokenInput.focus();
     return;
   }
+  if (!token.startsWith("egt_")) {
+    setFieldError(tokenInput, tokenError, "Member API tokens start with egt_ (an embed secret, egs_…, does not sign in).");
+    tokenInput.focus();
+    return;
+  }
+  setFieldError(tokenInput, tokenError, null);
   const button = $("signin-submit");
   setPending(button, true, "Signing in…");
   $("signin-message").hidden = true;
   try {
-    await enterApp(org, token, { fromForm: true });
+    await enterApp(token);
     tokenInput.value = "";
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
-      setFieldError(tokenInput, $("signin-token-error"), "This token was not accepted: it is unknown, revoked, or its member was deactivated.");
+      setFieldError(tokenInput, tokenError, "This token was not accepted: it is unknown, revoked, or its member was deactivated.");
       tokenInput.focus();
-    } else if (err instanceof ApiError && err.status === 404) {
-      setFieldError(orgInput, $("signin-org-error"), "No such organization for this token.");
-      orgInput.focus();
     } else {
       $("signin-message-text").textContent = describeError(err);
       $("signin-message").hidden = false;
+      tokenInput.focus();
     }
   } finally {
     setPending(button, false);
   }
 }
 
-/** Checks the token against the org, learns the role and shows the console. */
-async function enterApp(org, token) {
-  const members = await api(token, "GET", `/api/v1/orgs/${encodeURIComponent(org)}/members`);
-  let isAdmin = false;
-  try {
-    await api(token, "GET", `/api/v1/orgs/${encodeURIComponent(org)}/audit?limit=1`);
-    isAdmin = true;
-  } catch (err) {
-    if (!(err instanceof ApiError && err.status === 403)) throw err;
-  }
-  saveSession(org, token);
-  state.org = org;
+/** Asks the server whose token this is, then shows the console. */
+async function enterApp(token) {
+  const me = await whoAmI(token);
+  saveToken(token);
   state.token = token;
-  state.isAdmin = isAdmin;
-  state.members = members.members || [];
-  renderShell();
-  await loadCredentials();
+  applyIdentity(me);
+  $("signin-view").hidden = true;
+  $("app-view").hidden = false;
+  route({ focus: true });
+  // The member list feeds the owner picker and the People pages; it is not needed to show the page.
+  loadMembers()
+    .then(() => refreshPeopleViews())
+    .catch((err) => {
+      if (!endsSession(err)) refreshPeopleViews(err);
+    });
+}
+
+function applyIdentity(me) {
+  state.org = me.org;
+  state.email = me.email;
+  state.accountType = me.account_type;
+  state.isAdmin = me.account_type === "admin";
+  $("org-name").textContent = state.org;
+  $("me-email").textContent = state.email;
+  const badge = $("role-badge");
+  badge.textContent = state.isAdmin ? accountTypeLabel("admin") : `${accountTypeLabel(state.accountType)} · read-only`;
+  badge.className = `badge ${state.isAdmin ? "badge-info" : "badge-neutral"}`;
+  $("create-new").hidden = !state.isAdmin;
+  $("readonly-note").hidden = state.isAdmin;
+  $("add-member").hidden = !state.isAdmin;
+  $("people-readonly-note").hidden = state.isAdmin;
+}
+
+/**
+ * After a 403 (or a change to the signed-in member), asks the server again
+ * who this is: an account type changed elsewhere shows without a reload.
+ */
+async function recheckIdentity() {
+  if (!state.token) return;
+  try {
+    const me = await whoAmI(state.token);
+    const wasAdmin = state.isAdmin;
+    applyIdentity(me);
+    if (wasAdmin !== state.isAdmin) {
+      toast(state.isAdmin ? "You are now an admin of this org." : `Your account type is now ${accountTypeLabel(state.accountType)}: the console is read-only.`, "info");
+      route({ focus: false });
+    }
+  } catch (err) {
+    endsSession(err);
+  }
 }
 
 function signOut(message) {
@@ -152,6 +190,7 @@ function signOut(message) {
 }
 
 function closeAllModals() {
+  closePeopleModals();
   for (const el of document.querySelectorAll(".modal-backdrop")) el.remove();
   for (const el of document.querySelectorAll("[data-app-root]")) {
     el.inert = false;
@@ -159,40 +198,65 @@ function closeAllModals() {
   }
 }
 
-/** Routes an API failure: 401 ends the session, the rest become a toast. */
-function handleError(err, context) {
-  if (err instanceof ApiError && err.status === 401) {
-    signOut("Your session ended: the API token was rejected (revoked, or its member was deactivated). Sign in again.");
-    return;
-  }
-  const text = describeError(err);
-  toast(context ? `${context}: ${text}` : text, "error");
-}
-
-async function call(method, path, body) {
-  return api(state.token, method, `/api/v1/orgs/${encodeURIComponent(state.org)}${path}`, body);
-}
-
-// ------------------------------------------------------------------ shell and tabs
-
-function renderShell() {
-  $("signin-view").hidden = true;
-  $("app-view").hidden = false;
-  $("org-name").textContent = state.org;
-  $("role-badge").textContent = state.isAdmin ? "Admin" : "Member (read-only)";
-  $("role-badge").className = `badge ${state.isAdmin ? "badge-info" : "badge-neutral"}`;
-  $("create-new").hidden = !state.isAdmin;
-  $("readonly-note").hidden = state.isAdmin;
-  document.title = `Developer Access · ${state.org} · embedgate`;
-  const initial = ["credentials", "audit", "edges"].includes(location.hash.slice(1)) ? location.hash.slice(1) : "credentials";
-  selectTab(initial, false);
-  $("main").focus();
-}
+// ------------------------------------------------------------------ navigation
 
 const TABS = ["credentials", "audit", "edges"];
+const PAGES = ["access", "people", "member"];
+
+/** The page (and tab or member) the URL's fragment names. */
+function currentRoute() {
+  const hash = location.hash.slice(1);
+  if (hash === "people") return { page: "people" };
+  if (hash.startsWith("people/")) {
+    let email = "";
+    try {
+      email = decodeURIComponent(hash.slice("people/".length));
+    } catch {
+      email = "";
+    }
+    return email ? { page: "member", email } : { page: "people" };
+  }
+  return { page: "access", tab: TABS.includes(hash) ? hash : "credentials" };
+}
+
+/** Shows what the URL names. `focus`: move focus to the page's heading (a navigation). */
+function route({ focus }) {
+  if (!state.token) return;
+  const r = currentRoute();
+  const changed = r.page !== ui.page;
+  ui.page = r.page;
+  for (const p of PAGES) $(`page-${p}`).hidden = p !== r.page;
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    const on = link.dataset.nav === (r.page === "member" ? "people" : r.page);
+    link.classList.toggle("is-active", on);
+    if (on) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (r.page !== "access") stopEdges();
+  else leavePeople();
+  if (r.page === "access") {
+    document.title = `Developer Access · ${state.org} · embedgate`;
+    selectTab(r.tab, false);
+    // Shown from what is loaded, refreshed on every visit (other admins change things too).
+    if (changed || !ui.credentialsLoaded) loadCredentials();
+  } else if (r.page === "people") {
+    document.title = `People · ${state.org} · embedgate`;
+    renderPeoplePage();
+    if (changed || !ui.credentialsLoaded) loadCredentials();
+  } else {
+    document.title = `${r.email} · People · ${state.org} · embedgate`;
+    renderMemberPage(r.email);
+    if (changed || !ui.credentialsLoaded) loadCredentials();
+  }
+  if (focus || changed) {
+    const heading = document.querySelector(`#page-${r.page} h1`);
+    if (heading && focus) heading.focus();
+    else if (focus) $("main").focus();
+  }
+}
 
 function selectTab(name, focus = true) {
-  state.tab = name;
+  ui.tab = name;
   for (const t of TABS) {
     const tab = $(`tab-${t}`);
     const on = t === name;
@@ -201,14 +265,17 @@ function selectTab(name, focus = true) {
     $(`panel-${t}`).hidden = !on;
     if (on && focus) tab.focus();
   }
-  if (location.hash.slice(1) !== name) history.replaceState(null, "", name === "credentials" ? location.pathname : `#${name}`);
+  const want = name === "credentials" ? "" : `#${name}`;
+  if (location.hash !== want && !(want === "" && location.hash === "#credentials")) {
+    history.replaceState(null, "", want ? want : location.pathname + location.search);
+  }
   if (name === "audit") loadAudit(true);
   if (name === "edges") startEdges();
   else stopEdges();
 }
 
 function onTabKey(e) {
-  const i = TABS.indexOf(state.tab);
+  const i = TABS.indexOf(ui.tab);
   let next = null;
   if (e.key === "ArrowRight") next = TABS[(i + 1) % TABS.length];
   else if (e.key === "ArrowLeft") next = TABS[(i + TABS.length - 1) % TABS.length];
@@ -222,27 +289,21 @@ function onTabKey(e) {
 
 // ------------------------------------------------------------------ credentials
 
+/** Loads every credential, then re-renders whatever shows them. */
 async function loadCredentials() {
+  if (!state.token) return;
   const body = $("credentials-body");
-  if (!state.loaded) {
+  if (!ui.credentialsLoaded) {
     body.replaceChildren(h("div", { class: "loading", role: "status", text: "Loading credentials…" }));
   }
   body.setAttribute("aria-busy", "true");
   try {
-    const all = [];
-    let after = null;
-    for (let page = 0; page < 50; page += 1) {
-      const q = after ? `?limit=1000&after=${encodeURIComponent(after)}` : "?limit=1000";
-      const res = await call("GET", `/credentials${q}`);
-      all.push(...res.credentials);
-      after = res.next;
-      if (!after) break;
-    }
-    state.credentials = all;
-    state.loaded = true;
+    await fetchCredentials();
+    ui.credentialsLoaded = true;
     renderCredentials();
+    refreshPeopleViews();
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return handleError(err);
+    if (endsSession(err)) return;
     body.replaceChildren(
       h(
         "div",
@@ -261,31 +322,74 @@ function privilegeBadges(privileges) {
   return h(
     "div",
     { class: "badges" },
-    privileges.map((p) => h("span", { class: `badge ${p === "embedding" ? "badge-info" : "badge-neutral"}`, text: PRIVILEGES[p] || p }))
+    privileges.map((p) => h("span", { class: `badge ${p === "embedding" ? "badge-info" : "badge-neutral"}`, text: privilegeLabel(p) }))
   );
+}
+
+/** The badge (and its explanation) of a credential's status; unknown statuses show as themselves. */
+function statusBadge(c) {
+  switch (c.status) {
+    case "active":
+      return h("span", { class: "badge badge-success badge-dot", dataset: { testid: "cred-status", status: c.status }, text: "Active" });
+    case "revoked":
+      return h("span", { class: "badge badge-danger badge-dot", dataset: { testid: "cred-status", status: c.status }, text: "Revoked" });
+    case "owner_inactive":
+      return h("span", { class: "badge badge-warning badge-dot", dataset: { testid: "cred-status", status: c.status }, text: "Owner inactive" });
+    default:
+      return h("span", { class: "badge badge-neutral badge-dot", dataset: { testid: "cred-status", status: String(c.status) }, text: String(c.status) });
+  }
 }
 
 function statusCell(c) {
   if (c.status === "revoked") {
-    const revoked = h("span", { class: "badge badge-danger badge-dot", text: "Revoked" });
     const when = c.revoked_at
-      ? h("span", { class: "revoked-by", title: absoluteTime(c.revoked_at), text: `by ${c.revoked_by || "an admin"}, ${relativeTime(c.revoked_at)}` })
+      ? h("span", { class: "status-note", title: absoluteTime(c.revoked_at), text: `by ${c.revoked_by || "an admin"}, ${relativeTime(c.revoked_at)}` })
       : null;
-    return h("td", { class: "status-cell" }, revoked, when);
+    return h("td", { class: "status-cell" }, statusBadge(c), when);
+  }
+  if (c.status === "owner_inactive") {
+    return h(
+      "td",
+      { class: "status-cell" },
+      statusBadge(c),
+      h("span", {
+        class: "status-note",
+        dataset: { testid: "owner-inactive-note" },
+        title: "A deactivated member cannot be reactivated from the console. To keep an integration working, create new credentials owned by an active member.",
+        text: "Owner deactivated: the edges refuse its tokens. Reactivation is not possible from the console.",
+      })
+    );
   }
   return h(
     "td",
     { class: "status-cell" },
-    h("span", { class: "badge badge-success badge-dot", text: "Active" }),
-    c.live_generations.length > 1 ? h("span", { class: "hint", dataset: { testid: "rotating-hint" }, text: "2 live secrets" }) : null
+    statusBadge(c),
+    c.status === "active" && c.live_generations.length > 1 ? h("span", { class: "status-note is-warning", dataset: { testid: "rotating-hint" }, text: "2 live secrets" }) : null
   );
+}
+
+function credentialMatches(c, q) {
+  if (!q) return true;
+  return [c.name, c.client_id, c.owner, c.description || ""].some((v) => v.toLowerCase().includes(q));
+}
+
+function countSummary(list) {
+  const n = (s) => list.filter((c) => c.status === s).length;
+  const parts = [`${n("active")} active`];
+  if (n("owner_inactive")) parts.push(`${n("owner_inactive")} owner inactive`);
+  if (n("revoked")) parts.push(`${n("revoked")} revoked`);
+  return parts.join(" · ");
 }
 
 function renderCredentials() {
   const body = $("credentials-body");
-  const list = state.credentials;
-  const active = list.filter((c) => c.status === "active").length;
-  $("cred-count").textContent = list.length === 0 ? "No credentials yet" : `${active} active · ${list.length - active} revoked`;
+  const list = state.credentials || [];
+  // Unchanged data is not re-rendered: an open menu or the focus in the table stays.
+  const signature = JSON.stringify([list, ui.credFilter, state.isAdmin]);
+  if (signature === ui.credSignature && body.querySelector("table, .empty-state")) return;
+  ui.credSignature = signature;
+  $("cred-count").textContent = list.length === 0 ? "No credentials yet" : countSummary(list);
+  $("cred-filter").closest(".filter").hidden = list.length < 2;
   if (list.length === 0) {
     body.replaceChildren(
       h(
@@ -304,115 +408,123 @@ function renderCredentials() {
     );
     return;
   }
+  const q = ui.credFilter.trim().toLowerCase();
+  const shown = list.filter((c) => credentialMatches(c, q));
+  if (shown.length === 0) {
+    body.replaceChildren(h("div", { class: "empty-state" }, h("p", { class: "muted", role: "status", text: `No credentials match “${ui.credFilter.trim()}”.` })));
+    return;
+  }
   const head = h(
     "tr",
     {},
-    ["Name", "Client ID", "Owner", "Privileges", "Created", "Last used", "Status"].map((t) => h("th", { scope: "col", text: t })),
-    state.isAdmin ? h("th", { scope: "col" }, h("span", { class: "visually-hidden", text: "Actions" })) : null
+    h("th", { scope: "col", class: "col-name", text: "Name" }),
+    h("th", { scope: "col", class: "col-id", text: "Client ID" }),
+    h("th", { scope: "col", class: "col-owner", text: "Owner" }),
+    h("th", { scope: "col", class: "col-dates", text: "Created" }),
+    h("th", { scope: "col", class: "col-status", text: "Status" }),
+    state.isAdmin ? h("th", { scope: "col", class: "actions-cell" }, h("span", { class: "visually-hidden", text: "Actions" })) : null
   );
-  const rows = list.map((c) => credentialRow(c));
-  body.replaceChildren(
-    h(
-      "div",
-      { class: "table-wrap" },
-      h("table", { class: "data", dataset: { testid: "credentials-table" } },
-        h("caption", { class: "visually-hidden", text: `Client credentials of ${state.org}` }),
-        h("thead", {}, head),
-        h("tbody", {}, rows))
-    )
+  const table = h(
+    "table",
+    { class: "data data-credentials", dataset: { testid: "credentials-table" } },
+    h("caption", { class: "visually-hidden", text: `Client credentials of ${state.org}` }),
+    h("thead", {}, head),
+    h("tbody", {}, shown.map((c) => credentialRow(c)))
+  );
+  keepingFocus(body, "client-id", () => body.replaceChildren(scrollTable(table, "Client credentials")));
+  if (q) announce(`${shown.length} of ${list.length} credentials shown`);
+}
+
+function ownerCell(c) {
+  const type = c.owner_account_type ? accountTypeLabel(c.owner_account_type) : "Former member";
+  return h(
+    "td",
+    { class: "col-owner" },
+    h("span", { class: "owner-email" }, emailText(c.owner)),
+    h("span", { class: "owner-type", text: c.status === "owner_inactive" ? `${type} · deactivated` : type })
   );
 }
 
 function credentialRow(c) {
-  const idCode = h("code", { text: c.client_id, dataset: { testid: "row-client-id" } });
-  const copyBtn = h("button", {
-    type: "button",
-    class: "btn btn-ghost btn-sm",
-    "aria-label": `Copy client ID of ${c.name}`,
-    on: { click: () => copyFrom(idCode, copyBtn, "Client ID") },
-  }, h("span", { class: "btn-label", text: "Copy" }));
   const cells = [
-    h("td", {}, h("span", { class: "cred-name", text: c.name }), c.description ? h("span", { class: "cred-desc small", text: c.description }) : null),
-    h("td", {}, h("div", { class: "client-id" }, idCode, copyBtn)),
-    h("td", {},
-      h("span", { class: "owner-email", text: c.owner }),
-      h("span", { class: "owner-type", text: c.owner_account_type ? ACCOUNT_TYPES[c.owner_account_type] || c.owner_account_type : "Former member" })),
-    h("td", {}, privilegeBadges(c.privileges)),
-    h("td", {}, h("time", { datetime: new Date(c.created_at * 1000).toISOString(), title: `${absoluteTime(c.created_at)} by ${c.created_by}`, text: shortDate(c.created_at) })),
-    h("td", {}, c.last_used_at ? timeEl(c.last_used_at) : h("span", { class: "muted", text: "Never" })),
+    h(
+      "td",
+      { class: "col-name" },
+      h("span", { class: "cred-name", text: c.name }),
+      c.description ? h("span", { class: "cred-desc small", text: c.description }) : null,
+      h("span", { class: "visually-hidden", text: "Privileges: " }),
+      privilegeBadges(c.privileges)
+    ),
+    h("td", { class: "col-id" }, idCell(c.client_id, { label: `client ID of ${c.name}`, what: "Client ID", testid: "row-client-id" })),
+    ownerCell(c),
+    h(
+      "td",
+      { class: "col-dates" },
+      h("time", { datetime: new Date(c.created_at * 1000).toISOString(), title: `${absoluteTime(c.created_at)} by ${c.created_by}`, text: shortDate(c.created_at) }),
+      h("span", { class: "last-used" }, c.last_used_at ? ["Used ", timeEl(c.last_used_at)] : "Never used")
+    ),
     statusCell(c),
   ];
   if (state.isAdmin) {
-    cells.push(h("td", { class: "actions-cell" }, c.status === "active" ? rowMenu(c) : h("span", { class: "muted", "aria-label": "No actions: revoked", text: "—" })));
+    const menu = rowMenu(c);
+    cells.push(h("td", { class: "actions-cell" }, menu || h("span", { class: "muted", "aria-label": "No actions: revoked", text: "—" })));
   }
-  return h("tr", { class: c.status === "revoked" ? "is-revoked" : "", dataset: { testid: "credential-row", clientId: c.client_id } }, cells);
+  const cls = c.status === "revoked" ? "is-revoked" : c.status === "owner_inactive" ? "is-inactive" : "";
+  return h("tr", { class: cls, dataset: { testid: "credential-row", clientId: c.client_id, status: String(c.status) } }, cells);
 }
 
+/** The row's menu: rotate and retire only while active; revoke while not revoked. */
 function rowMenu(c) {
-  const two = c.live_generations.length > 1;
-  return menuButton({
-    label: "More",
-    ariaLabel: `More actions for ${c.name}`,
-    testid: "row-more",
-    items: [
-      {
-        label: "Rotate secret",
-        disabled: two,
-        hint: "Two secrets are live: retire the previous one first",
-        onSelect: () => rotate(c),
-      },
-      {
-        label: "Retire previous secret",
-        disabled: !two,
-        hint: "Only one secret is live",
-        onSelect: () => confirmRetire(c),
-      },
-      "separator",
-      { label: "Revoke", danger: true, onSelect: () => confirmRevoke(c) },
-    ],
-  });
+  if (c.status === "revoked") return null;
+  const items = [];
+  if (c.status === "active") {
+    const two = c.live_generations.length > 1;
+    items.push(
+      { label: "Rotate secret", disabled: two, hint: "Two secrets are live: retire the previous one first", onSelect: () => rotate(c) },
+      { label: "Retire previous secret", disabled: !two, hint: "Only one secret is live", onSelect: () => confirmRetire(c) },
+      "separator"
+    );
+  }
+  items.push({ label: "Revoke", danger: true, onSelect: () => confirmRevoke(c) });
+  return menuButton({ label: "More", ariaLabel: `More actions for ${c.name}`, testid: "row-more", items });
 }
 
 // ------------------------------------------------------------------ create
 
-function field({ id, label, control, hint, optional }) {
-  const errorId = `${id}-error`;
-  const hintId = hint ? `${id}-hint` : null;
-  control.id = id;
-  control.setAttribute("aria-describedby", [hintId, errorId].filter(Boolean).join(" "));
-  return h(
-    "div",
-    { class: "field" },
-    h("label", { for: id }, label, optional ? h("span", { class: "optional", text: " (optional)" }) : null),
-    control,
-    hint ? h("p", { class: "hint", id: hintId }, hint) : null,
-    h("p", { class: "error", id: errorId, hidden: true })
-  );
+/** The value of a lifetime text box as the body carries it: a number when it is digits, else the text (refused). */
+function integerOrText(text) {
+  const t = text.trim();
+  if (!t) return undefined;
+  return /^[+-]?\d+$/.test(t) ? Number(t) : t;
 }
 
-function openCreate() {
-  const activeMembers = state.members.filter((m) => m.status === "active");
-  const embedding = h("input", { type: "checkbox", name: "privileges", value: "embedding", checked: true, dataset: { testid: "create-priv-embedding" } });
-  const apiPriv = h("input", { type: "checkbox", name: "privileges", value: "api", dataset: { testid: "create-priv-api" } });
-  const name = h("input", { type: "text", name: "name", maxlength: "100", required: true, autocomplete: "off", dataset: { testid: "create-name" } });
-  const description = h("textarea", { name: "description", rows: "3", maxlength: "1000", dataset: { testid: "create-description" } });
+async function openCreate() {
+  await rulesReady();
+  const r = rules();
+  const activeMembers = (state.members || []).filter((m) => m.status === "active");
+  const privBoxes = privilegeList().map((p, i) =>
+    h("input", { type: "checkbox", name: "privileges", value: p, checked: i === 0, dataset: { testid: `create-priv-${p}` } })
+  );
+  const name = h("input", { type: "text", name: "name", required: true, autocomplete: "off", dataset: { testid: "create-name" } });
+  const description = h("textarea", { name: "description", rows: "3", dataset: { testid: "create-description" } });
   const owner = h(
     "select",
     { name: "owner", required: true, dataset: { testid: "create-owner" } },
-    h("option", { value: "", text: "Select a member…" }),
-    activeMembers.map((m) => h("option", { value: m.email, text: `${m.email} — ${ACCOUNT_TYPES[m.account_type] || m.account_type}` }))
+    h("option", { value: "", text: state.members ? "Select a member…" : "Loading members…" }),
+    activeMembers.map((m) => h("option", { value: m.email, text: `${m.email} — ${accountTypeLabel(m.account_type)}` }))
   );
   const origins = h("textarea", { name: "allowed_origins", rows: "3", spellcheck: "false", placeholder: "https://app.example.com", dataset: { testid: "create-origins" } });
-  const lifetime = h("input", { type: "number", name: "max_token_lifetime_s", min: "1", max: String(MAX_LIFETIME), step: "1", inputmode: "numeric", dataset: { testid: "create-lifetime" } });
+  const lifetime = h("input", { type: "text", name: "max_token_lifetime_s", inputmode: "numeric", autocomplete: "off", spellcheck: "false", dataset: { testid: "create-lifetime" } });
   const privError = h("p", { class: "error", id: newId("priv-error"), hidden: true });
-  const formError = h("div", { class: "alert alert-danger form-error", role: "alert", hidden: true });
+  const formError = formErrorBox();
 
   const privFieldset = h(
     "fieldset",
     { "aria-describedby": privError.id },
     h("legend", { text: "Select privileges" }),
-    h("label", { class: "check" }, embedding, h("span", {}, h("strong", { text: "Embedding" }), h("span", { class: "desc", text: "Sign embed tokens for secure embeds." }))),
-    h("label", { class: "check" }, apiPriv, h("span", {}, h("strong", { text: "REST API" }), h("span", { class: "desc", text: "Call the REST API with these credentials." }))),
+    privBoxes.map((box) =>
+      h("label", { class: "check" }, box, h("span", {}, h("strong", { text: privilegeLabel(box.value) }), h("span", { class: "desc", text: privilegeHelp(box.value) })))
+    ),
     privError
   );
   const advanced = h(
@@ -422,8 +534,22 @@ function openCreate() {
     h(
       "div",
       { class: "disclosure-body" },
-      field({ id: newId("origins"), label: "Allowed origins", control: origins, optional: true, hint: "Pages allowed to frame the embeds, one per line (e.g. https://app.example.com). Empty: any origin." }),
-      field({ id: newId("lifetime"), label: "Max token lifetime (seconds)", control: lifetime, optional: true, hint: `The longest exp − iat a token may have, up to ${MAX_LIFETIME} (30 days).` })
+      formField({
+        id: newId("origins"),
+        label: "Allowed origins",
+        control: origins,
+        optional: true,
+        hint: `Pages allowed to frame the embeds, one per line (e.g. https://app.example.com)${r ? `, at most ${r.allowed_origins_max}` : ""}. Empty: any origin.`,
+      }),
+      formField({
+        id: newId("lifetime"),
+        label: "Max token lifetime (seconds)",
+        control: lifetime,
+        optional: true,
+        hint: r
+          ? `The longest exp − iat a token may have, up to ${r.max_token_lifetime_s} (${humanSeconds(r.max_token_lifetime_s)}).`
+          : "The longest exp − iat a token may have.",
+      })
     )
   );
   const form = h(
@@ -431,13 +557,20 @@ function openCreate() {
     { novalidate: true, dataset: { testid: "create-form" } },
     formError,
     privFieldset,
-    field({ id: newId("name"), label: "Name", control: name, hint: "Unique in the org, up to 100 characters." }),
-    field({ id: newId("description"), label: "Description", control: description, optional: true, hint: "What uses these credentials (up to 1000 characters)." }),
-    field({
+    formField({ id: newId("name"), label: "Name", control: name, hint: "Unique in the org (names of revoked credentials stay taken).", counter: charCounter(name, r && r.name_max_chars) }),
+    formField({
+      id: newId("description"),
+      label: "Description",
+      control: description,
+      optional: true,
+      hint: "What uses these credentials.",
+      counter: charCounter(description, r && r.description_max_chars),
+    }),
+    formField({
       id: newId("owner"),
       label: "Owner",
       control: owner,
-      hint: "The credentials can do what this member's account type allows: an admin owner may sign for any user; any other owner only as itself.",
+      hint: "The credentials can do what this member's account type allows: an admin owner may sign for any user; any other owner only as itself. If the owner is deactivated, the credentials stop working.",
     }),
     advanced
   );
@@ -445,58 +578,79 @@ function openCreate() {
   // Outside the form element (in the modal footer) but submitting it, so Enter in a field submits too.
   const submit = h("button", { type: "submit", form: form.id, class: "btn btn-primary", text: "Create", dataset: { testid: "create-submit" } });
 
-  const controls = { privileges: embedding, name, description, owner, allowed_origins: origins, max_token_lifetime_s: lifetime };
-  function errorFor(key) {
-    if (key === "privileges") return privError;
-    return document.getElementById(controls[key].getAttribute("aria-describedby").split(" ").pop());
+  const controls = { privileges: privBoxes, name, description, owner, allowed_origins: origins, max_token_lifetime_s: lifetime };
+  const ORDER = ["privileges", "name", "description", "owner", "allowed_origins", "max_token_lifetime_s"];
+
+  /** The value each field adds to the body (undefined: left out). */
+  function valueOf(key) {
+    switch (key) {
+      case "privileges":
+        return privBoxes.filter((c) => c.checked).map((c) => c.value);
+      case "name":
+        return name.value.trim() || undefined;
+      case "description":
+        return description.value.trim() ? description.value : undefined;
+      case "owner":
+        return owner.value || undefined;
+      case "allowed_origins": {
+        const list = origins.value.split("\n").map((s) => s.trim()).filter(Boolean);
+        return list.length ? list : undefined;
+      }
+      case "max_token_lifetime_s":
+        return integerOrText(lifetime.value);
+      default:
+        return undefined;
+    }
+  }
+  function buildBody() {
+    const body = {};
+    for (const key of ORDER) {
+      const v = valueOf(key);
+      if (v !== undefined) body[key] = v;
+    }
+    return body;
+  }
+  /**
+   * The module's sentence for one field's current value, or null. A field
+   * left empty is checked as null: fine for the optional ones, the rule's
+   * sentence for the required ones.
+   */
+  function check(key) {
+    const v = valueOf(key);
+    const message = checkField(key, v === undefined ? null : v);
+    if (message && key === "allowed_origins" && Array.isArray(v)) {
+      const bad = v.findIndex((o) => checkField("allowed_origins", [o]));
+      if (bad >= 0) return `${message}. Line ${bad + 1} is the first one refused.`;
+    }
+    return message;
+  }
+  function errorEl(key) {
+    return key === "privileges" ? privError : fieldError(controls[key]);
   }
   function showError(key, message) {
-    const el = errorFor(key);
-    el.textContent = message || "";
-    el.hidden = !message;
-    const inputs = key === "privileges" ? [embedding, apiPriv] : [controls[key]];
-    for (const i of inputs) {
-      if (message) i.setAttribute("aria-invalid", "true");
-      else i.removeAttribute("aria-invalid");
-    }
+    setFieldError(controls[key], errorEl(key), message);
     if (message && (key === "allowed_origins" || key === "max_token_lifetime_s")) advanced.open = true;
   }
-  function clearErrors() {
-    for (const key of Object.keys(controls)) showError(key, null);
-    formError.hidden = true;
-    formError.replaceChildren();
+  function focusField(key) {
+    (key === "privileges" ? privBoxes[0] : controls[key]).focus();
   }
-
-  function validate() {
-    const errors = {};
-    const body = {};
-    body.privileges = [embedding, apiPriv].filter((c) => c.checked).map((c) => c.value);
-    if (body.privileges.length === 0) errors.privileges = "Select at least one privilege.";
-    body.name = name.value.trim();
-    if (!body.name) errors.name = "Enter a name.";
-    else if ([...body.name].length > 100) errors.name = "Use at most 100 characters.";
-    else if (/\p{Cc}/u.test(body.name)) errors.name = "Remove control characters.";
-    const desc = description.value;
-    if (desc.trim()) {
-      if ([...desc].length > 1000) errors.description = "Use at most 1000 characters.";
-      else body.description = desc;
+  function clearErrors() {
+    for (const key of ORDER) showError(key, null);
+    showFormError(formError, null);
+  }
+  // Hints as the admin goes: a filled field is checked when left, and its error cleared as soon as it is fixed.
+  for (const key of ORDER) {
+    const els = key === "privileges" ? privBoxes : [controls[key]];
+    for (const el of els) {
+      el.addEventListener(key === "privileges" || key === "owner" ? "change" : "blur", () => {
+        // An empty field is only flagged on submit: tabbing through the form is not a mistake.
+        if (key !== "privileges" && valueOf(key) === undefined) return;
+        showError(key, check(key));
+      });
+      el.addEventListener("input", () => {
+        if (el.getAttribute("aria-invalid") === "true" && !check(key)) showError(key, null);
+      });
     }
-    if (!owner.value) errors.owner = "Select the member who owns these credentials.";
-    else body.owner = owner.value;
-    const originList = origins.value.split("\n").map((s) => s.trim()).filter(Boolean);
-    if (originList.length > 50) errors.allowed_origins = "At most 50 origins.";
-    else {
-      const bad = originList.find((o) => !/^https?:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?\/?$/.test(o));
-      if (bad !== undefined) errors.allowed_origins = `Not an origin: “${bad}”. Use scheme://host[:port], without a path.`;
-      else if (originList.length) body.allowed_origins = originList;
-    }
-    const lt = lifetime.value.trim();
-    if (lt) {
-      const n = Number(lt);
-      if (!Number.isInteger(n) || n < 1 || n > MAX_LIFETIME) errors.max_token_lifetime_s = `Enter whole seconds from 1 to ${MAX_LIFETIME}.`;
-      else body.max_token_lifetime_s = n;
-    }
-    return { errors, body };
   }
 
   let pending = false;
@@ -514,12 +668,23 @@ function openCreate() {
     e.preventDefault();
     if (pending) return;
     clearErrors();
-    const { errors, body } = validate();
-    const keys = Object.keys(errors);
-    if (keys.length) {
+    const body = buildBody();
+    // Every field's own rule (all of them at once), then the body as a whole, as the server checks it.
+    const errors = {};
+    for (const key of ORDER) {
+      const m = check(key);
+      if (m) errors[key] = m;
+    }
+    if (Object.keys(errors).length === 0) {
+      const whole = checkBody("credential", body);
+      if (!whole.ok) errors[controls[whole.field] ? whole.field : "body"] = whole.message;
+    }
+    const keys = ORDER.filter((k) => errors[k]);
+    if (errors.body) showFormError(formError, errors.body);
+    if (keys.length || errors.body) {
       for (const k of keys) showError(k, errors[k]);
-      (keys[0] === "privileges" ? embedding : controls[keys[0]]).focus();
-      announce(`${keys.length} field${keys.length > 1 ? "s need" : " needs"} attention`);
+      if (keys.length) focusField(keys[0]);
+      announce(`${keys.length || 1} field${keys.length > 1 ? "s need" : " needs"} attention`);
       return;
     }
     pending = true;
@@ -532,16 +697,16 @@ function openCreate() {
       showSecretModal(created, secret, false);
       loadCredentials();
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) return handleError(err);
+      if (endsSession(err)) return;
       if (err instanceof ApiError && err.code === "invalid_input" && err.field && controls[err.field]) {
         showError(err.field, err.message);
-        (err.field === "privileges" ? embedding : controls[err.field]).focus();
+        focusField(err.field);
       } else if (err instanceof ApiError && err.code === "name_taken") {
         showError("name", "A credential with this name already exists in the org (names of revoked ones stay taken). Choose another.");
         name.focus();
       } else {
-        formError.replaceChildren(h("span", { class: "alert-icon", "aria-hidden": "true", text: "!" }), h("p", { text: describeError(err) }));
-        formError.hidden = false;
+        if (err instanceof ApiError && err.status === 403) recheckIdentity();
+        showFormError(formError, describeError(err));
       }
     } finally {
       pending = false;
@@ -619,34 +784,16 @@ async function rotate(c) {
   }
 }
 
-function confirmDialog({ title, lines, confirmLabel, pendingLabel, danger, testid, action }) {
-  const confirm = h("button", { type: "button", class: `btn ${danger ? "btn-danger" : "btn-primary"}`, text: confirmLabel, dataset: { testid: `${testid}-confirm` } });
-  const cancel = h("button", { type: "button", class: "btn", text: "Cancel", dataset: { testid: `${testid}-cancel` } });
-  const modal = openModal({
-    title,
-    testid,
-    initialFocus: () => cancel,
-    build: () => ({ body: h("div", {}, lines), footer: [cancel, confirm] }),
-  });
-  cancel.addEventListener("click", () => modal.close());
-  confirm.addEventListener("click", async () => {
-    setPending(confirm, true, pendingLabel);
-    cancel.disabled = true;
-    try {
-      await action();
-      modal.close();
-    } catch (err) {
-      modal.close();
-      throw err;
-    }
-  });
-  return modal;
+/** Where focus goes when a row's dialog closes and the row was re-rendered: its More button, else Create New. */
+function rowFocus(c) {
+  return () => document.querySelector(`[data-testid=credential-row][data-client-id="${c.client_id}"] [data-testid=row-more]`) || $("create-new");
 }
 
 function confirmRetire(c) {
   confirmDialog({
     title: "Retire previous secret?",
     testid: "retire-dialog",
+    returnFocus: rowFocus(c),
     confirmLabel: "Retire previous secret",
     pendingLabel: "Retiring…",
     lines: [
@@ -671,6 +818,7 @@ function confirmRevoke(c) {
   confirmDialog({
     title: `Revoke “${c.name}”?`,
     testid: "revoke-dialog",
+    returnFocus: rowFocus(c),
     confirmLabel: "Revoke",
     pendingLabel: "Revoking…",
     danger: true,
@@ -739,15 +887,15 @@ async function loadAudit(reset) {
   }
   $("audit-refresh").hidden = false;
   if (reset) {
-    state.auditItems = [];
-    state.auditNext = null;
+    ui.auditItems = [];
+    ui.auditNext = null;
     body.replaceChildren(h("div", { class: "loading", role: "status", text: "Loading the audit log…" }));
   }
   try {
-    const q = state.auditNext ? `?limit=50&before=${state.auditNext}` : "?limit=50";
+    const q = ui.auditNext ? `?limit=50&before=${ui.auditNext}` : "?limit=50";
     const page = await call("GET", `/audit${q}`);
-    state.auditItems.push(...page.items);
-    state.auditNext = page.next_before;
+    ui.auditItems.push(...page.items);
+    ui.auditNext = page.next_before;
     renderAudit();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return handleError(err);
@@ -757,44 +905,45 @@ async function loadAudit(reset) {
 
 function renderAudit() {
   const body = $("audit-body");
-  if (state.auditItems.length === 0) {
+  if (ui.auditItems.length === 0) {
     body.replaceChildren(h("div", { class: "empty-state" }, h("p", { class: "muted", text: "No audit entries yet." })));
     return;
   }
-  const names = new Map(state.credentials.map((c) => [c.client_id, c.name]));
-  const rows = state.auditItems.map((item) => {
+  const names = new Map((state.credentials || []).map((c) => [c.client_id, c.name]));
+  const rows = ui.auditItems.map((item) => {
     const detail = item.detail && typeof item.detail === "object" ? item.detail : {};
     const known = names.get(item.target);
     return h(
       "tr",
       { dataset: { testid: "audit-row" } },
-      h("td", {}, h("time", { datetime: new Date(item.at * 1000).toISOString(), title: relativeTime(item.at), text: absoluteTime(item.at) })),
-      h("td", {}, h("span", { class: "owner-email", text: item.actor })),
-      h("td", { class: "audit-action" }, ACTIONS[item.action] || item.action, h("code", { text: item.action })),
-      h("td", {}, known ? h("span", { class: "target-name", text: known }) : null, h("span", { class: known ? "target-id mono" : "owner-email", text: item.target })),
       h(
         "td",
-        {},
+        { class: "col-when" },
+        h("time", { datetime: new Date(item.at * 1000).toISOString(), title: `${absoluteTime(item.at)} (${relativeTime(item.at)})` }, h("span", { text: shortDate(item.at) }), h("span", { class: "time-of-day", text: timeOfDay(item.at) }))
+      ),
+      h("td", { class: "col-actor" }, h("span", { class: "owner-email" }, emailText(item.actor))),
+      h("td", { class: "audit-action" }, ACTIONS[item.action] || item.action, h("code", { text: item.action })),
+      h("td", { class: "col-target" }, known ? h("span", { class: "target-name", text: known }) : null, known ? h("span", { class: "target-id mono", text: item.target }) : h("span", { class: "owner-email" }, emailText(item.target))),
+      h(
+        "td",
+        { class: "col-details" },
         Object.keys(detail).length
           ? h("div", { class: "kv" }, Object.entries(detail).map(([k, v]) => h("span", {}, h("b", { text: `${k.replaceAll("_", " ")}: ` }), detailValue(v))))
           : h("span", { class: "muted", text: "—" })
       )
     );
   });
-  const more = state.auditNext
+  const more = ui.auditNext
     ? h("div", { class: "table-foot" }, h("button", { type: "button", class: "btn btn-sm", text: "Load older entries", on: { click: () => loadAudit(false) } }))
     : null;
-  body.replaceChildren(
-    h(
-      "div",
-      { class: "table-wrap" },
-      h("table", { class: "data", dataset: { testid: "audit-table" } },
-        h("caption", { class: "visually-hidden", text: "Audit log, newest first" }),
-        h("thead", {}, h("tr", {}, ["Time", "Actor", "Action", "Target", "Details"].map((t) => h("th", { scope: "col", text: t })))),
-        h("tbody", {}, rows))
-    ),
-    ...(more ? [more] : [])
+  const table = h(
+    "table",
+    { class: "data data-audit", dataset: { testid: "audit-table" } },
+    h("caption", { class: "visually-hidden", text: "Audit log, newest first" }),
+    h("thead", {}, h("tr", {}, ["Time", "Actor", "Action", "Target", "Details"].map((t) => h("th", { scope: "col", text: t })))),
+    h("tbody", {}, rows)
   );
+  body.replaceChildren(scrollTable(table, "Audit log"), ...(more ? [more] : []));
 }
 
 // ------------------------------------------------------------------ edges
@@ -812,19 +961,19 @@ function startEdges() {
   const body = $("edges-body");
   if (!body.firstChild) body.replaceChildren(h("div", { class: "loading", role: "status", text: "Loading edge status…" }));
   refreshEdges();
-  state.edgesTimer = setInterval(() => {
+  ui.edgesTimer = setInterval(() => {
     if (document.visibilityState === "visible") refreshEdges();
   }, 2000);
 }
 
 function stopEdges() {
-  if (state.edgesTimer) clearInterval(state.edgesTimer);
-  state.edgesTimer = null;
+  if (ui.edgesTimer) clearInterval(ui.edgesTimer);
+  ui.edgesTimer = null;
 }
 
 async function refreshEdges() {
-  if (state.edgesInFlight || !state.token) return;
-  state.edgesInFlight = true;
+  if (ui.edgesInFlight || !state.token) return;
+  ui.edgesInFlight = true;
   try {
     const data = await api(state.token, "GET", "/api/v1/edges");
     renderEdges(data);
@@ -835,7 +984,7 @@ async function refreshEdges() {
     }
     $("edges-sub").textContent = `Refresh failed: ${describeError(err)} Retrying…`;
   } finally {
-    state.edgesInFlight = false;
+    ui.edgesInFlight = false;
   }
 }
 
@@ -864,42 +1013,55 @@ function renderEdges(data) {
         e.consecutive_failures ? h("span", { class: "owner-type", text: `${e.consecutive_failures} failures in a row` }) : null)
     );
   });
-  body.replaceChildren(
-    h(
-      "div",
-      { class: "table-wrap" },
-      h("table", { class: "data", dataset: { testid: "edges-table" } },
-        h("caption", { class: "visually-hidden", text: "Edge sync status" }),
-        h("thead", {}, h("tr", {}, ["Edge", "Status", "Applied version", "Lag", "Last ack", "Last error"].map((t) => h("th", { scope: "col", text: t })))),
-        h("tbody", {}, rows))
-    )
+  const table = h(
+    "table",
+    { class: "data data-edges", dataset: { testid: "edges-table" } },
+    h("caption", { class: "visually-hidden", text: "Edge sync status" }),
+    h("thead", {}, h("tr", {}, ["Edge", "Status", "Applied version", "Lag", "Last ack", "Last error"].map((t) => h("th", { scope: "col", text: t })))),
+    h("tbody", {}, rows)
   );
+  body.replaceChildren(scrollTable(table, "Edge sync status"));
 }
 
 // ------------------------------------------------------------------ start
 
 function start() {
+  setHooks({
+    unauthorized: () => signOut(SESSION_ENDED),
+    forbidden: () => recheckIdentity(),
+    recheckIdentity: () => recheckIdentity(),
+    reloadCredentials: () => loadCredentials(),
+  });
+  // The rules load beside the sign-in; the forms work without them (the server's answers show).
+  loadRules();
   $("signin-form").addEventListener("submit", onSignin);
+  $("signin-token").addEventListener("input", () => {
+    if ($("signin-token").getAttribute("aria-invalid")) setFieldError($("signin-token"), $("signin-token-error"), null);
+  });
   $("signout").addEventListener("click", () => signOut());
   $("create-new").addEventListener("click", openCreate);
   $("audit-refresh").addEventListener("click", () => loadAudit(true));
+  $("cred-filter").addEventListener("input", (e) => {
+    ui.credFilter = e.target.value;
+    renderCredentials();
+  });
   for (const t of TABS) {
     $(`tab-${t}`).addEventListener("click", () => selectTab(t));
     $(`tab-${t}`).addEventListener("keydown", onTabKey);
   }
+  window.addEventListener("hashchange", () => route({ focus: true }));
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible" && state.tab === "edges" && state.token) refreshEdges();
+    if (document.visibilityState === "visible" && ui.page === "access" && ui.tab === "edges" && state.token) refreshEdges();
   });
-  const session = loadSession();
-  if (!session) {
+  const token = loadToken();
+  if (!token) {
     showSignin();
     return;
   }
-  $("signin-org").value = session.org;
-  enterApp(session.org, session.token).catch((err) => {
-    if (err instanceof ApiError && (err.status === 401 || err.status === 404)) {
+  enterApp(token).catch((err) => {
+    if (err instanceof ApiError && err.status === 401) {
       clearSession();
-      showSignin("Your session ended: the API token was rejected (revoked, or its member was deactivated). Sign in again.");
+      showSignin(SESSION_ENDED);
     } else {
       // Keep the session (maybe the server is restarting) but show why.
       showSignin(`Could not reach Developer Access: ${describeError(err)}`);

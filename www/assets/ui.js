@@ -101,9 +101,11 @@ const openModals = [];
  * content; `api.close()` closes it. The dialog's nodes are removed from the
  * document on close (not hidden), the rest of the page is inert while open,
  * focus is trapped inside and returns to what had it before. `onClose`
- * runs after removal. Returns `{ root, dialog, close }`.
+ * runs after removal. When the opener is gone by then (its list was
+ * re-rendered), `returnFocus()` names where focus goes instead. Returns
+ * `{ root, dialog, close }`.
  */
-export function openModal({ title, description, wide = false, testid, initialFocus, onClose, build, dismissible = true }) {
+export function openModal({ title, description, wide = false, testid, initialFocus, returnFocus, onClose, build, dismissible = true }) {
   const titleId = newId("modal-title");
   const descId = description ? newId("modal-desc") : null;
   const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
@@ -117,7 +119,9 @@ export function openModal({ title, description, wide = false, testid, initialFoc
       backdrop.remove();
       openModals.splice(openModals.indexOf(api), 1);
       if (openModals.length === 0) setInert(false);
+      const fallback = opener && opener.isConnected ? null : returnFocus && returnFocus();
       if (opener && opener.isConnected) opener.focus();
+      else if (fallback && fallback.isConnected) fallback.focus();
       else {
         const main = document.querySelector("main");
         if (main) {
@@ -365,6 +369,13 @@ export function shortDate(unix) {
   return dateFormat.format(new Date(unix * 1000));
 }
 
+const timeFormat = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
+
+/** "11:10:02 PM" for Unix seconds. */
+export function timeOfDay(unix) {
+  return timeFormat.format(new Date(unix * 1000));
+}
+
 /** "3 minutes ago" / "in 2 hours" for Unix seconds. */
 export function relativeTime(unix, now = Date.now() / 1000) {
   const diff = unix - now;
@@ -478,7 +489,215 @@ export function setPending(button, pending, pendingText) {
   }
 }
 
+/**
+ * An email address as text that may wrap at sensible points: a <wbr>
+ * after its "@" and after the dots, dashes, underscores and pluses of its
+ * local part, so a narrow column breaks it there (and anywhere only when
+ * one piece alone is wider than the column).
+ */
+export function emailText(email) {
+  const at = email.lastIndexOf("@");
+  const local = at < 0 ? email : email.slice(0, at + 1);
+  const out = [];
+  for (const piece of local.split(/(?<=[.\-_+@])/)) out.push(piece, h("wbr"));
+  out.pop();
+  if (at >= 0) out.push(h("wbr"), email.slice(at + 1));
+  return out;
+}
+
 /** Pretty JSON text (for `<pre>`). */
 export function prettyJson(value) {
   return JSON.stringify(value, null, 2);
+}
+
+// ------------------------------------------------------------------ forms
+
+/**
+ * A labelled form field: `control` gets `id` and an `aria-describedby` of
+ * its hint (if any) and its error paragraph (always last, see
+ * `fieldError`). `counter` (a node) goes after the hint.
+ */
+export function formField({ id, label, control, hint, optional, counter, testid }) {
+  const errorId = `${id}-error`;
+  const hintId = hint ? `${id}-hint` : null;
+  control.id = id;
+  control.setAttribute("aria-describedby", [hintId, errorId].filter(Boolean).join(" "));
+  return h(
+    "div",
+    { class: "field", dataset: testid ? { testid } : undefined },
+    h("label", { for: id }, label, optional ? h("span", { class: "optional", text: " (optional)" }) : null),
+    control,
+    hint || counter ? h("div", { class: "field-foot" }, hint ? h("p", { class: "hint", id: hintId }, hint) : h("span"), counter || null) : null,
+    h("p", { class: "error", id: errorId, hidden: true })
+  );
+}
+
+/** The error paragraph of a control made by `formField` (the last id of its aria-describedby). */
+export function fieldError(control) {
+  const ids = (control.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+  return ids.length ? document.getElementById(ids[ids.length - 1]) : null;
+}
+
+/**
+ * Shows (or clears, with a falsy `message`) an error under a field:
+ * `inputs` (one control or a list: a radio or checkbox group) get
+ * `aria-invalid`, `errorEl` the text.
+ */
+export function setFieldError(inputs, errorEl, message) {
+  for (const input of Array.isArray(inputs) ? inputs : [inputs]) {
+    if (message) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+  }
+  if (!errorEl) return;
+  errorEl.textContent = message || "";
+  errorEl.hidden = !message;
+}
+
+/** "12 / 100" under a text field, updated as it is typed in; `max` null: nothing. */
+export function charCounter(control, max) {
+  if (!max) return null;
+  const el = h("span", { class: "counter", "aria-hidden": "true" });
+  const update = () => {
+    const n = [...control.value].length;
+    el.textContent = `${n} / ${max}`;
+    el.classList.toggle("is-over", n > max);
+  };
+  control.addEventListener("input", update);
+  update();
+  return el;
+}
+
+/** An alert box for a form-level error (hidden until `showFormError`). */
+export function formErrorBox() {
+  return h("div", { class: "alert alert-danger form-error", role: "alert", hidden: true, dataset: { testid: "form-error" } });
+}
+
+export function showFormError(box, message) {
+  if (!message) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  box.replaceChildren(h("span", { class: "alert-icon", "aria-hidden": "true", text: "!" }), h("p", { text: message }));
+  box.hidden = false;
+}
+
+// ------------------------------------------------------------------ confirmation dialogs
+
+/**
+ * A confirmation dialog: Cancel (focused first) and a confirm button that
+ * runs `action()`. When `action` resolves the dialog closes; when it
+ * rejects with an Error whose `showInDialog` is true, the message is shown
+ * in the dialog (which stays open); any other rejection closes it and is
+ * rethrown.
+ */
+export function confirmDialog({ title, description, lines, confirmLabel, pendingLabel, danger, testid, action, returnFocus }) {
+  const confirm = h("button", { type: "button", class: `btn ${danger ? "btn-danger" : "btn-primary"}`, text: confirmLabel, dataset: { testid: `${testid}-confirm` } });
+  const cancel = h("button", { type: "button", class: "btn", text: "Cancel", dataset: { testid: `${testid}-cancel` } });
+  const errorBox = formErrorBox();
+  const modal = openModal({
+    title,
+    description,
+    testid,
+    initialFocus: () => cancel,
+    returnFocus,
+    build: () => ({ body: h("div", {}, errorBox, lines), footer: [cancel, confirm] }),
+  });
+  cancel.addEventListener("click", () => modal.close());
+  confirm.addEventListener("click", async () => {
+    showFormError(errorBox, null);
+    setPending(confirm, true, pendingLabel);
+    cancel.disabled = true;
+    try {
+      await action();
+      modal.close();
+    } catch (err) {
+      if (err && err.showInDialog) {
+        setPending(confirm, false);
+        cancel.disabled = false;
+        showFormError(errorBox, err.message);
+        cancel.focus();
+        return;
+      }
+      modal.close();
+      throw err;
+    }
+  });
+  return modal;
+}
+
+/** An Error that `confirmDialog` shows inside the dialog. */
+export function dialogError(message) {
+  const err = new Error(message);
+  err.showInDialog = true;
+  return err;
+}
+
+// ------------------------------------------------------------------ tables
+
+/**
+ * Wraps a table in its own horizontal scroll container. While the table is
+ * wider than the container, the container is a focusable, labelled region
+ * (so it can be scrolled from the keyboard) with a shadow on the side that
+ * has more.
+ */
+export function scrollTable(table, label) {
+  const wrap = h("div", { class: "table-wrap", dataset: { testid: "table-wrap" } }, table);
+  const update = () => {
+    const scrollable = wrap.scrollWidth > wrap.clientWidth + 1;
+    if (scrollable) {
+      wrap.setAttribute("tabindex", "0");
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", `${label} (scrolls sideways)`);
+    } else {
+      wrap.removeAttribute("tabindex");
+      wrap.removeAttribute("role");
+      wrap.removeAttribute("aria-label");
+    }
+    wrap.classList.toggle("has-more-left", scrollable && wrap.scrollLeft > 1);
+    wrap.classList.toggle("has-more-right", scrollable && wrap.scrollLeft + wrap.clientWidth < wrap.scrollWidth - 1);
+  };
+  wrap.addEventListener("scroll", update, { passive: true });
+  if (typeof ResizeObserver === "function") {
+    const ro = new ResizeObserver(update);
+    ro.observe(wrap);
+    ro.observe(table);
+  }
+  requestAnimationFrame(update);
+  return wrap;
+}
+
+/**
+ * Re-renders `container` with `render()` and puts the focus back on the
+ * same control (same `data-testid` in the row with the same `rowKey`
+ * data attribute) when it was inside.
+ */
+export function keepingFocus(container, rowKey, render) {
+  const focused = document.activeElement;
+  let target = null;
+  if (focused && container.contains(focused) && focused.dataset.testid) {
+    const row = focused.closest(`[data-${rowKey}]`);
+    target = row ? `[data-${rowKey}="${CSS.escape(row.getAttribute(`data-${rowKey}`))}"] [data-testid="${focused.dataset.testid}"]` : `[data-testid="${focused.dataset.testid}"]`;
+  }
+  render();
+  if (target && !container.contains(document.activeElement)) {
+    const again = container.querySelector(target);
+    if (again) again.focus();
+  }
+}
+
+/**
+ * A long identifier (client ID, token ID) in monospace, cut with an
+ * ellipsis when the column is narrow (the whole value stays the text, the
+ * title and what Copy copies), and a Copy button.
+ */
+export function idCell(value, { label, what = "Value", testid, copy = true } = {}) {
+  const code = h("code", { class: "id-text", title: value, text: value, dataset: testid ? { testid } : undefined });
+  if (!copy) return h("div", { class: "id-cell" }, code);
+  const button = h(
+    "button",
+    { type: "button", class: "btn btn-ghost btn-sm btn-copy", "aria-label": `Copy ${label}`, title: `Copy ${label}`, on: { click: () => copyFrom(code, button, what) } },
+    h("span", { class: "btn-label", text: "Copy" })
+  );
+  return h("div", { class: "id-cell" }, code, button);
 }
