@@ -366,17 +366,22 @@ impl Admin {
     /// Stops it (SIGTERM: graceful shutdown).
     pub fn stop(&mut self) {
         if self.server.is_running() {
-            blocking(|| self.server.stop());
+            blocking(|| self.server.stop()).unwrap_or_else(|e| panic!("{e}"));
             note("stopped admin");
         }
     }
 
     /// Stops it (if running) from the stack's drop, showing its log on a failure.
     fn stop_on_drop(&mut self) {
-        if self.server.is_running() && std::thread::panicking() {
-            eprintln!("--- admin log tail ---\n{}", self.server.log_tail());
+        if self.server.is_running() {
+            if std::thread::panicking() {
+                eprintln!("--- admin log tail ---\n{}", self.server.log_tail());
+            }
+            if let Err(e) = self.server.stop() {
+                eprintln!("{e}");
+            }
+            note("stopped admin");
         }
-        self.stop();
     }
 }
 
@@ -596,7 +601,6 @@ impl Stack {
     /// The master key (printable) the admin and every edge of this stack
     /// hold; the leak scan (tests/no_leak.rs) searches every file and answer for it.
     pub fn master_key(&self) -> String {
-        let env = &self.admin.server.spec().env;
-        env.iter().find(|(k, _)| k == "EMBEDGATE_MASTER_KEY").map(|(_, v)| v.clone()).unwrap()
+        self.admin.server.spec().env.get("EMBEDGATE_MASTER_KEY").unwrap().to_owned()
     }
 }

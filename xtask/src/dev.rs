@@ -52,7 +52,7 @@ pub fn run() -> Result<()> {
     let mut spec = EdgeSpec::new("edge", EDGE_PORT, INSPECTOR_PORT, &data)
         // Plain HTTP on loopback: the session cookie cannot be `Secure` here.
         .var("SESSION_COOKIE_SECURE", "false");
-    spec.log_dir.clone_from(&logs);
+    spec.server.log_dir.clone_from(&logs);
     let edge_url = format!("http://127.0.0.1:{EDGE_PORT}");
     println!("starting the edge (workerd) on {edge_url} …");
     let mut edge = Edge::start_new(spec)?;
@@ -68,7 +68,7 @@ pub fn run() -> Result<()> {
         // The host-app demo signs with the demo credential (loopback only).
         .env("EMBEDGATE_DEMO", "true")
         .env("EMBEDGATE_DEMO_CREDENTIAL", &demo_file.to_string_lossy());
-    spec.log_dir = logs;
+    spec.server.log_dir = logs;
     let mut admin = Admin::start_new(spec)?;
 
     let (client_id, secret) = demo_credential(&admin, &token, &data)?;
@@ -99,7 +99,7 @@ pub fn run() -> Result<()> {
     loop {
         std::thread::sleep(Duration::from_millis(500));
         if admin.exited() || edge.exited() {
-            admin.stop();
+            admin.stop()?;
             edge.stop()?;
             return Err("a server of the stack exited; see data/logs/".into());
         }

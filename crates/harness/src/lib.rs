@@ -8,7 +8,7 @@
 //! - [`http`], [`wait_ready`], [`free_port`], [`ensure_free`]: a minimal
 //!   blocking HTTP/1.1 client on loopback and the waits built on it.
 //! - [`Edge`] (`wrangler dev` of the prebuilt worker on workerd) and
-//!   [`Admin`] (`embedgate serve`), described by an [`EdgeSpec`] / [`AdminSpec`].
+//!   [`Admin`] (`embedgate serve`): a [`Server`] of an [`EdgeSpec`] / [`AdminSpec`].
 //! - [`build_edge`], [`repo_root`], [`dev_vars`].
 //!
 //! Everything blocks (no async runtime); the asynchronous tests call it from
@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 
 pub use net::{ensure_free, free_port, http, wait_ready, wait_refused};
 pub use proc::{Proc, Signal, Stopped, DEFAULT_STOP_TIMEOUT};
-pub use stack::{Admin, AdminSpec, Edge, EdgeSpec};
+pub use stack::{Admin, AdminSpec, Edge, EdgeSpec, Server, ServerSpec, Spec, Vars};
 
 /// What went wrong, as a message for a person (with a log tail where one helps).
 #[derive(Debug)]
