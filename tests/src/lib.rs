@@ -6,9 +6,10 @@
 //! `--persist-to` directory. Tokens are signed by PyJWT, as a host app in
 //! another language would sign them.
 //!
-//! Every process is started in its own process group and owned by a
-//! [`Proc`], whose `Drop` stops it (a polite signal, then `SIGKILL` to the
-//! group after a timeout), so a failing test leaves nothing running.
+//! The processes are started and stopped by `embedgate-harness`: each in its
+//! own process group, stopped with a polite signal and then `SIGKILL` to the
+//! whole group, on drop too (and by a watchdog if this test process dies), so
+//! a failing test leaves nothing running.
 //!
 //! Prerequisites, done by `cargo xtask test`: the worker built once
 //! (`crates/edge/build/index.js`), `npm install` (wrangler and Node 22 under
@@ -17,14 +18,13 @@
 //! needed.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc, clippy::must_use_candidate)]
 
-use std::fs::File;
-use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub use embedgate_harness::repo_root;
+use embedgate_harness::{AdminSpec, EdgeSpec};
 use serde_json::{json, Value};
 
 /// The org every stack starts with, and its first admin.
@@ -38,15 +38,6 @@ pub const RECONCILE: Duration = Duration::from_secs(2);
 /// How long a change may take to reach a live edge.
 pub const PUSH_DEADLINE: Duration = Duration::from_secs(5);
 
-const EDGE_READY_TIMEOUT: Duration = Duration::from_secs(120);
-const ADMIN_READY_TIMEOUT: Duration = Duration::from_secs(30);
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// The workspace root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 fn note(msg: &str) {
     eprintln!("[e2e {:>7.1}s] {msg}", started().elapsed().as_secs_f64());
 }
@@ -56,91 +47,19 @@ fn started() -> Instant {
     *T0.get_or_init(Instant::now)
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-// ------------------------------------------------------------------ processes
-
-/// A child process in its own process group, stopped on drop.
-#[derive(Debug)]
-pub struct Proc {
-    name: String,
-    child: Child,
-    /// The signal asking it to stop (`INT` for wrangler, `TERM` for the admin).
-    signal: &'static str,
-    log: PathBuf,
-    stopped: bool,
-}
-
-impl Proc {
-    fn spawn(name: &str, mut cmd: Command, signal: &'static str, log: PathBuf) -> Self {
-        let out = File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
-        note(&format!("started {name} (pid {})", child.id()));
-        Self { name: name.to_owned(), child, signal, log, stopped: false }
-    }
-
-    /// The process ID (also its process group ID).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Whether it has exited.
-    pub fn exited(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_some()
-    }
-
-    /// The last part of its output, for failure messages.
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let start = text.len().saturating_sub(4000);
-        let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
-        text[start..].to_owned()
-    }
-
-    /// Stops it: the polite signal to its PID, then `SIGKILL` to its process
-    /// group after a timeout; anything left in the group is killed too.
-    pub fn stop(&mut self) {
-        if self.stopped {
-            return;
-        }
-        self.stopped = true;
-        let pid = self.child.id();
-        if self.child.try_wait().unwrap_or(None).is_none() {
-            signal(&format!("-{}", self.signal), &pid.to_string());
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            while Instant::now() < deadline && self.child.try_wait().unwrap_or(None).is_none() {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if self.child.try_wait().unwrap_or(None).is_none() {
-                note(&format!("{} (pid {pid}) ignored SIG{}: killing its group", self.name, self.signal));
-            }
-        }
-        // The group outlives its leader while any member lives; its ID cannot
-        // be reused meanwhile, so this reaches only what this Proc started.
-        signal("-KILL", &format!("-{pid}"));
-        let _ = self.child.wait();
-        note(&format!("stopped {} (pid {pid})", self.name));
+/// Runs blocking harness work (starting, waiting, stopping) from a test's
+/// runtime, letting a multi-threaded runtime move its other tasks away.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(rt) if rt.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn signal(sig: &str, target: &str) {
-    let _ = Command::new("kill")
-        .args([sig, "--", target])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+/// A free TCP port on 127.0.0.1.
+fn free_port() -> u16 {
+    embedgate_harness::free_port().unwrap()
 }
 
 // ------------------------------------------------------------------ binaries
@@ -200,7 +119,7 @@ pub fn embedgate(args: &[&str], envs: &[(&str, &str)]) -> String {
 
 /// The prebuilt worker; the tests never build it.
 fn require_edge_build() {
-    let index = repo_root().join("crates/edge/build/index.js");
+    let index = embedgate_harness::edge_build_index();
     assert!(
         index.exists(),
         "{} is missing: the edge worker is not built; run `cargo xtask test`, which builds the edge",
@@ -304,91 +223,36 @@ pub struct Edge {
     pub name: String,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    port: u16,
-    inspector_port: u16,
-    persist: PathBuf,
-    logs: PathBuf,
-    master_key: String,
-    sync_key: String,
-    /// More `--var NAME:VALUE` for wrangler (e.g. `EMBEDGATE_MAX_STATE_AGE`).
-    vars: Vec<String>,
-    proc: Option<Proc>,
-    starts: u32,
+    server: embedgate_harness::Edge,
 }
 
 impl Edge {
-    fn new(name: &str, dir: &Path, master_key: &str, sync_key: &str) -> Self {
-        let port = free_port();
-        let persist = dir.join(format!("{name}-state"));
-        let logs = dir.join(format!("{name}-logs"));
-        std::fs::create_dir_all(&persist).unwrap();
-        std::fs::create_dir_all(&logs).unwrap();
-        Self {
-            name: name.to_owned(),
-            url: format!("http://127.0.0.1:{port}"),
-            port,
-            inspector_port: free_port(),
-            persist,
-            logs,
-            master_key: master_key.to_owned(),
-            sync_key: sync_key.to_owned(),
-            vars: Vec::new(),
-            proc: None,
-            starts: 0,
+    /// An edge (not started) with its state and logs under `dir`; `vars`
+    /// are more `--var NAME:VALUE` for wrangler (e.g. `EMBEDGATE_MAX_STATE_AGE`).
+    fn new(name: &str, dir: &Path, master_key: &str, sync_key: &str, vars: &[(&str, &str)]) -> Self {
+        let mut spec = EdgeSpec::new(name, free_port(), free_port(), dir)
+            .var("EMBEDGATE_MASTER_KEY", master_key)
+            .var("EMBEDGATE_SYNC_KEY", sync_key)
+            .var("SESSION_COOKIE_SECURE", "false");
+        for (k, v) in vars {
+            spec = spec.var(k, v);
         }
+        let server = embedgate_harness::Edge::new(spec);
+        Self { name: name.to_owned(), url: server.url(), server }
     }
 
     /// Spawns wrangler (does not wait for it).
     pub fn spawn(&mut self) {
-        assert!(self.proc.is_none(), "{} is already running", self.name);
-        let root = repo_root();
-        let bin = root.join("node_modules/.bin");
-        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-        let mut cmd = Command::new(bin.join("wrangler"));
-        cmd.current_dir(&root)
-            .args(["dev", "--ip", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--inspector-port", &self.inspector_port.to_string()])
-            .arg("--persist-to")
-            .arg(&self.persist)
-            .args(["--var", &format!("EMBEDGATE_MASTER_KEY:{}", self.master_key)])
-            .args(["--var", &format!("EMBEDGATE_SYNC_KEY:{}", self.sync_key)])
-            .args(["--var", "SESSION_COOKIE_SECURE:false", "--log-level", "warn"])
-            .args(self.vars.iter().flat_map(|v| ["--var", v.as_str()]))
-            .env("PATH", path)
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-            .env("CI", "true")
-            .env("WRANGLER_LOG_PATH", &self.logs)
-            .env("EMBEDGATE_EDGE_PREBUILT", "1");
-        self.starts += 1;
-        let log = self.logs.join(format!("wrangler-{}.log", self.starts));
-        self.proc = Some(Proc::spawn(&self.name, cmd, "INT", log));
+        self.server.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", self.name));
+        note(&format!("started {} (pid {})", self.name, self.server.proc().unwrap().pid()));
     }
 
     /// Waits until the worker answers `GET /healthz` (200, or 503 from a
     /// bounded edge that has not been vouched for yet).
+    #[allow(clippy::unused_async, reason = "the tests' API is async; the harness under it blocks")]
     pub async fn wait_ready(&mut self) {
-        let client = http();
-        let t0 = Instant::now();
-        loop {
-            let proc = self.proc.as_mut().unwrap();
-            assert!(!proc.exited(), "{} exited while starting:\n{}", self.name, proc.log_tail());
-            assert!(
-                t0.elapsed() < EDGE_READY_TIMEOUT,
-                "{} not ready after {EDGE_READY_TIMEOUT:?}:\n{}",
-                self.name,
-                proc.log_tail()
-            );
-            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await {
-                let status = r.status();
-                let stale = status == 503 && r.json::<Value>().await.is_ok_and(|b| b["stale"] == true);
-                if stale || status == 200 {
-                    note(&format!("{} ready at {} in {:.1}s", self.name, self.url, t0.elapsed().as_secs_f64()));
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let took = blocking(|| self.server.wait_ready()).unwrap_or_else(|e| panic!("{e}"));
+        note(&format!("{} ready at {} in {:.1}s", self.name, self.url, took.as_secs_f64()));
     }
 
     /// Starts it and waits until it is ready.
@@ -398,24 +262,29 @@ impl Edge {
     }
 
     /// Stops wrangler and its workerd; afterwards the port refuses connections.
+    #[allow(clippy::unused_async, reason = "the tests' API is async; the harness under it blocks")]
     pub async fn stop(&mut self) {
-        if let Some(mut proc) = self.proc.take() {
-            proc.stop();
-        }
-        let client = http();
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while client.get(format!("{}/healthz", self.url)).send().await.is_ok() {
-            assert!(Instant::now() < deadline, "{} still answers after it was stopped", self.name);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        blocking(|| self.server.stop()).unwrap_or_else(|e| panic!("{e}"));
+        note(&format!("stopped {}", self.name));
     }
 
     /// Deletes its persisted state (it must be stopped): the next start is a
     /// fresh edge at version 0 on the same URL.
     pub fn wipe_state(&mut self) {
-        assert!(self.proc.is_none(), "stop {} before wiping its state", self.name);
-        std::fs::remove_dir_all(&self.persist).unwrap();
-        std::fs::create_dir_all(&self.persist).unwrap();
+        self.server.wipe_state().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Stops it (if running) from the stack's drop, showing its log on a failure.
+    fn stop_on_drop(&mut self) {
+        if self.server.is_running() {
+            if std::thread::panicking() {
+                eprintln!("--- {} log tail ---\n{}", self.name, self.server.log_tail());
+            }
+            if let Err(e) = self.server.stop() {
+                eprintln!("{e}");
+            }
+            note(&format!("stopped {}", self.name));
+        }
     }
 
     /// `GET /healthz` as JSON (asserting 200).
@@ -483,48 +352,35 @@ impl Edge {
 pub struct Admin {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    port: u16,
-    data_dir: PathBuf,
-    env: Vec<(String, String)>,
-    proc: Option<Proc>,
-    starts: u32,
+    server: embedgate_harness::Admin,
 }
 
 impl Admin {
     /// Starts it and waits for `/healthz`.
+    #[allow(clippy::unused_async, reason = "the tests' API is async; the harness under it blocks")]
     pub async fn start(&mut self) {
-        assert!(self.proc.is_none(), "the admin is already running");
-        let mut cmd = Command::new(embedgate_bin());
-        cmd.args(["serve", "--data-dir"])
-            .arg(&self.data_dir)
-            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
-            .env_remove("EMBEDGATE_DATABASE_URL")
-            .env("RUST_LOG", "warn");
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        self.starts += 1;
-        let log = self.data_dir.join(format!("serve-{}.log", self.starts));
-        self.proc = Some(Proc::spawn("admin", cmd, "TERM", log));
-        let client = http();
-        let t0 = Instant::now();
-        loop {
-            let proc = self.proc.as_mut().unwrap();
-            assert!(!proc.exited(), "the admin exited while starting:\n{}", proc.log_tail());
-            assert!(t0.elapsed() < ADMIN_READY_TIMEOUT, "the admin is not ready:\n{}", proc.log_tail());
-            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        blocking(|| self.server.start()).unwrap_or_else(|e| panic!("{e}"));
+        note(&format!("started admin (pid {})", self.server.proc().unwrap().pid()));
     }
 
     /// Stops it (SIGTERM: graceful shutdown).
     pub fn stop(&mut self) {
-        if let Some(mut proc) = self.proc.take() {
-            proc.stop();
+        if self.server.is_running() {
+            blocking(|| self.server.stop()).unwrap_or_else(|e| panic!("{e}"));
+            note("stopped admin");
+        }
+    }
+
+    /// Stops it (if running) from the stack's drop, showing its log on a failure.
+    fn stop_on_drop(&mut self) {
+        if self.server.is_running() {
+            if std::thread::panicking() {
+                eprintln!("--- admin log tail ---\n{}", self.server.log_tail());
+            }
+            if let Err(e) = self.server.stop() {
+                eprintln!("{e}");
+            }
+            note("stopped admin");
         }
     }
 }
@@ -605,29 +461,19 @@ impl Stack {
         let mut edges: Vec<Edge> = (0..edges)
             .map(|i| {
                 let name = format!("edge-{}", char::from(b'a' + u8::try_from(i).unwrap()));
-                let mut edge = Edge::new(&name, dir.path(), &master_key, &sync_key);
-                edge.vars = edge_vars.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-                edge
+                Edge::new(&name, dir.path(), &master_key, &sync_key, edge_vars)
             })
             .collect();
         let edge_urls: Vec<&str> = edges.iter().map(|e| e.url.as_str()).collect();
-        let port = free_port();
-        let admin = Admin {
-            url: format!("http://127.0.0.1:{port}"),
-            port,
-            data_dir,
-            env: vec![
-                ("EMBEDGATE_MASTER_KEY".into(), master_key.clone()),
-                ("EMBEDGATE_SYNC_KEY".into(), sync_key.clone()),
-                ("EMBEDGATE_EDGES".into(), edge_urls.join(",")),
-                ("EMBEDGATE_RECONCILE_INTERVAL".into(), format!("{}s", RECONCILE.as_secs())),
-            ]
-            .into_iter()
-            .chain(admin_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
-            .collect(),
-            proc: None,
-            starts: 0,
-        };
+        let spec = AdminSpec::new(&embedgate_bin(), free_port(), &data_dir)
+            .env("RUST_LOG", "warn")
+            .env("EMBEDGATE_MASTER_KEY", &master_key)
+            .env("EMBEDGATE_SYNC_KEY", &sync_key)
+            .env("EMBEDGATE_EDGES", &edge_urls.join(","))
+            .env("EMBEDGATE_RECONCILE_INTERVAL", &format!("{}s", RECONCILE.as_secs()));
+        let spec = admin_env.iter().fold(spec, |spec, (k, v)| spec.env(k, v));
+        let server = embedgate_harness::Admin::new(spec);
+        let admin = Admin { url: server.url(), server };
         // Edges first (they start in parallel: the worker is prebuilt), then the
         // admin; the stack owns them all before any wait can panic.
         for edge in &mut edges {
@@ -698,7 +544,7 @@ impl Stack {
     pub async fn wait_pushed(&self) -> u64 {
         let version = self.state_version().await;
         for edge in &self.edges {
-            if edge.proc.is_some() {
+            if edge.server.is_running() {
                 edge.wait_version(version, PUSH_DEADLINE).await;
             }
         }
@@ -731,19 +577,9 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         // The admin first, so it stops pushing; then the edges.
-        if let Some(mut proc) = self.admin.proc.take() {
-            if std::thread::panicking() {
-                eprintln!("--- admin log tail ---\n{}", proc.log_tail());
-            }
-            proc.stop();
-        }
+        self.admin.stop_on_drop();
         for edge in &mut self.edges {
-            if let Some(mut proc) = edge.proc.take() {
-                if std::thread::panicking() {
-                    eprintln!("--- {} log tail ---\n{}", edge.name, proc.log_tail());
-                }
-                proc.stop();
-            }
+            edge.stop_on_drop();
         }
     }
 }
@@ -765,6 +601,6 @@ impl Stack {
     /// The master key (printable) the admin and every edge of this stack
     /// hold; the leak scan (tests/no_leak.rs) searches every file and answer for it.
     pub fn master_key(&self) -> String {
-        self.admin.env.iter().find(|(k, _)| k == "EMBEDGATE_MASTER_KEY").map(|(_, v)| v.clone()).unwrap()
+        self.admin.server.spec().env.get("EMBEDGATE_MASTER_KEY").unwrap().to_owned()
     }
 }

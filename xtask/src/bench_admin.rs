@@ -6,12 +6,10 @@
 //! whole list, prints a summary, and stops everything it started.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
+use embedgate_harness::{free_port, Admin, AdminSpec};
 use serde_json::Value;
 
 use crate::postgres::{self, Cluster};
@@ -29,25 +27,12 @@ pub struct Options {
     pub postgres: bool,
 }
 
-/// The server process and its data directory; dropping stops it (by PID) and removes the directory.
-struct Server {
-    child: Option<Child>,
-    dir: PathBuf,
-}
+/// The run's data directory, removed on drop (after the server: declare it first).
+struct RunDir(PathBuf);
 
-impl Drop for Server {
+impl Drop for RunDir {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGTERM for a graceful shutdown, then SIGKILL if it lingers.
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = fs::remove_dir_all(&self.dir);
+        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -77,7 +62,7 @@ pub fn run(options: &Options) -> Result<()> {
         fs::remove_dir_all(&dir)?;
     }
     fs::create_dir(&dir)?;
-    let mut server = Server { child: None, dir: dir.clone() };
+    let run_dir = RunDir(dir.clone());
 
     let store = |cmd: &mut Command| {
         cmd.arg("--data-dir").arg(&dir);
@@ -95,12 +80,12 @@ pub fn run(options: &Options) -> Result<()> {
         .to_owned();
 
     let port = free_port()?;
-    let mut serve = Command::new(&embedgate);
-    serve.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).env("RUST_LOG", "warn");
-    store(&mut serve);
-    serve.stdout(Stdio::null()).stderr(fs::File::create(dir.join("server.log"))?);
-    server.child = Some(serve.spawn()?);
-    wait_healthy(port, server.child.as_mut().ok_or("no server")?, &dir)?;
+    let mut spec = AdminSpec::new(&embedgate, port, &dir).env("RUST_LOG", "warn");
+    if let Some(url) = &database_url {
+        spec = spec.env("EMBEDGATE_DATABASE_URL", url);
+    }
+    // Stopped (SIGTERM, then its group killed) when dropped, before the directory goes.
+    let server = Admin::start_new(spec)?;
     let backend = if options.postgres { "PostgreSQL" } else { "SQLite" };
     println!("bench-admin: {backend} server on 127.0.0.1:{port}, data in {}", dir.display());
 
@@ -128,6 +113,7 @@ pub fn run(options: &Options) -> Result<()> {
     list_page.args(["--iterations", &LIST_ITERATIONS.to_string(), "--limit", "100"]);
     let paged = loadgen_result(&mut list_page)?;
     drop(server);
+    drop(run_dir);
     drop(cluster);
 
     print_summary(backend, &created, &listed, &paged);
@@ -200,37 +186,4 @@ fn loadgen_result(cmd: &mut Command) -> Result<Value> {
     }
     let line = text.lines().find_map(|l| l.strip_prefix("RESULT ")).ok_or("loadgen printed no RESULT")?;
     Ok(serde_json::from_str(line)?)
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
-}
-
-/// Polls `GET /healthz` until 200 (30 s at most; fails early if the server exits).
-fn wait_healthy(port: u16, child: &mut Child, dir: &Path) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            let log = fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-            return Err(format!("the server exited ({status}):\n{log}").into());
-        }
-        if healthz(port).unwrap_or(false) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err("the server did not answer /healthz within 30 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn healthz(port: u16) -> Result<bool> {
-    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")?;
-    let mut line = String::new();
-    BufReader::new(&mut stream).read_line(&mut line)?;
-    let mut rest = Vec::new();
-    let _ = stream.read_to_end(&mut rest);
-    Ok(line.split_whitespace().nth(1) == Some("200"))
 }

@@ -16,9 +16,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use embedgate_core::{sign, Claims, ClientId, EmbedSecret};
+use embedgate_harness::{dev_var, free_port, http, Admin, AdminSpec, Edge, EdgeSpec};
 use serde_json::Value;
 
-use crate::stack::{self, Admin, Edge};
 use crate::util::{self, cargo, Result};
 
 const ORG: &str = "bench";
@@ -41,32 +41,27 @@ impl Default for Options {
 pub fn run(options: Options) -> Result<()> {
     crate::setup::run()?;
     util::run(&mut cargo(["build", "--release", "-p", "embedgate-admin"]))?;
-    stack::build_edge()?;
+    embedgate_harness::build_edge()?;
     let binary = util::target_dir().join("release/embedgate");
-    let dir = stack::run_dir("bench-edge")?;
+    let dir = util::run_dir("bench-edge")?;
     let result = measure(&binary, &dir, options);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
 fn measure(binary: &Path, dir: &Path, options: Options) -> Result<()> {
-    let vars = stack::dev_vars()?;
-    let key =
-        |n: &str| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).ok_or(format!("{n} not in .dev.vars"));
-    let (master, sync) = (key("EMBEDGATE_MASTER_KEY")?, key("EMBEDGATE_SYNC_KEY")?);
+    let (master, sync) = (dev_var("EMBEDGATE_MASTER_KEY")?, dev_var("EMBEDGATE_SYNC_KEY")?);
     let mut edges = Vec::new();
     for i in 0..2 {
-        let (port, inspector) = (stack::free_port()?, stack::free_port()?);
+        let port = free_port()?;
         println!("starting edge {i} on 127.0.0.1:{port} …");
-        edges.push(Edge::start(
-            port,
-            inspector,
-            &dir.join(format!("edge{i}-state")),
-            &[("EMBEDGATE_BENCH_ROUTES", "true"), ("SESSION_COOKIE_SECURE", "false")],
-            &dir.join(format!("edge{i}.log")),
-        )?);
+        // The keys come from .dev.vars, read by wrangler itself.
+        let spec = EdgeSpec::new(&format!("edge{i}"), port, free_port()?, dir)
+            .var("EMBEDGATE_BENCH_ROUTES", "true")
+            .var("SESSION_COOKIE_SECURE", "false");
+        edges.push(Edge::start_new(spec)?);
     }
-    let edge_urls: Vec<String> = edges.iter().map(|e| format!("http://{}", e.addr)).collect();
+    let edge_urls: Vec<String> = edges.iter().map(Edge::url).collect();
     let init = util::read_stdout(
         Command::new(binary)
             .args(["init", "--org", ORG, "--admin-email", ADMIN_EMAIL, "--data-dir"])
@@ -74,13 +69,11 @@ fn measure(binary: &Path, dir: &Path, options: Options) -> Result<()> {
             .env("EMBEDGATE_MASTER_KEY", &master),
     )?;
     let token = serde_json::from_str::<Value>(&init)?["token"].as_str().ok_or("init printed no token")?.to_owned();
-    let joined = edge_urls.join(",");
-    let env = [
-        ("EMBEDGATE_MASTER_KEY", master.as_str()),
-        ("EMBEDGATE_SYNC_KEY", sync.as_str()),
-        ("EMBEDGATE_EDGES", &joined),
-    ];
-    let admin = Admin::start(binary, stack::free_port()?, &dir.join("admin"), &env, &dir.join("admin.log"))?;
+    let spec = AdminSpec::new(binary, free_port()?, &dir.join("admin"))
+        .env("EMBEDGATE_MASTER_KEY", &master)
+        .env("EMBEDGATE_SYNC_KEY", &sync)
+        .env("EMBEDGATE_EDGES", &edge_urls.join(","));
+    let admin = Admin::start_new(spec)?;
     let api = Api { admin: &admin, auth: format!("Bearer {token}") };
 
     // --- propagation -------------------------------------------------------------
@@ -135,7 +128,7 @@ fn throughput_and_size(api: &Api<'_>, edge: &Edge, options: Options, dir: &Path)
     }
     std::fs::write(&paths, lines)?;
     let cookie = session_cookie(edge, &client_id, &secret)?;
-    let target = format!("http://{}", edge.addr);
+    let target = edge.url();
     let runs = [
         ("pass-through route", wrk(&target, "/.well-known/embedgate/passthrough", None, None, options.seconds, dir)?),
         ("embed, fresh token (verify + replay DO)", wrk(&target, "/", Some(&paths), None, options.seconds, dir)?),
@@ -194,7 +187,7 @@ impl Api<'_> {
 
     fn send(&self, path: &str, body: &str) -> Result<Value> {
         let headers = [("authorization", self.auth.as_str()), ("content-type", "application/json")];
-        let (status, text) = stack::http(self.admin.addr, "POST", path, &headers, body)?;
+        let (status, text) = http(self.admin.addr(), "POST", path, &headers, body)?;
         if !(200..300).contains(&status) {
             return Err(format!("POST {path}: HTTP {status} {text}").into());
         }
@@ -222,14 +215,14 @@ fn poll(edge: &Edge, client_id: &str, secret: &str, sent: Instant, want: &str) -
     let deadline = sent + Duration::from_secs(30);
     loop {
         let path = format!("/{ORG}/workbook/q3?:jwt={}", token_for(client_id, secret)?);
-        let (_, body) = stack::http(edge.addr, "GET", &path, &[("accept", "application/json")], "")?;
+        let (_, body) = http(edge.addr(), "GET", &path, &[("accept", "application/json")], "")?;
         let v: Value = serde_json::from_str(&body).unwrap_or_default();
         let got = if v["ok"] == true { "ok" } else { v["error"].as_str().unwrap_or("?") };
         if got == want {
             return Ok(sent.elapsed().as_secs_f64() * 1000.0);
         }
         if Instant::now() > deadline {
-            return Err(format!("edge {} still answers {got}, not {want}, after 30 s", edge.addr).into());
+            return Err(format!("edge {} still answers {got}, not {want}, after 30 s", edge.addr()).into());
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -239,8 +232,8 @@ fn poll(edge: &Edge, client_id: &str, secret: &str, sent: Instant, want: &str) -
 fn session_cookie(edge: &Edge, client_id: &str, secret: &str) -> Result<String> {
     use std::io::{Read, Write};
     let path = format!("/{ORG}/workbook/q3?:jwt={}", token_for(client_id, secret)?);
-    let mut s = std::net::TcpStream::connect(edge.addr)?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n", edge.addr)?;
+    let mut s = std::net::TcpStream::connect(edge.addr())?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n", edge.addr())?;
     let mut raw = String::new();
     s.read_to_string(&mut raw)?;
     raw.lines()

@@ -11,7 +11,11 @@
 //!   credential, whose secret is kept in `./data/dev-demo-credential.json`
 //!   (mode 0600, git-ignored) so every run can print a freshly signed embed URL.
 //!
-//! Both servers use the keys in `.dev.vars`. Ctrl-C stops both.
+//! Both servers use the keys in `.dev.vars`; their output goes to
+//! `./data/logs/`. Ctrl-C stops both: each server runs in a process group of
+//! its own (so the terminal's SIGINT reaches only xtask, which dies of it),
+//! and the harness's watchdog in each group then stops it as `Proc::stop`
+//! would: the polite signal, then SIGKILL to the group, workerd included.
 
 use std::path::Path;
 use std::process::Command;
@@ -19,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use embedgate_harness::{dev_var, http, Admin, AdminSpec, Edge, EdgeSpec};
+
 use crate::setup;
-use crate::stack::{self, Admin, Edge};
 use crate::util::{self, cargo, repo_root, Result};
 use crate::www;
 
@@ -33,43 +38,38 @@ const ADMIN_EMAIL: &str = "admin@demo.test";
 pub fn run() -> Result<()> {
     setup::run()?;
     util::run(&mut cargo(["build", "--release", "-p", "embedgate-admin"]))?;
-    stack::build_edge()?;
+    embedgate_harness::build_edge()?;
     www::build()?;
     let binary = util::target_dir().join("release/embedgate");
     let data = repo_root().join("data");
     std::fs::create_dir_all(&data)?;
 
-    let vars = stack::dev_vars()?;
-    let key = |name: &str| {
-        vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).ok_or(format!("{name} missing from .dev.vars"))
-    };
-    let (master, sync) = (key("EMBEDGATE_MASTER_KEY")?, key("EMBEDGATE_SYNC_KEY")?);
+    let (master, sync) = (dev_var("EMBEDGATE_MASTER_KEY")?, dev_var("EMBEDGATE_SYNC_KEY")?);
     let token = admin_token(&binary, &data, &master)?;
+    let logs = data.join("logs");
 
+    // The edge reads the keys from .dev.vars itself; its state in data/edge-state.
+    let mut spec = EdgeSpec::new("edge", EDGE_PORT, INSPECTOR_PORT, &data)
+        // Plain HTTP on loopback: the session cookie cannot be `Secure` here.
+        .var("SESSION_COOKIE_SECURE", "false");
+    spec.server.log_dir.clone_from(&logs);
     let edge_url = format!("http://127.0.0.1:{EDGE_PORT}");
     println!("starting the edge (workerd) on {edge_url} …");
-    let mut edge = Edge::start(
-        EDGE_PORT,
-        INSPECTOR_PORT,
-        &data.join("edge-state"),
-        // Plain HTTP on loopback: the session cookie cannot be `Secure` here.
-        &[("SESSION_COOKIE_SECURE", "false")],
-        &data.join("edge.log"),
-    )?;
+    let mut edge = Edge::start_new(spec)?;
+
     println!("starting the admin on http://127.0.0.1:{ADMIN_PORT} …");
     let www_dir = repo_root().join("www");
     let demo_file = data.join("dev-demo-credential.json");
-    let (www_dir, demo_file) = (www_dir.to_string_lossy(), demo_file.to_string_lossy());
-    let env = [
-        ("EMBEDGATE_MASTER_KEY", master.as_str()),
-        ("EMBEDGATE_SYNC_KEY", sync.as_str()),
-        ("EMBEDGATE_EDGES", edge_url.as_str()),
-        ("EMBEDGATE_WWW", &*www_dir),
+    let mut spec = AdminSpec::new(&binary, ADMIN_PORT, &data)
+        .env("EMBEDGATE_MASTER_KEY", &master)
+        .env("EMBEDGATE_SYNC_KEY", &sync)
+        .env("EMBEDGATE_EDGES", &edge_url)
+        .env("EMBEDGATE_WWW", &www_dir.to_string_lossy())
         // The host-app demo signs with the demo credential (loopback only).
-        ("EMBEDGATE_DEMO", "true"),
-        ("EMBEDGATE_DEMO_CREDENTIAL", &*demo_file),
-    ];
-    let mut admin = Admin::start(&binary, ADMIN_PORT, &data, &env, &data.join("admin.log"))?;
+        .env("EMBEDGATE_DEMO", "true")
+        .env("EMBEDGATE_DEMO_CREDENTIAL", &demo_file.to_string_lossy());
+    spec.server.log_dir = logs;
+    let mut admin = Admin::start_new(spec)?;
 
     let (client_id, secret) = demo_credential(&admin, &token, &data)?;
     wait_in_sync(&admin, &token)?;
@@ -94,14 +94,14 @@ pub fn run() -> Result<()> {
         "  curl -s -H 'Authorization: Bearer {token}' http://127.0.0.1:{ADMIN_PORT}/api/v1/orgs/{ORG}/credentials"
     );
     println!("  curl -s -H 'Authorization: Bearer {token}' http://127.0.0.1:{ADMIN_PORT}/api/v1/edges");
-    println!("Logs: data/admin.log, data/edge.log. Run `cargo xtask dev` again for a fresh URL.");
+    println!("Logs: data/logs/ (serve-1.log, wrangler-1.log). Run `cargo xtask dev` again for a fresh URL.");
 
     loop {
         std::thread::sleep(Duration::from_millis(500));
-        if admin.proc.exited() || edge.proc.exited() {
-            admin.proc.stop();
-            edge.proc.stop();
-            return Err("a server of the stack exited; see data/admin.log and data/edge.log".into());
+        if admin.exited() || edge.exited() {
+            admin.stop()?;
+            edge.stop()?;
+            return Err("a server of the stack exited; see data/logs/".into());
         }
     }
 }
@@ -138,8 +138,8 @@ fn demo_credential(admin: &Admin, token: &str, data: &Path) -> Result<(String, S
         })
         .to_string();
         let auth = format!("Bearer {token}");
-        let (status, answer) = stack::http(
-            admin.addr,
+        let (status, answer) = http(
+            admin.addr(),
             "POST",
             &format!("/api/v1/orgs/{ORG}/credentials"),
             &[("authorization", &auth), ("content-type", "application/json")],
@@ -162,7 +162,7 @@ fn wait_in_sync(admin: &Admin, token: &str) -> Result<()> {
     let auth = format!("Bearer {token}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, body) = stack::http(admin.addr, "GET", "/api/v1/edges", &[("authorization", &auth)], "")?;
+        let (_, body) = http(admin.addr(), "GET", "/api/v1/edges", &[("authorization", &auth)], "")?;
         let v: Value = serde_json::from_str(&body).unwrap_or_default();
         if v["edges"].as_array().is_some_and(|e| e.iter().all(|e| e["state"] == "in_sync")) {
             return Ok(());

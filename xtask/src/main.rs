@@ -8,7 +8,6 @@ mod dev;
 mod fuzz;
 mod postgres;
 mod setup;
-mod stack;
 mod test;
 mod util;
 mod www;

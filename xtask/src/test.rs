@@ -5,8 +5,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::postgres::{self, Cluster};
+use crate::setup;
 use crate::util::{self, cargo, Result};
-use crate::{setup, stack};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -69,7 +69,7 @@ const STEPS: &[Step] = &[
         name: "edge-build",
         quick: true,
         postgres: false,
-        command: stack::build_edge_command,
+        command: embedgate_harness::build_edge_command,
     },
     Step {
         // The browser tests load the pages' WASM module from www/pkg.

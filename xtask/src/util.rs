@@ -1,5 +1,6 @@
 //! Small helpers shared by the commands: the repository root, running
-//! commands with an echo, probing tool versions.
+//! commands with an echo, probing tool versions. Starting and stopping the
+//! stack's servers is `embedgate-harness`'s.
 
 use std::env;
 use std::error::Error;
@@ -9,11 +10,7 @@ use std::process::{Command, Stdio};
 
 pub type Result<T, E = Box<dyn Error + Send + Sync>> = std::result::Result<T, E>;
 
-/// The workspace root: the parent of this crate's manifest directory.
-pub fn repo_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
-}
+pub use embedgate_harness::{path_with, repo_root};
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` if set, else `<repo>/target`.
 pub fn target_dir() -> PathBuf {
@@ -134,10 +131,9 @@ pub fn tool_version(program: impl AsRef<OsStr>, args: &[&str]) -> Option<String>
     probe(Command::new(program).args(args)).map(|out| out.trim().to_owned())
 }
 
-/// PATH with `dir` first (e.g. `node_modules/.bin`, whose Node 22 wrangler needs).
-pub fn path_with(dir: &Path) -> std::ffi::OsString {
-    let path = env::var_os("PATH").unwrap_or_default();
-    let mut dirs = vec![dir.to_path_buf()];
-    dirs.extend(env::split_paths(&path));
-    env::join_paths(dirs).unwrap_or(path)
+/// A fresh directory for a run's logs and state.
+pub fn run_dir(name: &str) -> Result<PathBuf> {
+    let dir = env::temp_dir().join(format!("embedgate-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
