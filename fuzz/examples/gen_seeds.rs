@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use embedgate_core::jws::b64url_decode;
-use embedgate_core::sync::{self, SyncAck, SyncOutcome, SyncRequest, Usage};
-use embedgate_core::{OrgState, Snapshot};
+use embedgate_core::sync::{self, SyncAck, SyncBody, SyncOutcome, SyncRequest, Usage};
+use embedgate_core::{EdgeCredential, EdgeOwner, OrgChanges};
 use embedgate_fuzz as fz;
 
 #[path = "../../crates/core/tests/vectors/recipe.rs"]
@@ -55,12 +55,35 @@ fn token_seeds(file: &recipe::File) -> (Seeds, Seeds) {
     (verify, offline)
 }
 
-fn snapshot(version: u64, records: Vec<embedgate_core::CredentialRecord>) -> Snapshot {
-    let mut orgs = BTreeMap::new();
+/// The records as the admin pushes them, grouped by org.
+fn orgs(version: u64, records: Vec<embedgate_core::CredentialRecord>) -> Vec<OrgChanges> {
+    let mut orgs: BTreeMap<embedgate_core::OrgSlug, OrgChanges> = BTreeMap::new();
     for r in records {
-        orgs.entry(r.org.clone()).or_insert_with(OrgState::default).credentials.push(r);
+        let org = orgs.entry(r.org.clone()).or_insert_with(|| OrgChanges::new(r.org.clone()));
+        if !org.owners.iter().any(|o| o.email == r.owner.email) {
+            org.owners.push(EdgeOwner {
+                email: r.owner.email.clone(),
+                account_type: r.owner.account_type,
+                status: embedgate_core::rules::MemberStatus::Active,
+                version,
+            });
+        }
+        org.credentials.push(EdgeCredential {
+            client_id: r.client_id,
+            owner: r.owner.email,
+            privileges: r.privileges,
+            secrets: r.secrets,
+            policy: r.policy,
+            revoked_at: r.revoked_at,
+            version,
+        });
+        org.complete = true;
     }
-    Snapshot { version, issued_at: fz::NOW, orgs }
+    orgs.into_values().collect()
+}
+
+fn request(version: u64, body: SyncBody, nonce: &str) -> SyncRequest {
+    SyncRequest { lineage: "seed".into(), version, body, usage_after: BTreeMap::new(), nonce: nonce.into(), sent_at: fz::NOW }
 }
 
 fn sync_seeds() -> Seeds {
@@ -74,48 +97,25 @@ fn sync_seeds() -> Seeds {
     revoked.client_id = "00000000000000000000000000000001".parse().expect("id");
     revoked.org = "globex".parse().expect("org");
     revoked.revoked_at = Some(fz::NOW - 10);
+    let full = |to, seq, last, records| SyncBody::Full {
+        id: "f".into(),
+        to,
+        seq,
+        last,
+        replace: false,
+        orgs: orgs(to, records),
+    };
     let requests = [
+        ("full_one", request(1, full(1, 0, true, vec![admin.clone()]), "n1")),
+        ("full_three", request(7, full(7, 0, true, vec![admin.clone(), policy.clone(), revoked.clone()]), "0123456789abcdef0123456789abcdef")),
+        ("full_page", request(7, full(7, 1, false, vec![policy.clone()]), "n")),
+        ("full_empty", request(2, full(2, 0, true, vec![]), "n")),
+        ("full_duplicate", request(3, full(3, 0, true, vec![admin.clone(), admin.clone()]), "n")),
         (
-            "push_one",
-            SyncRequest {
-                version: 1,
-                snapshot: Some(snapshot(1, vec![admin.clone()])),
-                usage_after: 0,
-                nonce: "n1".into(),
-                sent_at: fz::NOW,
-            },
+            "delta",
+            request(9, SyncBody::Delta { from: 7, to: 9, last: true, orgs: orgs(9, vec![revoked]) }, "d"),
         ),
-        (
-            "push_three",
-            SyncRequest {
-                version: 7,
-                snapshot: Some(snapshot(7, vec![admin.clone(), policy.clone(), revoked])),
-                usage_after: 3,
-                nonce: "0123456789abcdef0123456789abcdef".into(),
-                sent_at: fz::NOW,
-            },
-        ),
-        (
-            "push_empty",
-            SyncRequest {
-                version: 2,
-                snapshot: Some(snapshot(2, vec![])),
-                usage_after: 0,
-                nonce: "n".into(),
-                sent_at: 0,
-            },
-        ),
-        (
-            "push_duplicate",
-            SyncRequest {
-                version: 3,
-                snapshot: Some(snapshot(3, vec![admin.clone(), admin])),
-                usage_after: 0,
-                nonce: "n".into(),
-                sent_at: fz::NOW,
-            },
-        ),
-        ("probe", SyncRequest { version: 9, snapshot: None, usage_after: 5, nonce: "probe".into(), sent_at: fz::NOW }),
+        ("probe", request(9, SyncBody::Probe, "probe")),
     ];
     for (name, request) in requests {
         let sealed = sync::seal_request(&request, &key);
@@ -128,9 +128,16 @@ fn sync_seeds() -> Seeds {
     let ack = SyncAck {
         applied_version: 7,
         applied_issued_at: fz::NOW,
+        regions: vec![sync::RegionAck {
+            region: embedgate_core::Region::Wnam,
+            lineage: "seed".into(),
+            version: 7,
+            full: None,
+            error: None,
+        }],
         outcome: SyncOutcome::Applied,
         usage: vec![Usage { client_id: fz::CLIENT_ID.into(), last_used_at: fz::NOW }],
-        usage_cursor: 4,
+        usage_cursor: [(embedgate_core::Region::Wnam, 4)].into(),
         nonce: "n".into(),
     };
     let sealed = sync::seal_ack(&ack, &key);

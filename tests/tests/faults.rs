@@ -61,7 +61,8 @@ async fn a_bounded_edge_fails_closed_while_nobody_vouches_for_its_state() {
     step("a replayed old probe, or one without a stamp, does not make it fresh");
     let version = stack.edges[0].healthz_raw().await.1["version"].as_u64().unwrap();
     for sent_at in [unix_now() - 60, 0] {
-        let sealed = seal_request(&SyncRequest::probe(version, 0).unwrap().sent_at(sent_at), &key);
+        let sealed =
+            seal_request(&SyncRequest::probe("", version, std::collections::BTreeMap::new(), sent_at).unwrap(), &key);
         let a = stack.edges[0].sync_raw(sealed.body, Some(&sealed.signature)).await;
         assert_eq!(a.status, 200, "an authentic probe is answered: {:?}", a.body);
         let (status, health) = stack.edges[0].healthz_raw().await;
@@ -69,7 +70,10 @@ async fn a_bounded_edge_fails_closed_while_nobody_vouches_for_its_state() {
     }
 
     step("a probe stamped an hour ahead (admin clock skew) vouches only up to the edge's now");
-    let sealed = seal_request(&SyncRequest::probe(version, 0).unwrap().sent_at(unix_now() + 3600), &key);
+    let sealed = seal_request(
+        &SyncRequest::probe("", version, std::collections::BTreeMap::new(), unix_now() + 3600).unwrap(),
+        &key,
+    );
     let a = stack.edges[0].sync_raw(sealed.body, Some(&sealed.signature)).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     let health = wait_health(&stack, false, Duration::from_secs(2)).await;

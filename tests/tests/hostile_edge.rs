@@ -28,8 +28,9 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use embedgate_core::jws::Hs256Key;
+use embedgate_core::sync::SyncBody;
 use embedgate_core::sync::{seal_request, SyncRequest, MAX_SYNC_BYTES, SIGNATURE_HEADER, SYNC_PATH};
-use embedgate_core::{sign_raw, Snapshot, SyncKey};
+use embedgate_core::{sign_raw, OrgChanges, SyncKey};
 use embedgate_e2e::{step, Credential, Stack, ADMIN, ORG};
 use serde_json::{json, Value};
 
@@ -729,8 +730,9 @@ async fn slow_and_oversized_sync_bodies(port: u16, f: &mut Findings) {
     // more than the worker reads, so the check is that the client could not
     // send the whole body, with room for that buffering.
     let limit = MAX_SYNC_BYTES;
-    let result = tokio::task::spawn_blocking(move || stream_chunked(port, limit * 2)).await.unwrap();
-    eprintln!("  chunked sync body of up to {} MiB: {result:?}", (limit * 2) >> 20);
+    let total = limit + (32 << 20);
+    let result = tokio::task::spawn_blocking(move || stream_chunked(port, total)).await.unwrap();
+    eprintln!("  chunked sync body of up to {} MiB: {result:?}", total >> 20);
     // The edge answers 413 and stops reading; as with the declared case below,
     // wrangler dev's proxy may instead report its own 500 "Network connection
     // lost" (miniflare's entry worker) when the edge closes under a client
@@ -742,7 +744,7 @@ async fn slow_and_oversized_sync_bodies(port: u16, f: &mut Findings) {
         });
     }
     f.check(result.answer.is_some() || result.closed, || "an oversized chunked sync body: no answer".to_owned());
-    f.check(result.sent <= limit + (24 << 20) && result.sent < limit * 2, || {
+    f.check(result.sent <= limit + (24 << 20) && result.sent < total, || {
         format!(
             "an oversized chunked sync body: the edge read {} MiB (limit {} MiB) before it refused",
             result.sent >> 20,
@@ -853,30 +855,43 @@ async fn push(edge: &embedgate_e2e::Edge, sealed: &embedgate_core::sync::Sealed)
     edge.sync_raw(sealed.body.clone(), Some(&sealed.signature)).await
 }
 
-fn snapshot(version: u64, cred: &Credential, allowed_origins: &[&str]) -> Snapshot {
-    serde_json::from_value(json!({
-        "version": version,
-        "issued_at": now_s(),
-        "orgs": {ORG: {"credentials": [{
+/// An authentic one-page full state at `version`: the org with `cred` alone
+/// (as of `version`) and its owner.
+fn full_state(version: u64, cred: &Credential, allowed_origins: &[&str]) -> SyncRequest {
+    let org: OrgChanges = serde_json::from_value(json!({
+        "org": ORG,
+        "credentials": [{
             "client_id": cred.client_id,
-            "org": ORG,
-            "owner": {"email": ADMIN, "account_type": "admin"},
+            "owner": ADMIN,
             "privileges": ["embedding"],
             "secrets": [{"generation": 1, "kdf": "v1"}],
             "policy": {"allowed_origins": allowed_origins},
-        }]}},
+            "version": version,
+        }],
+        "owners": [{"email": ADMIN, "account_type": "admin", "status": "active", "version": version}],
+        "complete": true,
     }))
-    .unwrap()
+    .unwrap();
+    let body = SyncBody::Full {
+        id: format!("forged-{version}"),
+        to: version,
+        seq: 0,
+        last: true,
+        replace: false,
+        orgs: vec![org],
+    };
+    // Another database's lineage: the edge takes it as a whole state, and the admin later replaces it.
+    SyncRequest::new("forged", version, body, std::collections::BTreeMap::new(), now_s()).unwrap()
 }
 
 async fn replayed_and_reordered_pushes(stack: &Stack, port: u16, f: &mut Findings) {
-    step("sync: authentic pushes replayed and reordered (v2 then v1): v1 is stale, v2 stays");
+    step("sync: authentic full states replayed and reordered (v2 then v1): v1 is stale, v2 stays");
     let edge = &stack.edges[0];
     let key = SyncKey::from_printable(&stack.sync_key).unwrap();
     let cred = stack.create_credential("Sync order", ADMIN).await;
     let base = stack.wait_pushed().await;
-    let v1 = SyncRequest::push(snapshot(base + 1, &cred, &[]), 0).unwrap();
-    let v2 = SyncRequest::push(snapshot(base + 2, &cred, &["https://v2.example"]), 0).unwrap();
+    let v1 = full_state(base + 1, &cred, &[]);
+    let v2 = full_state(base + 2, &cred, &["https://v2.example"]);
     let (s1, s2) = (seal_request(&v1, &key), seal_request(&v2, &key));
 
     let a = push(edge, &s2).await;

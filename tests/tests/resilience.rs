@@ -8,10 +8,10 @@
 
 use std::time::{Duration, Instant};
 
-use embedgate_core::sync::{seal_request, SyncRequest};
-use embedgate_core::{Snapshot, SyncKey};
+use embedgate_core::sync::{seal_request, SyncBody, SyncRequest};
+use embedgate_core::{OrgChanges, SyncKey};
 use embedgate_e2e::{step, Stack, ADMIN, ORG, RECONCILE};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const ALICE: &str = "alice@customer.test";
 /// How long a healed edge may take once it is back (the brief's bound; the
@@ -19,6 +19,7 @@ const ALICE: &str = "alice@customer.test";
 const HEAL_DEADLINE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one scenario, read top to bottom
 async fn edge_restart_keeps_state_and_an_outage_heals() {
     let mut stack = Stack::start(1).await;
     let portal = stack.create_credential("Customer portal", ADMIN).await;
@@ -101,21 +102,35 @@ async fn edge_restart_keeps_state_and_an_outage_heals() {
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert_eq!(stack.wait_in_sync(Duration::from_secs(10)).await, revoked_version);
 
-    step("an edge ahead of the admin (it served another database) is overtaken by the admin's state");
+    step("an edge holding another database's state (at a higher version) is overtaken by the admin's state");
     let key = SyncKey::from_printable(&stack.sync_key).unwrap();
     let ahead = revoked_version + 100;
-    let foreign = SyncRequest::push(Snapshot { version: ahead, issued_at: 1, ..Snapshot::default() }, 0).unwrap();
+    // Another database's state: the org with no credential at all.
+    let empty = OrgChanges { complete: true, ..OrgChanges::new(ORG.parse().unwrap()) };
+    let body =
+        SyncBody::Full { id: "foreign".into(), to: ahead, seq: 0, last: true, replace: false, orgs: vec![empty] };
+    let foreign = SyncRequest::new("another-database", ahead, body, std::collections::BTreeMap::new(), 1).unwrap();
     let sealed = seal_request(&foreign, &key);
     let edge = &stack.edges[0];
     let a = edge.sync_raw(sealed.body, Some(&sealed.signature)).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     let a = edge.embed(ORG, Some(&portal.sign(ALICE)), None).await;
     assert_eq!((a.status, a.error()), (401, "unknown_client"), "the foreign state is applied: {:?}", a.body);
-    edge.wait_version(ahead + 1, HEAL_DEADLINE).await;
-    let a = edge.embed(ORG, Some(&portal.sign(ALICE)), None).await;
-    assert_eq!(a.status, 200, "{:?}", a.body);
+    // The admin sees another database's state there and replaces it with its own.
+    let t0 = Instant::now();
+    loop {
+        let a = edge.embed(ORG, Some(&portal.sign(ALICE)), None).await;
+        if a.status == 200 {
+            break;
+        }
+        assert!(t0.elapsed() < HEAL_DEADLINE, "the admin's state did not replace the foreign one: {:?}", a.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let a = edge.embed(ORG, Some(&doomed.sign(ALICE)), None).await;
     assert_eq!((a.status, a.error()), (401, "credential_revoked"), "{:?}", a.body);
-    assert!(stack.wait_in_sync(Duration::from_secs(10)).await > ahead);
+    let version = stack.wait_in_sync(Duration::from_secs(10)).await;
+    let lineages: Vec<Value> =
+        edge.healthz().await["regions"].as_array().unwrap().iter().map(|r| r["lineage"].clone()).collect();
+    assert!(lineages.iter().all(|l| l != "another-database"), "{lineages:?} at version {version}");
     step("done");
 }

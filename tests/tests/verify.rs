@@ -6,8 +6,8 @@
 //! wrangler start costs ~15 s.
 #![allow(clippy::unwrap_used)]
 
-use embedgate_core::sync::{open_ack, seal_request, SyncRequest, SIGNATURE_HEADER};
-use embedgate_core::{Snapshot, SyncKey};
+use embedgate_core::sync::{open_ack, seal_request, SyncBody, SyncRequest, SIGNATURE_HEADER};
+use embedgate_core::{OrgChanges, SyncKey};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use embedgate_e2e::{step, Answer, Credential, Edge, Stack, ADMIN, ORG, OTHER_ORG, PUSH_DEADLINE};
@@ -261,13 +261,27 @@ async fn sync_refuses_forged_and_older_pushes(stack: &Stack, version: u64, carol
     step("the sync endpoint refuses forged and older pushes; the state is unchanged");
     let key = SyncKey::from_printable(&stack.sync_key).unwrap();
     let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()).unwrap();
-    let snapshot = |version| Snapshot { version, issued_at: now, ..Snapshot::default() };
+    // The edges hold the admin's lineage: messages of it are judged by version.
+    let lineage = stack.edges[0].healthz().await["regions"][0]["lineage"].as_str().unwrap().to_owned();
+    // A one-page full state at `version` in which the org has no credential.
+    let full = |version: u64| {
+        let empty = OrgChanges { complete: true, ..OrgChanges::new(ORG.parse().unwrap()) };
+        let body = SyncBody::Full {
+            id: format!("f{version}"),
+            to: version,
+            seq: 0,
+            last: true,
+            replace: false,
+            orgs: vec![empty],
+        };
+        SyncRequest::new(&lineage, version, body, std::collections::BTreeMap::new(), now).unwrap()
+    };
     for edge in &stack.edges {
         let before = edge.healthz().await;
         assert_eq!(before["version"], version);
 
-        // A newer, empty snapshot (it would wipe every credential) under another key.
-        let forged = SyncRequest::push(snapshot(version + 100), 0).unwrap();
+        // A newer, empty state (it would wipe every credential) under another key.
+        let forged = full(version + 100);
         let sealed = seal_request(&forged, &SyncKey::generate().unwrap());
         let a = edge.sync_raw(sealed.body.clone(), Some(&sealed.signature)).await;
         assert_eq!((a.status, a.error()), (401, "bad_signature"), "{}: {:?}", edge.name, a.body);
@@ -283,8 +297,8 @@ async fn sync_refuses_forged_and_older_pushes(stack: &Stack, version: u64, carol
         let a = edge.sync_raw(b"not json at all".to_vec(), Some("v1=zz")).await;
         assert_eq!((a.status, a.error()), (401, "bad_signature"), "{}: {:?}", edge.name, a.body);
 
-        // An authentic but older snapshot: 409 stale, the edge keeps its version.
-        let older = SyncRequest::push(snapshot(version - 1), 0).unwrap();
+        // An authentic but older state: 409 stale, the edge keeps its version.
+        let older = full(version - 1);
         let sealed = seal_request(&older, &key);
         let a = edge.sync_raw(sealed.body.clone(), Some(&sealed.signature)).await;
         assert_eq!(a.status, 409, "{}: {:?}", edge.name, a.body);
@@ -293,7 +307,7 @@ async fn sync_refuses_forged_and_older_pushes(stack: &Stack, version: u64, carol
 
         // The same version with other contents is not applied either (and the
         // ack is authentic and answers this request).
-        let same = SyncRequest::push(snapshot(version), 0).unwrap();
+        let same = full(version);
         let sealed = seal_request(&same, &key);
         let resp = embedgate_e2e::http()
             .post(format!("{}{}", edge.url, embedgate_core::sync::SYNC_PATH))

@@ -63,7 +63,7 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
         let again = embedgate_admin::store::open(&env.url).await.unwrap();
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM embedgate_migrations").fetch_one(&again.pool).await.unwrap();
-        assert_eq!(n, 3);
+        assert_eq!(n, 4, "every embedded migration, once");
         // The master key check: the first key is recorded, another is refused.
         again.check_master_key(&env.master).await.unwrap();
         again.check_master_key(&env.master).await.unwrap();
@@ -1263,10 +1263,14 @@ async fn a_deactivated_owners_credential_is_owner_inactive_everywhere() {
         assert_eq!(s, StatusCode::CREATED, "{created}");
         assert_eq!(created["status"], "active");
         let id = created["client_id"].as_str().unwrap().to_owned();
-        let exported = |snapshot: &embedgate_core::Snapshot| {
-            snapshot.orgs.values().flat_map(|o| &o.credentials).find(|r| r.client_id.as_str() == id).cloned().unwrap()
+        // What an edge verifies with: the pushed record composed with its owner's standing.
+        let at_the_edge = |(creds, owners): (Vec<embedgate_core::EdgeCredential>, Vec<embedgate_core::EdgeOwner>)| {
+            let c = creds.into_iter().find(|c| c.client_id.as_str() == id).unwrap();
+            let owner = owners.into_iter().find(|o| o.email == c.owner);
+            c.record(&ORG.parse().unwrap(), owner.as_ref())
         };
-        assert!(!exported(&embedgate_admin::store::export::snapshot(env.db()).await.unwrap()).is_revoked());
+        let exported = embedgate_admin::store::export::org_records(env.db(), ORG).await.unwrap();
+        assert!(!at_the_edge(exported).is_revoked());
 
         let (s, _) = env.call("POST", &format!("/api/v1/orgs/{ORG}/members/olga@acme.test/deactivate"), t, None).await;
         assert_eq!(s, StatusCode::OK);
@@ -1275,7 +1279,8 @@ async fn a_deactivated_owners_credential_is_owner_inactive_everywhere() {
         let (_, list) = env.call("GET", &creds(), t, None).await;
         let listed = list["credentials"].as_array().unwrap().iter().find(|c| c["client_id"] == id.as_str()).unwrap();
         assert_eq!(listed["status"], "owner_inactive");
-        assert!(exported(&embedgate_admin::store::export::snapshot(env.db()).await.unwrap()).is_revoked());
+        let exported = embedgate_admin::store::export::org_records(env.db(), ORG).await.unwrap();
+        assert!(at_the_edge(exported).is_revoked(), "refused at the edge");
 
         // Revoked wins over the owner's standing.
         let (s, revoked) = env.call("POST", &cred(&id, "revoke"), t, None).await;

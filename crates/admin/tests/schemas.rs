@@ -221,6 +221,25 @@ async fn every_answer_of_a_whole_scenario_matches_its_published_schema() {
         let (s, _) = call(&env, &mut c, t, (revoke.0, revoke.1, &revoke.2), None).await;
         assert_eq!(s, StatusCode::CONFLICT);
 
+        // A revoked credential is deleted for good; a live one cannot be.
+        let (s, _) = call(&env, &mut c, t, ("DELETE", route, &bobs_path), None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "not revoked yet");
+        let (s, _) = call(&env, &mut c, t, ("DELETE", route, &one), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = call(&env, &mut c, t, ("DELETE", route, &one), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+
+        // The org's settings: where its replay guards live at the edge.
+        let settings = org("/settings");
+        let (_, got) = call(&env, &mut c, t, ("GET", "/api/v1/orgs/{org}/settings", &settings), None).await;
+        assert_eq!(got["home_region"], Value::Null);
+        let weur = Some(json!({"home_region": "weur"}));
+        let (s, got) = call(&env, &mut c, t, ("PATCH", "/api/v1/orgs/{org}/settings", &settings), weur).await;
+        assert_eq!((s, got["home_region"].as_str()), (StatusCode::OK, Some("weur")));
+        let mars = Some(json!({"home_region": "mars"}));
+        let (s, e) = call(&env, &mut c, t, ("PATCH", "/api/v1/orgs/{org}/settings", &settings), mars).await;
+        assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("home_region")));
+
         // Audit, and refusals: no token, another org, a non-admin.
         call(&env, &mut c, t, ("GET", "/api/v1/orgs/{org}/audit", &org("/audit")), None).await;
         call(&env, &mut c, t, ("GET", "/api/v1/orgs/{org}/audit", &org("/audit?limit=1&before=3")), None).await;

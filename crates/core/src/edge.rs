@@ -1,7 +1,7 @@
-//! What the edge does for each request, without the I/O: the applied state
-//! with every credential's key ring derived from the master key, token
-//! verification against it, and the edge session that lets an embed go on
-//! after its first load without its (single-use) token.
+//! What the edge does for each request, without the I/O: token
+//! verification against a credential the caller looks up, and the edge
+//! session that lets an embed go on after its first load without its
+//! (single-use) token.
 //!
 //! Sessions are `base64url(JSON) "." base64url(HMAC)` under a key derived
 //! from the master key, bound to one credential and org, and short-lived.
@@ -9,18 +9,16 @@
 //! revocation and cutoff, origin, owner rule) against the *current* state, so
 //! revoking a credential ends its sessions at the next request.
 
-use std::collections::HashMap;
-
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::credential::{CredentialRecord, KeyRing, SecretGeneration};
+use crate::credential::{CredentialRecord, KeyRing};
 use crate::error::VerifyError;
 use crate::jws::{b64url_decode, b64url_encode, Hs256Key};
 use crate::secret::MasterKey;
-use crate::state::{EdgeState, Snapshot, StateError};
 use crate::types::AccountType;
+use crate::unverified::UnverifiedToken;
 use crate::validation::{check_embed, check_owner, EmbedContext, Validation, VerifiedToken};
 
 /// The longest edge session, in seconds (it never outlives its token either).
@@ -52,28 +50,22 @@ pub struct Session {
     pub exp: i64,
 }
 
-/// The edge's verifier: state, key rings, session key.
+/// The edge's verifier: validation settings and the session key. It holds
+/// no credential: the caller looks each up (the isolate's
+/// [`crate::cache::CredentialCache`], backed by the regional stores).
 #[derive(Debug, Clone)]
 pub struct EdgeVerifier {
-    master: MasterKey,
     validation: Validation,
-    state: EdgeState,
-    rings: HashMap<String, (Vec<SecretGeneration>, KeyRing)>,
     session_key: Hs256Key,
 }
 
 impl EdgeVerifier {
-    /// An empty verifier (version 0: it knows no credential yet).
-    pub fn new(master: MasterKey, validation: Validation) -> Self {
+    /// A verifier whose session key is derived from `master`.
+    pub fn new(master: &MasterKey, validation: Validation) -> Self {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master.expose_bytes()).expect("any key length");
         mac.update(b"embedgate/edge-session/v1\0");
         let session_key = Hs256Key::new(&mac.finalize().into_bytes());
-        Self { master, validation, state: EdgeState::new(), rings: HashMap::new(), session_key }
-    }
-
-    /// The applied state.
-    pub fn state(&self) -> &EdgeState {
-        &self.state
+        Self { validation, session_key }
     }
 
     /// The validation settings.
@@ -81,33 +73,17 @@ impl EdgeVerifier {
         &self.validation
     }
 
-    /// Applies a newer snapshot (see [`EdgeState::apply`]) and derives the
-    /// key rings of the credentials whose live secrets changed; the others
-    /// keep theirs, so a push costs derivations only for what it changed.
-    pub fn apply(&mut self, snapshot: Snapshot) -> Result<(), StateError> {
-        self.state.apply(snapshot)?;
-        let mut old = std::mem::take(&mut self.rings);
-        self.rings.reserve(self.state.len());
-        for record in self.state.records() {
-            let id = record.client_id.as_str();
-            let entry = match old.remove(id) {
-                Some((secrets, ring)) if secrets == record.secrets => (secrets, ring),
-                _ => (record.secrets.clone(), KeyRing::derive(&self.master, record)),
-            };
-            self.rings.insert(id.to_owned(), entry);
-        }
-        Ok(())
-    }
-
-    /// The record of `client_id`, if known.
-    pub fn credential(&self, client_id: &str) -> Option<&CredentialRecord> {
-        self.state.get(client_id)
-    }
-
-    /// Verifies an embed token against the applied state (architecture.md §4 order,
-    /// everything but replay, which needs strongly consistent storage).
-    pub fn verify(&self, token: &str, now: i64, ctx: &EmbedContext<'_>) -> Result<VerifiedToken<'_>, VerifyError> {
-        self.validation.verify(token, now, ctx, |kid| Some((self.state.get(kid)?, &self.rings.get(kid)?.1)))
+    /// Verifies a parsed embed token (architecture.md §4 order, everything
+    /// but replay, which needs strongly consistent storage) against the
+    /// credential `lookup` gives for its `kid`.
+    pub fn verify<'k>(
+        &self,
+        token: UnverifiedToken<'_>,
+        now: i64,
+        ctx: &EmbedContext<'_>,
+        lookup: impl FnOnce(&str) -> Option<(&'k CredentialRecord, &'k KeyRing)>,
+    ) -> Result<VerifiedToken<'k>, VerifyError> {
+        self.validation.verify_parsed(token, now, ctx, lookup)
     }
 
     /// The session of the user `token` proved, ending after `ttl_s` (at most
@@ -137,12 +113,10 @@ impl EdgeVerifier {
         (cookie.len() <= MAX_SESSION_BYTES).then_some(cookie)
     }
 
-    /// Resumes a session from its cookie value: MAC (constant time), expiry,
-    /// then the credential checks against the current state. Errors use the
-    /// §4 codes: a forged or garbled cookie is `malformed_token` or
-    /// `bad_signature`, an ended one `expired`, a revoked credential
-    /// `credential_revoked`, and so on.
-    pub fn resume_session(&self, cookie: &str, now: i64, ctx: &EmbedContext<'_>) -> Result<Session, VerifyError> {
+    /// Opens a session cookie: MAC (constant time), then expiry. A forged or
+    /// garbled cookie is `malformed_token` or `bad_signature`, an ended one
+    /// `expired`. The credential checks follow with [`EdgeVerifier::check_session`].
+    pub fn open_session(&self, cookie: &str, now: i64) -> Result<Session, VerifyError> {
         const GARBLED: VerifyError = VerifyError::MalformedToken("the session cookie is garbled");
         if cookie.len() > MAX_SESSION_BYTES {
             return Err(GARBLED);
@@ -157,12 +131,37 @@ impl EdgeVerifier {
         if now >= session.exp {
             return Err(VerifyError::Expired);
         }
-        let record = self.state.get(&session.client_id).ok_or(VerifyError::UnknownClient)?;
+        Ok(session)
+    }
+
+    /// Re-runs the credential checks for an open session against the
+    /// credential's current `record` (`None`: unknown), so a revocation, a
+    /// demoted or deactivated owner or a new policy ends the session at its
+    /// next request: org, owner rule, then org, privilege, revocation and
+    /// cutoff, origin, with the §4 codes.
+    pub fn check_session(
+        session: &Session,
+        record: Option<&CredentialRecord>,
+        ctx: &EmbedContext<'_>,
+    ) -> Result<(), VerifyError> {
+        let record = record.filter(|r| r.client_id.as_str() == session.client_id).ok_or(VerifyError::UnknownClient)?;
         if record.org.as_str() != session.org {
             return Err(VerifyError::OrgMismatch);
         }
         check_owner(record, &session.sub, session.account_type)?;
-        check_embed(record, ctx, session.iat)?;
+        check_embed(record, ctx, session.iat)
+    }
+
+    /// [`EdgeVerifier::open_session`] then [`EdgeVerifier::check_session`].
+    pub fn resume_session(
+        &self,
+        cookie: &str,
+        now: i64,
+        ctx: &EmbedContext<'_>,
+        record: impl FnOnce(&Session) -> Option<CredentialRecord>,
+    ) -> Result<Session, VerifyError> {
+        let session = self.open_session(cookie, now)?;
+        Self::check_session(&session, record(&session).as_ref(), ctx)?;
         Ok(session)
     }
 }
@@ -173,24 +172,17 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
-    use crate::credential::Owner;
-    use crate::state::OrgState;
-    use crate::{sign, Claims, ClientId, OrgSlug};
+    use crate::credential::{Owner, SecretGeneration};
+    use crate::{sign, Claims, ClientId};
 
     const NOW: i64 = 1_700_000_000;
 
     fn setup() -> (EdgeVerifier, MasterKey, CredentialRecord) {
         let master = MasterKey::generate().unwrap();
-        let mut edge = EdgeVerifier::new(master.clone(), Validation::default());
+        let edge = EdgeVerifier::new(&master, Validation::default());
         let owner = Owner { email: "admin@acme.test".into(), account_type: AccountType::Admin };
         let record = CredentialRecord::new(ClientId::generate().unwrap(), "acme".parse().unwrap(), owner);
-        edge.apply(snapshot(1, vec![record.clone()])).unwrap();
         (edge, master, record)
-    }
-
-    fn snapshot(version: u64, credentials: Vec<CredentialRecord>) -> Snapshot {
-        let org: OrgSlug = "acme".parse().unwrap();
-        Snapshot { version, issued_at: NOW, orgs: [(org, OrgState { credentials })].into() }
     }
 
     fn token(master: &MasterKey, record: &CredentialRecord, generation: u32) -> String {
@@ -198,63 +190,93 @@ mod tests {
         sign(&Claims::new("ana@acme.test", NOW, 3600).unwrap(), &record.client_id, &secret).unwrap()
     }
 
+    fn verify<'k>(
+        edge: &EdgeVerifier,
+        token: &str,
+        record: &'k CredentialRecord,
+        keys: &'k KeyRing,
+        ctx: &EmbedContext<'_>,
+    ) -> Result<VerifiedToken<'k>, VerifyError> {
+        let parsed = UnverifiedToken::parse(token, crate::MAX_TOKEN_BYTES)?;
+        edge.verify(parsed, NOW, ctx, |kid| (kid == record.client_id.as_str()).then_some((record, keys)))
+    }
+
     #[test]
     fn verifies_with_derived_keys_and_follows_rotation() {
-        let (mut edge, master, mut record) = setup();
+        let (edge, master, mut record) = setup();
         let ctx = EmbedContext { org: Some("acme"), origin: None };
-        assert_eq!(edge.verify(&token(&master, &record, 1), NOW, &ctx).unwrap().sub(), "ana@acme.test");
-        assert_eq!(edge.verify(&token(&master, &record, 2), NOW, &ctx).unwrap_err(), VerifyError::BadSignature);
+        let keys = KeyRing::derive(&master, &record);
+        assert_eq!(verify(&edge, &token(&master, &record, 1), &record, &keys, &ctx).unwrap().sub(), "ana@acme.test");
+        assert_eq!(
+            verify(&edge, &token(&master, &record, 2), &record, &keys, &ctx).unwrap_err(),
+            VerifyError::BadSignature
+        );
         record.secrets.insert(0, SecretGeneration { generation: 2, kdf: crate::Kdf::V1 });
-        edge.apply(snapshot(2, vec![record.clone()])).unwrap();
-        assert!(edge.verify(&token(&master, &record, 1), NOW, &ctx).is_ok(), "previous secret still live");
-        assert!(edge.verify(&token(&master, &record, 2), NOW, &ctx).is_ok(), "new secret live");
+        let keys = KeyRing::derive(&master, &record);
+        assert!(verify(&edge, &token(&master, &record, 1), &record, &keys, &ctx).is_ok(), "previous secret still live");
+        assert!(verify(&edge, &token(&master, &record, 2), &record, &keys, &ctx).is_ok(), "new secret live");
         record.secrets.truncate(1);
-        edge.apply(snapshot(3, vec![record.clone()])).unwrap();
-        assert_eq!(edge.verify(&token(&master, &record, 1), NOW, &ctx).unwrap_err(), VerifyError::BadSignature);
-        assert_eq!(edge.apply(snapshot(3, vec![])), Err(StateError::Stale { applied: 3, offered: 3 }));
+        let keys = KeyRing::derive(&master, &record);
+        assert_eq!(
+            verify(&edge, &token(&master, &record, 1), &record, &keys, &ctx).unwrap_err(),
+            VerifyError::BadSignature
+        );
     }
 
     #[test]
     fn sessions_end_with_revocation_expiry_and_tampering() {
-        let (mut edge, master, mut record) = setup();
+        let (edge, master, mut record) = setup();
         let ctx = EmbedContext { org: Some("acme"), origin: None };
+        let keys = KeyRing::derive(&master, &record);
         let tok = token(&master, &record, 1);
-        let verified = edge.verify(&tok, NOW, &ctx).unwrap();
+        let verified = verify(&edge, &tok, &record, &keys, &ctx).unwrap();
         let cookie = edge.seal_session(&EdgeVerifier::session_for(&verified, NOW, 300), NOW).unwrap();
-        let session = edge.resume_session(&cookie, NOW + 10, &ctx).unwrap();
+        let current = |r: &CredentialRecord| {
+            let r = r.clone();
+            move |_: &Session| Some(r)
+        };
+        let session = edge.resume_session(&cookie, NOW + 10, &ctx, current(&record)).unwrap();
         assert_eq!((session.sub.as_str(), session.exp), ("ana@acme.test", NOW + 300));
-        assert_eq!(edge.resume_session(&cookie, NOW + 300, &ctx).unwrap_err(), VerifyError::Expired);
+        assert_eq!(edge.resume_session(&cookie, NOW + 300, &ctx, current(&record)).unwrap_err(), VerifyError::Expired);
         let other = EmbedContext { org: Some("globex"), origin: None };
-        assert_eq!(edge.resume_session(&cookie, NOW, &other).unwrap_err(), VerifyError::OrgMismatch);
+        assert_eq!(edge.resume_session(&cookie, NOW, &other, current(&record)).unwrap_err(), VerifyError::OrgMismatch);
+        assert_eq!(edge.resume_session(&cookie, NOW, &ctx, |_| None).unwrap_err(), VerifyError::UnknownClient);
         // Any changed byte of the payload or tag is refused.
         for i in 0..cookie.len() {
             let mut bytes = cookie.clone().into_bytes();
             bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
             let forged = String::from_utf8(bytes).unwrap();
             if forged != cookie {
-                assert!(edge.resume_session(&forged, NOW, &ctx).is_err(), "byte {i}");
+                assert!(edge.resume_session(&forged, NOW, &ctx, current(&record)).is_err(), "byte {i}");
             }
         }
         // A session of another master key is refused.
-        let stranger = EdgeVerifier::new(MasterKey::generate().unwrap(), Validation::default());
-        assert_eq!(stranger.resume_session(&cookie, NOW, &ctx).unwrap_err(), VerifyError::BadSignature);
+        let stranger = EdgeVerifier::new(&MasterKey::generate().unwrap(), Validation::default());
+        assert_eq!(stranger.open_session(&cookie, NOW).unwrap_err(), VerifyError::BadSignature);
         // Revocation ends it.
         record.revoked_at = Some(NOW + 1);
-        edge.apply(snapshot(2, vec![record])).unwrap();
-        assert_eq!(edge.resume_session(&cookie, NOW + 2, &ctx).unwrap_err(), VerifyError::CredentialRevoked);
+        assert_eq!(
+            edge.resume_session(&cookie, NOW + 2, &ctx, current(&record)).unwrap_err(),
+            VerifyError::CredentialRevoked
+        );
     }
 
     #[test]
     fn a_session_never_outlives_its_token_or_its_owner_rule() {
-        let (mut edge, master, mut record) = setup();
+        let (edge, master, mut record) = setup();
         let ctx = EmbedContext::default();
+        let keys = KeyRing::derive(&master, &record);
         let tok = token(&master, &record, 1);
-        let verified = edge.verify(&tok, NOW + 3590, &ctx).unwrap();
+        let parsed = UnverifiedToken::parse(&tok, crate::MAX_TOKEN_BYTES).unwrap();
+        let verified = edge.verify(parsed, NOW + 3590, &ctx, |_| Some((&record, &keys))).unwrap();
         let cookie = edge.seal_session(&EdgeVerifier::session_for(&verified, NOW + 3590, 600), NOW + 3590).unwrap();
-        assert_eq!(edge.resume_session(&cookie, NOW + 3599, &ctx).unwrap().exp, NOW + 3600);
+        let now = record.clone();
+        assert_eq!(edge.resume_session(&cookie, NOW + 3599, &ctx, |_| Some(now)).unwrap().exp, NOW + 3600);
         // The owner is demoted: sessions for other users end.
         record.owner.account_type = AccountType::Creator;
-        edge.apply(snapshot(2, vec![record])).unwrap();
-        assert_eq!(edge.resume_session(&cookie, NOW + 3591, &ctx).unwrap_err(), VerifyError::ImpersonationNotAllowed);
+        assert_eq!(
+            edge.resume_session(&cookie, NOW + 3591, &ctx, |_| Some(record)).unwrap_err(),
+            VerifyError::ImpersonationNotAllowed
+        );
     }
 }

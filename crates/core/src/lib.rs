@@ -27,6 +27,7 @@
 //! [`UnverifiedToken`] and its MAC checked in constant time before any claim
 //! is believed.
 
+pub mod cache;
 mod credential;
 mod duration;
 mod edge;
@@ -35,6 +36,8 @@ mod error;
 pub mod jws;
 mod offline;
 mod printable;
+pub mod region;
+pub mod replica;
 pub mod rules;
 mod scan;
 mod secret;
@@ -51,12 +54,15 @@ pub use edge::{EdgeVerifier, Session, MAX_SESSION_BYTES, MAX_SESSION_TTL_S, SESS
 pub use embed_url::{embed_token, origin_of, query_param, query_without_token, EmbedKind, EmbedTarget};
 pub use error::{Class, VerifyError};
 pub use offline::{Inspection, OfflineCheck, OptionsError, Outcome, Report, Rule, RuleVerdict, Verdict};
+pub use region::{Region, RegionError};
 pub use secret::{
     find_embed_secrets, looks_like_embed_secret, EmbedSecret, Kdf, KeyError, MasterKey, SyncKey, EMBED_SECRET_LEN,
     EMBED_SECRET_PREFIX, MASTER_KEY_PREFIX, SYNC_KEY_PREFIX,
 };
 pub use sign::{random_jti, sign, sign_raw, Claims, SignError};
-pub use state::{EdgeState, OrgState, Snapshot, StateError};
+pub use state::{
+    check_step, Deleted, EdgeCredential, EdgeOwner, OrgChanges, StateError, MAX_VERSION, MAX_VERSION_JUMP,
+};
 pub use types::{AccountType, ClientId, OrgSlug, ParseError, Privilege};
 pub use unverified::UnverifiedToken;
 pub use validation::{

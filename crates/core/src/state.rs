@@ -1,146 +1,320 @@
-//! The state the edge verifies against: a versioned snapshot of every org's
-//! credential records (revoked ones included, flagged), pushed by the admin.
-//! `apply` refuses anything not newer (anti-rollback) and swaps atomically.
+//! What the edges hold, in the admin's words: per org, each credential's
+//! record ([`EdgeCredential`]) and each owner's standing ([`EdgeOwner`]),
+//! every one stamped with the admin state version of its last change, so a
+//! replica applies a record only when it is newer than the one it has and a
+//! late or repeated message can never take it back ([`EdgeCredential::newer_than`]).
+//!
+//! A sync message carries changes grouped by org ([`OrgChanges`]); the edge
+//! composes the verification record from a credential and its owner
+//! ([`EdgeCredential::record`]), deciding the status with the one status
+//! function ([`crate::rules::CredentialStatus::of`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::credential::{CredentialRecord, MAX_LIVE_SECRETS};
-use crate::types::{ClientId, OrgSlug};
+use crate::credential::{CredentialRecord, Owner, Policy, SecretGeneration, MAX_LIVE_SECRETS};
+use crate::region::Region;
+use crate::rules::{CredentialStatus, MemberStatus};
+use crate::types::{AccountType, ClientId, OrgSlug, Privilege};
+use crate::validation::MAX_LIFETIME_CAP_S;
 
-/// Why a snapshot was refused.
+/// The highest state version either side accepts (2⁵³ − 1: exact in every
+/// JSON number, far from any integer limit). The admin refuses to go past it.
+pub const MAX_VERSION: u64 = (1 << 53) - 1;
+/// The largest step an edge accepts from its applied version to a newer one
+/// (2³², four billion changes): a larger jump is refused, so a message
+/// signed with a leaked sync key cannot pin an edge at an extreme version.
+pub const MAX_VERSION_JUMP: u64 = 1 << 32;
+
+/// Why a set of changes was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StateError {
-    /// The snapshot is not newer than the applied one.
-    #[error("snapshot version {offered} is not newer than the applied version {applied}")]
-    Stale {
-        /// The version already applied.
+    /// A credential appears twice in one org's changes.
+    #[error("credential {0} appears more than once")]
+    Duplicate(ClientId),
+    /// A credential has no live secret or more than two.
+    #[error("credential {0} must have one or two live secrets")]
+    SecretCount(ClientId),
+    /// An owner appears twice in one org's changes.
+    #[error("an owner appears more than once")]
+    DuplicateOwner,
+    /// A version is 0 or beyond [`MAX_VERSION`].
+    #[error("a version is out of range (1 to 2^53 - 1)")]
+    VersionRange,
+    /// The step from the applied version is beyond [`MAX_VERSION_JUMP`].
+    #[error("version {offered} is too far ahead of the applied version {applied}")]
+    Jump {
+        /// The applied version.
         applied: u64,
         /// The version offered.
         offered: u64,
     },
-    /// A record sits under an org other than its own.
-    #[error("credential {0} is listed under an org other than its own")]
-    OrgMismatch(ClientId),
-    /// The same client ID appears twice.
-    #[error("credential {0} appears more than once")]
-    Duplicate(ClientId),
-    /// A record has no live secret or more than two.
-    #[error("credential {0} must have one or two live secrets")]
-    SecretCount(ClientId),
 }
 
-/// One org's part of a snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrgState {
-    /// Every credential of the org, revoked ones included (with `revoked_at`),
-    /// so a revoked credential's tokens still fail in the §4 order.
-    pub credentials: Vec<CredentialRecord>,
+/// Whether moving from `applied` to `offered` is a step an edge may take:
+/// forward, within [`MAX_VERSION`] and within [`MAX_VERSION_JUMP`].
+pub fn check_step(applied: u64, offered: u64) -> Result<(), StateError> {
+    if offered == 0 || offered > MAX_VERSION {
+        return Err(StateError::VersionRange);
+    }
+    if offered > applied.saturating_add(MAX_VERSION_JUMP) {
+        return Err(StateError::Jump { applied, offered });
+    }
+    Ok(())
 }
 
-impl OrgState {
-    /// The org's revocation list: client ID and revocation time.
-    pub fn revocations(&self) -> impl Iterator<Item = (&ClientId, i64)> {
-        self.credentials.iter().filter_map(|c| c.revoked_at.map(|t| (&c.client_id, t)))
+/// A credential as the edges hold it: everything but its owner's standing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeCredential {
+    /// The public client ID (the tokens' `kid`).
+    pub client_id: ClientId,
+    /// The owner's email.
+    pub owner: String,
+    /// What it may be used for.
+    pub privileges: BTreeSet<Privilege>,
+    /// The live secret generations, current first (one or two).
+    pub secrets: Vec<SecretGeneration>,
+    /// Optional policy.
+    #[serde(default)]
+    pub policy: Policy,
+    /// When it was revoked (Unix seconds).
+    #[serde(default)]
+    pub revoked_at: Option<i64>,
+    /// The admin state version of its last change.
+    pub version: u64,
+}
+
+/// A member whose standing bounds the credentials they own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeOwner {
+    /// Their email.
+    pub email: String,
+    /// Their account type.
+    pub account_type: AccountType,
+    /// Whether they are active.
+    pub status: MemberStatus,
+    /// The admin state version of their last change.
+    pub version: u64,
+}
+
+/// A credential removed for good (an admin deleted it after revoking it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    /// The credential.
+    pub client_id: ClientId,
+    /// The admin state version of its deletion.
+    pub version: u64,
+}
+
+impl EdgeCredential {
+    /// Whether this record should replace `stored` (held at `stored_version`).
+    pub fn newer_than(&self, stored_version: Option<u64>) -> bool {
+        stored_version.is_none_or(|v| self.version > v)
+    }
+
+    /// The verification record of this credential of `org`, with its
+    /// owner's standing (`None`: unknown, which refuses it like a
+    /// deactivated owner). A status that refuses tokens is a revocation to
+    /// the verifier.
+    pub fn record(&self, org: &OrgSlug, owner: Option<&EdgeOwner>) -> CredentialRecord {
+        let owner_status = owner.map_or(MemberStatus::Deactivated, |o| o.status);
+        let status = CredentialStatus::of(self.revoked_at.is_some(), owner_status);
+        CredentialRecord {
+            client_id: self.client_id.clone(),
+            org: org.clone(),
+            owner: Owner {
+                email: self.owner.clone(),
+                // An unknown owner is refused anyway (owner_inactive); the lowest type is the safe one.
+                account_type: owner.map_or(AccountType::Viewer, |o| o.account_type),
+            },
+            privileges: self.privileges.clone(),
+            secrets: self.secrets.clone(),
+            policy: self.policy.clone(),
+            revoked_at: (!status.accepts_tokens()).then(|| self.revoked_at.unwrap_or(0)),
+        }
+    }
+
+    /// Until when a revoked credential must stay at the edge as a tombstone
+    /// (so its tokens are refused as `credential_revoked`, in the §4 order,
+    /// rather than `unknown_client`): its revocation, plus the longest
+    /// lifetime a token issued before it could have, plus the leeway and the
+    /// longest session. After that no token or session of it can be accepted
+    /// anyway. `None` while it is not revoked.
+    pub fn tombstone_until(&self, leeway_s: u64) -> Option<i64> {
+        let lifetime =
+            self.policy.max_token_lifetime_s.map_or(MAX_LIFETIME_CAP_S, crate::rules::TokenLifetime::seconds);
+        let span = lifetime
+            .saturating_add(leeway_s)
+            .saturating_add(u64::try_from(crate::edge::MAX_SESSION_TTL_S).unwrap_or(0));
+        self.revoked_at.map(|at| at.saturating_add(i64::try_from(span).unwrap_or(i64::MAX)))
+    }
+
+    fn check(&self) -> Result<(), StateError> {
+        if self.secrets.is_empty() || self.secrets.len() > MAX_LIVE_SECRETS {
+            return Err(StateError::SecretCount(self.client_id.clone()));
+        }
+        if self.version == 0 || self.version > MAX_VERSION {
+            return Err(StateError::VersionRange);
+        }
+        Ok(())
     }
 }
 
-/// A complete, versioned state as the admin pushes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// Monotonically increasing; every change on the admin bumps it.
-    pub version: u64,
-    /// When the admin produced it (Unix seconds).
-    pub issued_at: i64,
-    /// Per org.
-    pub orgs: BTreeMap<OrgSlug, OrgState>,
+impl EdgeOwner {
+    /// Whether this standing should replace one held at `stored_version`.
+    pub fn newer_than(&self, stored_version: Option<u64>) -> bool {
+        stored_version.is_none_or(|v| self.version > v)
+    }
 }
 
-impl Snapshot {
-    /// Whether the snapshot is consistent: every record under its own org,
-    /// one or two live secrets each, no client ID twice. Checked without
-    /// copying anything, so a receiver can refuse a bad snapshot before
-    /// storing it.
+/// One org's part of a sync message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgChanges {
+    /// The org.
+    pub org: OrgSlug,
+    /// Where the org's replay guards live (`None`: the edge's first region).
+    #[serde(default)]
+    pub home_region: Option<Region>,
+    /// Credentials, each as of its last change.
+    #[serde(default)]
+    pub credentials: Vec<EdgeCredential>,
+    /// Owners' standing.
+    #[serde(default)]
+    pub owners: Vec<EdgeOwner>,
+    /// Credentials deleted for good.
+    #[serde(default)]
+    pub deleted: Vec<Deleted>,
+    /// In a full state: this message holds the org's last records (the edge
+    /// switches the org to the new set then, and serves its old one until).
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub complete: bool,
+}
+
+impl OrgChanges {
+    /// No changes yet, for `org`.
+    pub fn new(org: OrgSlug) -> Self {
+        Self {
+            org,
+            home_region: None,
+            credentials: Vec::new(),
+            owners: Vec::new(),
+            deleted: Vec::new(),
+            complete: false,
+        }
+    }
+
+    /// Whether the changes are consistent: one or two live secrets each,
+    /// versions in range, no credential or owner twice. Checked without
+    /// copying anything, so a receiver can refuse them before storing.
     pub fn check(&self) -> Result<(), StateError> {
-        let mut seen = std::collections::HashSet::with_capacity(self.orgs.values().map(|o| o.credentials.len()).sum());
-        for (org, state) in &self.orgs {
-            for record in &state.credentials {
-                if &record.org != org {
-                    return Err(StateError::OrgMismatch(record.client_id.clone()));
-                }
-                if record.secrets.is_empty() || record.secrets.len() > MAX_LIVE_SECRETS {
-                    return Err(StateError::SecretCount(record.client_id.clone()));
-                }
-                if !seen.insert(record.client_id.as_str()) {
-                    return Err(StateError::Duplicate(record.client_id.clone()));
-                }
+        let mut seen = HashSet::with_capacity(self.credentials.len() + self.deleted.len());
+        for c in &self.credentials {
+            c.check()?;
+            if !seen.insert(c.client_id.as_str()) {
+                return Err(StateError::Duplicate(c.client_id.clone()));
+            }
+        }
+        for d in &self.deleted {
+            if d.version == 0 || d.version > MAX_VERSION {
+                return Err(StateError::VersionRange);
+            }
+            if !seen.insert(d.client_id.as_str()) {
+                return Err(StateError::Duplicate(d.client_id.clone()));
+            }
+        }
+        let mut owners = HashSet::with_capacity(self.owners.len());
+        for o in &self.owners {
+            if o.version == 0 || o.version > MAX_VERSION {
+                return Err(StateError::VersionRange);
+            }
+            if !owners.insert(o.email.as_str()) {
+                return Err(StateError::DuplicateOwner);
             }
         }
         Ok(())
     }
-}
 
-/// The applied state with an O(1) index by client ID.
-#[derive(Debug, Clone, Default)]
-pub struct EdgeState {
-    version: u64,
-    issued_at: i64,
-    by_client: HashMap<String, CredentialRecord>,
-}
-
-impl EdgeState {
-    /// The empty state (version 0: any real snapshot is newer).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The applied version.
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-
-    /// When the applied snapshot was produced (Unix seconds).
-    pub fn issued_at(&self) -> i64 {
-        self.issued_at
-    }
-
-    /// How many credentials are known.
-    pub fn len(&self) -> usize {
-        self.by_client.len()
-    }
-
-    /// Whether no credential is known.
+    /// Whether nothing is in it.
     pub fn is_empty(&self) -> bool {
-        self.by_client.is_empty()
+        self.credentials.is_empty() && self.owners.is_empty() && self.deleted.is_empty() && self.home_region.is_none()
     }
+}
 
-    /// The record of `client_id`, in O(1).
-    pub fn get(&self, client_id: &str) -> Option<&CredentialRecord> {
-        self.by_client.get(client_id)
-    }
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    /// Every known record, in no particular order.
-    pub fn records(&self) -> impl Iterator<Item = &CredentialRecord> {
-        self.by_client.values()
-    }
+    use super::*;
+    use crate::secret::Kdf;
 
-    /// Applies `snapshot` if it is newer and consistent ([`Snapshot::check`]);
-    /// on error nothing changes.
-    pub fn apply(&mut self, snapshot: Snapshot) -> Result<(), StateError> {
-        if snapshot.version <= self.version {
-            return Err(StateError::Stale { applied: self.version, offered: snapshot.version });
+    pub(crate) fn credential(version: u64) -> EdgeCredential {
+        EdgeCredential {
+            client_id: ClientId::generate().unwrap(),
+            owner: "ana@acme.test".into(),
+            privileges: [Privilege::Embedding].into(),
+            secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
+            policy: Policy::default(),
+            revoked_at: None,
+            version,
         }
-        snapshot.check()?;
-        self.by_client = snapshot
-            .orgs
-            .into_values()
-            .flat_map(|state| state.credentials)
-            .map(|record| (record.client_id.as_str().to_owned(), record))
-            .collect();
-        self.version = snapshot.version;
-        self.issued_at = snapshot.issued_at;
-        Ok(())
+    }
+
+    fn owner(status: MemberStatus, version: u64) -> EdgeOwner {
+        EdgeOwner { email: "ana@acme.test".into(), account_type: AccountType::Creator, status, version }
+    }
+
+    #[test]
+    fn the_record_carries_the_owners_standing_and_one_status_rule() {
+        let org: OrgSlug = "acme".parse().unwrap();
+        let c = credential(3);
+        let live = c.record(&org, Some(&owner(MemberStatus::Active, 2)));
+        assert!(!live.is_revoked());
+        assert_eq!(live.owner.account_type, AccountType::Creator);
+        assert!(c.record(&org, Some(&owner(MemberStatus::Deactivated, 4))).is_revoked(), "owner_inactive refuses");
+        assert!(c.record(&org, None).is_revoked(), "no owner known: refused");
+        let revoked = EdgeCredential { revoked_at: Some(100), ..c.clone() };
+        assert_eq!(revoked.record(&org, Some(&owner(MemberStatus::Active, 2))).revoked_at, Some(100));
+    }
+
+    #[test]
+    fn only_newer_records_replace_and_versions_are_bounded() {
+        let c = credential(5);
+        assert!(c.newer_than(None) && c.newer_than(Some(4)));
+        assert!(!c.newer_than(Some(5)) && !c.newer_than(Some(9)));
+        assert_eq!(check_step(0, 1), Ok(()));
+        assert_eq!(check_step(10, 10 + MAX_VERSION_JUMP), Ok(()));
+        assert!(matches!(check_step(10, 11 + MAX_VERSION_JUMP), Err(StateError::Jump { .. })));
+        assert_eq!(check_step(0, i64::MAX as u64), Err(StateError::VersionRange));
+        assert_eq!(check_step(0, 0), Err(StateError::VersionRange));
+    }
+
+    #[test]
+    fn changes_are_checked_before_anything_is_stored() {
+        let org: OrgSlug = "acme".parse().unwrap();
+        let c = credential(1);
+        let dup = OrgChanges { credentials: vec![c.clone(), c.clone()], ..OrgChanges::new(org.clone()) };
+        assert!(matches!(dup.check(), Err(StateError::Duplicate(_))));
+        let none = EdgeCredential { secrets: vec![], ..credential(1) };
+        let bad = OrgChanges { credentials: vec![none], ..OrgChanges::new(org.clone()) };
+        assert!(matches!(bad.check(), Err(StateError::SecretCount(_))));
+        let zero = OrgChanges { credentials: vec![credential(0)], ..OrgChanges::new(org.clone()) };
+        assert_eq!(zero.check(), Err(StateError::VersionRange));
+        let deleted = vec![Deleted { client_id: c.client_id.clone(), version: 2 }];
+        let both = OrgChanges { credentials: vec![c], deleted, ..OrgChanges::new(org) };
+        assert!(matches!(both.check(), Err(StateError::Duplicate(_))));
+    }
+
+    #[test]
+    fn a_tombstone_lasts_until_no_old_token_or_session_can_be_accepted() {
+        let c = EdgeCredential { revoked_at: Some(1_000), ..credential(1) };
+        let until = c.tombstone_until(60).unwrap();
+        assert_eq!(until, 1_000 + i64::try_from(MAX_LIFETIME_CAP_S).unwrap() + 60 + 600);
+        let mut short = c.clone();
+        short.policy.max_token_lifetime_s = Some(crate::rules::TokenLifetime::new(3600).unwrap());
+        assert_eq!(short.tombstone_until(60), Some(1_000 + 3600 + 60 + 600));
+        assert_eq!(credential(1).tombstone_until(60), None);
     }
 }

@@ -1,35 +1,45 @@
-//! The admin → edge push protocol (architecture.md §6) as pure data: what is sent,
-//! what the edge answers, and how both are authenticated with the sync key.
+//! The admin → edge sync protocol (architecture.md §6) as pure data: what
+//! is sent, what the edge answers, and how both are authenticated with the
+//! sync key.
 //!
 //! One message type goes each way over `POST /.well-known/embedgate/sync`:
-//! - a [`SyncRequest`]: the admin's current version, the full [`Snapshot`]
-//!   at that version (a *push*) or none (a *probe*, used by periodic
-//!   reconciliation to ask where the edge is), a usage cursor and a nonce;
-//! - a [`SyncAck`]: the version the edge has applied, what it did with the
-//!   request, the credential use it has seen since the cursor (`last_used_at`
-//!   flows back this way), and the request's nonce.
+//! - a [`SyncRequest`] with one [`SyncBody`]: a *probe* (where are you?),
+//!   a *delta* (the records changed in a version range, in pages), or a
+//!   page of a *full* state (for an edge that is new, wiped, or older than
+//!   the admin's change log); plus the usage cursors and a nonce;
+//! - a [`SyncAck`]: the version every region has applied, what the edge did
+//!   with the request, where a full state stands, the credential use seen
+//!   since the cursors (`last_used_at` flows back this way), and the nonce.
+//!
+//! Every record carries the version of its last change and an edge applies
+//! it only when newer ([`crate::state`]), so deltas are idempotent and a
+//! late or repeated message never takes a record back. A region's version
+//! moves only when a whole delta or a whole full state is in.
 //!
 //! Both bodies are JSON, sealed with `HMAC-SHA256(sync key, label ‖ body)`
 //! where the label separates the two directions, and the tag travels in the
 //! [`SIGNATURE_HEADER`] as `v1=<64 hex>`. The tag is checked in constant time
 //! before the body is parsed, and the body's size before either. The ack
 //! echoes the request's nonce, so an old ack replayed to the admin is refused.
-//!
-//! Anti-rollback is the receiver's job ([`crate::EdgeState::apply`] refuses
-//! anything not newer): a replayed push of an old snapshot is authentic but
-//! stale, and changes nothing.
+
+use std::collections::BTreeMap;
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::region::Region;
 use crate::secret::SyncKey;
-use crate::state::Snapshot;
+use crate::state::{OrgChanges, MAX_VERSION};
 
 /// The HTTP header carrying a sealed body's tag.
 pub const SIGNATURE_HEADER: &str = "x-embedgate-signature";
-/// The largest sync body accepted, in bytes (32 MiB: about 100,000 credentials).
-pub const MAX_SYNC_BYTES: usize = 32 << 20;
+/// The largest sync body accepted, in bytes (1 MiB): the admin pages deltas
+/// and full states under it ([`PAGE_BUDGET_BYTES`]).
+pub const MAX_SYNC_BYTES: usize = 1 << 20;
+/// What the admin fills a page with at most, in bytes of records: room
+/// under [`MAX_SYNC_BYTES`] for the envelope.
+pub const PAGE_BUDGET_BYTES: usize = 900 * 1024;
 /// The sync endpoint's path on every edge.
 pub const SYNC_PATH: &str = "/.well-known/embedgate/sync";
 
@@ -79,16 +89,63 @@ impl SyncError {
     }
 }
 
+/// What a request carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SyncBody {
+    /// "I am at `version`; where are you?" (vouches for the edge's state).
+    Probe,
+    /// The records changed after version `from` up to `to`, each as of its
+    /// last change; `last` on the delta's final page (the region's version
+    /// moves to `to` then).
+    Delta {
+        /// The version the delta starts after (the edge must be there).
+        from: u64,
+        /// The version it brings the edge to.
+        to: u64,
+        /// Whether this is the delta's final page.
+        last: bool,
+        /// The changes, by org.
+        orgs: Vec<OrgChanges>,
+    },
+    /// One page of a full state at version `to`: pages `0, 1, …` of the full
+    /// state `id`, orgs in order, each org's records over consecutive pages
+    /// with `complete` on its last; `last` on the final page.
+    Full {
+        /// Names this full state (pages of another one start it over).
+        id: String,
+        /// The version the full state is at.
+        to: u64,
+        /// The page's number, from 0.
+        seq: u32,
+        /// Whether this is the final page.
+        last: bool,
+        /// The edge followed another database (it was ahead of this admin):
+        /// each org's records are replaced as sent, even by older ones.
+        #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+        replace: bool,
+        /// The orgs' records.
+        orgs: Vec<OrgChanges>,
+    },
+}
+
 /// What the admin sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncRequest {
+    /// The admin database's lineage (random, made once): versions and
+    /// records mean something only within one lineage, so an edge that holds
+    /// another's state (it followed another database, or was sent a state
+    /// from elsewhere) takes no delta of this one, only a full state.
+    #[serde(default)]
+    pub lineage: String,
     /// The admin's current state version.
     pub version: u64,
-    /// The full state at `version` (a push), or `None` (a probe).
-    pub snapshot: Option<Snapshot>,
-    /// The edge reports credential use recorded after this cursor (0: all).
-    pub usage_after: u64,
+    /// What it carries.
+    pub body: SyncBody,
+    /// Per region, the edge reports credential use recorded after this cursor (absent: all).
+    #[serde(default)]
+    pub usage_after: BTreeMap<Region, u64>,
     /// Random, echoed by the ack.
     pub nonce: String,
     /// When the admin sent it (Unix seconds; 0: not said). The edge counts
@@ -102,14 +159,50 @@ pub struct SyncRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncOutcome {
-    /// The snapshot was newer and is now applied.
+    /// Applied: every region is at the message's version.
     Applied,
-    /// The edge already had exactly this version.
+    /// A page was taken; the delta or full state is not complete yet.
+    Taken,
+    /// Every region already had the message's version.
     Current,
-    /// The snapshot is older than the applied one: refused (anti-rollback).
+    /// The message is older than what a region has applied (anti-rollback).
     Stale,
-    /// A probe: nothing to apply (compare `applied_version` with yours).
+    /// A region is not where the message starts (a delta from elsewhere, a
+    /// page out of order): compare the regions' versions and progress.
+    Gap,
+    /// A probe: nothing to apply.
     Probed,
+    /// A region could not take the message (storage, a bad step): see its error.
+    Failed,
+}
+
+/// How far a full state has come in a region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullProgress {
+    /// The full state's name.
+    pub id: String,
+    /// Its version.
+    pub to: u64,
+    /// The next page the region expects.
+    pub next_seq: u32,
+}
+
+/// One region's state after a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionAck {
+    /// The region.
+    pub region: Region,
+    /// The lineage of the state it holds (empty: none yet).
+    #[serde(default)]
+    pub lineage: String,
+    /// Its applied version.
+    pub version: u64,
+    /// A full state in progress there.
+    #[serde(default)]
+    pub full: Option<FullProgress>,
+    /// Why it could not take the last message (`None`: it could).
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// One credential's last use as the edge saw it.
@@ -124,42 +217,69 @@ pub struct Usage {
 /// What the edge answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncAck {
-    /// The version the edge has applied after this request.
+    /// The lowest version over the regions: what the edge as a whole has.
     pub applied_version: u64,
-    /// When the admin produced that version (Unix seconds, admin clock).
+    /// When the admin sent the message that brought it there (Unix seconds, admin clock).
     pub applied_issued_at: i64,
+    /// Every region's state.
+    pub regions: Vec<RegionAck>,
     /// What happened to this request.
     pub outcome: SyncOutcome,
-    /// Credential use recorded after the request's `usage_after`.
+    /// Credential use recorded after the request's cursors.
     pub usage: Vec<Usage>,
-    /// The cursor to send as `usage_after` next time.
-    pub usage_cursor: u64,
+    /// The cursors to send as `usage_after` next time.
+    pub usage_cursor: BTreeMap<Region, u64>,
     /// The request's nonce.
     pub nonce: String,
 }
 
+impl SyncAck {
+    /// A full state in progress at the edge: the one every region is in, at
+    /// the lowest next page (a region that finished it no longer lists it).
+    pub fn full_progress(&self) -> Option<FullProgress> {
+        let mut progress: Option<FullProgress> = None;
+        for r in &self.regions {
+            if let Some(f) = &r.full {
+                match &progress {
+                    Some(p) if p.id == f.id && p.next_seq <= f.next_seq => {}
+                    _ => progress = Some(f.clone()),
+                }
+            }
+        }
+        progress
+    }
+
+    /// Whether every region holds a state of `lineage`.
+    pub fn follows(&self, lineage: &str) -> bool {
+        self.regions.iter().all(|r| r.lineage == lineage)
+    }
+
+    /// The first region error, if any region could not take the message.
+    pub fn error(&self) -> Option<String> {
+        self.regions.iter().find_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.region)))
+    }
+}
+
 impl SyncRequest {
+    /// A request of `lineage` carrying `body`, with a fresh nonce, stamped as sent at `now`.
+    pub fn new(
+        lineage: &str,
+        version: u64,
+        body: SyncBody,
+        usage_after: BTreeMap<Region, u64>,
+        now: i64,
+    ) -> Result<Self, crate::KeyError> {
+        Ok(Self { lineage: lineage.to_owned(), version, body, usage_after, nonce: random_nonce()?, sent_at: now })
+    }
+
     /// A probe: "I am at `version`; where are you?".
-    pub fn probe(version: u64, usage_after: u64) -> Result<Self, crate::KeyError> {
-        Ok(Self { version, snapshot: None, usage_after, nonce: random_nonce()?, sent_at: 0 })
-    }
-
-    /// A push of `snapshot`.
-    pub fn push(snapshot: Snapshot, usage_after: u64) -> Result<Self, crate::KeyError> {
-        Ok(Self {
-            version: snapshot.version,
-            snapshot: Some(snapshot),
-            usage_after,
-            nonce: random_nonce()?,
-            sent_at: 0,
-        })
-    }
-
-    /// The same request, stamped as sent at `now` (Unix seconds).
-    #[must_use]
-    pub fn sent_at(mut self, now: i64) -> Self {
-        self.sent_at = now;
-        self
+    pub fn probe(
+        lineage: &str,
+        version: u64,
+        usage_after: BTreeMap<Region, u64>,
+        now: i64,
+    ) -> Result<Self, crate::KeyError> {
+        Self::new(lineage, version, SyncBody::Probe, usage_after, now)
     }
 
     /// Until when this request vouches for the edge's state: its `sent_at`,
@@ -169,8 +289,34 @@ impl SyncRequest {
     pub fn vouched_at(&self, now: i64) -> i64 {
         self.sent_at.clamp(0, now.max(0))
     }
-}
 
+    /// Whether the request's versions agree with each other and stay in
+    /// range: a delta goes forward from `from` to `to`, nothing is beyond
+    /// the admin's own version or [`MAX_VERSION`].
+    fn check(&self) -> Result<(), SyncError> {
+        let bad = |why: &str| Err(SyncError::Malformed(why.to_owned()));
+        if self.version > MAX_VERSION {
+            return bad("the version is beyond 2^53 - 1");
+        }
+        if self.nonce.is_empty() || self.nonce.len() > 128 {
+            return bad("the nonce must be 1 to 128 characters");
+        }
+        if self.lineage.len() > 64 {
+            return bad("a lineage is at most 64 characters");
+        }
+        match &self.body {
+            SyncBody::Delta { from, to, .. } if from >= to => bad("a delta goes from a version to a later one"),
+            SyncBody::Delta { to, .. } | SyncBody::Full { to, .. } if *to > self.version => {
+                bad("a message cannot be ahead of the admin's own version")
+            }
+            SyncBody::Full { id, to: 0, .. } if id.is_empty() => bad("a full state is named and at a version"),
+            SyncBody::Full { id, .. } if id.is_empty() || id.len() > 64 => {
+                bad("a full state's name is 1 to 64 characters")
+            }
+            SyncBody::Probe | SyncBody::Delta { .. } | SyncBody::Full { .. } => Ok(()),
+        }
+    }
+}
 /// The age of an edge's state, in seconds: how long since the admin last
 /// vouched for it (`last_vouched_at`, 0: never). `None` before any sync.
 pub fn state_age_s(last_vouched_at: i64, now: i64) -> Option<i64> {
@@ -199,17 +345,11 @@ pub fn seal_request(request: &SyncRequest, key: &SyncKey) -> Sealed {
     seal(request, key, REQUEST_LABEL)
 }
 
-/// Checks and parses a request: size, then tag (constant time), then JSON.
+/// Checks and parses a request: size, then tag (constant time), then JSON,
+/// then that its versions agree.
 pub fn open_request(body: &[u8], signature: Option<&str>, key: &SyncKey) -> Result<SyncRequest, SyncError> {
     let request: SyncRequest = open(body, signature, key, REQUEST_LABEL)?;
-    if let Some(snapshot) = &request.snapshot {
-        if snapshot.version != request.version {
-            return Err(SyncError::Malformed("the snapshot's version differs from the request's".into()));
-        }
-    }
-    if request.nonce.is_empty() || request.nonce.len() > 128 {
-        return Err(SyncError::Malformed("the nonce must be 1 to 128 characters".into()));
-    }
+    request.check()?;
     Ok(request)
 }
 
@@ -317,10 +457,14 @@ mod tests {
         SyncKey::from_printable(&SyncKey::generate().unwrap().to_printable()).unwrap()
     }
 
+    fn delta(from: u64, to: u64) -> SyncRequest {
+        SyncRequest::new("l", to, SyncBody::Delta { from, to, last: true, orgs: vec![] }, BTreeMap::new(), 1).unwrap()
+    }
+
     #[test]
     fn request_round_trip_and_tamper() {
         let k = key();
-        let req = SyncRequest::push(Snapshot { version: 7, issued_at: 1, ..Snapshot::default() }, 3).unwrap();
+        let req = delta(6, 7);
         let sealed = seal_request(&req, &k);
         assert_eq!(open_request(&sealed.body, Some(&sealed.signature), &k).unwrap(), req);
         // Another key, a flipped body byte, a flipped tag, no tag, an uppercase tag: all refused.
@@ -343,9 +487,10 @@ mod tests {
         let ack = SyncAck {
             applied_version: 1,
             applied_issued_at: 0,
+            regions: vec![RegionAck { region: Region::Wnam, lineage: "l".into(), version: 1, full: None, error: None }],
             outcome: SyncOutcome::Probed,
             usage: vec![],
-            usage_cursor: 0,
+            usage_cursor: BTreeMap::new(),
             nonce: "n".into(),
         };
         let sealed = seal_ack(&ack, &k);
@@ -358,19 +503,60 @@ mod tests {
     fn size_is_checked_before_the_tag_and_versions_must_agree() {
         let k = key();
         assert_eq!(open_request(&vec![b' '; MAX_SYNC_BYTES + 1], None, &k), Err(SyncError::TooLarge));
-        let mut req = SyncRequest::push(Snapshot { version: 2, ..Snapshot::default() }, 0).unwrap();
-        req.version = 3;
-        let sealed = seal_request(&req, &k);
-        assert!(matches!(open_request(&sealed.body, Some(&sealed.signature), &k), Err(SyncError::Malformed(_))));
+        let malformed = |req: &SyncRequest| {
+            let sealed = seal_request(req, &k);
+            matches!(open_request(&sealed.body, Some(&sealed.signature), &k), Err(SyncError::Malformed(_)))
+        };
+        assert!(malformed(&delta(7, 7)), "a delta that goes nowhere");
+        assert!(malformed(&delta(8, 7)), "a delta backwards");
+        let mut ahead = delta(6, 7);
+        ahead.version = 6;
+        assert!(malformed(&ahead), "a delta ahead of the admin");
+        let mut extreme = delta(6, 7);
+        extreme.version = u64::MAX;
+        assert!(malformed(&extreme), "a version beyond 2^53");
+        let unnamed = SyncRequest::new(
+            "l",
+            3,
+            SyncBody::Full { id: String::new(), to: 3, seq: 0, last: true, replace: false, orgs: vec![] },
+            BTreeMap::new(),
+            0,
+        )
+        .unwrap();
+        assert!(malformed(&unnamed));
         let sealed = Sealed { body: b"[1]".to_vec(), signature: seal(&[1], &k, REQUEST_LABEL).signature };
         assert!(matches!(open_request(&sealed.body, Some(&sealed.signature), &k), Err(SyncError::Malformed(_))));
     }
 
     #[test]
+    fn the_ack_tells_where_a_full_state_stands() {
+        let region = |region, next: Option<u32>| RegionAck {
+            region,
+            lineage: "l".into(),
+            version: 0,
+            full: next.map(|next_seq| FullProgress { id: "f".into(), to: 9, next_seq }),
+            error: None,
+        };
+        let mut ack = SyncAck {
+            applied_version: 0,
+            applied_issued_at: 0,
+            regions: vec![region(Region::Wnam, Some(4)), region(Region::Weur, Some(2))],
+            outcome: SyncOutcome::Taken,
+            usage: vec![],
+            usage_cursor: BTreeMap::new(),
+            nonce: "n".into(),
+        };
+        assert_eq!(ack.full_progress().unwrap().next_seq, 2, "the slower region decides");
+        assert!(ack.follows("l") && !ack.follows("other"));
+        ack.regions[1].error = Some("storage full".into());
+        assert_eq!(ack.error().unwrap(), "weur: storage full");
+    }
+
+    #[test]
     fn state_age_counts_from_when_the_admin_vouched_never_from_the_future() {
-        let req = SyncRequest::probe(1, 0).unwrap();
+        let req = SyncRequest::probe("l", 1, BTreeMap::new(), 0).unwrap();
         assert_eq!(req.vouched_at(1_000), 0, "an unstamped request vouches for nothing");
-        let req = req.sent_at(900);
+        let req = SyncRequest::probe("l", 1, BTreeMap::new(), 900).unwrap();
         assert_eq!(req.vouched_at(1_000), 900);
         assert_eq!(req.vouched_at(800), 800, "an admin clock ahead is clamped to the edge's");
         assert_eq!(state_age_s(0, 1_000), None);
@@ -382,7 +568,7 @@ mod tests {
         assert!(state_too_old(939, 1_000, Some(60)));
         // The stamp is sealed: an old probe replayed later still vouches only for its own time.
         let k = key();
-        let sealed = seal_request(&SyncRequest::probe(1, 0).unwrap().sent_at(500), &k);
+        let sealed = seal_request(&SyncRequest::probe("l", 1, BTreeMap::new(), 500).unwrap(), &k);
         let replayed = open_request(&sealed.body, Some(&sealed.signature), &k).unwrap();
         assert!(state_too_old(replayed.vouched_at(10_000), 10_000, Some(60)));
     }

@@ -398,6 +398,15 @@ fn audience_contains(raw: &str, audience: &str) -> Result<bool, VerifyError> {
     Ok(typed::<Vec<String>>(raw, "aud", WHY)?.iter().any(|a| a == audience))
 }
 
+impl UnverifiedToken<'_> {
+    /// The header rules alone (the §4 checks before `kid`): a caller that
+    /// must fetch the credential before verifying can refuse a bad header
+    /// first, without a lookup.
+    pub fn check_header(&self) -> Result<(), VerifyError> {
+        check_header(self)
+    }
+}
+
 /// The header rules: `alg` exactly `HS256`, no forbidden parameter, `typ` if present exactly `JWT`.
 pub(crate) fn check_header(token: &UnverifiedToken<'_>) -> Result<(), VerifyError> {
     let h = &token.header;

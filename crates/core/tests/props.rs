@@ -1,13 +1,16 @@
 //! Properties (native and wasm32): sign→verify round-trips for any claims;
-//! any single-byte change of a signed token is refused; rotation; state.
+//! any single-byte change of a signed token is refused; rotation; replicas
+//! that end with the newest records whatever the delivery order.
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+use embedgate_core::replica::{Admit, ReplicaMeta};
+use embedgate_core::sync::SyncBody;
 use embedgate_core::{
-    sign, AccountType, Claims, ClientId, CredentialRecord, EdgeState, EmbedContext, EmbedSecret, Kdf, KeyRing,
-    MasterKey, OrgState, Owner, SecretGeneration, Snapshot, StateError, Validation, VerifyError,
+    sign, AccountType, Claims, ClientId, CredentialRecord, EdgeCredential, EmbedContext, EmbedSecret, Kdf, KeyRing,
+    MasterKey, Owner, Policy, Privilege, SecretGeneration, Validation, VerifyError,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -133,49 +136,72 @@ fn a_lookup_that_ignores_the_kid_cannot_verify_another_credential() {
     assert_eq!(verify(&token, &rec_b, &KeyRing::from_secret(&secret)).unwrap_err(), VerifyError::UnknownClient);
 }
 
-fn snapshot(version: u64, records: Vec<CredentialRecord>) -> Snapshot {
-    let mut s = Snapshot { version, issued_at: NOW, ..Snapshot::default() };
-    for r in records {
-        s.orgs.entry(r.org.clone()).or_default().credentials.push(r);
+fn versioned(client_id: &ClientId, version: u64, revoked: bool) -> EdgeCredential {
+    EdgeCredential {
+        client_id: client_id.clone(),
+        owner: "admin@example.com".into(),
+        privileges: [Privilege::Embedding].into(),
+        secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
+        policy: Policy::default(),
+        revoked_at: revoked.then_some(NOW),
+        version,
     }
-    s
 }
 
+/// However the messages carrying a record's versions arrive (late,
+/// repeated, out of order), a replica that applies a record only when newer
+/// ends with the newest: a revocation, once delivered, is never taken back.
 #[test]
-fn edge_state_applies_only_newer_consistent_snapshots() {
-    let (a, b) = (ClientId::generate().unwrap(), ClientId::generate().unwrap());
-    let mut state = EdgeState::new();
-    state.apply(snapshot(3, vec![record(&a, &[1])])).unwrap();
-    assert_eq!(state.version(), 3);
-    assert!(state.get(a.as_str()).is_some() && state.get(b.as_str()).is_none());
+fn replicas_end_with_the_newest_record_whatever_the_delivery_order() {
+    let id = ClientId::generate().unwrap();
+    let deliveries = proptest::collection::vec((1u64..50, any::<bool>()), 1..40);
+    runner()
+        .run(&deliveries, |deliveries| {
+            let mut held: Option<EdgeCredential> = None;
+            for &(version, revoked) in &deliveries {
+                let record = versioned(&id, version, revoked);
+                if record.newer_than(held.as_ref().map(|h| h.version)) {
+                    held = Some(record);
+                }
+            }
+            let newest = deliveries.iter().map(|(v, _)| *v).max().unwrap();
+            let held = held.unwrap();
+            prop_assert_eq!(held.version, newest);
+            // The first delivery of the newest version decides (the same version is the same record).
+            let first = deliveries.iter().find(|(v, _)| *v == newest).unwrap();
+            prop_assert_eq!(held.revoked_at.is_some(), first.1);
+            Ok(())
+        })
+        .unwrap();
+}
 
-    // Rollback and replay of the same version are refused; nothing changes.
-    assert_eq!(state.apply(snapshot(3, vec![])), Err(StateError::Stale { applied: 3, offered: 3 }));
-    assert_eq!(state.apply(snapshot(2, vec![])), Err(StateError::Stale { applied: 3, offered: 2 }));
-    assert_eq!(state.len(), 1);
-
-    // Inconsistent snapshots are refused whole.
-    let mut wrong_org = snapshot(4, vec![record(&b, &[1])]);
-    let moved = wrong_org.orgs.remove(&"acme".parse().unwrap()).unwrap();
-    wrong_org.orgs.insert("globex".parse().unwrap(), moved);
-    assert!(matches!(state.apply(wrong_org), Err(StateError::OrgMismatch(_))));
-    assert!(matches!(
-        state.apply(snapshot(4, vec![record(&b, &[1]), record(&b, &[1])])),
-        Err(StateError::Duplicate(_))
-    ));
-    assert!(matches!(state.apply(snapshot(4, vec![record(&b, &[3, 2, 1])])), Err(StateError::SecretCount(_))));
-    assert!(matches!(state.apply(snapshot(4, vec![record(&b, &[])])), Err(StateError::SecretCount(_))));
-    assert_eq!(state.version(), 3);
-
-    // A newer snapshot replaces the whole state: a revocation is visible at once.
-    let mut revoked = record(&a, &[1]);
-    revoked.revoked_at = Some(NOW);
-    let next = snapshot(5, vec![revoked, record(&b, &[1])]);
-    let json = serde_json::to_string(&next).unwrap();
-    state.apply(serde_json::from_str(&json).unwrap()).unwrap();
-    assert!(state.get(a.as_str()).unwrap().is_revoked());
-    assert_eq!(next.orgs.values().flat_map(OrgState::revocations).count(), 1);
-    assert_eq!(state.len(), 2);
+/// Whatever deltas arrive (any range, repeated, out of order), a replica's
+/// version only moves forward, and only to the end of a delta that starts
+/// at or before where it is.
+#[test]
+fn a_replica_version_only_moves_forward_through_admitted_deltas() {
+    let deltas = proptest::collection::vec((0u64..30, 1u64..10, any::<bool>()), 1..60);
+    runner()
+        .run(&deltas, |deltas| {
+            let mut meta = ReplicaMeta { lineage: "l".into(), ..ReplicaMeta::default() };
+            for &(from, span, last) in &deltas {
+                let body = SyncBody::Delta { from, to: from + span, last, orgs: vec![] };
+                let before = meta.version;
+                match meta.admit("l", &body) {
+                    Admit::Proceed => {
+                        prop_assert!(from <= before && before < from + span);
+                        meta.commit("l", &body, 0);
+                        prop_assert!(meta.version == before || (last && meta.version == from + span));
+                    }
+                    Admit::Current => prop_assert!(before >= from + span),
+                    Admit::Gap => prop_assert!(before < from),
+                    other => prop_assert!(false, "{:?}", other),
+                }
+                prop_assert!(meta.version >= before);
+            }
+            Ok(())
+        })
+        .unwrap();
 }
 
 #[test]

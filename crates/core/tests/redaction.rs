@@ -26,7 +26,7 @@ use base64::Engine as _;
 use embedgate_core::jws::Hs256Key;
 use embedgate_core::{
     sign, AccountType, Claims, ClientId, CredentialRecord, EdgeVerifier, EmbedContext, EmbedSecret, Kdf, KeyRing,
-    MasterKey, OfflineCheck, OrgState, Owner, Snapshot, SyncKey, Validation, VerifyError,
+    MasterKey, OfflineCheck, Owner, SyncKey, Validation, VerifyError,
 };
 
 const MARKER: &str = "<redacted>";
@@ -136,33 +136,63 @@ fn hmac_keys_and_key_rings_are_redacted() {
 }
 
 #[test]
-fn the_edge_verifier_is_redacted() {
+fn the_edge_verifier_and_its_cache_are_redacted() {
+    use embedgate_core::cache::{CredentialCache, OrgAnswer};
+    use embedgate_core::rules::MemberStatus;
+    use embedgate_core::{EdgeCredential, EdgeOwner, Policy, Privilege, SecretGeneration};
+
     let master = MasterKey::generate().unwrap();
-    let mut edge = EdgeVerifier::new(master.clone(), Validation::default());
-    let owner = Owner { email: "admin@acme.test".into(), account_type: AccountType::Admin };
-    let records: Vec<CredentialRecord> = (0..3)
-        .map(|_| CredentialRecord::new(ClientId::generate().unwrap(), "acme".parse().unwrap(), owner.clone()))
+    let edge = EdgeVerifier::new(&master, Validation::default());
+    let org: embedgate_core::OrgSlug = "acme".parse().unwrap();
+    let credentials: Vec<EdgeCredential> = (0..3)
+        .map(|_| EdgeCredential {
+            client_id: ClientId::generate().unwrap(),
+            owner: "admin@acme.test".into(),
+            privileges: [Privilege::Embedding].into(),
+            secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
+            policy: Policy::default(),
+            revoked_at: None,
+            version: 1,
+        })
         .collect();
-    let derived: Vec<EmbedSecret> =
-        records.iter().map(|r| master.derive_embed_secret(Kdf::V1, &r.client_id, 1)).collect();
-    let snapshot = Snapshot {
+    let owner = EdgeOwner {
+        email: "admin@acme.test".into(),
+        account_type: AccountType::Admin,
+        status: MemberStatus::Active,
         version: 1,
-        issued_at: NOW,
-        orgs: [("acme".parse().unwrap(), OrgState { credentials: records.clone() })].into(),
     };
-    edge.apply(snapshot).unwrap();
+    let derived: Vec<EmbedSecret> =
+        credentials.iter().map(|c| master.derive_embed_secret(Kdf::V1, &c.client_id, 1)).collect();
+    let mut cache = CredentialCache::new(1 << 20, 500);
+    let mut held = Vec::new();
+    for c in &credentials {
+        let answer = OrgAnswer {
+            epoch: "e".into(),
+            seq: 1,
+            credential: Some(c.clone()),
+            owner: Some(owner.clone()),
+            ..OrgAnswer::default()
+        };
+        let id = c.client_id.as_str().to_owned();
+        let fence = cache.fence();
+        held.push(cache.absorb(&org, Some(&id), answer, 0, fence, |r| KeyRing::derive(&master, r)).unwrap());
+    }
     let mut secrets: Vec<&[u8]> = derived.iter().map(EmbedSecret::hmac_key).collect();
     let printable = master.to_printable();
     secrets.push(master.expose_bytes());
     secrets.push(printable.as_bytes());
     assert_redacted("EdgeVerifier", &edge, &secrets);
+    assert_redacted("CredentialCache", &cache, &secrets);
+    assert_redacted("a cached credential", &held[0], &secrets);
     // It does show what is not secret (so the check above looked at a real rendering).
-    assert!(format!("{edge:?}").contains(records[0].client_id.as_str()));
+    assert!(format!("{cache:?}").contains(credentials[0].client_id.as_str()));
 
     // A verified token and the session it opens carry no key either.
-    let token = sign(&Claims::new("ana@acme.test", NOW, 600).unwrap(), &records[0].client_id, &derived[0]).unwrap();
+    let token = sign(&Claims::new("ana@acme.test", NOW, 600).unwrap(), &credentials[0].client_id, &derived[0]).unwrap();
     let ctx = EmbedContext { org: Some("acme"), origin: None };
-    let verified = edge.verify(&token, NOW, &ctx).unwrap();
+    let embedgate_core::cache::Found::Credential(found) = &held[0] else { panic!("not cached") };
+    let parsed = embedgate_core::UnverifiedToken::parse(&token, embedgate_core::MAX_TOKEN_BYTES).unwrap();
+    let verified = edge.verify(parsed, NOW, &ctx, |_| Some((&found.record, &found.keys))).unwrap();
     let session = EdgeVerifier::session_for(&verified, NOW, 300);
     for shown in [format!("{verified:?}"), format!("{verified:#?}"), format!("{session:?}"), format!("{session:#?}")] {
         for secret in &secrets {

@@ -244,7 +244,8 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
                 Some(std::sync::Arc::new(server::demo::DemoHost::new(demo_edge, args.demo_credential.clone())));
         }
         let (stop_pushing, stopped) = tokio::sync::watch::channel(false);
-        server::push::spawn(db.clone(), &state.push, state.edges.clone(), &stopped);
+        let lineage = db.lineage().await.map_err(|e| UsageError::new(e.to_string()))?;
+        server::push::spawn(db.clone(), lineage, &state.push, state.edges.clone(), &stopped);
         if !state.push.edges.is_empty() {
             tracing::info!(edges = state.push.edges.len(), "pushing state to the edges");
         }

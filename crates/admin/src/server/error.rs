@@ -17,7 +17,7 @@ use crate::store::StoreError;
 pub struct ErrorBody {
     /// `unauthorized`, `too_many_attempts`, `forbidden`, `not_found`, `method_not_allowed`,
     /// `malformed_json`, `malformed_query`, `payload_too_large`, `invalid_input`, `name_taken`, `member_exists`,
-    /// `already_revoked`, `credential_revoked`, `retire_first`, `no_previous`, `last_admin`
+    /// `already_revoked`, `credential_revoked`, `retire_first`, `no_previous`, `revoke_first`, `last_admin`
     /// or `internal`.
     #[schema(example = "invalid_input")]
     pub error: &'static str,
@@ -79,6 +79,9 @@ pub enum AppError {
     /// 409 `retire_first`: two secrets are already live; retire the previous one first.
     #[error("the credential already has two live secrets; retire the previous one first")]
     RetireFirst,
+    /// 409 `revoke_first`: only a revoked credential can be deleted.
+    #[error("only a revoked credential can be deleted; revoke it first")]
+    RevokeFirst,
     /// 409 `no_previous`: there is no previous secret to retire.
     #[error("the credential has no previous secret")]
     NoPrevious,
@@ -114,6 +117,7 @@ impl AppError {
             Self::CredentialRevoked => (StatusCode::CONFLICT, "credential_revoked"),
             Self::RetireFirst => (StatusCode::CONFLICT, "retire_first"),
             Self::NoPrevious => (StatusCode::CONFLICT, "no_previous"),
+            Self::RevokeFirst => (StatusCode::CONFLICT, "revoke_first"),
             Self::LastAdmin => (StatusCode::CONFLICT, "last_admin"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -143,6 +147,7 @@ impl From<StoreError> for AppError {
             StoreError::CredentialRevoked => Self::CredentialRevoked,
             StoreError::RetireFirst => Self::RetireFirst,
             StoreError::NoPrevious => Self::NoPrevious,
+            StoreError::RevokeFirst => Self::RevokeFirst,
             StoreError::LastAdmin => Self::LastAdmin,
             other => Self::Internal(other.to_string()),
         }

@@ -149,7 +149,8 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     responses((status = 200, description = "Prometheus text exposition, format 0.0.4: \
         `embedgate_http_requests_total{method,route,status}`, \
         `embedgate_http_request_duration_seconds{route}`, `embedgate_credentials{state}`, \
-        `embedgate_state_version`, `embedgate_push_lag_seconds`.",
+        `embedgate_state_version`, `embedgate_push_lag_seconds{edge}`, `embedgate_edge_applied_version{edge}`, \
+        `embedgate_push_failures_total{edge}`, `embedgate_push_bytes_total{edge}`, `embedgate_pushes_total{edge,kind}`.",
         body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn scrape(State(state): State<AppState>) -> Result<Response, AppError> {
     let (active, revoked) = crate::store::credentials::counts(&state.store.pool).await?;
@@ -183,6 +184,29 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, AppError>
     out.push_str("# TYPE embedgate_push_failures_total counter\n");
     for edge in &statuses {
         let _ = writeln!(out, "embedgate_push_failures_total{{edge=\"{}\"}} {}", escape(&edge.url), edge.failures);
+    }
+    out.push_str("# HELP embedgate_push_bytes_total Bytes sent to each edge (sealed sync bodies of every kind).\n");
+    out.push_str("# TYPE embedgate_push_bytes_total counter\n");
+    for edge in &statuses {
+        let _ = writeln!(
+            out,
+            "embedgate_push_bytes_total{{edge=\"{}\"}} {}",
+            escape(&edge.url),
+            edge.bytes.iter().sum::<u64>()
+        );
+    }
+    out.push_str("# HELP embedgate_pushes_total Sync messages sent to each edge, by kind (delta, page, probe).\n");
+    out.push_str("# TYPE embedgate_pushes_total counter\n");
+    for edge in &statuses {
+        for (i, kind) in super::push::Kind::ALL.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "embedgate_pushes_total{{edge=\"{}\",kind=\"{}\"}} {}",
+                escape(&edge.url),
+                kind.as_str(),
+                edge.messages[i]
+            );
+        }
     }
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], out).into_response())
 }

@@ -1,38 +1,51 @@
-//! The admin → edge push (architecture.md §6).
+//! The admin → edge sync (architecture.md §6).
 //!
 //! One task per configured edge (`EMBEDGATE_EDGES`) follows the database's
 //! state version:
 //! - every committed change in this process wakes the tasks at once
-//!   ([`crate::store::Store::subscribe`]), and each pushes the full snapshot at the new
-//!   version to its edge (typically a few milliseconds after the commit);
-//! - a failed push is retried with exponential backoff (100 ms doubling to
-//!   5 s), and a change made meanwhile is folded into the next attempt;
-//! - every `reconcile` interval (10 s by default) each task *probes* its edge
-//!   (a signed message without a snapshot) and pushes if the edge is behind,
-//!   so a missed push, an edge restart with lost state, or a change made by
-//!   another admin replica on a shared database heals within that interval;
-//! - each ack reports the edge's applied version and the credential use it
-//!   has seen, which becomes `last_used_at`.
+//!   ([`crate::store::Store::subscribe`]); each sends its edge the **delta**
+//!   since the version the edge acknowledged: the records the change log
+//!   names, in pages of at most [`PAGE_BUDGET_BYTES`];
+//! - an edge that is new, wiped, behind the log's floor, or so far behind
+//!   that a delta would be larger than [`export::DELTA_MAX_RECORDS`] gets a
+//!   **full state** instead, page by page (resumed from the page the edge
+//!   asks for after a failure); it serves its old state until the new one
+//!   is complete;
+//! - a failed attempt is retried with exponential backoff (100 ms doubling
+//!   to 5 s); a change made meanwhile is folded into the next attempt;
+//! - every `reconcile` interval (10 s by default) each task **probes** its
+//!   edge (a signed message with nothing to apply) and catches it up if it
+//!   is behind, so a missed push, an edge restart with lost state, or a
+//!   change made by another admin replica on a shared database heals within
+//!   that interval;
+//! - each ack reports every region's applied version and the credential use
+//!   the edge has seen, which becomes `last_used_at`.
 //!
 //! The board ([`EdgeBoard`]) is what `GET /api/v1/edges` and `/metrics` show:
-//! per edge the applied version, the lag, the last contact and error.
+//! per edge the applied version (per region), the lag, bytes and messages
+//! pushed by kind, the last contact and error.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use embedgate_core::sync::{self, SyncAck, SyncOutcome, SyncRequest, SIGNATURE_HEADER, SYNC_PATH};
-use embedgate_core::{Snapshot, SyncKey};
+use embedgate_core::sync::{
+    self, FullProgress, RegionAck, SyncAck, SyncBody, SyncOutcome, SyncRequest, PAGE_BUDGET_BYTES, SIGNATURE_HEADER,
+    SYNC_PATH,
+};
+use embedgate_core::{Region, SyncKey, MAX_VERSION_JUMP};
 use tokio::sync::watch;
 
 use super::metrics::edge_label;
 use super::now;
-use crate::store::{credentials, export, Store};
+use crate::store::export::{self, DeltaCursor, FullCursor};
+use crate::store::{credentials, Store};
 
 /// How often every edge is probed when nothing changes.
 pub const DEFAULT_RECONCILE: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The push configuration (`EMBEDGATE_EDGES`, `EMBEDGATE_SYNC_KEY`).
 #[derive(Debug, Clone)]
@@ -51,31 +64,62 @@ impl Default for PushConfig {
     }
 }
 
+/// What a message was, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Changes since the edge's version.
+    Delta,
+    /// A page of a full state.
+    Page,
+    /// A probe.
+    Probe,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Self; 3] = [Self::Delta, Self::Page, Self::Probe];
+
+    /// The metric label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Delta => "delta",
+            Self::Page => "page",
+            Self::Probe => "probe",
+        }
+    }
+}
+
 /// What the admin knows about one edge.
 #[derive(Debug, Clone, Default)]
 pub struct EdgeStatus {
     /// The edge's base URL (userinfo removed).
     pub url: String,
-    /// The version the edge last said it had applied (`None`: never reached).
+    /// The lowest version its regions last said they had applied (`None`: never reached).
     pub applied_version: Option<u64>,
-    /// When the admin issued that version (Unix seconds).
+    /// When the admin sent the message that brought it there (Unix seconds).
     pub applied_issued_at: Option<i64>,
+    /// Every region's state, as of the last ack.
+    pub regions: Vec<RegionAck>,
+    /// A full state in progress (its pages sent so far).
+    pub full: Option<FullProgress>,
     /// When the edge last answered an authentic ack (Unix seconds).
     pub last_ack_at: Option<i64>,
-    /// When the last push or probe was tried (Unix seconds).
+    /// When the last message was tried (Unix seconds).
     pub last_attempt_at: Option<i64>,
-    /// The last failure, if the last attempt failed (or the edge is ahead).
+    /// The last failure: of the attempt, or a region's (the edge could not take a change).
     pub last_error: Option<String>,
-    /// Failures since the last success.
+    /// Whether the edge could not take the last message (a region said why).
+    pub failing: bool,
+    /// Failures to reach the edge since the last success.
     pub consecutive_failures: u32,
-    /// Snapshots pushed, probes sent, attempts failed, since start.
-    pub pushes: u64,
-    /// See `pushes`.
-    pub probes: u64,
-    /// See `pushes`.
+    /// Messages sent, by kind (delta, page, probe).
+    pub messages: [u64; 3],
+    /// Bytes sent (sealed bodies), by kind.
+    pub bytes: [u64; 3],
+    /// Attempts that failed since start.
     pub failures: u64,
     behind_since: Option<Instant>,
-    usage_cursor: u64,
+    usage_cursor: BTreeMap<Region, u64>,
 }
 
 impl EdgeStatus {
@@ -84,16 +128,27 @@ impl EdgeStatus {
         self.behind_since.map_or(0.0, |t| t.elapsed().as_secs_f64())
     }
 
-    /// `in_sync`, `behind`, `ahead` (the edge has a newer version than this
-    /// admin: anti-rollback keeps it), `unreachable`, or `unknown` (not yet tried).
+    /// `in_sync`, `behind`, `bootstrapping` (a full state is on its way),
+    /// `failing` (the edge could not take a change: see the error),
+    /// `ahead` (the edge has a newer version than this admin),
+    /// `unreachable`, or `unknown` (not yet tried). Never `in_sync` while a
+    /// region failed.
     pub fn state(&self, admin_version: u64) -> &'static str {
         match (self.applied_version, self.consecutive_failures) {
             (_, n) if n > 0 => "unreachable",
+            _ if self.failing => "failing",
             (None, _) => "unknown",
-            (Some(v), _) if v == admin_version => "in_sync",
             (Some(v), _) if v > admin_version => "ahead",
+            _ if self.full.is_some() => "bootstrapping",
+            (Some(v), _) if v == admin_version => "in_sync",
             _ => "behind",
         }
+    }
+
+    fn count(&mut self, kind: Kind, bytes: usize) {
+        let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        self.messages[i] += 1;
+        self.bytes[i] += u64::try_from(bytes).unwrap_or(u64::MAX);
     }
 }
 
@@ -125,8 +180,8 @@ fn lock(m: &Mutex<EdgeStatus>) -> std::sync::MutexGuard<'_, EdgeStatus> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Starts one push task per edge; they stop when `shutdown` fires.
-pub fn spawn(db: Store, config: &PushConfig, board: Arc<EdgeBoard>, shutdown: &watch::Receiver<bool>) {
+/// Starts one push task per edge (for the database of `lineage`); they stop when `shutdown` fires.
+pub fn spawn(db: Store, lineage: String, config: &PushConfig, board: Arc<EdgeBoard>, shutdown: &watch::Receiver<bool>) {
     let Some(key) = config.sync_key.clone() else { return };
     let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
         Ok(c) => c,
@@ -135,86 +190,43 @@ pub fn spawn(db: Store, config: &PushConfig, board: Arc<EdgeBoard>, shutdown: &w
             return;
         }
     };
-    let shared = Arc::new(Shared { db, key, client, board, cache: tokio::sync::Mutex::new(None) });
+    let shared = Arc::new(Shared { db, lineage, key, client, board });
     for (index, url) in config.edges.iter().enumerate() {
         let endpoint = format!("{}{SYNC_PATH}", url.trim_end_matches('/'));
-        tokio::spawn(run_edge(shared.clone(), index, endpoint, config.reconcile, shutdown.clone()));
+        let task = Task { shared: shared.clone(), index, endpoint, full: None, needs_full: false, replace: false };
+        tokio::spawn(task.run(config.reconcile, shutdown.clone()));
     }
 }
 
 struct Shared {
     db: Store,
+    lineage: String,
     key: Arc<SyncKey>,
     client: reqwest::Client,
     board: Arc<EdgeBoard>,
-    /// The last snapshot built, shared by the edges' tasks.
-    cache: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
 }
 
-impl Shared {
-    async fn snapshot(&self) -> Result<Arc<Snapshot>, String> {
-        let mut cache = self.cache.lock().await;
-        let version = self.db.state_version().await.map_err(|e| format!("database: {e}"))?;
-        if let Some(s) = cache.as_ref().filter(|s| i64::try_from(s.version).ok() == Some(version)) {
-            return Ok(s.clone());
-        }
-        let built = Arc::new(export::snapshot(&self.db).await.map_err(|e| format!("database: {e}"))?);
-        *cache = Some(built.clone());
-        Ok(built)
-    }
+/// A full state on its way to one edge: the cursor where each page starts,
+/// so a page the edge asks for again is read again.
+#[derive(Debug, Clone)]
+struct FullRun {
+    id: String,
+    to: u64,
+    replace: bool,
+    starts: Vec<FullCursor>,
+    next_seq: u32,
 }
 
-async fn run_edge(
+struct Task {
     shared: Arc<Shared>,
     index: usize,
     endpoint: String,
-    reconcile: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut changes = shared.db.subscribe();
-    let mut backoff = FIRST_BACKOFF;
-    let mut next_probe = tokio::time::Instant::now();
-    let label = edge_label(&endpoint);
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let attempt = step(&shared, index, &endpoint, next_probe).await;
-        let wait = match attempt {
-            Ok(Step::Again) => continue,
-            Ok(Step::Done) => {
-                backoff = FIRST_BACKOFF;
-                next_probe = tokio::time::Instant::now() + reconcile;
-                None
-            }
-            Ok(Step::Idle) => None,
-            Err(e) => {
-                let failures = shared.board.update(index, |s| {
-                    s.failures += 1;
-                    s.consecutive_failures += 1;
-                    s.last_error = Some(e.clone());
-                    s.consecutive_failures
-                });
-                if failures == 1 || failures.is_power_of_two() {
-                    tracing::warn!(edge = %label, failures, error = %e, "push to edge failed; retrying");
-                }
-                let wait = backoff;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                Some(wait)
-            }
-        };
-        let sleep = match wait {
-            Some(d) => tokio::time::sleep(d),
-            None => tokio::time::sleep_until(next_probe),
-        };
-        tokio::select! {
-            () = sleep => {}
-            r = changes.changed(), if wait.is_none() => {
-                if r.is_err() { return; }
-            }
-            _ = shutdown.changed() => return,
-        }
-    }
+    full: Option<FullRun>,
+    /// A region holds no state of this database's lineage (new, wiped, or
+    /// another database's): only a full state brings it in.
+    needs_full: bool,
+    /// The edge followed another database: its next full state replaces every record.
+    replace: bool,
 }
 
 enum Step {
@@ -226,100 +238,261 @@ enum Step {
     Idle,
 }
 
-async fn step(shared: &Shared, index: usize, endpoint: &str, next_probe: tokio::time::Instant) -> Result<Step, String> {
-    let version = u64::try_from(shared.db.state_version().await.map_err(|e| format!("database: {e}"))?).unwrap_or(0);
-    let (applied, cursor) = shared.board.update(index, |s| {
-        // Until an edge acknowledges this version it is behind (never reached counts too).
-        if s.applied_version.is_none_or(|a| a < version) && s.behind_since.is_none() {
-            s.behind_since = Some(Instant::now());
-        }
-        (s.applied_version, s.usage_cursor)
-    });
-    let request = match applied {
-        Some(a) if a < version => SyncRequest::push((*shared.snapshot().await?).clone(), cursor),
-        None => SyncRequest::probe(version, cursor),
-        Some(_) if tokio::time::Instant::now() >= next_probe => SyncRequest::probe(version, cursor),
-        Some(_) => return Ok(Step::Idle),
-    }
-    .map_err(|e| e.to_string())?
-    // The edge counts its state's age from this stamp (EMBEDGATE_MAX_STATE_AGE).
-    .sent_at(now());
-    let pushing = request.snapshot.is_some();
-    let ack = send(shared, endpoint, &request).await;
-    shared.board.update(index, |s| {
-        s.last_attempt_at = Some(now());
-        if pushing {
-            s.pushes += 1;
-        } else {
-            s.probes += 1;
-        }
-    });
-    let ack = ack?;
-    record_usage(&shared.db, &ack).await;
-    if ack.applied_version > version {
-        // The edge holds a newer version than this database (e.g. it served
-        // another database before, or this one was restored from a backup).
-        // The admin is the authority: move its own version past the edge's
-        // so that its state is newer and the next push replaces the edge's.
-        shared.db.advance_version_past(ack.applied_version).await.map_err(|e| format!("database: {e}"))?;
-        tracing::warn!(
-            edge = %edge_label(endpoint),
-            edge_version = ack.applied_version,
-            admin_version = version,
-            "the edge had a newer state version than this database; advancing ours past it"
-        );
-        return Ok(Step::Again);
-    }
-    let behind = ack.applied_version < version;
-    shared.board.update(index, |s| {
-        s.applied_version = Some(ack.applied_version);
-        s.applied_issued_at = Some(ack.applied_issued_at);
-        s.last_ack_at = Some(now());
-        s.consecutive_failures = 0;
-        s.usage_cursor = ack.usage_cursor;
-        s.last_error = (ack.applied_version > version).then(|| {
-            format!(
-                "the edge has version {} but this admin's database is at {version}; the edge keeps the newer state \
-                 (anti-rollback) until the admin's version passes it",
-                ack.applied_version
-            )
-        });
-        if behind {
-            s.behind_since.get_or_insert_with(Instant::now);
-        } else {
-            s.behind_since = None;
-        }
-    });
-    if ack.outcome == SyncOutcome::Applied {
-        tracing::debug!(edge = %edge_label(endpoint), version = ack.applied_version, "edge applied state");
-    }
-    // A probe that found the edge behind (or a push overtaken by a newer change) goes again at once.
-    Ok(if behind && ack.outcome != SyncOutcome::Stale { Step::Again } else { Step::Done })
+fn db_err(e: impl std::fmt::Display) -> String {
+    format!("database: {e}")
 }
 
-async fn send(shared: &Shared, endpoint: &str, request: &SyncRequest) -> Result<SyncAck, String> {
-    let sealed = sync::seal_request(request, &shared.key);
-    let response = shared
-        .client
-        .post(endpoint)
-        .header("content-type", "application/json")
-        .header(SIGNATURE_HEADER, &sealed.signature)
-        .body(sealed.body)
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the edge: {}", without_url(&e)))?;
-    let status = response.status();
-    let signature = response.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let body = response.bytes().await.map_err(|e| format!("reading the edge's answer: {}", without_url(&e)))?;
-    if !(status.is_success() || status == reqwest::StatusCode::CONFLICT) {
-        let code = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        return Err(format!("the edge answered HTTP {} {code}", status.as_u16()));
+impl Task {
+    async fn run(mut self, reconcile: Duration, mut shutdown: watch::Receiver<bool>) {
+        let mut changes = self.shared.db.subscribe();
+        let mut backoff = FIRST_BACKOFF;
+        let mut next_probe = tokio::time::Instant::now();
+        let label = edge_label(&self.endpoint);
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let wait = match self.step(next_probe).await {
+                Ok(Step::Again) => continue,
+                Ok(Step::Done) => {
+                    backoff = FIRST_BACKOFF;
+                    next_probe = tokio::time::Instant::now() + reconcile;
+                    None
+                }
+                Ok(Step::Idle) => None,
+                Err(e) => {
+                    let failures = self.shared.board.update(self.index, |s| {
+                        s.failures += 1;
+                        s.consecutive_failures += 1;
+                        s.last_error = Some(e.clone());
+                        s.consecutive_failures
+                    });
+                    if failures == 1 || failures.is_power_of_two() {
+                        tracing::warn!(edge = %label, failures, error = %e, "sync with the edge failed; retrying");
+                    }
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    Some(wait)
+                }
+            };
+            let sleep = match wait {
+                Some(d) => tokio::time::sleep(d),
+                None => tokio::time::sleep_until(next_probe),
+            };
+            tokio::select! {
+                () = sleep => {}
+                r = changes.changed(), if wait.is_none() => {
+                    if r.is_err() { return; }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
     }
-    sync::open_ack(&body, signature.as_deref(), &shared.key, &request.nonce)
-        .map_err(|e| format!("edge ack refused: {e}"))
+
+    async fn step(&mut self, next_probe: tokio::time::Instant) -> Result<Step, String> {
+        let db = self.shared.db.clone();
+        let version = u64::try_from(db.state_version().await.map_err(db_err)?).unwrap_or(0);
+        let (applied, cursor) = self.shared.board.update(self.index, |s| {
+            // Until an edge acknowledges this version it is behind (never reached counts too).
+            if s.applied_version.is_none_or(|a| a < version) && s.behind_since.is_none() {
+                s.behind_since = Some(Instant::now());
+            }
+            (s.applied_version, s.usage_cursor.clone())
+        });
+        let (kind, body) = match applied {
+            Some(a) if a > version && !self.replace => return self.ahead(a, version).await,
+            Some(a) if a < version || self.replace || self.needs_full => self.forward(a, version).await?,
+            None => (Kind::Probe, SyncBody::Probe),
+            Some(_) if tokio::time::Instant::now() >= next_probe => (Kind::Probe, SyncBody::Probe),
+            Some(_) => return Ok(Step::Idle),
+        };
+        let request =
+            SyncRequest::new(&self.shared.lineage, version, body, cursor, now()).map_err(|e| e.to_string())?;
+        let ack = self.send(kind, &request).await?;
+        if let Err(e) = credentials::record_usage(&db.pool, &ack.usage).await {
+            tracing::warn!(error = %e, "cannot record credential use");
+        }
+        self.absorb(&ack, version);
+        Ok(match ack.outcome {
+            // More pages to send, or the edge told where it really is.
+            SyncOutcome::Taken | SyncOutcome::Gap => Step::Again,
+            SyncOutcome::Failed => return Err(ack.error().unwrap_or_else(|| "the edge could not take it".into())),
+            _ if ack.applied_version < version => Step::Again,
+            _ => Step::Done,
+        })
+    }
+
+    /// What brings an edge at `applied` to `version`: the next page of a
+    /// full state in progress, else a delta page if the log covers it and it
+    /// is small, else the first page of a new full state.
+    async fn forward(&mut self, applied: u64, version: u64) -> Result<(Kind, SyncBody), String> {
+        let db = &self.shared.db.clone();
+        if self.full.is_none() {
+            let floor = export::floor(db).await.map_err(db_err)?;
+            let size = if applied >= floor {
+                export::delta_size(db, applied, version, export::DELTA_MAX_RECORDS + 1).await.map_err(db_err)?
+            } else {
+                i64::MAX
+            };
+            if size <= export::DELTA_MAX_RECORDS && !self.replace && !self.needs_full {
+                return self.delta(applied, version).await;
+            }
+            let id = embedgate_core::random_jti().map_err(|e| e.to_string())?;
+            tracing::info!(edge = %edge_label(&self.endpoint), applied, version, floor, "sending the edge a full state");
+            let replace = std::mem::take(&mut self.replace);
+            self.full = Some(FullRun { id, to: version, replace, starts: vec![FullCursor::default()], next_seq: 0 });
+        }
+        let run = self.full.as_mut().ok_or("no full state")?;
+        let seq = usize::try_from(run.next_seq).unwrap_or(usize::MAX);
+        let start = run.starts.get(seq).cloned().ok_or("a page the admin never started was asked for")?;
+        let (orgs, next) = export::full_page(db, &start, PAGE_BUDGET_BYTES).await.map_err(db_err)?;
+        if let Some(next) = &next {
+            run.starts.truncate(seq + 1);
+            run.starts.push(next.clone());
+        }
+        let body = SyncBody::Full {
+            id: run.id.clone(),
+            to: run.to,
+            seq: run.next_seq,
+            last: next.is_none(),
+            replace: run.replace,
+            orgs,
+        };
+        Ok((Kind::Page, body))
+    }
+
+    /// The first page of the delta after `applied` (a delta larger than a
+    /// page goes as several; each page is sent in turn by the next steps).
+    async fn delta(&mut self, applied: u64, version: u64) -> Result<(Kind, SyncBody), String> {
+        let db = &self.shared.db;
+        // Deltas are idempotent: a later page re-read from the start of the range costs little.
+        let mut cursor: Option<DeltaCursor> = None;
+        let mut pages = Vec::new();
+        loop {
+            let (orgs, next) =
+                export::delta_page(db, applied, version, cursor.as_ref(), PAGE_BUDGET_BYTES).await.map_err(db_err)?;
+            let last = next.is_none();
+            pages.push(SyncBody::Delta { from: applied, to: version, last, orgs });
+            if last {
+                break;
+            }
+            cursor = next;
+        }
+        // All but the last page are sent here; the last goes back to the caller (it moves the version).
+        let last = pages.pop().ok_or("an empty delta")?;
+        for body in pages {
+            let cursor = self.shared.board.update(self.index, |s| s.usage_cursor.clone());
+            let request =
+                SyncRequest::new(&self.shared.lineage, version, body, cursor, now()).map_err(|e| e.to_string())?;
+            let ack = self.send(Kind::Delta, &request).await?;
+            if ack.outcome == SyncOutcome::Failed {
+                return Err(ack.error().unwrap_or_else(|| "the edge could not take a delta page".into()));
+            }
+        }
+        Ok((Kind::Delta, last))
+    }
+
+    /// The edge has a newer version than this database (it served another
+    /// database, or this one was restored from a backup). The admin is the
+    /// authority: it moves its own version past the edge's, so its next
+    /// delta or full state replaces the edge's, but never by more than an
+    /// edge would accept in one step ([`MAX_VERSION_JUMP`]): beyond that
+    /// the edge is marked failing and must be wiped.
+    async fn ahead(&mut self, edge: u64, version: u64) -> Result<Step, String> {
+        let label = edge_label(&self.endpoint);
+        if edge > version.saturating_add(MAX_VERSION_JUMP) {
+            let why = format!(
+                "the edge reports version {edge}, far beyond this admin's {version}: it is not following this \
+                 database; wipe its state (it then gets a full state)"
+            );
+            tracing::error!(edge = %label, edge_version = edge, admin_version = version, "edge diverged");
+            self.shared.board.update(self.index, |s| {
+                s.failing = true;
+                s.last_error = Some(why.clone());
+            });
+            return Err(why);
+        }
+        self.shared.db.advance_version_past(edge).await.map_err(db_err)?;
+        tracing::warn!(edge = %label, edge_version = edge, admin_version = version, "the edge had a newer state version than this database; advancing ours past it");
+        // Its records came from elsewhere: a full state replaces them, even with older ones.
+        self.full = None;
+        self.replace = true;
+        Ok(Step::Again)
+    }
+
+    async fn send(&self, kind: Kind, request: &SyncRequest) -> Result<SyncAck, String> {
+        let sealed = sync::seal_request(request, &self.shared.key);
+        let bytes = sealed.body.len();
+        self.shared.board.update(self.index, |s| {
+            s.last_attempt_at = Some(now());
+            s.count(kind, bytes);
+        });
+        let response = self
+            .shared
+            .client
+            .post(&self.endpoint)
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, &sealed.signature)
+            .body(sealed.body)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the edge: {}", without_url(&e)))?;
+        let status = response.status();
+        let signature = response.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = response.bytes().await.map_err(|e| format!("reading the edge's answer: {}", without_url(&e)))?;
+        if !(status.is_success() || status == reqwest::StatusCode::CONFLICT) {
+            let code = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            return Err(format!("the edge answered HTTP {} {code}", status.as_u16()));
+        }
+        sync::open_ack(&body, signature.as_deref(), &self.shared.key, &request.nonce)
+            .map_err(|e| format!("edge ack refused: {e}"))
+    }
+
+    /// Takes in what the edge said: its versions, where a full state
+    /// stands, whether a region failed.
+    fn absorb(&mut self, ack: &SyncAck, version: u64) {
+        // A region without this database's state takes only a full state; one
+        // holding another database's state, only a full state that replaces it.
+        self.needs_full = !ack.follows(&self.shared.lineage);
+        let foreign = ack.regions.iter().any(|r| !r.lineage.is_empty() && r.lineage != self.shared.lineage);
+        if foreign && !self.full.as_ref().is_some_and(|r| r.replace) {
+            tracing::warn!(edge = %edge_label(&self.endpoint), "the edge holds another database's state; replacing it");
+            self.full = None;
+            self.replace = true;
+        }
+        let progress = ack.full_progress();
+        if let Some(run) = &mut self.full {
+            match &progress {
+                Some(p) if p.id == run.id => run.next_seq = p.next_seq,
+                _ if ack.applied_version >= run.to => self.full = None,
+                // The edge dropped the full state (restarted it, or wiped): start over.
+                _ if ack.outcome == SyncOutcome::Gap => run.next_seq = 0,
+                _ => {}
+            }
+        }
+        let behind = ack.applied_version < version;
+        let error = ack.error();
+        let full = self.full.as_ref().map(|r| FullProgress { id: r.id.clone(), to: r.to, next_seq: r.next_seq });
+        self.shared.board.update(self.index, |s| {
+            s.applied_version = Some(ack.applied_version);
+            s.applied_issued_at = Some(ack.applied_issued_at);
+            s.regions.clone_from(&ack.regions);
+            s.full = full;
+            s.last_ack_at = Some(now());
+            s.consecutive_failures = 0;
+            s.usage_cursor.clone_from(&ack.usage_cursor);
+            s.failing = error.is_some();
+            s.last_error = error;
+            if behind {
+                s.behind_since.get_or_insert_with(Instant::now);
+            } else {
+                s.behind_since = None;
+            }
+        });
+    }
 }
 
 fn without_url(e: &reqwest::Error) -> String {
@@ -328,12 +501,6 @@ fn without_url(e: &reqwest::Error) -> String {
         e.truncate(i);
     }
     e
-}
-
-async fn record_usage(db: &Store, ack: &SyncAck) {
-    if let Err(e) = credentials::record_usage(&db.pool, &ack.usage).await {
-        tracing::warn!(error = %e, "cannot record credential use");
-    }
 }
 
 #[cfg(test)]
@@ -348,6 +515,10 @@ mod tests {
         assert_eq!(s.state(3), "in_sync");
         assert_eq!(s.state(4), "behind");
         assert_eq!(s.state(2), "ahead");
+        s.full = Some(FullProgress { id: "f".into(), to: 4, next_seq: 2 });
+        assert_eq!(s.state(4), "bootstrapping");
+        s.failing = true;
+        assert_eq!(s.state(3), "failing", "a region that failed is never shown in sync");
         s.consecutive_failures = 1;
         assert_eq!(s.state(3), "unreachable");
     }

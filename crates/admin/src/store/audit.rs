@@ -87,6 +87,18 @@ pub enum Event {
         /// The credential.
         client_id: ClientId,
     },
+    /// `credential.delete`: a revoked credential removed for good.
+    CredentialDeleted {
+        /// The credential.
+        client_id: ClientId,
+        /// Its name (free again).
+        name: CredentialName,
+    },
+    /// `org.settings`: where the org's replay guards live at the edge.
+    HomeRegionSet {
+        /// The region.
+        home_region: embedgate_core::Region,
+    },
 }
 
 impl Event {
@@ -104,13 +116,15 @@ impl Event {
             Self::CredentialRevoked { .. } => "credential.revoke",
             Self::CredentialRotated { .. } => "credential.rotate",
             Self::PreviousSecretRetired { .. } => "credential.retire_previous",
+            Self::CredentialDeleted { .. } => "credential.delete",
+            Self::HomeRegionSet { .. } => "org.settings",
         }
     }
 
     /// What it acted on: the org (its creation), a member's email, or a client ID.
     fn target<'a>(&'a self, org: &'a str) -> &'a str {
         match self {
-            Self::OrgCreated { .. } => org,
+            Self::OrgCreated { .. } | Self::HomeRegionSet { .. } => org,
             Self::MemberCreated { email, .. }
             | Self::MemberTypeChanged { email, .. }
             | Self::MemberDeactivated { email }
@@ -120,7 +134,8 @@ impl Event {
             | Self::CredentialUpdated { client_id, .. }
             | Self::CredentialRevoked { client_id }
             | Self::CredentialRotated { client_id, .. }
-            | Self::PreviousSecretRetired { client_id } => client_id.as_str(),
+            | Self::PreviousSecretRetired { client_id }
+            | Self::CredentialDeleted { client_id, .. } => client_id.as_str(),
         }
     }
 
@@ -136,6 +151,8 @@ impl Event {
             }
             Self::CredentialUpdated { fields, .. } => json!({ "fields": fields }),
             Self::CredentialRotated { generation, .. } => json!({ "generation": generation }),
+            Self::CredentialDeleted { name, .. } => json!({ "name": name }),
+            Self::HomeRegionSet { home_region } => json!({ "home_region": home_region }),
             Self::MemberDeactivated { .. } | Self::CredentialRevoked { .. } | Self::PreviousSecretRetired { .. } => {
                 json!({})
             }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use sqlx::AnyConnection;
 use tokio::sync::{watch, OwnedMutexGuard};
 
+use embedgate_core::MAX_VERSION;
+
 use super::{audit, Backend, Event, Store, StoreError};
 use crate::server::now;
 
@@ -15,14 +17,31 @@ use crate::server::now;
 /// pushed): the edge change log records these by version.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Touched {
-    /// An org as a whole (its creation).
+    /// An org as a whole (its creation, its home region).
     Org,
     /// A credential's record (by client ID).
     Credential(String),
-    /// A member whose account type or status the records of the
-    /// credentials they own carry (by email).
+    /// A member, whose standing bounds the credentials they own (by email).
     Member(String),
 }
+
+impl Touched {
+    /// The change log's `kind` and `record` columns.
+    pub(crate) fn columns(&self) -> (&'static str, &str) {
+        match self {
+            Self::Org => (KIND_ORG, ""),
+            Self::Credential(id) => (KIND_CREDENTIAL, id),
+            Self::Member(email) => (KIND_OWNER, email),
+        }
+    }
+}
+
+/// The change log's kinds.
+pub(crate) const KIND_ORG: &str = "org";
+/// See [`KIND_ORG`].
+pub(crate) const KIND_CREDENTIAL: &str = "credential";
+/// See [`KIND_ORG`].
+pub(crate) const KIND_OWNER: &str = "owner";
 
 /// A write transaction in progress (see [`Store::change`]).
 #[derive(Debug)]
@@ -89,19 +108,67 @@ impl Change {
     }
 
     /// Commits: the audit entry for `event`, then (when the edges' view
-    /// changed) the state-version bump, then the commit. The bump is
-    /// announced to the edge pushers only once the commit is durable.
+    /// changed) the state-version bump, the change log's rows and each
+    /// touched record's version, then the commit. The bump is announced to
+    /// the edge pushers only once the commit is durable.
     pub async fn commit(mut self, event: Event) -> Result<Committed, StoreError> {
-        audit::insert(&mut self.tx, &self.org, &self.actor, &event, now()).await?;
-        let version = if self.touched.is_empty() { None } else { Some(self.bump().await?) };
+        let at = now();
+        audit::insert(&mut self.tx, &self.org, &self.actor, &event, at).await?;
+        let version = if self.touched.is_empty() {
+            None
+        } else {
+            let version = self.bump().await?;
+            self.log(version, at).await?;
+            Some(version)
+        };
         self.finish(version).await?;
         Ok(Committed { version })
     }
 
+    /// Records what this change touched at `version`, and stamps each
+    /// touched record with it.
+    async fn log(&mut self, version: i64, at: i64) -> Result<(), StoreError> {
+        let touched = std::mem::take(&mut self.touched);
+        for what in &touched {
+            let (kind, record) = what.columns();
+            sqlx::query("INSERT INTO changes (version, org, kind, record, at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(version)
+                .bind(&self.org)
+                .bind(kind)
+                .bind(record)
+                .bind(at)
+                .execute(&mut *self.tx)
+                .await?;
+            let (stamp, key) = match what {
+                Touched::Org => ("UPDATE orgs SET version = $1 WHERE slug = $2", None),
+                Touched::Credential(id) => {
+                    ("UPDATE credentials SET version = $1 WHERE org = $2 AND client_id = $3", Some(id))
+                }
+                Touched::Member(email) => {
+                    ("UPDATE members SET version = $1 WHERE org = $2 AND email = $3", Some(email))
+                }
+            };
+            let mut stamp = sqlx::query(stamp).bind(version).bind(&self.org);
+            if let Some(key) = key {
+                stamp = stamp.bind(key);
+            }
+            stamp.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// The next state version; never past [`MAX_VERSION`] (an admin that
+    /// got there refuses changes rather than overflow anywhere).
     async fn bump(&mut self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("UPDATE state_version SET version = version + 1 WHERE id = 1 RETURNING version")
-            .fetch_one(&mut *self.tx)
-            .await?)
+        let version: i64 =
+            sqlx::query_scalar("UPDATE state_version SET version = version + 1 WHERE id = 1 RETURNING version")
+                .fetch_one(&mut *self.tx)
+                .await?;
+        if u64::try_from(version).is_ok_and(|v| v <= MAX_VERSION) {
+            Ok(version)
+        } else {
+            Err(StoreError::VersionExhausted)
+        }
     }
 
     async fn finish(self, version: Option<i64>) -> Result<(), StoreError> {
@@ -113,9 +180,19 @@ impl Change {
         Ok(())
     }
 
-    /// Bumps the version, and sets it to `target` if that is higher.
+    /// Commits housekeeping that no member asked for and the edges do not
+    /// see (pruning the change log): no audit entry, no version.
+    pub(super) async fn commit_unaudited(self) -> Result<(), StoreError> {
+        self.finish(None).await
+    }
+
+    /// Bumps the version, and sets it to `target` if that is higher (and
+    /// within [`MAX_VERSION`]).
     pub(super) async fn advance_version_to(&mut self, target: i64) -> Result<(), StoreError> {
         let current = self.bump().await?;
+        if u64::try_from(target).map_or(true, |t| t > MAX_VERSION) {
+            return Err(StoreError::VersionExhausted);
+        }
         let version = if current < target {
             sqlx::query("UPDATE state_version SET version = $1 WHERE id = 1")
                 .bind(target)

@@ -7,7 +7,7 @@ use embedgate_core::rules::{
     Patch, Privileges, TokenLifetime,
 };
 use embedgate_core::sync::Usage;
-use embedgate_core::{AccountType, ClientId, CredentialRecord, Kdf, OrgSlug, Owner, Policy, SecretGeneration};
+use embedgate_core::{AccountType, ClientId, EdgeCredential, Kdf, OrgSlug, Policy, SecretGeneration};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
@@ -55,13 +55,15 @@ pub struct Credential {
     pub max_token_lifetime_s: Option<TokenLifetime>,
     /// Tokens issued before it are refused (Unix seconds).
     pub not_before_cutoff: Option<i64>,
+    /// The state version of its last change.
+    pub version: u64,
 }
 
 const COLUMNS: &str =
     "c.client_id, c.org, c.name, c.description, c.owner_email, m.account_type AS owner_account_type, \
      m.status AS owner_status, c.privileges, c.created_at, c.created_by, c.revoked_at, c.revoked_by, \
      c.last_used_at, c.kdf, c.current_generation, c.previous_generation, c.allowed_origins, \
-     c.max_token_lifetime_s, c.not_before_cutoff";
+     c.max_token_lifetime_s, c.not_before_cutoff, c.version";
 
 const FROM: &str = "FROM credentials c LEFT JOIN members m ON m.org = c.org AND m.email = c.owner_email";
 
@@ -111,6 +113,7 @@ impl Credential {
                 .map(|s| stored("credentials.max_token_lifetime_s", TokenLifetime::new(s)))
                 .transpose()?,
             not_before_cutoff: row.try_get("not_before_cutoff")?,
+            version: stored("credentials.version", u64::try_from(row.try_get::<i64, _>("version")?))?,
         })
     }
 
@@ -124,28 +127,26 @@ impl Credential {
         std::iter::once(self.current_generation).chain(self.previous_generation).collect()
     }
 
-    /// What the edges verify with (`None` when the owner's row is missing):
-    /// a credential whose status refuses tokens is sent as revoked.
-    pub fn record(&self, issued_at: i64) -> Option<CredentialRecord> {
-        let owner = Owner { email: self.owner.as_str().to_owned(), account_type: self.owner_account_type? };
-        let secrets = self
-            .live_generations()
-            .into_iter()
-            .map(|generation| SecretGeneration { generation, kdf: self.kdf })
-            .collect();
-        Some(CredentialRecord {
+    /// The record the edges hold: everything but the owner's standing,
+    /// which travels on its own ([`super::members::Member::edge_owner`]).
+    pub fn edge_record(&self) -> EdgeCredential {
+        EdgeCredential {
             client_id: self.client_id.clone(),
-            org: self.org.clone(),
-            owner,
+            owner: self.owner.as_str().to_owned(),
             privileges: self.privileges.as_set().clone(),
-            secrets,
+            secrets: self
+                .live_generations()
+                .into_iter()
+                .map(|generation| SecretGeneration { generation, kdf: self.kdf })
+                .collect(),
             policy: Policy {
                 allowed_origins: self.allowed_origins.clone(),
                 max_token_lifetime_s: self.max_token_lifetime_s,
                 not_before_cutoff: self.not_before_cutoff,
             },
-            revoked_at: (!self.status().accepts_tokens()).then(|| self.revoked_at.unwrap_or(issued_at)),
-        })
+            revoked_at: self.revoked_at,
+            version: self.version,
+        }
     }
 }
 
@@ -410,6 +411,23 @@ impl Change {
         .await
     }
 
+    /// Deletes a revoked credential for good (its name is free again; the
+    /// edges drop it). [`StoreError::RevokeFirst`] while it is not revoked.
+    pub async fn delete_credential(&mut self, client_id: &ClientId) -> Result<Credential, StoreError> {
+        let credential = self.current(client_id).await?;
+        if credential.revoked_at.is_none() {
+            return Err(StoreError::RevokeFirst);
+        }
+        let org = self.org().to_owned();
+        sqlx::query("DELETE FROM credentials WHERE org = $1 AND client_id = $2 AND revoked_at IS NOT NULL")
+            .bind(&org)
+            .bind(client_id.as_str())
+            .execute(self.conn())
+            .await?;
+        self.touch(Touched::Credential(client_id.as_str().to_owned()));
+        Ok(credential)
+    }
+
     /// Retires the previous secret ([`StoreError::NoPrevious`] when there is none).
     pub async fn retire_previous(&mut self, client_id: &ClientId) -> Result<Credential, StoreError> {
         self.live_change(
@@ -440,14 +458,41 @@ impl Change {
     }
 }
 
-/// Every credential of every org, by org and client ID (the full state the
-/// edges are pushed; see [`super::export`]), each row read on its own so
-/// that one corrupt row does not hide the others.
-pub async fn all(pool: &AnyPool) -> Result<Vec<Result<Credential, StoreError>>, StoreError> {
-    Ok(sqlx::query(&format!("SELECT {COLUMNS} {FROM} ORDER BY c.org, c.client_id"))
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(Credential::from_row)
-        .collect())
+/// The org's credentials with client IDs after `after`, at most `limit`, in
+/// client ID order (a full state's pages).
+pub async fn org_slice(
+    conn: &mut AnyConnection,
+    org: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<Result<Credential, StoreError>>, StoreError> {
+    Ok(sqlx::query(&format!(
+        "SELECT {COLUMNS} {FROM} WHERE c.org = $1 AND c.client_id > $2 ORDER BY c.client_id LIMIT $3"
+    ))
+    .bind(org)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(Credential::from_row)
+    .collect())
+}
+
+/// The credentials of `org` among `ids` (a delta's page), each read on its own.
+pub async fn some(
+    conn: &mut AnyConnection,
+    org: &str,
+    ids: &[&str],
+) -> Result<Vec<Result<Credential, StoreError>>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!("SELECT {COLUMNS} {FROM} WHERE c.org = $1 AND c.client_id IN ({})", placeholders.join(", "));
+    let mut query = sqlx::query(&sql).bind(org);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(conn).await?.iter().map(Credential::from_row).collect())
 }

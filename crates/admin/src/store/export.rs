@@ -1,38 +1,320 @@
-//! What the edges are pushed: the state at a version, built from the
-//! credentials' own [`super::credentials::Credential::record`].
+//! What the edges are pushed (architecture.md §6), read page by page so the
+//! admin never holds the whole state: a **delta** (the records the change
+//! log says changed after a version), or a **full state** (every org's
+//! records, for an edge that is new, wiped, or behind the log's floor).
+//!
+//! Every record goes out as it is when read (with the version of its last
+//! change), which is at least as new as the page's target version: the edge
+//! applies a record only when newer, so pages can be read while changes go
+//! on, without a consistent snapshot and without restarting.
 
 use std::collections::BTreeMap;
 
-use embedgate_core::{OrgSlug, OrgState, Snapshot};
+use embedgate_core::{ClientId, Deleted, EdgeCredential, EdgeOwner, OrgChanges, OrgSlug};
+use sqlx::{AnyConnection, Row};
 
-use super::{credentials, Store, StoreError};
+use super::change::{KIND_CREDENTIAL, KIND_ORG, KIND_OWNER};
+use super::credentials::{self, Credential};
+use super::members::{self, Member};
+use super::{orgs, stored, Store, StoreError};
 use crate::server::now;
 
-/// The full state at the database's current version: every credential's
-/// record (revoked ones, and those whose owner is deactivated, flagged as
-/// revoked). The version is read before and after the credentials, and the
-/// read repeated if a change committed in between (every change that
-/// touches what the edges see bumps it in its own transaction), so the
-/// snapshot is exactly the state at its version.
-pub async fn snapshot(store: &Store) -> Result<Snapshot, StoreError> {
-    loop {
-        let before = store.state_version().await?;
-        let all = credentials::all(&store.pool).await?;
-        if store.state_version().await? != before {
-            continue;
+/// Beyond this many changed records a delta is not worth it: the edge gets
+/// a full state instead.
+pub const DELTA_MAX_RECORDS: i64 = 20_000;
+/// Change-log rows read per query while filling a delta page.
+const LOG_BATCH: i64 = 500;
+/// Credentials read per query while filling a full-state page.
+const FULL_BATCH: i64 = 500;
+
+/// The lowest version a delta can start from: below it the log was pruned.
+pub async fn floor(store: &Store) -> Result<u64, StoreError> {
+    let text: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE name = 'change_log_floor'")
+        .fetch_optional(&store.pool)
+        .await?;
+    stored("settings.change_log_floor", text.unwrap_or_else(|| "0".into()).parse::<u64>())
+}
+
+/// Drops the change log's rows older than `before` (Unix seconds) and raises
+/// the floor to the newest version dropped. Returns the floor.
+pub async fn prune(store: &Store, before: i64) -> Result<u64, StoreError> {
+    let mut change = store.change("", "embedgate-prune").await?;
+    let conn = change.conn();
+    let dropped: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM changes WHERE at < $1").bind(before).fetch_one(&mut *conn).await?;
+    if let Some(top) = dropped {
+        sqlx::query("DELETE FROM changes WHERE version <= $1").bind(top).execute(&mut *conn).await?;
+        sqlx::query("UPDATE settings SET value = $1 WHERE name = 'change_log_floor' AND CAST(value AS BIGINT) < $2")
+            .bind(top.to_string())
+            .bind(top)
+            .execute(&mut *conn)
+            .await?;
+    }
+    change.commit_unaudited().await?;
+    floor(store).await
+}
+
+/// How many records changed after `from` up to `to`, counted up to `cap`.
+pub async fn delta_size(store: &Store, from: u64, to: u64, cap: i64) -> Result<i64, StoreError> {
+    let (from, to) = (version(from)?, version(to)?);
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT DISTINCT org, kind, record FROM changes \
+         WHERE version > $1 AND version <= $2 LIMIT $3) AS d",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(cap)
+    .fetch_one(&store.pool)
+    .await?)
+}
+
+fn version(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt("version out of range".into()))
+}
+
+/// Where a delta's next page starts: after this change-log key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeltaCursor {
+    org: String,
+    kind: String,
+    record: String,
+}
+
+/// A page being filled: orgs in order, with a byte count of what is in it.
+#[derive(Debug, Default)]
+struct Page {
+    orgs: BTreeMap<String, OrgChanges>,
+    bytes: usize,
+}
+
+impl Page {
+    fn org(&mut self, slug: &OrgSlug) -> &mut OrgChanges {
+        self.orgs.entry(slug.as_str().to_owned()).or_insert_with(|| OrgChanges::new(slug.clone()))
+    }
+
+    fn add_credential(&mut self, slug: &OrgSlug, c: &Credential) {
+        let record = c.edge_record();
+        self.bytes += json_len(&record);
+        self.org(slug).credentials.push(record);
+    }
+
+    fn add_owner(&mut self, slug: &OrgSlug, owner: EdgeOwner) {
+        let bytes = json_len(&owner);
+        let org = self.org(slug);
+        if !org.owners.iter().any(|o| o.email == owner.email) {
+            org.owners.push(owner);
+            self.bytes += bytes;
         }
-        let issued_at = now();
-        let mut orgs: BTreeMap<OrgSlug, OrgState> = BTreeMap::new();
-        for credential in &all {
-            // Left out, a credential is unknown at the edge: refused, never accepted on stale terms.
-            match credential.as_ref().map(|c| (c, c.record(issued_at))) {
-                Ok((_, Some(record))) => orgs.entry(record.org.clone()).or_default().credentials.push(record),
-                Ok((c, None)) => {
-                    tracing::error!(client_id = %c.client_id, "credential without an owner row; left out of the edge state");
-                }
-                Err(e) => tracing::error!(error = %e, "credential row cannot be exported to the edges; left out"),
+    }
+
+    fn into_orgs(self) -> Vec<OrgChanges> {
+        self.orgs.into_values().collect()
+    }
+}
+
+fn json_len<T: serde::Serialize>(value: &T) -> usize {
+    serde_json::to_vec(value).map_or(0, |v| v.len())
+}
+
+/// Logs a row that cannot go to the edges (it stays out: unknown there, so refused).
+fn skip(e: &StoreError) {
+    tracing::error!(error = %e, "a row cannot be exported to the edges; left out");
+}
+
+/// One page of the delta after `from` up to `to`, starting after `cursor`,
+/// filled up to `budget` bytes of records: the orgs' changes, and the cursor
+/// of the next page (`None`: this is the last).
+pub async fn delta_page(
+    store: &Store,
+    from: u64,
+    to: u64,
+    cursor: Option<&DeltaCursor>,
+    budget: usize,
+) -> Result<(Vec<OrgChanges>, Option<DeltaCursor>), StoreError> {
+    let (from, to) = (version(from)?, version(to)?);
+    let mut conn = store.pool.acquire().await?;
+    let mut page = Page::default();
+    let mut after = cursor.cloned().unwrap_or_default();
+    loop {
+        let rows = sqlx::query(
+            "SELECT org, kind, record, MAX(version) AS version FROM changes \
+             WHERE version > $1 AND version <= $2 AND (org, kind, record) > ($3, $4, $5) \
+             GROUP BY org, kind, record ORDER BY org, kind, record LIMIT $6",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(&after.org)
+        .bind(&after.kind)
+        .bind(&after.record)
+        .bind(LOG_BATCH)
+        .fetch_all(&mut *conn)
+        .await?;
+        let exhausted = i64::try_from(rows.len()).unwrap_or(0) < LOG_BATCH;
+        // Group this batch by org and kind, then load each group in one query.
+        let mut keys: Vec<(String, String, String, i64)> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            keys.push((row.try_get("org")?, row.try_get("kind")?, row.try_get("record")?, row.try_get("version")?));
+        }
+        let mut i = 0;
+        while i < keys.len() {
+            let (org, kind) = (keys[i].0.clone(), keys[i].1.clone());
+            let mut j = i;
+            while j < keys.len() && keys[j].0 == org && keys[j].1 == kind {
+                j += 1;
+            }
+            let group = &keys[i..j];
+            add_group(&mut conn, &mut page, &org, &kind, group).await?;
+            let last = &group[group.len() - 1];
+            after = DeltaCursor { org: last.0.clone(), kind: last.1.clone(), record: last.2.clone() };
+            i = j;
+            if page.bytes >= budget {
+                // More may follow: the next page starts after this group.
+                return Ok((page.into_orgs(), Some(after)));
             }
         }
-        return Ok(Snapshot { version: u64::try_from(before).unwrap_or(0), issued_at, orgs });
+        if exhausted {
+            return Ok((page.into_orgs(), None));
+        }
     }
+}
+
+/// Loads one (org, kind) group of changed records into `page`.
+async fn add_group(
+    conn: &mut AnyConnection,
+    page: &mut Page,
+    org: &str,
+    kind: &str,
+    group: &[(String, String, String, i64)],
+) -> Result<(), StoreError> {
+    let slug: OrgSlug = stored("changes.org", org.parse())?;
+    match kind {
+        KIND_ORG => {
+            if let Some(o) = orgs::get(conn, org).await? {
+                page.org(&slug).home_region = o.home_region;
+            }
+        }
+        KIND_CREDENTIAL => {
+            let ids: Vec<&str> = group.iter().map(|k| k.2.as_str()).collect();
+            let found = credentials::some(conn, org, &ids).await?;
+            let mut present = Vec::with_capacity(found.len());
+            for c in found {
+                match c {
+                    Ok(c) => {
+                        present.push(c.client_id.as_str().to_owned());
+                        if let Some(owner) = members::get(conn, org, &c.owner).await? {
+                            page.add_owner(&slug, owner.edge_owner());
+                        }
+                        page.add_credential(&slug, &c);
+                    }
+                    Err(e) => skip(&e),
+                }
+            }
+            // Changed and gone: deleted, as of the change that deleted it.
+            for (_, _, id, at) in group.iter().filter(|k| !present.contains(&k.2)) {
+                if let (Ok(client_id), Ok(version)) = (id.parse::<ClientId>(), u64::try_from(*at)) {
+                    page.bytes += 64;
+                    page.org(&slug).deleted.push(Deleted { client_id, version });
+                }
+            }
+        }
+        KIND_OWNER => {
+            for (_, _, email, _) in group {
+                let Ok(email) = embedgate_core::rules::Email::parse(email) else { continue };
+                match members::get(conn, org, &email).await {
+                    Ok(Some(m)) => page.add_owner(&slug, m.edge_owner()),
+                    Ok(None) => {}
+                    Err(e) => skip(&e),
+                }
+            }
+        }
+        other => tracing::error!(kind = other, "unknown change-log kind; left out"),
+    }
+    Ok(())
+}
+
+/// Where a full state's next page starts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FullCursor {
+    /// The org it is in (empty: before the first).
+    org: String,
+    /// The last client ID sent of that org (`None`: the org has not started).
+    after: Option<String>,
+}
+
+/// One page of the full state, starting at `cursor`, filled up to `budget`
+/// bytes: orgs in order, each org's owners and home region on its first
+/// page, its credentials in client ID order, `complete` on the page with
+/// its last ones. Revoked credentials past their tombstone are left out
+/// (no token of theirs can be accepted any more). Returns the orgs and the
+/// next page's cursor (`None`: this is the last).
+pub async fn full_page(
+    store: &Store,
+    cursor: &FullCursor,
+    budget: usize,
+) -> Result<(Vec<OrgChanges>, Option<FullCursor>), StoreError> {
+    let now = now();
+    let mut conn = store.pool.acquire().await?;
+    let mut page = Page::default();
+    let mut at = cursor.clone();
+    if at.org.is_empty() {
+        match orgs::page(&mut conn, "", 1).await?.into_iter().next() {
+            Some(first) => at = FullCursor { org: first.slug.as_str().to_owned(), after: None },
+            None => return Ok((Vec::new(), None)),
+        }
+    }
+    loop {
+        let Some(org) = orgs::get(&mut conn, &at.org).await? else {
+            return Err(StoreError::Corrupt(format!("org {} vanished during a full state", at.org)));
+        };
+        if at.after.is_none() {
+            let members = members::list(&mut conn, org.slug.as_str()).await?;
+            for m in &members {
+                page.add_owner(&org.slug, Member::edge_owner(m));
+            }
+            let part = page.org(&org.slug);
+            part.home_region = org.home_region;
+        }
+        loop {
+            let after = at.after.clone().unwrap_or_default();
+            let batch = credentials::org_slice(&mut conn, org.slug.as_str(), &after, FULL_BATCH).await?;
+            let exhausted = i64::try_from(batch.len()).unwrap_or(0) < FULL_BATCH;
+            for c in batch {
+                match c {
+                    Ok(c) => {
+                        at.after = Some(c.client_id.as_str().to_owned());
+                        if c.edge_record().tombstone_until(60).is_some_and(|until| until < now) {
+                            continue;
+                        }
+                        page.add_credential(&org.slug, &c);
+                        if page.bytes >= budget {
+                            // The org goes on in the next page (even if this was its last row: completing is cheap).
+                            page.org(&org.slug);
+                            return Ok((page.into_orgs(), Some(at)));
+                        }
+                    }
+                    Err(e) => skip(&e),
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        page.org(&org.slug).complete = true;
+        match orgs::page(&mut conn, org.slug.as_str(), 1).await?.into_iter().next() {
+            Some(next) => at = FullCursor { org: next.slug.as_str().to_owned(), after: None },
+            None => return Ok((page.into_orgs(), None)),
+        }
+        if page.bytes >= budget {
+            return Ok((page.into_orgs(), Some(at)));
+        }
+    }
+}
+
+/// The credentials of `org` as the edges hold them, with their owners (for tests and tools).
+pub async fn org_records(store: &Store, org: &str) -> Result<(Vec<EdgeCredential>, Vec<EdgeOwner>), StoreError> {
+    let mut conn = store.pool.acquire().await?;
+    let creds = credentials::org_slice(&mut conn, org, "", i64::MAX).await?;
+    let creds = creds.into_iter().filter_map(Result::ok).map(|c| c.edge_record()).collect();
+    let owners = members::list(&mut conn, org).await?.iter().map(Member::edge_owner).collect();
+    Ok((creds, owners))
 }

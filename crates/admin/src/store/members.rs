@@ -2,7 +2,7 @@
 //! or deactivate them.
 
 use embedgate_core::rules::{Email, MemberStatus};
-use embedgate_core::AccountType;
+use embedgate_core::{AccountType, EdgeOwner};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -22,9 +22,11 @@ pub struct Member {
     pub status: MemberStatus,
     /// Unix seconds.
     pub created_at: i64,
+    /// The state version of their last change (0: never changed since the log began).
+    pub version: u64,
 }
 
-const COLUMNS: &str = "org, email, account_type, status, created_at";
+const COLUMNS: &str = "org, email, account_type, status, created_at, version";
 
 impl Member {
     pub(super) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
@@ -36,7 +38,19 @@ impl Member {
             status: MemberStatus::from_name(&status)
                 .ok_or_else(|| StoreError::Corrupt(format!("members.status: {status:?}")))?,
             created_at: row.try_get("created_at")?,
+            version: stored("members.version", u64::try_from(row.try_get::<i64, _>("version")?))?,
         })
+    }
+
+    /// Their standing as the edges hold it.
+    pub fn edge_owner(&self) -> EdgeOwner {
+        EdgeOwner {
+            email: self.email.as_str().to_owned(),
+            account_type: self.account_type,
+            status: self.status,
+            // Never 0 at the edge: a member unchanged since the log began is as old as can be.
+            version: self.version.max(1),
+        }
     }
 }
 

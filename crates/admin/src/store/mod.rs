@@ -63,11 +63,13 @@ impl Backend {
                 (1, include_str!("../../migrations/sqlite/0001_init.sql")),
                 (2, include_str!("../../migrations/sqlite/0002_settings.sql")),
                 (3, include_str!("../../migrations/sqlite/0003_credentials_page_index.sql")),
+                (4, include_str!("../../migrations/sqlite/0004_change_log.sql")),
             ],
             Self::Postgres => &[
                 (1, include_str!("../../migrations/postgres/0001_init.sql")),
                 (2, include_str!("../../migrations/postgres/0002_settings.sql")),
                 (3, include_str!("../../migrations/postgres/0003_credentials_page_index.sql")),
+                (4, include_str!("../../migrations/postgres/0004_change_log.sql")),
             ],
         }
     }
@@ -132,6 +134,12 @@ pub enum StoreError {
     /// The change would leave the org without an active admin.
     #[error("the org's last active admin cannot be deactivated or demoted")]
     LastAdmin,
+    /// The state version reached its bound (2^53 - 1): no change can be recorded.
+    #[error("the state version reached its bound; no change can be recorded")]
+    VersionExhausted,
+    /// The credential is not revoked (deleting it).
+    #[error("only a revoked credential can be deleted")]
+    RevokeFirst,
     /// A stored row breaks a rule it was written under (a bug or a hand edit).
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -231,6 +239,22 @@ impl Store {
         } else {
             Err(StoreError::MasterKeyMismatch)
         }
+    }
+
+    /// This database's lineage: random, made on first use, sent with every
+    /// sync message, so an edge that holds another database's state is
+    /// recognised (and given a full state) whatever its version.
+    pub async fn lineage(&self) -> Result<String, StoreError> {
+        // 128 random bits as hex, as a client ID is made.
+        let fresh = embedgate_core::ClientId::generate()
+            .map_err(|e| StoreError::Corrupt(format!("random source: {e}")))?
+            .as_str()
+            .to_owned();
+        sqlx::query("INSERT INTO settings (name, value) VALUES ('lineage', $1) ON CONFLICT (name) DO NOTHING")
+            .bind(&fresh)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = 'lineage'").fetch_one(&self.pool).await?)
     }
 
     /// Begins a change to `org` by `actor` (a member's email, or

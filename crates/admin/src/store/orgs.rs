@@ -1,9 +1,13 @@
-//! Orgs: created once, by `embedgate init`, with their first admin.
+//! Orgs: created once, by `embedgate init`, with their first admin; their
+//! one setting is where their replay guards live at the edge.
 
 use embedgate_core::rules::Email;
+use embedgate_core::{OrgSlug, Region};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::change::Touched;
-use super::{is_unique_violation, Change, StoreError};
+use super::{is_unique_violation, stored, Change, StoreError};
 
 impl Change {
     /// Creates this change's org with `admin` as its first (active) admin
@@ -48,5 +52,68 @@ impl Change {
         .await?;
         self.touch(Touched::Org);
         Ok(())
+    }
+}
+
+/// An org as the edges need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    /// Its slug.
+    pub slug: OrgSlug,
+    /// Where its replay guards live at the edge (`None`: the edge's first region).
+    pub home_region: Option<Region>,
+}
+
+impl Org {
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            slug: stored("orgs.slug", row.try_get::<String, _>("slug")?.parse())?,
+            home_region: row
+                .try_get::<Option<String>, _>("home_region")?
+                .map(|r| stored("orgs.home_region", r.parse()))
+                .transpose()?,
+        })
+    }
+}
+
+/// One org.
+pub async fn get(conn: &mut AnyConnection, org: &str) -> Result<Option<Org>, StoreError> {
+    sqlx::query("SELECT slug, home_region FROM orgs WHERE slug = $1")
+        .bind(org)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(Org::from_row)
+        .transpose()
+}
+
+/// At most `limit` orgs after `after`, by slug (a full state's order).
+pub async fn page(conn: &mut AnyConnection, after: &str, limit: i64) -> Result<Vec<Org>, StoreError> {
+    sqlx::query("SELECT slug, home_region FROM orgs WHERE slug > $1 ORDER BY slug LIMIT $2")
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(Org::from_row)
+        .collect()
+}
+
+impl Change {
+    /// Sets where this change's org's replay guards live at the edge;
+    /// `false` when it already was there.
+    pub async fn set_home_region(&mut self, region: Region) -> Result<bool, StoreError> {
+        let org = self.org().to_owned();
+        let current = get(self.conn(), &org).await?.ok_or(StoreError::NotFound("org"))?;
+        if current.home_region == Some(region) {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE orgs SET home_region = $1 WHERE slug = $2")
+            .bind(region.as_str())
+            .bind(&org)
+            .execute(self.conn())
+            .await?;
+        self.touch(Touched::Org);
+        Ok(true)
     }
 }

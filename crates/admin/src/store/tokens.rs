@@ -54,7 +54,7 @@ pub async fn list(conn: &mut AnyConnection, org: &str, email: &Email) -> Result<
 /// The active member whose unrevoked token hashes to `hash`.
 pub async fn authenticate(conn: &mut AnyConnection, hash: &str) -> Result<Option<Member>, StoreError> {
     sqlx::query(
-        "SELECT m.org, m.email, m.account_type, m.status, m.created_at FROM member_tokens t \
+        "SELECT m.org, m.email, m.account_type, m.status, m.created_at, m.version FROM member_tokens t \
          JOIN members m ON m.org = t.org AND m.email = t.email \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND m.status = 'active'",
     )

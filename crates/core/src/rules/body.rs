@@ -111,7 +111,7 @@ fn static_name(fields: &'static [&'static str], key: &str) -> &'static str {
 /// The rule whose sentence `message` is: every field type fails with its
 /// rule's own sentence, so this finds it.
 fn rule_named(message: &str) -> RuleError {
-    const FIELD_RULES: [RuleError; 9] = [
+    const FIELD_RULES: [RuleError; 10] = [
         RuleError::Name,
         RuleError::Description,
         RuleError::Email,
@@ -121,6 +121,7 @@ fn rule_named(message: &str) -> RuleError {
         RuleError::TokenLifetime,
         RuleError::Cutoff,
         RuleError::AccountType,
+        RuleError::Region,
     ];
     FIELD_RULES.into_iter().find(|rule| message == rule.to_string()).unwrap_or(RuleError::NotAnObject)
 }
@@ -270,6 +271,22 @@ impl Body for CredentialPatch {
             Patch::Keep | Patch::Clear => Ok(()),
         }
     }
+}
+
+/// `PATCH …/settings`: where the org's replay guards live at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrgSettingsPatch {
+    /// A Durable Objects location hint near the org's users (wnam, enam, sam, weur, eeur, apac, oc, afr, me).
+    #[serde(deserialize_with = "region")]
+    pub home_region: crate::Region,
+}
+
+impl Body for OrgSettingsPatch {}
+
+/// A region under [`RuleError::Region`].
+fn region<'de, D: Deserializer<'de>>(d: D) -> Result<crate::Region, D::Error> {
+    text(d, RuleError::Region, |s| s.parse().map_err(|_| RuleError::Region))
 }
 
 /// `POST …/members`: a new member.

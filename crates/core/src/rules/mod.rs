@@ -22,7 +22,9 @@ mod fields;
 mod openapi;
 mod status;
 
-pub use body::{check_field, parse_body, Body, CredentialPatch, MemberPatch, NewCredential, NewMember, Patch};
+pub use body::{
+    check_field, parse_body, Body, CredentialPatch, MemberPatch, NewCredential, NewMember, OrgSettingsPatch, Patch,
+};
 pub(crate) use fields::text;
 pub use fields::{AllowedOrigins, CredentialName, Cutoff, Description, Email, Origin, Privileges, TokenLifetime};
 pub use status::{CredentialStatus, MemberStatus};
@@ -81,6 +83,9 @@ pub enum RuleError {
     /// An account type is one of the four.
     #[error("must be one of admin, creator, explorer, viewer")]
     AccountType,
+    /// A region is a Durable Objects location hint.
+    #[error("must be one of wnam, enam, sam, weur, eeur, apac, oc, afr, me")]
+    Region,
     /// A required field is absent.
     #[error("is required")]
     Required,

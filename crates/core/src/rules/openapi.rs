@@ -12,6 +12,7 @@ use super::{
     AllowedOrigins, CredentialName, CredentialStatus, Cutoff, Description, Email, MemberStatus, Origin, Privileges,
     TokenLifetime, EMAIL_CHARS, MAX_ALLOWED_ORIGINS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS,
 };
+use crate::region::Region;
 use crate::types::{AccountType, ClientId, OrgSlug, Privilege};
 use crate::validation::MAX_LIFETIME_CAP_S;
 
@@ -125,3 +126,8 @@ schema!(
     string("A credential's public ID: 32 to 64 lower-case hex characters.").pattern(Some("^[0-9a-f]{32,64}$")).into()
 );
 schema!(OrgSlug, "OrgSlug", string("An org slug.").pattern(Some("^[a-z0-9-]{1,63}$")).into());
+schema!(
+    Region,
+    "Region",
+    names("A Durable Objects location hint (a region of the edge).", Region::ALL.map(Region::as_str))
+);

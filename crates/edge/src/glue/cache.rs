@@ -1,142 +1,218 @@
-//! The in-isolate cache of the applied state: an [`EdgeVerifier`] (state and
-//! derived key rings) shared by the isolate's requests.
-//!
-//! Freshness is bounded: a request that finds the cache older than
-//! `STATE_MAX_STALENESS_MS` asks the state store for its version first, and
-//! loads the newer snapshot if there is one. A sync request handled by this
-//! isolate installs its snapshot at once. So a revocation is visible here as
-//! soon as the push lands in this isolate, and in every other isolate within
-//! the staleness bound.
+//! The isolate's side of the state: its credential cache (core's
+//! [`CredentialCache`], bounded in bytes), how a credential is found (the
+//! cache, else one round trip to the org's store in this request's region,
+//! the client directory only for a token used on another org's URL), the
+//! credential use it batches for the region head, and the round-trip
+//! counters `/healthz` reports.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use embedgate_core::sync::{open_request, Usage, SIGNATURE_HEADER};
-use embedgate_core::{EdgeVerifier, Snapshot};
-use worker::{Env, Headers, Method, Request, RequestInit, Response, Result};
+use embedgate_core::cache::{Cached, CredentialCache, Found, Lookup, OrgAnswer};
+use embedgate_core::replica::ReplicaMeta;
+use embedgate_core::sync::Usage;
+use embedgate_core::{KeyRing, OrgSlug, Region};
+use serde::Serialize;
+use worker::{Env, Result};
 
 use super::config::Config;
-use super::store::{Meta, UsagePage};
-use super::{now_ms, STATE_BINDING};
+use super::directory::{self, Found as DirFound, Get};
+use super::org::LookupRequest;
+use super::{call, now_ms, Purpose, DIRECTORY_BINDING, HEAD_BINDING, ORG_BINDING};
 
-/// Credential use is reported to the store at most this often per credential and isolate.
-const USAGE_FLUSH_S: i64 = 60;
+/// Credential use is flushed to the region head at most this often per isolate.
+const USAGE_FLUSH_MS: u64 = 10_000;
+/// A region head's vouching is re-read at most this often per isolate (only
+/// with `EMBEDGATE_MAX_STATE_AGE`).
+const VOUCH_REFRESH_MS: u64 = 1_000;
 
-#[derive(Default)]
-struct Cache {
-    verifier: Option<Rc<EdgeVerifier>>,
-    checked_ms: u64,
-    /// The store's `synced_at` when last asked: until when the admin vouched for the state.
-    vouched_at: i64,
-    usage_flushed: HashMap<String, i64>,
+/// Round trips to Durable Objects by this isolate, by purpose, and embed loads.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RoundTrips {
+    /// Embed loads handled (first loads and session continuations).
+    pub embed_loads: u64,
+    /// State lookups (org stores, the client directory) on embed loads.
+    pub state: u64,
+    /// `jti` checks.
+    pub replay: u64,
+    /// Region heads (vouching, usage flushes, `/healthz`).
+    pub head: u64,
+    /// Applying sync messages.
+    pub sync: u64,
+}
+
+struct Isolate {
+    cache: Option<CredentialCache>,
+    trips: RoundTrips,
+    usage: HashMap<String, i64>,
+    usage_flushed_ms: u64,
+    vouched: HashMap<Region, (u64, i64)>,
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
-}
-
-/// Calls the state store.
-pub async fn store(env: &Env, method: Method, path: &str, headers: Headers, body: Option<String>) -> Result<Response> {
-    let stub = env.durable_object(STATE_BINDING)?.id_from_name("state")?.get_stub()?;
-    let mut init = RequestInit::new();
-    init.with_method(method).with_headers(headers);
-    if let Some(body) = body {
-        init.with_body(Some(body.into()));
-    }
-    stub.fetch_with_request(Request::new_with_init(&format!("https://state{path}"), &init)?).await
-}
-
-/// The store's bookkeeping of the applied state.
-pub async fn meta(env: &Env) -> Result<Meta> {
-    store(env, Method::Get, "/meta", Headers::new(), None).await?.json().await
-}
-
-/// Usage recorded after `after`.
-pub async fn usage_after(env: &Env, after: u64) -> Result<UsagePage> {
-    store(env, Method::Get, &format!("/usage?after={after}"), Headers::new(), None).await?.json().await
-}
-
-/// The isolate's verifier, no staler than the configured bound.
-pub async fn current(env: &Env, config: &Config) -> Result<Rc<EdgeVerifier>> {
-    let now = now_ms();
-    let cached = CACHE.with(|c| {
-        let c = c.borrow();
-        c.verifier.clone().map(|v| (v, now.saturating_sub(c.checked_ms) <= config.max_staleness_ms))
+    static ISOLATE: RefCell<Isolate> = RefCell::new(Isolate {
+        cache: None,
+        trips: RoundTrips::default(),
+        usage: HashMap::new(),
+        usage_flushed_ms: 0,
+        vouched: HashMap::new(),
     });
-    if let Some((verifier, true)) = &cached {
-        return Ok(verifier.clone());
-    }
-    let meta = meta(env).await?;
-    CACHE.with(|c| c.borrow_mut().vouched_at = meta.synced_at);
-    let have = cached.as_ref().map_or(0, |(v, _)| v.state().version());
-    if meta.version > have {
-        if let Some(snapshot) = load(env, config).await? {
-            install(snapshot, config);
-        }
-    }
-    Ok(CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        c.checked_ms = now;
-        c.verifier
-            .get_or_insert_with(|| Rc::new(EdgeVerifier::new(config.master.clone(), config.validation.clone())))
-            .clone()
-    }))
 }
 
-/// Until when the admin vouched for this isolate's state (as of the last
-/// store read, at most the staleness bound ago; 0: never).
-pub fn vouched_at() -> i64 {
-    CACHE.with(|c| c.borrow().vouched_at)
+fn with_cache<R>(config: &Config, f: impl FnOnce(&mut CredentialCache) -> R) -> R {
+    ISOLATE.with(|i| {
+        let mut i = i.borrow_mut();
+        let cache = i.cache.get_or_insert_with(|| CredentialCache::new(config.cache_bytes, config.max_staleness_ms));
+        f(cache)
+    })
+}
+
+/// Counts one round trip.
+pub fn count_round_trip(purpose: Purpose) {
+    ISOLATE.with(|i| {
+        let trips = &mut i.borrow_mut().trips;
+        match purpose {
+            Purpose::State => trips.state += 1,
+            Purpose::Replay => trips.replay += 1,
+            Purpose::Head => trips.head += 1,
+            Purpose::Sync => trips.sync += 1,
+        }
+    });
+}
+
+/// Counts one embed load.
+pub fn count_load() {
+    ISOLATE.with(|i| i.borrow_mut().trips.embed_loads += 1);
+}
+
+/// The counters and the cache's figures.
+pub fn stats(config: &Config) -> (RoundTrips, embedgate_core::cache::CacheStats) {
+    let cache = with_cache(config, |c| c.stats());
+    (ISOLATE.with(|i| i.borrow().trips), cache)
+}
+
+/// The object name of `org`'s store in `region`.
+pub fn org_object(region: Region, org: &str) -> String {
+    format!("org:{region}:{org}")
+}
+
+/// Asks `org`'s store in `region` about `client_id` (and the news since the
+/// isolate's cursor), and takes the answer into the cache.
+async fn ask_org(env: &Env, config: &Config, region: Region, org: &OrgSlug, client_id: &str) -> Result<Option<Found>> {
+    let (cursor, fence) = with_cache(config, |c| (c.cursor(org.as_str()), c.fence()));
+    let request = LookupRequest { client_id: Some(client_id.to_owned()), cursor };
+    let name = org_object(region, org.as_str());
+    let body = serde_json::to_string(&request)?;
+    let answer: OrgAnswer = call(env, ORG_BINDING, &name, Some(region.as_str()), "/lookup", Some(body), Purpose::State)
+        .await?
+        .json()
+        .await?;
+    let master = &config.master;
+    Ok(with_cache(config, |c| c.absorb(org, Some(client_id), answer, now_ms(), fence, |r| KeyRing::derive(master, r))))
+}
+
+/// The credential `client_id`, asked for on `url_org`'s URL, as this
+/// request's region knows it: from the cache when fresh, else one round
+/// trip to the org's store; when that org does not have it, the directory
+/// says whose it is (then that org's store is asked), so a token used on
+/// another org's URL is refused as `org_mismatch`. `None`: unknown.
+pub async fn credential(
+    env: &Env,
+    config: &Config,
+    region: Region,
+    url_org: &str,
+    client_id: &str,
+) -> Result<Option<Rc<Cached>>> {
+    let Ok(org) = url_org.parse::<OrgSlug>() else { return Ok(None) };
+    let found = match with_cache(config, |c| c.lookup(url_org, client_id, now_ms())) {
+        Lookup::Found(found) => found,
+        Lookup::Fetch(_) => match ask_org(env, config, region, &org, client_id).await? {
+            Some(Found::Absent) => elsewhere(env, config, region, &org, client_id).await?,
+            other => other.unwrap_or(Found::Absent),
+        },
+    };
+    Ok(match found {
+        Found::Credential(c) => Some(c),
+        Found::Absent => None,
+    })
+}
+
+/// The credential when `org` does not have it: the directory, then its org.
+async fn elsewhere(env: &Env, config: &Config, region: Region, org: &OrgSlug, client_id: &str) -> Result<Found> {
+    if !embedgate_core::ClientId::is_valid(client_id) {
+        return Ok(Found::Absent);
+    }
+    let name = format!("dir:{region}:{}", directory::shard(client_id));
+    let body = serde_json::to_string(&Get { client_id: client_id.to_owned() })?;
+    let found: DirFound =
+        call(env, DIRECTORY_BINDING, &name, Some(region.as_str()), "/get", Some(body), Purpose::State)
+            .await?
+            .json()
+            .await?;
+    let Some(owner_org) = found.org.and_then(|o| o.parse::<OrgSlug>().ok()).filter(|o| o != org) else {
+        return Ok(Found::Absent);
+    };
+    Ok(ask_org(env, config, region, &owner_org, client_id).await?.unwrap_or(Found::Absent))
+}
+
+/// Drops what this isolate holds that a sync message it applied touched.
+pub fn forget(config: &Config, changes: &embedgate_core::OrgChanges) {
+    with_cache(config, |c| c.forget(changes));
+}
+
+/// Where `org`'s replay guards live: its home region as its store last said, else the first region.
+pub fn home_region(config: &Config, org: &str) -> Region {
+    config.home_of(with_cache(config, |c| c.home_region(org)))
+}
+
+/// Notes a successful embed load of `client_id` at `now` (Unix seconds);
+/// returns the batch to flush to the region head when it is time.
+pub fn note_use(client_id: &str, now: i64) -> Option<Vec<Usage>> {
+    ISOLATE.with(|i| {
+        let mut i = i.borrow_mut();
+        let last = i.usage.entry(client_id.to_owned()).or_insert(now);
+        *last = (*last).max(now);
+        let now_ms = now_ms();
+        (now_ms.saturating_sub(i.usage_flushed_ms) >= USAGE_FLUSH_MS).then(|| {
+            i.usage_flushed_ms = now_ms;
+            i.usage.drain().map(|(client_id, last_used_at)| Usage { client_id, last_used_at }).collect()
+        })
+    })
+}
+
+/// Until when the admin vouched for `region`'s state, as its head said at
+/// most a second ago (0: never).
+pub async fn vouched_at(env: &Env, region: Region) -> Result<i64> {
+    let now = now_ms();
+    let known = ISOLATE.with(|i| i.borrow().vouched.get(&region).copied());
+    if let Some((at, synced)) = known.filter(|(at, _)| now.saturating_sub(*at) < VOUCH_REFRESH_MS) {
+        let _ = at;
+        return Ok(synced);
+    }
+    let meta = head_meta(env, region).await?;
+    ISOLATE.with(|i| i.borrow_mut().vouched.insert(region, (now, meta.synced_at)));
+    Ok(meta.synced_at)
 }
 
 /// Notes a vouch this isolate received itself (a sync it handled).
-pub fn note_vouched(at: i64) {
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        c.vouched_at = c.vouched_at.max(at);
+pub fn note_vouched(region: Region, synced_at: i64) {
+    ISOLATE.with(|i| {
+        let mut i = i.borrow_mut();
+        let entry = i.vouched.entry(region).or_insert((0, 0));
+        *entry = (now_ms(), entry.1.max(synced_at));
     });
 }
 
-/// Reads the stored snapshot and checks its tag again before trusting it.
-async fn load(env: &Env, config: &Config) -> Result<Option<Snapshot>> {
-    let mut resp = store(env, Method::Get, "/snapshot", Headers::new(), None).await?;
-    if resp.status_code() == 404 {
-        return Ok(None);
-    }
-    let signature = resp.headers().get(SIGNATURE_HEADER)?;
-    let body = resp.bytes().await?;
-    let request = open_request(&body, signature.as_deref(), &config.sync)
-        .map_err(|e| worker::Error::RustError(format!("stored state refused: {e}")))?;
-    Ok(request.snapshot)
+/// The object name of `region`'s head.
+pub fn head_object(region: Region) -> String {
+    format!("head:{region}")
 }
 
-/// Applies `snapshot` to this isolate's verifier if it is newer. Nothing is
-/// awaited, so no request sees a half-applied state.
-pub fn install(snapshot: Snapshot, config: &Config) {
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        let mut verifier = match c.verifier.take() {
-            Some(rc) => Rc::try_unwrap(rc).unwrap_or_else(|rc| (*rc).clone()),
-            None => EdgeVerifier::new(config.master.clone(), config.validation.clone()),
-        };
-        if let Err(e) = verifier.apply(snapshot) {
-            worker::console_log!("state cache: {e}");
-        }
-        c.verifier = Some(Rc::new(verifier));
-        c.checked_ms = now_ms();
-    });
-}
-
-/// Notes a use of `client_id`; returns the row to report when this isolate
-/// has not reported it for a while.
-pub fn note_use(client_id: &str, now: i64) -> Option<Usage> {
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        let last = c.usage_flushed.get(client_id).copied().unwrap_or(i64::MIN);
-        (now.saturating_sub(last) >= USAGE_FLUSH_S).then(|| {
-            c.usage_flushed.insert(client_id.to_owned(), now);
-            Usage { client_id: client_id.to_owned(), last_used_at: now }
-        })
-    })
+/// `region`'s head: its applied state.
+pub async fn head_meta(env: &Env, region: Region) -> Result<ReplicaMeta> {
+    call(env, HEAD_BINDING, &head_object(region), Some(region.as_str()), "/meta", None, Purpose::Head)
+        .await?
+        .json()
+        .await
 }

@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use embedgate_core::{MasterKey, SyncKey, Validation};
+use embedgate_core::{EdgeVerifier, MasterKey, Region, SyncKey, Validation};
 use worker::Env;
 
 /// Why the edge cannot serve: its secrets are missing or malformed.
@@ -20,10 +20,20 @@ pub struct Config {
     pub sync: SyncKey,
     /// Token validation settings.
     pub validation: Validation,
+    /// The verifier (validation and the session key).
+    pub verifier: EdgeVerifier,
     /// Where verified embeds are forwarded (`None`: the demo workbook).
     pub origin_url: Option<String>,
     /// The longest an isolate serves cached state without asking the store.
     pub max_staleness_ms: u64,
+    /// `EMBEDGATE_REGIONS`: where replicas of the state live, the first the default.
+    pub regions: Vec<Region>,
+    /// `EMBEDGATE_CACHE_BYTES`: the bound of each isolate's credential cache.
+    pub cache_bytes: usize,
+    /// `EMBEDGATE_TRUST_REGION_HEADER`: a request may pick its replica with
+    /// `x-embedgate-region` (tests and benchmarks; off in production, where
+    /// the request's continent decides).
+    pub trust_region_header: bool,
     /// Edge session lifetime (seconds; 0 disables sessions).
     pub session_ttl_s: i64,
     /// Whether the session cookie is `Secure` (off only for plain-HTTP development).
@@ -35,6 +45,10 @@ pub struct Config {
     /// than this many seconds. `None` (the default): serve the last state.
     pub max_state_age_s: Option<u64>,
 }
+
+/// The default bound of an isolate's credential cache: 16 MiB, an eighth of
+/// the 128 MB isolate limit, whatever the number of credentials.
+pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
 
 thread_local! {
     static CONFIG: OnceCell<Result<Rc<Config>, Unconfigured>> = const { OnceCell::new() };
@@ -55,6 +69,11 @@ fn read(env: &Env) -> Result<Config, Unconfigured> {
     let sync = secret(env, "EMBEDGATE_SYNC_KEY").ok_or(Unconfigured("EMBEDGATE_SYNC_KEY is not set"))?;
     let sync =
         SyncKey::from_printable(&sync).map_err(|_| Unconfigured("EMBEDGATE_SYNC_KEY is not a valid egk_ key"))?;
+    let regions = match var(env, "EMBEDGATE_REGIONS") {
+        None => vec![Region::Wnam],
+        Some(list) => Region::parse_list(&list)
+            .map_err(|_| Unconfigured("EMBEDGATE_REGIONS must list regions such as wnam,weur, each once"))?,
+    };
     let mut validation = Validation::default();
     if let Some(leeway) = var(env, "EMBEDGATE_LEEWAY_S").and_then(|v| v.parse().ok()) {
         validation.leeway_s = leeway;
@@ -65,11 +84,15 @@ fn read(env: &Env) -> Result<Config, Unconfigured> {
     let flag =
         |name: &str, default: bool| var(env, name).map_or(default, |v| matches!(v.as_str(), "1" | "true" | "yes"));
     Ok(Config {
+        verifier: EdgeVerifier::new(&master, validation.clone()),
         master,
         sync,
         validation,
         origin_url: var(env, "ORIGIN_URL").map(|u| u.trim_end_matches('/').to_owned()),
         max_staleness_ms: var(env, "STATE_MAX_STALENESS_MS").and_then(|v| v.parse().ok()).unwrap_or(500),
+        regions,
+        cache_bytes: var(env, "EMBEDGATE_CACHE_BYTES").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_CACHE_BYTES),
+        trust_region_header: flag("EMBEDGATE_TRUST_REGION_HEADER", false),
         session_ttl_s: var(env, "SESSION_TTL_S").and_then(|v| v.parse().ok()).unwrap_or(600),
         secure_cookie: flag("SESSION_COOKIE_SECURE", true),
         bench_routes: flag("EMBEDGATE_BENCH_ROUTES", false),
@@ -88,4 +111,24 @@ fn read(env: &Env) -> Result<Config, Unconfigured> {
 /// This isolate's configuration (read on first use).
 pub fn get(env: &Env) -> Result<Rc<Config>, Unconfigured> {
     CONFIG.with(|c| c.get_or_init(|| read(env).map(Rc::new)).clone())
+}
+
+impl Config {
+    /// The replica a request reads: the one its header names when trusted
+    /// and configured, else the configured region nearest its continent.
+    pub fn region_for(&self, req: &worker::Request) -> Region {
+        if self.trust_region_header {
+            let named = req.headers().get("x-embedgate-region").ok().flatten().and_then(|r| r.parse::<Region>().ok());
+            if let Some(region) = named.filter(|r| self.regions.contains(r)) {
+                return region;
+            }
+        }
+        let continent = req.cf().and_then(worker::Cf::continent);
+        Region::for_request(&self.regions, continent.as_deref())
+    }
+
+    /// The region an org's replay guards live in.
+    pub fn home_of(&self, home_region: Option<Region>) -> Region {
+        home_region.or_else(|| self.regions.first().copied()).unwrap_or(Region::Wnam)
+    }
 }

@@ -1,9 +1,13 @@
 //! The replay guard: Durable Objects that remember every accepted `jti`
 //! until its token can no longer be accepted anyway (`exp` + leeway).
 //!
-//! A token's key is `SHA-256(client_id ‖ 0 ‖ jti)`; its first byte picks one
-//! of 256 shards (`jti-00` … `jti-ff`), so one key always lands in the same
-//! object (strong consistency) while load spreads. The check is one SQL
+//! A token's key is `SHA-256(client_id ‖ 0 ‖ jti)`; the guards are keyed under
+//! the credential's org, 16 per org (`jti:ORG:0` … `jti:ORG:f`, the key's
+//! first hex digit), and created in the org's home region (a location hint,
+//! a per-org setting of the admin), so a first load pays its round trip to
+//! an object near the org's users. One key always lands in the same object
+//! (strong consistency) while load spreads. Each separately deployed edge
+//! has its own guards: a `jti` is single use per deployment. The check is one SQL
 //! statement, `INSERT … ON CONFLICT DO NOTHING RETURNING`, with nothing
 //! awaited before it: of any number of concurrent uses exactly one is first.
 //! An alarm deletes expired keys.
@@ -33,8 +37,8 @@ pub struct Verdict {
     pub first: bool,
 }
 
-/// The key and the shard name of `jti` under `client_id`.
-pub fn key(client_id: &str, jti: &str) -> (String, String) {
+/// The key and the guard's name of `jti` under `client_id` of `org`.
+pub fn key(org: &str, client_id: &str, jti: &str) -> (String, String) {
     let mut h = Sha256::new();
     h.update(client_id.as_bytes());
     h.update([0]);
@@ -45,7 +49,7 @@ pub fn key(client_id: &str, jti: &str) -> (String, String) {
         let _ = write!(s, "{b:02x}");
         s
     });
-    let shard = format!("jti-{}", &hex[..2]);
+    let shard = format!("jti:{org}:{}", &hex[..1]);
     (hex, shard)
 }
 

@@ -1,25 +1,17 @@
 //! The fetch handler: parse the request, call core, map the result.
 
-use embedgate_core::sync::{
-    check_signature_header, open_request, seal_ack, state_age_s, state_too_old, SyncAck, SyncError, SyncOutcome,
-    MAX_SYNC_BYTES, SIGNATURE_HEADER, SYNC_PATH,
-};
+use embedgate_core::sync::{state_age_s, state_too_old, SyncError, SYNC_PATH};
 use embedgate_core::{
-    embed_token, origin_of, query_without_token, EdgeVerifier, EmbedContext, EmbedTarget, Session, VerifyError,
-    SESSION_COOKIE,
+    embed_token, origin_of, query_without_token, EdgeVerifier, EmbedContext, EmbedTarget, Session, UnverifiedToken,
+    VerifyError, MAX_TOKEN_BYTES, SESSION_COOKIE,
 };
-use std::pin::pin;
-use std::time::Duration;
+use futures_util::future::join_all;
+use worker::{event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result};
 
-use futures_util::future::{select, Either};
-use futures_util::StreamExt as _;
-use worker::{event, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result};
-
-use super::cache::{self, store};
+use super::cache;
 use super::config::{self, Config};
 use super::replay::{self, Verdict};
-use super::store::Applied;
-use super::{now_s, REPLAY_BINDING};
+use super::{call, now_s, Purpose, HEAD_BINDING, REPLAY_BINDING};
 use crate::render;
 
 /// Every request.
@@ -36,7 +28,7 @@ pub async fn main(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
     let result = match path.as_str() {
         "/healthz" => healthz(&env, &config).await,
-        SYNC_PATH => sync(req, &env, &config).await,
+        SYNC_PATH => super::sync::sync(req, &env, &config).await,
         "/.well-known/embedgate/passthrough" if config.bench_routes => passthrough(),
         _ => embed(req, &env, &ctx, &config, json).await,
     };
@@ -55,7 +47,7 @@ fn with_common_headers(mut resp: Response) -> Result<Response> {
     Ok(resp)
 }
 
-fn json_response(status: u16, body: String) -> Result<Response> {
+pub(super) fn json_response(status: u16, body: String) -> Result<Response> {
     let mut resp = Response::ok(body)?.with_status(status);
     resp.headers_mut().set("content-type", "application/json")?;
     with_common_headers(resp)
@@ -79,125 +71,66 @@ fn refusal(status: u16, code: &str, message: &str, json: bool, clear_cookie: Opt
     Ok(resp)
 }
 
-/// The applied version and how old it is; 503 when the edge fails closed
-/// (older than `EMBEDGATE_MAX_STATE_AGE`), so a load balancer can route away.
+/// Every region's applied version and how old it is, this isolate's cache
+/// and round trips, and the replay scope; 503 when the edge fails closed
+/// (older than `EMBEDGATE_MAX_STATE_AGE`) or a region could not take a
+/// change, so a load balancer can route away. `version` is the lowest over
+/// the regions.
 async fn healthz(env: &Env, config: &Config) -> Result<Response> {
-    let meta = cache::meta(env).await?;
     let now = now_s();
-    let stale = state_too_old(meta.synced_at, now, config.max_state_age_s);
+    let metas = join_all(config.regions.iter().map(|r| cache::head_meta(env, *r))).await;
+    let mut regions = Vec::with_capacity(metas.len());
+    let (mut version, mut stale, mut failing) = (u64::MAX, false, false);
+    let mut oldest_vouch = i64::MAX;
+    let mut issued_at = 0;
+    for (region, meta) in config.regions.iter().zip(metas) {
+        let meta = meta?;
+        let region_stale = state_too_old(meta.synced_at, now, config.max_state_age_s);
+        version = version.min(meta.version);
+        oldest_vouch = oldest_vouch.min(meta.synced_at);
+        issued_at = meta.issued_at;
+        stale |= region_stale;
+        failing |= meta.error.is_some();
+        regions.push(serde_json::json!({
+            "region": region.as_str(),
+            "lineage": meta.lineage,
+            "version": meta.version,
+            "issued_at": meta.issued_at,
+            "last_sync_at": meta.synced_at,
+            "age_s": state_age_s(meta.synced_at, now),
+            "stale": region_stale,
+            "full": meta.full,
+            "error": meta.error,
+        }));
+    }
+    let (trips, cache) = cache::stats(config);
+    let ok = !stale && !failing;
     let body = serde_json::json!({
-        "ok": !stale,
-        "version": meta.version,
-        "issued_at": meta.issued_at,
-        // Until when the admin vouched for this state (its latest authentic push or probe).
-        "last_sync_at": meta.synced_at,
-        "age_s": state_age_s(meta.synced_at, now),
+        "ok": ok,
+        "version": if version == u64::MAX { 0 } else { version },
+        "issued_at": issued_at,
+        // Until when the admin vouched for every region's state (its latest authentic message).
+        "last_sync_at": if oldest_vouch == i64::MAX { 0 } else { oldest_vouch },
+        "age_s": state_age_s(if oldest_vouch == i64::MAX { 0 } else { oldest_vouch }, now),
         "max_state_age_s": config.max_state_age_s,
         "stale": stale,
+        "failing": failing,
+        "regions": regions,
+        "cache": cache,
+        "round_trips": trips,
+        // Each separately deployed edge keeps its own used jtis: a token can be spent once per deployment.
+        "replay_scope": "deployment",
         "now": now,
     });
-    json_response(if stale { 503 } else { 200 }, body.to_string())
+    json_response(if ok { 200 } else { 503 }, body.to_string())
 }
 
 fn passthrough() -> Result<Response> {
     json_response(200, r#"{"ok":true,"passthrough":true}"#.to_owned())
 }
 
-// ------------------------------------------------------------------ sync
-
-fn sync_refusal(e: &SyncError) -> Result<Response> {
+pub(super) fn sync_refusal(e: &SyncError) -> Result<Response> {
     json_response(e.http_status(), render::error_json(e.code(), &e.to_string()))
-}
-
-/// How long a sync body may take to arrive (the admin sends it at once).
-const SYNC_BODY_DEADLINE: Duration = Duration::from_secs(10);
-
-/// Reads at most `cap` bytes of the body in pieces: `None` as soon as it is
-/// longer, whatever length it declared (a chunked body declares none).
-async fn read_capped(req: &mut Request, cap: usize) -> Result<Option<Vec<u8>>> {
-    let Ok(mut stream) = req.stream() else { return Ok(Some(Vec::new())) };
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > cap {
-            return Ok(None);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(body))
-}
-
-async fn sync(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
-    if req.method() != Method::Post {
-        let mut resp = json_response(405, render::error_json("method_not_allowed", "use POST"))?;
-        resp.headers_mut().set("allow", "POST")?;
-        return Ok(resp);
-    }
-    let declared = req.headers().get("content-length")?.and_then(|l| l.parse::<usize>().ok());
-    if declared.is_some_and(|l| l > MAX_SYNC_BYTES) {
-        return sync_refusal(&SyncError::TooLarge);
-    }
-    // Nothing unsigned is read: a missing or malformed signature is refused first.
-    let signature = req.headers().get(SIGNATURE_HEADER)?;
-    if let Err(e) = check_signature_header(signature.as_deref()) {
-        return sync_refusal(&e);
-    }
-    let read = pin!(read_capped(&mut req, MAX_SYNC_BYTES));
-    let body = match select(read, Delay::from(SYNC_BODY_DEADLINE)).await {
-        Either::Left((Ok(Some(body)), _)) => body,
-        Either::Left((Ok(None), _)) => return sync_refusal(&SyncError::TooLarge),
-        Either::Left((Err(e), _)) => {
-            // The client went away mid-body: nobody is left to answer.
-            worker::console_warn!("sync body unreadable: {e}");
-            return json_response(400, render::error_json("body_unreadable", "the body could not be read"));
-        }
-        Either::Right(((), _)) => {
-            return json_response(408, render::error_json("body_timeout", "the body did not arrive in time"));
-        }
-    };
-    let request = match open_request(&body, signature.as_deref(), &config.sync) {
-        Ok(request) => request,
-        Err(e) => return sync_refusal(&e),
-    };
-    let vouched = Headers::new();
-    vouched.set("x-vouched-at", &request.vouched_at(now_s()).to_string())?;
-    let applied: Applied = match &request.snapshot {
-        Some(snapshot) => {
-            // Authentic, but consistent? Checked before it is stored.
-            if let Err(e) = snapshot.check() {
-                return json_response(422, render::error_json("inconsistent_state", &e.to_string()));
-            }
-            let headers = vouched;
-            headers.set("x-version", &snapshot.version.to_string())?;
-            headers.set("x-issued-at", &snapshot.issued_at.to_string())?;
-            headers.set(SIGNATURE_HEADER, signature.as_deref().unwrap_or_default())?;
-            let text = String::from_utf8(body).map_err(|_| worker::Error::RustError("body is not UTF-8".into()))?;
-            store(env, Method::Post, "/apply", headers, Some(text)).await?.json().await?
-        }
-        None => store(env, Method::Post, "/touch", vouched, None).await?.json().await?,
-    };
-    // Installed before anything else is awaited: once the store (and so
-    // `/healthz`) shows the new version, this isolate verifies with it too.
-    if applied.outcome == SyncOutcome::Applied {
-        if let Some(snapshot) = request.snapshot {
-            cache::install(snapshot, config);
-        }
-    }
-    cache::note_vouched(applied.meta.synced_at);
-    let usage = cache::usage_after(env, request.usage_after).await?;
-    let ack = SyncAck {
-        applied_version: applied.meta.version,
-        applied_issued_at: applied.meta.issued_at,
-        outcome: applied.outcome,
-        usage: usage.usage,
-        usage_cursor: usage.cursor,
-        nonce: request.nonce,
-    };
-    let sealed = seal_ack(&ack, &config.sync);
-    let status = if ack.outcome == SyncOutcome::Stale { 409 } else { 200 };
-    let mut resp = json_response(status, String::from_utf8(sealed.body).unwrap_or_default())?;
-    resp.headers_mut().set(SIGNATURE_HEADER, &sealed.signature)?;
-    Ok(resp)
 }
 
 // ------------------------------------------------------------------ embeds
@@ -212,9 +145,12 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
         resp.headers_mut().set("allow", "GET, HEAD")?;
         return Ok(resp);
     }
-    let verifier = cache::current(env, config).await?;
+    cache::count_load();
+    let region = config.region_for(&req);
     let now = now_s();
-    if state_too_old(cache::vouched_at(), now, config.max_state_age_s) {
+    if config.max_state_age_s.is_some()
+        && state_too_old(cache::vouched_at(env, region).await?, now, config.max_state_age_s)
+    {
         // Fail closed: a revocation may be waiting on the other side of a partition.
         let why = "this edge has not heard from the admin for longer than its bound \
                    (EMBEDGATE_MAX_STATE_AGE); it refuses embeds until it does";
@@ -228,22 +164,21 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
     let ectx = EmbedContext { org: Some(target.org), origin };
     let query = url.query().unwrap_or_default();
     let cookie_header = req.headers().get("cookie")?;
+    let load = Load { env, config, region, now, ectx: &ectx };
 
-    let (session, new_cookie) = match embed_token(query) {
+    let (session, new_cookie, frame_ancestors) = match embed_token(query) {
         Err(e) => return refuse(&e, json, None),
-        Ok(Some(token)) => {
-            match first_load(&verifier, &token, now, &ectx, env, config, cookie_header.as_deref()).await? {
-                Ok(found) => found,
-                Err(e) => return refuse(&e, json, None),
-            }
-        }
+        Ok(Some(token)) => match load.first(&token, target.org, cookie_header.as_deref()).await? {
+            Ok(found) => found,
+            Err(e) => return refuse(&e, json, None),
+        },
         Ok(None) => {
             let Some(value) = render::cookie(cookie_header.as_deref(), SESSION_COOKIE) else {
                 let e = VerifyError::MalformedToken("no :jwt parameter and no edge session");
                 return refuse(&e, json, None);
             };
-            match verifier.resume_session(value, now, &ectx) {
-                Ok(session) => (session, None),
+            match load.resume(value).await? {
+                Ok((session, frame_ancestors)) => (session, None, frame_ancestors),
                 Err(e) => {
                     return refuse(&e, json, Some(render::clear_session_cookie(target.org, config.secure_cookie)))
                 }
@@ -251,19 +186,19 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
         }
     };
 
-    if let Some(row) = cache::note_use(&session.client_id, now) {
+    if let Some(rows) = cache::note_use(&session.client_id, now) {
         let env = env.clone();
         ctx.wait_until(async move {
-            let body = serde_json::to_string(&[row]).unwrap_or_default();
-            if let Err(e) = store(&env, Method::Post, "/usage", Headers::new(), Some(body)).await {
+            let body = serde_json::to_string(&rows).unwrap_or_default();
+            let head = cache::head_object(region);
+            if let Err(e) =
+                call(&env, HEAD_BINDING, &head, Some(region.as_str()), "/usage", Some(body), Purpose::Head).await
+            {
                 worker::console_error!("usage report failed: {e}");
             }
         });
     }
 
-    let frame_ancestors = verifier
-        .credential(&session.client_id)
-        .map_or_else(|| "frame-ancestors 'none'".to_owned(), |c| c.policy.allowed_origins.frame_ancestors());
     // A session check (JSON, no `:jwt`, as the demo page's heartbeat sends)
     // answers the identity and sets no cookie: only first loads mint one.
     let (mut resp, csp) = if json {
@@ -288,40 +223,90 @@ fn refuse(e: &VerifyError, json: bool, clear_cookie: Option<String>) -> Result<R
     refusal(e.http_status(), e.code(), &e.to_string(), json, clear_cookie)
 }
 
-/// A first load: verify the token, then spend its `jti` (last, as §4 orders),
-/// then open a session. The outer `Result` is an internal failure.
-async fn first_load(
-    edge: &EdgeVerifier,
-    token: &str,
+/// One embed load's circumstances.
+struct Load<'a> {
+    env: &'a Env,
+    config: &'a Config,
+    region: embedgate_core::Region,
     now: i64,
-    ectx: &EmbedContext<'_>,
-    env: &Env,
-    config: &Config,
-    cookies: Option<&str>,
-) -> Result<std::result::Result<(Session, Option<String>), VerifyError>> {
-    let verified = match edge.verify(token, now, ectx) {
-        Ok(v) => v,
-        Err(e) => return Ok(Err(e)),
-    };
-    let client_id = verified.credential().client_id.as_str();
-    let (key, shard) = replay::key(client_id, &verified.jti());
-    let until = verified.exp().saturating_add(i64::try_from(edge.validation().leeway_s).unwrap_or(i64::MAX));
-    let stub = env.durable_object(REPLAY_BINDING)?.id_from_name(&shard)?.get_stub()?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(serde_json::to_string(&replay::Use { k: key, until })?.into()));
-    let verdict: Verdict =
-        stub.fetch_with_request(Request::new_with_init("https://replay/use", &init)?).await?.json().await?;
-    if !verdict.first {
-        // A reload of the same embed URL: the user's own live session for this
-        // credential and user carries on; anyone else gets `replayed`.
-        let resumed = render::cookie(cookies, SESSION_COOKIE)
-            .and_then(|c| edge.resume_session(c, now, ectx).ok())
-            .filter(|s| s.client_id == client_id && s.sub == verified.sub());
-        return Ok(resumed.map(|s| (s, None)).ok_or(VerifyError::Replayed));
+    ectx: &'a EmbedContext<'a>,
+}
+
+/// A load's outcome: the session, a new cookie, the frame-ancestors directive.
+type Loaded = (Session, Option<String>, String);
+
+impl Load<'_> {
+    /// A first load: the header rules, the credential (the cache, else one
+    /// round trip), every other check, then the `jti` spent at the org's
+    /// replay guard (last, as §4 orders), then a session. The outer
+    /// `Result` is an internal failure.
+    async fn first(
+        &self,
+        token: &str,
+        url_org: &str,
+        cookies: Option<&str>,
+    ) -> Result<std::result::Result<Loaded, VerifyError>> {
+        let (env, config, now) = (self.env, self.config, self.now);
+        let parsed = match UnverifiedToken::parse(token, MAX_TOKEN_BYTES) {
+            Ok(parsed) => parsed,
+            Err(e) => return Ok(Err(e)),
+        };
+        // A bad header is refused before anything is looked up.
+        if let Err(e) = parsed.check_header() {
+            return Ok(Err(e));
+        }
+        let Some(kid) = parsed.kid().map(std::borrow::Cow::into_owned) else {
+            return Ok(Err(VerifyError::UnknownClient));
+        };
+        let found = cache::credential(env, config, self.region, url_org, &kid).await?;
+        let verified =
+            match config.verifier.verify(parsed, now, self.ectx, |_| found.as_ref().map(|c| (&c.record, &c.keys))) {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            };
+        let record = verified.credential();
+        let frame_ancestors = record.policy.allowed_origins.frame_ancestors();
+        let (client_id, org) = (record.client_id.as_str(), record.org.as_str());
+        let (key, guard) = replay::key(org, client_id, &verified.jti());
+        let until =
+            verified.exp().saturating_add(i64::try_from(config.verifier.validation().leeway_s).unwrap_or(i64::MAX));
+        let home = cache::home_region(config, org);
+        let body = serde_json::to_string(&replay::Use { k: key, until })?;
+        let verdict: Verdict =
+            call(env, REPLAY_BINDING, &guard, Some(home.as_str()), "/use", Some(body), Purpose::Replay)
+                .await?
+                .json()
+                .await?;
+        if !verdict.first {
+            // A reload of the same embed URL: the user's own live session for this
+            // credential and user carries on; anyone else gets `replayed`.
+            let own = render::cookie(cookies, SESSION_COOKIE)
+                .and_then(|c| config.verifier.open_session(c, now).ok())
+                .filter(|s| s.client_id == client_id && s.sub == verified.sub())
+                .filter(|s| EdgeVerifier::check_session(s, Some(record), self.ectx).is_ok());
+            return Ok(own.map(|s| (s, None, frame_ancestors)).ok_or(VerifyError::Replayed));
+        }
+        let session = EdgeVerifier::session_for(&verified, now, config.session_ttl_s);
+        let cookie = (config.session_ttl_s > 0).then(|| config.verifier.seal_session(&session, now)).flatten();
+        Ok(Ok((session, cookie, frame_ancestors)))
     }
-    let session = EdgeVerifier::session_for(&verified, now, config.session_ttl_s);
-    let cookie = (config.session_ttl_s > 0).then(|| edge.seal_session(&session, now)).flatten();
-    Ok(Ok((session, cookie)))
+
+    /// A load on the session cookie: opened, then re-checked against the
+    /// credential's current record (the cache, else one round trip), so a
+    /// revocation ends it.
+    async fn resume(&self, cookie: &str) -> Result<std::result::Result<(Session, String), VerifyError>> {
+        let session = match self.config.verifier.open_session(cookie, self.now) {
+            Ok(session) => session,
+            Err(e) => return Ok(Err(e)),
+        };
+        let found = cache::credential(self.env, self.config, self.region, &session.org, &session.client_id).await?;
+        let record = found.as_ref().map(|c| &c.record);
+        Ok(EdgeVerifier::check_session(&session, record, self.ectx).map(|()| {
+            let frame_ancestors = record
+                .map_or_else(|| "frame-ancestors 'none'".to_owned(), |r| r.policy.allowed_origins.frame_ancestors());
+            (session, frame_ancestors)
+        }))
+    }
 }
 
 /// Forwards a verified embed load to the origin with the identity headers

@@ -291,3 +291,25 @@ pub async fn retire_previous(
     change.commit(Event::PreviousSecretRetired { client_id }).await?;
     Ok(Json(credential.into()))
 }
+
+/// Deletes a revoked credential for good: its name is free again, the
+/// edges drop it, and its audit entries stay.
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/credentials/{client_id}", tag = "credentials",
+    params(("org" = String, Path, description = "The org slug."),
+           ("client_id" = String, Path, description = "The credential's client ID.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Deleted: the credential as it was.", body = CredentialBody),
+        (status = 409, description = "`revoke_first`: it is not revoked.", body = ErrorBody),
+    ))]
+pub async fn delete_credential(
+    admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path((org, client_id)): Path<(String, String)>,
+) -> Result<Json<CredentialBody>, AppError> {
+    let client_id = path_client_id(&client_id)?;
+    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let credential = change.delete_credential(&client_id).await?;
+    change.commit(Event::CredentialDeleted { client_id, name: credential.name.clone() }).await?;
+    Ok(Json(credential.into()))
+}

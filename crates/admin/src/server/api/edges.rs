@@ -23,7 +23,7 @@ pub struct EdgeList {
 pub struct EdgeStatusBody {
     /// The edge's base URL (without userinfo).
     pub url: String,
-    /// `in_sync`, `behind`, `ahead`, `unreachable` or `unknown`.
+    /// `in_sync`, `behind`, `bootstrapping`, `failing`, `ahead`, `unreachable` or `unknown`.
     pub state: &'static str,
     /// Seconds the edge has been behind a version this admin had (0 in sync).
     pub lag_seconds: f64,
@@ -44,12 +44,40 @@ pub struct EdgeStatusBody {
     pub last_error: Option<String>,
     /// Failures since the last success.
     pub consecutive_failures: u32,
-    /// Snapshots pushed since start.
+    /// Deltas and full-state pages sent since start.
     pub pushes: u64,
     /// Probes sent since start.
     pub probes: u64,
+    /// Bytes sent since start (sealed bodies, every kind).
+    pub bytes_pushed: u64,
     /// Failed attempts since start.
     pub failures: u64,
+    /// Every region's applied version (and error), as of the last ack.
+    pub regions: Vec<RegionBody>,
+    /// A full state on its way, if any.
+    #[schema(required = true)]
+    pub full: Option<FullBody>,
+}
+
+/// One region of an edge.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionBody {
+    /// The region (a Durable Objects location hint).
+    pub region: String,
+    /// Its applied version.
+    pub version: u64,
+    /// Why it could not take the last message; null when it could.
+    #[schema(required = true)]
+    pub error: Option<String>,
+}
+
+/// A full state on its way to an edge.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FullBody {
+    /// The version it brings the edge to.
+    pub to: u64,
+    /// The next page to send (pages sent so far).
+    pub next_page: u32,
 }
 
 impl EdgeStatusBody {
@@ -64,9 +92,16 @@ impl EdgeStatusBody {
             last_attempt_at: s.last_attempt_at,
             last_error: s.last_error,
             consecutive_failures: s.consecutive_failures,
-            pushes: s.pushes,
-            probes: s.probes,
+            pushes: s.messages[0] + s.messages[1],
+            probes: s.messages[2],
+            bytes_pushed: s.bytes.iter().sum(),
             failures: s.failures,
+            regions: s
+                .regions
+                .into_iter()
+                .map(|r| RegionBody { region: r.region.as_str().to_owned(), version: r.version, error: r.error })
+                .collect(),
+            full: s.full.map(|f| FullBody { to: f.to, next_page: f.next_seq }),
         }
     }
 }

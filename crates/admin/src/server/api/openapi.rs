@@ -87,8 +87,12 @@ const ERRORS: [(&str, &str, &str, Applies); 8] = [
 ];
 
 /// The org operations any active member may call (read-only; never 403).
-const MEMBER_READS: [&str; 3] =
-    ["/api/v1/orgs/{org}/members", "/api/v1/orgs/{org}/credentials", "/api/v1/orgs/{org}/credentials/{client_id}"];
+const MEMBER_READS: [&str; 4] = [
+    "/api/v1/orgs/{org}/members",
+    "/api/v1/orgs/{org}/credentials",
+    "/api/v1/orgs/{org}/credentials/{client_id}",
+    "/api/v1/orgs/{org}/settings",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Applies {
@@ -127,6 +131,7 @@ impl Modify for ErrorResponses {
                 (HttpMethod::Get, item.get.as_mut()),
                 (HttpMethod::Post, item.post.as_mut()),
                 (HttpMethod::Patch, item.patch.as_mut()),
+                (HttpMethod::Delete, item.delete.as_mut()),
             ] {
                 let Some(op) = op else { continue };
                 let body = op.request_body.is_some();

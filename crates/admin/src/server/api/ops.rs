@@ -1,4 +1,4 @@
-//! Operations: liveness and who a token belongs to.
+//! Operations: liveness, who a token belongs to, and an org's settings.
 
 use axum::extract::State;
 use axum::Json;
@@ -7,8 +7,12 @@ use embedgate_core::AccountType;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::super::auth::Member;
+use embedgate_core::rules::OrgSettingsPatch;
+
+use super::super::auth::{Member, OrgAdmin, OrgMember};
+use super::super::extract::{ApiJson, Path};
 use super::super::{AppError, AppState, ErrorBody};
+use crate::store::{orgs, Event};
 
 /// `GET /healthz`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -46,4 +50,52 @@ pub struct Me {
         (status = 429, description = "Too many failed authentications from this address.", body = ErrorBody)))]
 pub async fn me(member: Member) -> Json<Me> {
     Json(Me { org: member.org, email: member.email, account_type: member.account_type })
+}
+
+/// `GET`/`PATCH …/settings`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgSettings {
+    /// The org.
+    pub org: String,
+    /// Where the org's replay guards live at the edge (null: the edge's first region).
+    #[schema(required = true)]
+    pub home_region: Option<embedgate_core::Region>,
+}
+
+/// The org's settings. Open to every active member of the org (read-only).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/settings", tag = "operations",
+    params(("org" = String, Path, description = "The org slug.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The org's settings.", body = OrgSettings)))]
+pub async fn get_settings(
+    _reader: OrgMember,
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+) -> Result<Json<OrgSettings>, AppError> {
+    let mut conn = state.store.pool.acquire().await?;
+    let found = orgs::get(&mut conn, &org).await?.ok_or(AppError::NotFound("org"))?;
+    Ok(Json(OrgSettings { org, home_region: found.home_region }))
+}
+
+/// Moves the org's replay guards' home: new ones are created near the org's
+/// users (a first embed load then pays one round trip to an object near
+/// them). Tokens already spent stay spent where they were recorded only, so
+/// a move lets a token whose `jti` was used shortly before be used once more
+/// (at most until its `exp`).
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/settings", tag = "operations",
+    params(("org" = String, Path, description = "The org slug.")),
+    request_body = OrgSettingsPatch,
+    security(("bearer" = [])),
+    responses((status = 200, description = "The org's settings.", body = OrgSettings)))]
+pub async fn update_settings(
+    admin: OrgAdmin,
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    ApiJson(patch): ApiJson<OrgSettingsPatch>,
+) -> Result<Json<OrgSettings>, AppError> {
+    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    if change.set_home_region(patch.home_region).await? {
+        change.commit(Event::HomeRegionSet { home_region: patch.home_region }).await?;
+    }
+    Ok(Json(OrgSettings { org, home_region: Some(patch.home_region) }))
 }
