@@ -125,6 +125,16 @@ impl ReplicaMeta {
         }
     }
 
+    /// A probe from the admin of `lineage` at `version`: a replica in step
+    /// with it has nothing wrong any more (an error from a message it could
+    /// not take, forged or not, no longer stands once the admin vouches for
+    /// exactly this state).
+    pub fn probed(&mut self, lineage: &str, version: u64) {
+        if lineage == self.lineage && version == self.version {
+            self.error = None;
+        }
+    }
+
     /// Notes that the replica could not take a message, and why.
     pub fn fail(&mut self, why: impl Into<String>) {
         self.error = Some(why.into());
@@ -205,5 +215,11 @@ mod tests {
         assert_eq!(m.error.as_deref(), Some("storage full"));
         m.commit("l", &SyncBody::Probe, 0);
         assert_eq!(m.error, None, "cleared by the next message taken");
+        m.fail("a refused jump");
+        m.probed("other", m.version);
+        m.probed("", m.version + 1);
+        assert!(m.error.is_some(), "only the admin of this state, at this version, clears it");
+        m.probed("", m.version);
+        assert_eq!(m.error, None);
     }
 }

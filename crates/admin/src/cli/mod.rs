@@ -35,6 +35,9 @@ enum Command {
     Init(server::InitArgs),
     /// Run the admin server.
     Serve(server::ServeArgs),
+    /// Bulk-load orgs and credentials for a benchmark (not for production data).
+    #[command(hide = true)]
+    BenchLoad(server::BenchLoadArgs),
 }
 
 /// A failure of the command itself (not a verification result): exit code 2.
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args, &mut out),
         Command::Keygen(args) => keygen::run(&args, &mut out),
         Command::Init(args) => server::run_init(&args, &mut out),
+        Command::BenchLoad(args) => server::run_bench_load(&args, &mut out),
         Command::Serve(args) => {
             drop(out);
             server::run_serve(&args)

@@ -125,6 +125,13 @@ pub struct ServeArgs {
     /// How often every edge is probed (and healed if behind) when nothing changes: 10s, 1m, …
     #[arg(long, env = "EMBEDGATE_RECONCILE_INTERVAL", default_value = "10s", value_parser = super::duration::parse_seconds)]
     reconcile_interval: i64,
+    /// How long the edge change log keeps a change: an edge further behind gets a full state (7d, 1h, …).
+    #[arg(long, env = "EMBEDGATE_CHANGE_RETENTION", default_value = "7d", value_parser = super::duration::parse_seconds)]
+    change_retention: i64,
+    /// The most bytes of records a sync message carries (4096 to 921600; smaller pages for tests).
+    #[arg(long, env = "EMBEDGATE_SYNC_PAGE_BYTES", default_value_t = embedgate_core::sync::PAGE_BUDGET_BYTES,
+          value_parser = page_bytes)]
+    sync_page_bytes: usize,
     /// Serve the browser pages from this folder (the repository's `www/`, for development: edits show on
     /// reload) instead of the copy built into the binary.
     #[arg(long, env = "EMBEDGATE_WWW", value_name = "DIR")]
@@ -140,6 +147,15 @@ pub struct ServeArgs {
     demo_edge_url: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
+}
+
+/// `--sync-page-bytes`: 4096 up to the page budget under the 1 MiB message cap.
+fn page_bytes(text: &str) -> Result<usize, String> {
+    let max = embedgate_core::sync::PAGE_BUDGET_BYTES;
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (4096..=max).contains(n))
+        .ok_or_else(|| format!("must be a number of bytes from 4096 to {max}"))
 }
 
 /// Exit code when `init` finds the org already there.
@@ -227,6 +243,8 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
             edges,
             sync_key: sync_key.map(std::sync::Arc::new),
             reconcile: std::time::Duration::from_secs(args.reconcile_interval.unsigned_abs()),
+            page_bytes: args.sync_page_bytes,
+            retention: std::time::Duration::from_secs(args.change_retention.unsigned_abs()),
         };
         state.edges = std::sync::Arc::new(server::push::EdgeBoard::new(&state.push.edges));
         let mut frames = state.push.edges.clone();
@@ -246,6 +264,7 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
         let (stop_pushing, stopped) = tokio::sync::watch::channel(false);
         let lineage = db.lineage().await.map_err(|e| UsageError::new(e.to_string()))?;
         server::push::spawn(db.clone(), lineage, &state.push, state.edges.clone(), &stopped);
+        server::push::spawn_pruning(db.clone(), state.push.retention, stopped.clone());
         if !state.push.edges.is_empty() {
             tracing::info!(edges = state.push.edges.len(), "pushing state to the edges");
         }
@@ -294,4 +313,54 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// Arguments of `embedgate bench-load` (benchmarks only).
+#[derive(Debug, Args)]
+pub struct BenchLoadArgs {
+    /// Orgs to create (`{prefix}-00000` …), each with one admin.
+    #[arg(long)]
+    orgs: usize,
+    /// Credentials in all (spread evenly over the orgs).
+    #[arg(long)]
+    credentials: usize,
+    /// The orgs' slug prefix.
+    #[arg(long, default_value = "bench")]
+    prefix: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Bulk-loads orgs and credentials straight through the store (every change
+/// logged and versioned as through the API), printing
+/// `{"orgs","credentials","version","seconds"}`.
+pub fn run_bench_load(args: &BenchLoadArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageError> {
+    if args.orgs == 0 || args.credentials < args.orgs {
+        return Err(UsageError::new("--orgs must be at least 1 and --credentials at least --orgs"));
+    }
+    let master = args.store.load_or_generate_master_key()?;
+    let url = args.store.database_url();
+    runtime()?.block_on(async {
+        let db = db::open(&url).await.map_err(|e| UsageError::new(e.to_string()))?;
+        db.check_master_key(&master).await.map_err(|e| UsageError::new(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let per_org = args.credentials / args.orgs;
+        let step = (args.orgs / 10).max(1);
+        let loaded = db::bulk::load(&db, &args.prefix, args.orgs, per_org, |done| {
+            if done % step == 0 {
+                eprintln!("embedgate: bench-load: {done} of {} orgs", args.orgs);
+            }
+        })
+        .await
+        .map_err(|e| UsageError::new(e.to_string()))?;
+        db.pool.close().await;
+        let line = serde_json::json!({
+            "orgs": loaded.orgs,
+            "credentials": loaded.credentials,
+            "version": loaded.version,
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        write_line(out, &line.to_string())?;
+        Ok(0)
+    })
 }

@@ -56,12 +56,44 @@ pub struct PushConfig {
     pub sync_key: Option<Arc<SyncKey>>,
     /// How often each edge is probed when nothing changes.
     pub reconcile: Duration,
+    /// The most bytes of records one sync message carries.
+    pub page_bytes: usize,
+    /// How long the change log keeps a change.
+    pub retention: Duration,
 }
+
+/// How long the change log keeps a change by default.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Default for PushConfig {
     fn default() -> Self {
-        Self { edges: Vec::new(), sync_key: None, reconcile: DEFAULT_RECONCILE }
+        Self {
+            edges: Vec::new(),
+            sync_key: None,
+            reconcile: DEFAULT_RECONCILE,
+            page_bytes: PAGE_BUDGET_BYTES,
+            retention: DEFAULT_RETENTION,
+        }
     }
+}
+
+/// Prunes the change log of changes older than `retention`, at start and
+/// then every tenth of it (at most hourly, at least every 10 s), until `shutdown` fires.
+pub fn spawn_pruning(db: Store, retention: Duration, mut shutdown: watch::Receiver<bool>) {
+    let every = (retention / 10).clamp(Duration::from_secs(10), Duration::from_secs(3600));
+    tokio::spawn(async move {
+        loop {
+            let before = now().saturating_sub(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX));
+            match export::prune(&db, before).await {
+                Ok(floor) => tracing::debug!(floor, "change log pruned"),
+                Err(e) => tracing::warn!(error = %e, "cannot prune the change log"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
 }
 
 /// What a message was, for the counters.
@@ -190,7 +222,7 @@ pub fn spawn(db: Store, lineage: String, config: &PushConfig, board: Arc<EdgeBoa
             return;
         }
     };
-    let shared = Arc::new(Shared { db, lineage, key, client, board });
+    let shared = Arc::new(Shared { db, lineage, page_bytes: config.page_bytes, key, client, board });
     for (index, url) in config.edges.iter().enumerate() {
         let endpoint = format!("{}{SYNC_PATH}", url.trim_end_matches('/'));
         let task = Task { shared: shared.clone(), index, endpoint, full: None, needs_full: false, replace: false };
@@ -201,6 +233,7 @@ pub fn spawn(db: Store, lineage: String, config: &PushConfig, board: Arc<EdgeBoa
 struct Shared {
     db: Store,
     lineage: String,
+    page_bytes: usize,
     key: Arc<SyncKey>,
     client: reqwest::Client,
     board: Arc<EdgeBoard>,
@@ -345,7 +378,7 @@ impl Task {
         let run = self.full.as_mut().ok_or("no full state")?;
         let seq = usize::try_from(run.next_seq).unwrap_or(usize::MAX);
         let start = run.starts.get(seq).cloned().ok_or("a page the admin never started was asked for")?;
-        let (orgs, next) = export::full_page(db, &start, PAGE_BUDGET_BYTES).await.map_err(db_err)?;
+        let (orgs, next) = export::full_page(db, &start, self.shared.page_bytes).await.map_err(db_err)?;
         if let Some(next) = &next {
             run.starts.truncate(seq + 1);
             run.starts.push(next.clone());
@@ -369,8 +402,9 @@ impl Task {
         let mut cursor: Option<DeltaCursor> = None;
         let mut pages = Vec::new();
         loop {
-            let (orgs, next) =
-                export::delta_page(db, applied, version, cursor.as_ref(), PAGE_BUDGET_BYTES).await.map_err(db_err)?;
+            let (orgs, next) = export::delta_page(db, applied, version, cursor.as_ref(), self.shared.page_bytes)
+                .await
+                .map_err(db_err)?;
             let last = next.is_none();
             pages.push(SyncBody::Delta { from: applied, to: version, last, orgs });
             if last {

@@ -94,6 +94,11 @@ pub enum Event {
         /// Its name (free again).
         name: CredentialName,
     },
+    /// `credential.bulk_create`: a benchmark's bulk load (`embedgate bench-load`).
+    BulkLoaded {
+        /// Credentials created.
+        count: usize,
+    },
     /// `org.settings`: where the org's replay guards live at the edge.
     HomeRegionSet {
         /// The region.
@@ -118,13 +123,14 @@ impl Event {
             Self::PreviousSecretRetired { .. } => "credential.retire_previous",
             Self::CredentialDeleted { .. } => "credential.delete",
             Self::HomeRegionSet { .. } => "org.settings",
+            Self::BulkLoaded { .. } => "credential.bulk_create",
         }
     }
 
     /// What it acted on: the org (its creation), a member's email, or a client ID.
     fn target<'a>(&'a self, org: &'a str) -> &'a str {
         match self {
-            Self::OrgCreated { .. } | Self::HomeRegionSet { .. } => org,
+            Self::OrgCreated { .. } | Self::HomeRegionSet { .. } | Self::BulkLoaded { .. } => org,
             Self::MemberCreated { email, .. }
             | Self::MemberTypeChanged { email, .. }
             | Self::MemberDeactivated { email }
@@ -153,6 +159,7 @@ impl Event {
             Self::CredentialRotated { generation, .. } => json!({ "generation": generation }),
             Self::CredentialDeleted { name, .. } => json!({ "name": name }),
             Self::HomeRegionSet { home_region } => json!({ "home_region": home_region }),
+            Self::BulkLoaded { count } => json!({ "count": count }),
             Self::MemberDeactivated { .. } | Self::CredentialRevoked { .. } | Self::PreviousSecretRetired { .. } => {
                 json!({})
             }

@@ -126,33 +126,30 @@ impl Change {
     }
 
     /// Records what this change touched at `version`, and stamps each
-    /// touched record with it.
+    /// touched record with it (three statements, however many records).
     async fn log(&mut self, version: i64, at: i64) -> Result<(), StoreError> {
-        let touched = std::mem::take(&mut self.touched);
-        for what in &touched {
-            let (kind, record) = what.columns();
-            sqlx::query("INSERT INTO changes (version, org, kind, record, at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(version)
-                .bind(&self.org)
-                .bind(kind)
-                .bind(record)
-                .bind(at)
-                .execute(&mut *self.tx)
-                .await?;
-            let (stamp, key) = match what {
-                Touched::Org => ("UPDATE orgs SET version = $1 WHERE slug = $2", None),
-                Touched::Credential(id) => {
-                    ("UPDATE credentials SET version = $1 WHERE org = $2 AND client_id = $3", Some(id))
-                }
-                Touched::Member(email) => {
-                    ("UPDATE members SET version = $1 WHERE org = $2 AND email = $3", Some(email))
-                }
-            };
-            let mut stamp = sqlx::query(stamp).bind(version).bind(&self.org);
-            if let Some(key) = key {
-                stamp = stamp.bind(key);
+        const ROWS: usize = 200;
+        let touched: Vec<Touched> = std::mem::take(&mut self.touched).into_iter().collect();
+        for batch in touched.chunks(ROWS) {
+            let values: Vec<String> =
+                (0..batch.len()).map(|r| format!("($1, $2, ${}, ${}, $3)", 4 + 2 * r, 5 + 2 * r)).collect();
+            let sql = format!("INSERT INTO changes (version, org, kind, record, at) VALUES {}", values.join(", "));
+            let mut insert = sqlx::query(&sql).bind(version).bind(&self.org).bind(at);
+            for what in batch {
+                let (kind, record) = what.columns();
+                insert = insert.bind(kind).bind(record);
             }
-            stamp.execute(&mut *self.tx).await?;
+            insert.execute(&mut *self.tx).await?;
+        }
+        for stamp in [
+            "UPDATE credentials SET version = $1 WHERE org = $2 AND client_id IN \
+             (SELECT record FROM changes WHERE version = $1 AND org = $2 AND kind = 'credential')",
+            "UPDATE members SET version = $1 WHERE org = $2 AND email IN \
+             (SELECT record FROM changes WHERE version = $1 AND org = $2 AND kind = 'owner')",
+            "UPDATE orgs SET version = $1 WHERE slug = $2 AND EXISTS \
+             (SELECT 1 FROM changes WHERE version = $1 AND org = $2 AND kind = 'org')",
+        ] {
+            sqlx::query(stamp).bind(version).bind(&self.org).execute(&mut *self.tx).await?;
         }
         Ok(())
     }

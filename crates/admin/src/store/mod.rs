@@ -15,6 +15,7 @@
 //! wrongly, and the edge change log hooks in at that one place.
 
 pub mod audit;
+pub mod bulk;
 mod change;
 pub mod credentials;
 pub mod export;

@@ -24,6 +24,8 @@ const USAGE_PAGE: i64 = 5000;
 pub struct AdmitRequest {
     /// The admin database's lineage.
     pub lineage: String,
+    /// The admin's current version.
+    pub version: u64,
     /// The message, its orgs left out.
     pub body: SyncBody,
     /// Until when the message vouches for the state.
@@ -120,6 +122,9 @@ impl RegionHead {
     fn admit(&self, request: &AdmitRequest) -> Result<Admitted> {
         let mut meta = self.meta()?;
         meta.vouch(request.vouched_at);
+        if request.body == SyncBody::Probe {
+            meta.probed(&request.lineage, request.version);
+        }
         let verdict = match meta.admit(&request.lineage, &request.body) {
             Admit::Proceed => Verdict::Proceed,
             Admit::Current => Verdict::Current,

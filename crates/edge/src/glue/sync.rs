@@ -149,7 +149,12 @@ async fn head(env: &Env, region: Region, path: &str, body: String) -> Result<wor
 async fn apply_region(env: &Env, region: Region, request: &SyncRequest, vouched_at: i64) -> Result<RegionResult> {
     let header = header_of(&request.body);
     let lineage = request.lineage.clone();
-    let admit = serde_json::to_string(&AdmitRequest { lineage: lineage.clone(), body: header.clone(), vouched_at })?;
+    let admit = serde_json::to_string(&AdmitRequest {
+        lineage: lineage.clone(),
+        version: request.version,
+        body: header.clone(),
+        vouched_at,
+    })?;
     let admitted: Admitted = head(env, region, "/admit", admit).await?.json().await?;
     let meta = if admitted.verdict == Verdict::Proceed {
         match apply_records(env, region, &request.body).await {
