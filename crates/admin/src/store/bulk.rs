@@ -3,6 +3,8 @@
 //! so the change log, the record versions and the audit log are exactly as
 //! if an admin had created them one by one, at a fraction of the time.
 
+use std::fmt::Write as _;
+
 use embedgate_core::rules::Email;
 use embedgate_core::ClientId;
 
@@ -71,13 +73,14 @@ impl Change {
                 if r > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!(
+                let _ = write!(
+                    sql,
                     "(${}, ${}, ${}, NULL, ${}, '[\"embedding\"]', {at}, 'embedgate-bench-load', 'v1', 1, '[]')",
                     base + 1,
                     base + 2,
                     base + 3,
                     base + 4
-                ));
+                );
                 ids.push(ClientId::generate().map_err(|e| StoreError::Corrupt(e.to_string()))?);
             }
             let mut query = sqlx::query(&sql);
