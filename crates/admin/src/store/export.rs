@@ -162,15 +162,17 @@ pub async fn delta_page(
             while j < keys.len() && keys[j].0 == org && keys[j].1 == kind {
                 j += 1;
             }
+            // The group's records in one query, then added one by one under the budget.
             let group = &keys[i..j];
-            add_group(&mut conn, &mut page, &org, &kind, group).await?;
-            let last = &group[group.len() - 1];
+            let taken = add_group(&mut conn, &mut page, &org, &kind, group, budget).await?;
+            let last = &group[taken - 1];
             after = DeltaCursor { org: last.0.clone(), kind: last.1.clone(), record: last.2.clone() };
-            i = j;
             if page.bytes >= budget {
-                // More may follow: the next page starts after this group.
-                return Ok((page.into_orgs(), Some(after)));
+                // More may follow: the next page starts after the last record taken.
+                let more = taken < group.len() || j < keys.len() || !exhausted;
+                return Ok((page.into_orgs(), more.then_some(after)));
             }
+            i = j;
         }
         if exhausted {
             return Ok((page.into_orgs(), None));
@@ -178,58 +180,78 @@ pub async fn delta_page(
     }
 }
 
-/// Loads one (org, kind) group of changed records into `page`.
+/// Loads one (org, kind) group of changed records into `page`, in key
+/// order, until the page reaches `budget`; returns how many keys it took
+/// (at least one).
 async fn add_group(
     conn: &mut AnyConnection,
     page: &mut Page,
     org: &str,
     kind: &str,
     group: &[(String, String, String, i64)],
-) -> Result<(), StoreError> {
+    budget: usize,
+) -> Result<usize, StoreError> {
     let slug: OrgSlug = stored("changes.org", org.parse())?;
     match kind {
         KIND_ORG => {
             if let Some(o) = orgs::get(conn, org).await? {
                 page.org(&slug).home_region = o.home_region;
             }
+            Ok(group.len())
         }
         KIND_CREDENTIAL => {
             let ids: Vec<&str> = group.iter().map(|k| k.2.as_str()).collect();
-            let found = credentials::some(conn, org, &ids).await?;
-            let mut present = Vec::with_capacity(found.len());
-            for c in found {
+            let mut found: BTreeMap<String, Credential> = BTreeMap::new();
+            for c in credentials::some(conn, org, &ids).await? {
                 match c {
                     Ok(c) => {
-                        present.push(c.client_id.as_str().to_owned());
-                        if let Some(owner) = members::get(conn, org, &c.owner).await? {
-                            page.add_owner(&slug, owner.edge_owner());
-                        }
-                        page.add_credential(&slug, &c);
+                        found.insert(c.client_id.as_str().to_owned(), c);
                     }
                     Err(e) => skip(&e),
                 }
             }
-            // Changed and gone: deleted, as of the change that deleted it.
-            for (_, _, id, at) in group.iter().filter(|k| !present.contains(&k.2)) {
-                if let (Ok(client_id), Ok(version)) = (id.parse::<ClientId>(), u64::try_from(*at)) {
-                    page.bytes += 64;
-                    page.org(&slug).deleted.push(Deleted { client_id, version });
+            for (taken, (_, _, id, at)) in group.iter().enumerate() {
+                match found.get(id) {
+                    Some(c) => {
+                        if let Some(owner) = members::get(conn, org, &c.owner).await? {
+                            page.add_owner(&slug, owner.edge_owner());
+                        }
+                        page.add_credential(&slug, c);
+                    }
+                    // Changed and gone: deleted, as of the change that deleted it.
+                    None => {
+                        if let (Ok(client_id), Ok(version)) = (id.parse::<ClientId>(), u64::try_from(*at)) {
+                            page.bytes += 64;
+                            page.org(&slug).deleted.push(Deleted { client_id, version });
+                        }
+                    }
+                }
+                if page.bytes >= budget {
+                    return Ok(taken + 1);
                 }
             }
+            Ok(group.len())
         }
         KIND_OWNER => {
-            for (_, _, email, _) in group {
-                let Ok(email) = embedgate_core::rules::Email::parse(email) else { continue };
-                match members::get(conn, org, &email).await {
-                    Ok(Some(m)) => page.add_owner(&slug, m.edge_owner()),
-                    Ok(None) => {}
-                    Err(e) => skip(&e),
+            for (taken, (_, _, email, _)) in group.iter().enumerate() {
+                if let Ok(email) = embedgate_core::rules::Email::parse(email) {
+                    match members::get(conn, org, &email).await {
+                        Ok(Some(m)) => page.add_owner(&slug, m.edge_owner()),
+                        Ok(None) => {}
+                        Err(e) => skip(&e),
+                    }
+                }
+                if page.bytes >= budget {
+                    return Ok(taken + 1);
                 }
             }
+            Ok(group.len())
         }
-        other => tracing::error!(kind = other, "unknown change-log kind; left out"),
+        other => {
+            tracing::error!(kind = other, "unknown change-log kind; left out");
+            Ok(group.len())
+        }
     }
-    Ok(())
 }
 
 /// Where a full state's next page starts.
@@ -237,8 +259,16 @@ async fn add_group(
 pub struct FullCursor {
     /// The org it is in (empty: before the first).
     org: String,
-    /// The last client ID sent of that org (`None`: the org has not started).
+    /// The last owner sent of that org (`None`: its owners are all sent).
+    owner_after: Option<String>,
+    /// The last client ID sent of that org (`None`: its credentials have not started).
     after: Option<String>,
+}
+
+impl FullCursor {
+    fn start_of(org: &OrgSlug) -> Self {
+        Self { org: org.as_str().to_owned(), owner_after: Some(String::new()), after: None }
+    }
 }
 
 /// One page of the full state, starting at `cursor`, filled up to `budget`
@@ -258,7 +288,7 @@ pub async fn full_page(
     let mut at = cursor.clone();
     if at.org.is_empty() {
         match orgs::page(&mut conn, "", 1).await?.into_iter().next() {
-            Some(first) => at = FullCursor { org: first.slug.as_str().to_owned(), after: None },
+            Some(first) => at = FullCursor::start_of(&first.slug),
             None => return Ok((Vec::new(), None)),
         }
     }
@@ -266,13 +296,21 @@ pub async fn full_page(
         let Some(org) = orgs::get(&mut conn, &at.org).await? else {
             return Err(StoreError::Corrupt(format!("org {} vanished during a full state", at.org)));
         };
-        if at.after.is_none() {
-            let members = members::list(&mut conn, org.slug.as_str()).await?;
-            for m in &members {
+        page.org(&org.slug).home_region = org.home_region;
+        // The org's owners first, paged as its credentials are.
+        while let Some(after) = at.owner_after.clone() {
+            let batch = members::page(&mut conn, org.slug.as_str(), &after, FULL_BATCH).await?;
+            let exhausted = i64::try_from(batch.len()).unwrap_or(0) < FULL_BATCH;
+            for m in &batch {
+                at.owner_after = Some(m.email.as_str().to_owned());
                 page.add_owner(&org.slug, Member::edge_owner(m));
+                if page.bytes >= budget {
+                    return Ok((page.into_orgs(), Some(at)));
+                }
             }
-            let part = page.org(&org.slug);
-            part.home_region = org.home_region;
+            if exhausted {
+                at.owner_after = None;
+            }
         }
         loop {
             let after = at.after.clone().unwrap_or_default();
@@ -301,7 +339,7 @@ pub async fn full_page(
         }
         page.org(&org.slug).complete = true;
         match orgs::page(&mut conn, org.slug.as_str(), 1).await?.into_iter().next() {
-            Some(next) => at = FullCursor { org: next.slug.as_str().to_owned(), after: None },
+            Some(next) => at = FullCursor::start_of(&next.slug),
             None => return Ok((page.into_orgs(), None)),
         }
         if page.bytes >= budget {

@@ -65,6 +65,19 @@ pub async fn list(conn: &mut AnyConnection, org: &str) -> Result<Vec<Member>, St
         .collect()
 }
 
+/// At most `limit` members of the org after `after`, by email (a full state's pages).
+pub async fn page(conn: &mut AnyConnection, org: &str, after: &str, limit: i64) -> Result<Vec<Member>, StoreError> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM members WHERE org = $1 AND email > $2 ORDER BY email LIMIT $3"))
+        .bind(org)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(Member::from_row)
+        .collect()
+}
+
 /// One member, if the org has them.
 pub async fn get(conn: &mut AnyConnection, org: &str, email: &Email) -> Result<Option<Member>, StoreError> {
     sqlx::query(&format!("SELECT {COLUMNS} FROM members WHERE org = $1 AND email = $2"))
