@@ -154,7 +154,16 @@ impl RegionHead {
     }
 
     fn usage_after(&self, after: u64) -> Result<UsagePage> {
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        #[derive(Deserialize)]
+        struct Top {
+            seq: Option<i64>,
+        }
+        let mut after = i64::try_from(after).unwrap_or(i64::MAX);
+        // A cursor past everything recorded comes from before this head lost its storage: start over.
+        let top: Option<Top> = self.sql().exec("SELECT MAX(seq) AS seq FROM usage", None)?.to_array()?.pop();
+        if after > top.and_then(|t| t.seq).unwrap_or(0) {
+            after = 0;
+        }
         let rows: Vec<UsageRow> = self
             .sql()
             .exec(
