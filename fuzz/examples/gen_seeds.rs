@@ -72,7 +72,11 @@ fn orgs(version: u64, records: Vec<embedgate_core::CredentialRecord>) -> Vec<Org
             client_id: r.client_id,
             owner: r.owner.email,
             privileges: r.privileges,
-            secrets: r.secrets,
+            secrets: r
+                .generations
+                .iter()
+                .map(|&generation| embedgate_core::SecretGeneration { generation, key: None })
+                .collect(),
             policy: r.policy,
             revoked_at: r.revoked_at,
             version,
@@ -92,7 +96,7 @@ fn sync_seeds() -> Seeds {
     let admin = fz::record(false, false);
     let mut policy = fz::record(true, true);
     policy.client_id = "fedcba9876543210fedcba9876543210".parse().expect("id");
-    policy.secrets.push(embedgate_core::SecretGeneration { generation: 2, kdf: embedgate_core::Kdf::V1 });
+    policy.generations.push(2);
     let mut revoked = fz::record(false, false);
     revoked.client_id = "00000000000000000000000000000001".parse().expect("id");
     revoked.org = "globex".parse().expect("org");

@@ -90,13 +90,14 @@ fn fixture() -> &'static Fixture {
                 .await
                 .expect("a database");
             let master = MasterKey::from_printable(MASTER_KEY).expect("fixture master key");
-            db.check_master_key(&master).await.expect("master key");
-            let token = server::init_org(&db, crate::ORG, "admin@acme.test")
+            let keys = std::sync::Arc::new(embedgate_admin::store::keys::Keys::new(embedgate_core::KeySet::single(master)));
+            embedgate_admin::store::keys::prepare(&db, &keys).await.expect("master key");
+            let token = server::init_org(&db, &keys, crate::ORG, "admin@acme.test")
                 .await
                 .expect("init")
                 .expect("a new org")
                 .to_string();
-            let app = server::app(AppState::new(db, master));
+            let app = server::app(AppState::new(db, keys));
             let base = format!("/api/v1/orgs/{}", crate::ORG);
             let member = format!(r#"{{"email":"{MEMBER}","account_type":"creator"}}"#);
             let (status, _) =

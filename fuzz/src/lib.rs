@@ -118,7 +118,7 @@ pub fn verify_token(data: &[u8]) {
         sign_fixture(header, payload.unwrap_or_default())
     };
     let record = record(mode & 2 != 0, mode & 8 != 0);
-    let keys = KeyRing::from_secret(&EmbedSecret::new(SECRET.into()));
+    let keys = KeyRing::from_secret(&EmbedSecret::new(SECRET.into()), 1);
     let ctx =
         if mode & 4 != 0 { EmbedContext { org: Some(ORG), origin: Some(ORIGIN) } } else { EmbedContext::default() };
     let validation = Validation::default();
@@ -320,7 +320,7 @@ fn check_request(request: &SyncRequest, key: &SyncKey) {
                     held.insert(c.client_id.as_str(), c);
                 }
                 let record = c.record(&org.org, org.owners.iter().find(|o| o.email == c.owner));
-                assert!(!record.secrets.is_empty() && record.secrets.len() <= embedgate_core::MAX_LIVE_SECRETS);
+                assert!(!record.generations.is_empty() && record.generations.len() <= embedgate_core::MAX_LIVE_SECRETS);
                 let _ = record.policy.allowed_origins.frame_ancestors();
             }
         }

@@ -229,9 +229,9 @@ pub struct Edge {
 impl Edge {
     /// An edge (not started) with its state and logs under `dir`; `vars`
     /// are more `--var NAME:VALUE` for wrangler (e.g. `EMBEDGATE_MAX_STATE_AGE`).
-    fn new(name: &str, dir: &Path, master_key: &str, sync_key: &str, vars: &[(&str, &str)]) -> Self {
+    fn new(name: &str, dir: &Path, edge_key: &str, sync_key: &str, vars: &[(&str, &str)]) -> Self {
         let mut spec = EdgeSpec::new(name, free_port(), free_port(), dir)
-            .var("EMBEDGATE_MASTER_KEY", master_key)
+            .var("EMBEDGATE_EDGE_KEY", edge_key)
             .var("EMBEDGATE_SYNC_KEY", sync_key)
             .var("SESSION_COOKIE_SECURE", "false");
         for (k, v) in vars {
@@ -414,6 +414,8 @@ pub struct Stack {
     pub token: String,
     /// The sync key (printable) the admin and the edges share.
     pub sync_key: String,
+    /// The edge key (printable) the edges hold and the admin wraps secrets under.
+    pub edge_key: String,
     // Last: removed after every process is stopped.
     dir: tempfile::TempDir,
 }
@@ -448,10 +450,11 @@ impl Stack {
         note(&format!("stack in {}", dir.path().display()));
         let master_key = embedgate(&["keygen", "master"], &[]);
         let sync_key = embedgate(&["keygen", "sync"], &[]);
-        assert!(master_key.starts_with("egm_") && sync_key.starts_with("egk_"));
+        let edge_key = embedgate(&["keygen", "edge"], &[]);
+        assert!(master_key.starts_with("egm_") && sync_key.starts_with("egk_") && edge_key.starts_with("ege_"));
         let data_dir = dir.path().join("admin");
         let data = data_dir.to_str().unwrap();
-        // The admin's master key is the edges' (init would otherwise generate one).
+        // The admin's master key is given (not generated beside the database), so the leak scan knows it.
         let key_env = [("EMBEDGATE_MASTER_KEY", master_key.as_str())];
         let init = embedgate(&["init", "--org", ORG, "--admin-email", ADMIN, "--data-dir", data], &key_env);
         let init: Value = serde_json::from_str(&init).unwrap();
@@ -461,7 +464,7 @@ impl Stack {
         let mut edges: Vec<Edge> = (0..edges)
             .map(|i| {
                 let name = format!("edge-{}", char::from(b'a' + u8::try_from(i).unwrap()));
-                Edge::new(&name, dir.path(), &master_key, &sync_key, edge_vars)
+                Edge::new(&name, dir.path(), &edge_key, &sync_key, edge_vars)
             })
             .collect();
         let edge_urls: Vec<&str> = edges.iter().map(|e| e.url.as_str()).collect();
@@ -469,6 +472,7 @@ impl Stack {
             .env("RUST_LOG", "warn")
             .env("EMBEDGATE_MASTER_KEY", &master_key)
             .env("EMBEDGATE_SYNC_KEY", &sync_key)
+            .env("EMBEDGATE_EDGE_KEY", &edge_key)
             .env("EMBEDGATE_EDGES", &edge_urls.join(","))
             .env("EMBEDGATE_RECONCILE_INTERVAL", &format!("{}s", RECONCILE.as_secs()));
         let spec = admin_env.iter().fold(spec, |spec, (k, v)| spec.env(k, v));
@@ -479,7 +483,7 @@ impl Stack {
         for edge in &mut edges {
             edge.spawn();
         }
-        let mut stack = Self { edges, admin, token, sync_key, dir };
+        let mut stack = Self { edges, admin, token, sync_key, edge_key, dir };
         for edge in &mut stack.edges {
             edge.wait_ready().await;
         }
@@ -598,8 +602,8 @@ impl Stack {
         Self::start_with(edges, &[("RUST_LOG", "trace")], &[]).await
     }
 
-    /// The master key (printable) the admin and every edge of this stack
-    /// hold; the leak scan (tests/no_leak.rs) searches every file and answer for it.
+    /// The master key (printable) the admin of this stack holds (no edge
+    /// does); the leak scan (tests/no_leak.rs) searches every file and answer for it.
     pub fn master_key(&self) -> String {
         self.admin.server.spec().env.get("EMBEDGATE_MASTER_KEY").unwrap().to_owned()
     }

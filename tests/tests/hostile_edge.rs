@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use embedgate_core::jws::Hs256Key;
 use embedgate_core::sync::SyncBody;
 use embedgate_core::sync::{seal_request, SyncRequest, MAX_SYNC_BYTES, SIGNATURE_HEADER, SYNC_PATH};
-use embedgate_core::{sign_raw, OrgChanges, SyncKey};
+use embedgate_core::{sign_raw, EdgeKey, EmbedSecret, OrgChanges, SyncKey};
 use embedgate_e2e::{step, Credential, Stack, ADMIN, ORG};
 use serde_json::{json, Value};
 
@@ -856,15 +856,20 @@ async fn push(edge: &embedgate_e2e::Edge, sealed: &embedgate_core::sync::Sealed)
 }
 
 /// An authentic one-page full state at `version`: the org with `cred` alone
-/// (as of `version`) and its owner.
-fn full_state(version: u64, cred: &Credential, allowed_origins: &[&str]) -> SyncRequest {
+/// (as of `version`, its secret wrapped under `edge_key`) and its owner.
+fn full_state(version: u64, cred: &Credential, allowed_origins: &[&str], edge_key: &EdgeKey) -> SyncRequest {
+    let client_id = cred.client_id.parse().unwrap();
+    let wrapped = edge_key
+        .wrap_secret(&ORG.parse().unwrap(), &client_id, 1, &EmbedSecret::new(cred.secret.clone()))
+        .unwrap()
+        .to_string();
     let org: OrgChanges = serde_json::from_value(json!({
         "org": ORG,
         "credentials": [{
             "client_id": cred.client_id,
             "owner": ADMIN,
             "privileges": ["embedding"],
-            "secrets": [{"generation": 1, "kdf": "v1"}],
+            "secrets": [{"generation": 1, "key": wrapped}],
             "policy": {"allowed_origins": allowed_origins},
             "version": version,
         }],
@@ -888,10 +893,20 @@ async fn replayed_and_reordered_pushes(stack: &Stack, port: u16, f: &mut Finding
     step("sync: authentic full states replayed and reordered (v2 then v1): v1 is stale, v2 stays");
     let edge = &stack.edges[0];
     let key = SyncKey::from_printable(&stack.sync_key).unwrap();
+    let edge_key = EdgeKey::from_printable(&stack.edge_key).unwrap();
     let cred = stack.create_credential("Sync order", ADMIN).await;
     let base = stack.wait_pushed().await;
-    let v1 = full_state(base + 1, &cred, &[]);
-    let v2 = full_state(base + 2, &cred, &["https://v2.example"]);
+
+    step("sync: a state sealed with the sync key alone (secrets wrapped under another edge key) is refused");
+    let stranger = EdgeKey::generate().unwrap();
+    let forged = seal_request(&full_state(base + 1, &cred, &[], &stranger), &key);
+    let a = push(edge, &forged).await;
+    f.check(a.status == 422 && a.error() == "unknown_edge_key", || {
+        format!("a state wrapped under an edge key the edge does not hold: {} {}", a.status, a.body)
+    });
+
+    let v1 = full_state(base + 1, &cred, &[], &edge_key);
+    let v2 = full_state(base + 2, &cred, &["https://v2.example"], &edge_key);
     let (s1, s2) = (seal_request(&v1, &key), seal_request(&v2, &key));
 
     let a = push(edge, &s2).await;

@@ -50,7 +50,8 @@ pub fn run(options: Options) -> Result<()> {
 }
 
 fn measure(binary: &Path, dir: &Path, options: Options) -> Result<()> {
-    let (master, sync) = (dev_var("EMBEDGATE_MASTER_KEY")?, dev_var("EMBEDGATE_SYNC_KEY")?);
+    // The admin's master key is its data dir's (made by `init`); edge and sync keys are the edges' (.dev.vars).
+    let (edge_key, sync) = (dev_var("EMBEDGATE_EDGE_KEY")?, dev_var("EMBEDGATE_SYNC_KEY")?);
     let mut edges = Vec::new();
     for i in 0..2 {
         let port = free_port()?;
@@ -65,12 +66,11 @@ fn measure(binary: &Path, dir: &Path, options: Options) -> Result<()> {
     let init = util::read_stdout(
         Command::new(binary)
             .args(["init", "--org", ORG, "--admin-email", ADMIN_EMAIL, "--data-dir"])
-            .arg(dir.join("admin"))
-            .env("EMBEDGATE_MASTER_KEY", &master),
+            .arg(dir.join("admin")),
     )?;
     let token = serde_json::from_str::<Value>(&init)?["token"].as_str().ok_or("init printed no token")?.to_owned();
     let spec = AdminSpec::new(binary, free_port()?, &dir.join("admin"))
-        .env("EMBEDGATE_MASTER_KEY", &master)
+        .env("EMBEDGATE_EDGE_KEY", &edge_key)
         .env("EMBEDGATE_SYNC_KEY", &sync)
         .env("EMBEDGATE_EDGES", &edge_urls.join(","));
     let admin = Admin::start_new(spec)?;

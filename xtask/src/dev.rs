@@ -44,8 +44,9 @@ pub fn run() -> Result<()> {
     let data = repo_root().join("data");
     std::fs::create_dir_all(&data)?;
 
-    let (master, sync) = (dev_var("EMBEDGATE_MASTER_KEY")?, dev_var("EMBEDGATE_SYNC_KEY")?);
-    let token = admin_token(&binary, &data, &master)?;
+    // The admin's master key is data/master.key (made by `init`); the edge and sync keys are shared with the edge.
+    let (edge_key, sync) = (dev_var("EMBEDGATE_EDGE_KEY")?, dev_var("EMBEDGATE_SYNC_KEY")?);
+    let token = admin_token(&binary, &data)?;
     let logs = data.join("logs");
 
     // The edge reads the keys from .dev.vars itself; its state in data/edge-state.
@@ -61,7 +62,7 @@ pub fn run() -> Result<()> {
     let www_dir = repo_root().join("www");
     let demo_file = data.join("dev-demo-credential.json");
     let mut spec = AdminSpec::new(&binary, ADMIN_PORT, &data)
-        .env("EMBEDGATE_MASTER_KEY", &master)
+        .env("EMBEDGATE_EDGE_KEY", &edge_key)
         .env("EMBEDGATE_SYNC_KEY", &sync)
         .env("EMBEDGATE_EDGES", &edge_url)
         .env("EMBEDGATE_WWW", &www_dir.to_string_lossy())
@@ -108,14 +109,11 @@ pub fn run() -> Result<()> {
 
 /// The demo admin's API token: created with the org on the first run and
 /// kept in `data/dev-admin.json` (0600).
-fn admin_token(binary: &Path, data: &Path, master: &str) -> Result<String> {
+fn admin_token(binary: &Path, data: &Path) -> Result<String> {
     let file = data.join("dev-admin.json");
     if !file.exists() {
         let out = util::read_stdout(
-            Command::new(binary)
-                .args(["init", "--org", ORG, "--admin-email", ADMIN_EMAIL, "--data-dir"])
-                .arg(data)
-                .env("EMBEDGATE_MASTER_KEY", master),
+            Command::new(binary).args(["init", "--org", ORG, "--admin-email", ADMIN_EMAIL, "--data-dir"]).arg(data),
         )
         .map_err(|e| format!("{e}. If ./data holds an older demo without data/dev-admin.json, remove ./data"))?;
         write_private(&file, &out)?;

@@ -260,8 +260,11 @@ fn install_venv() -> Result<()> {
 
 // --- .dev.vars -----------------------------------------------------------------
 
+/// An edge holds no master key; a `.dev.vars` from before the key
+/// hierarchy had one, which setup moves to the admin's `data/master.key`.
 const MASTER_KEY_VAR: &str = "EMBEDGATE_MASTER_KEY";
 const SYNC_KEY_VAR: &str = "EMBEDGATE_SYNC_KEY";
+const EDGE_KEY_VAR: &str = "EMBEDGATE_EDGE_KEY";
 
 fn dev_vars_path() -> PathBuf {
     repo_root().join(".dev.vars")
@@ -296,7 +299,10 @@ fn dev_vars_ready() -> Result<bool> {
         return Ok(false);
     }
     let contents = fs::read_to_string(&path)?;
-    Ok(sets_var(&contents, MASTER_KEY_VAR) && sets_var(&contents, SYNC_KEY_VAR) && private_mode(&path)?)
+    Ok(!sets_var(&contents, MASTER_KEY_VAR)
+        && sets_var(&contents, EDGE_KEY_VAR)
+        && sets_var(&contents, SYNC_KEY_VAR)
+        && private_mode(&path)?)
 }
 
 /// A fresh key from `embedgate keygen KIND`; its value is never printed.
@@ -319,25 +325,55 @@ fn keygen(kind: &str) -> Result<String> {
         )
     })?;
     let key = out.trim();
-    let well_formed =
-        !key.is_empty() && !key.contains(char::is_whitespace) && (kind != "master" || key.starts_with("egm_"));
+    let prefix = match kind {
+        "edge" => "ege_",
+        "sync" => "egk_",
+        _ => "",
+    };
+    let well_formed = !key.is_empty() && !key.contains(char::is_whitespace) && key.starts_with(prefix);
     if !well_formed {
-        return Err(format!(
-            "`embedgate keygen {kind}` did not print one key{} on stdout (value not shown)",
-            if kind == "master" { " starting with egm_" } else { "" }
-        )
-        .into());
+        return Err(
+            format!("`embedgate keygen {kind}` did not print one {prefix}… key on stdout (value not shown)").into()
+        );
     }
     Ok(key.to_owned())
 }
 
+/// Moves a master key out of an old `.dev.vars` (the edge refuses to start
+/// with one) into the admin's `data/master.key`, where `embedgate init` and
+/// `serve` read it, unless that file exists already.
+fn move_master_key_out(path: &Path, text: &str) -> Result<String> {
+    let mut kept = String::new();
+    for line in text.lines() {
+        let value = line.trim().strip_prefix(MASTER_KEY_VAR).and_then(|rest| rest.strip_prefix('='));
+        if let Some(value) = value {
+            let key_file = repo_root().join("data/master.key");
+            if !key_file.exists() {
+                fs::create_dir_all(repo_root().join("data"))?;
+                let mut file = private_options().create_new(true).open(&key_file)?;
+                writeln!(file, "{}", value.trim())?;
+                println!("setup: moved {MASTER_KEY_VAR} from .dev.vars to data/master.key (the admin's only)");
+            }
+        } else {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    fs::write(path, &kept)?;
+    Ok(kept)
+}
+
 /// Writes `.dev.vars` (mode 0600) if missing; otherwise adds the keys it
-/// lacks and makes it private. Existing keys are never replaced.
+/// lacks and makes it private. Existing keys are never replaced; a master
+/// key is moved out ([`move_master_key_out`]).
 fn write_dev_vars() -> Result<()> {
     let path = dev_vars_path();
-    let existing = if path.exists() { Some(fs::read_to_string(&path)?) } else { None };
+    let mut existing = if path.exists() { Some(fs::read_to_string(&path)?) } else { None };
+    if let Some(text) = existing.as_deref().filter(|text| sets_var(text, MASTER_KEY_VAR)) {
+        existing = Some(move_master_key_out(&path, text)?);
+    }
     let mut lines = String::new();
-    for (var, kind) in [(MASTER_KEY_VAR, "master"), (SYNC_KEY_VAR, "sync")] {
+    for (var, kind) in [(EDGE_KEY_VAR, "edge"), (SYNC_KEY_VAR, "sync")] {
         if !existing.as_deref().is_some_and(|text| sets_var(text, var)) {
             writeln!(lines, "{var}={}", keygen(kind)?)?;
             println!("setup: generated {var} (value not shown)");

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use common::{backends, Env, ADMIN, ORG};
 use embedgate_core::{
-    find_embed_secrets, sign, AccountType, Claims, ClientId, CredentialRecord, EmbedContext, EmbedSecret, Kdf, KeyRing,
-    Owner, SecretGeneration, Validation,
+    find_embed_secrets, sign, AccountType, Claims, ClientId, CredentialRecord, EdgeKey, EmbedContext, EmbedSecret,
+    KeyRing, KeySet, OrgSlug, Owner, Validation,
 };
 use serde_json::{json, Value};
 
@@ -63,14 +63,16 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
         let again = embedgate_admin::store::open(&env.url).await.unwrap();
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM embedgate_migrations").fetch_one(&again.pool).await.unwrap();
-        assert_eq!(n, 4, "every embedded migration, once");
-        // The master key check: the first key is recorded, another is refused.
-        again.check_master_key(&env.master).await.unwrap();
-        again.check_master_key(&env.master).await.unwrap();
+        assert_eq!(n, 5, "every embedded migration, once");
+        // The master key: the one that wraps the org keys passes (again and
+        // again), another is refused with its id named.
+        let keys = |k: &embedgate_core::MasterKey| embedgate_admin::store::keys::Keys::new(KeySet::single(k.clone()));
+        embedgate_admin::store::keys::prepare(&again, &keys(&env.master)).await.unwrap();
+        embedgate_admin::store::keys::prepare(&again, &keys(&env.master)).await.unwrap();
         let other = embedgate_core::MasterKey::generate().unwrap();
         assert!(matches!(
-            again.check_master_key(&other).await,
-            Err(embedgate_admin::store::StoreError::MasterKeyMismatch)
+            embedgate_admin::store::keys::prepare(&again, &keys(&other)).await,
+            Err(embedgate_admin::store::StoreError::MasterKeyMissing { orgs: 1, .. })
         ));
         if again.backend == embedgate_admin::store::Backend::Sqlite {
             let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&again.pool).await.unwrap();
@@ -131,7 +133,12 @@ async fn seed_flow() {
         let client_id: ClientId = id.parse().unwrap();
         let secret = created["secret"].as_str().unwrap();
         assert!(embedgate_core::looks_like_embed_secret(secret));
-        assert_eq!(env.master.derive_embed_secret(Kdf::V1, &client_id, 1).expose_secret(), secret);
+        // Derived from the org's own key, with the org, client ID and generation bound in.
+        let org: OrgSlug = ORG.parse().unwrap();
+        let mut conn = env.db().pool.acquire().await.unwrap();
+        let org_key = env.keys().org_key(&mut conn, &org, 1).await.unwrap();
+        drop(conn);
+        assert_eq!(org_key.derive_embed_secret(&org, &client_id, 1).expose_secret(), secret);
 
         // The client ID is visible any time; the secret never again.
         let (s, list) = env.call("GET", &creds(), t, None).await;
@@ -158,26 +165,28 @@ async fn seed_flow() {
     }
 }
 
-fn record_of(view: &Value) -> CredentialRecord {
+/// Whether a token signed with `secret` verifies against what an edge
+/// would be sent for the credential `view` shows (its live secrets wrapped
+/// under an edge key, unwrapped as the edge does).
+async fn accepted(env: &Env, view: &Value, secret: &str) -> bool {
+    let edge = EdgeKey::generate().unwrap();
+    let sealer = embedgate_admin::store::export::ForEdge { keys: env.keys(), edge: &edge };
+    let (records, _) = embedgate_admin::store::export::org_records(env.db(), &sealer, ORG).await.unwrap();
+    let id = view["client_id"].as_str().unwrap();
+    let sent = records.into_iter().find(|r| r.client_id.as_str() == id).unwrap();
+    let org: OrgSlug = ORG.parse().unwrap();
     let owner = Owner { email: view["owner"].as_str().unwrap().into(), account_type: AccountType::Admin };
-    let mut record = CredentialRecord::new(
-        view["client_id"].as_str().unwrap().parse().unwrap(),
-        view["org"].as_str().unwrap().parse().unwrap(),
-        owner,
-    );
-    record.secrets = view["live_generations"]
+    let mut record = CredentialRecord::new(sent.client_id.clone(), org.clone(), owner);
+    record.generations = sent.secrets.iter().map(|s| s.generation).collect();
+    let wanted: Vec<u32> = view["live_generations"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| SecretGeneration { generation: u32::try_from(g.as_i64().unwrap()).unwrap(), kdf: Kdf::V1 })
+        .map(|g| u32::try_from(g.as_i64().unwrap()).unwrap())
         .collect();
-    record
-}
-
-/// Whether a token signed with `secret` verifies against the DB's view of the credential.
-fn accepted(master: &embedgate_core::MasterKey, view: &Value, secret: &str) -> bool {
-    let record = record_of(view);
-    let keys = KeyRing::derive(master, &record);
+    assert_eq!(record.generations, wanted, "the edges get exactly the live generations");
+    let (keys, failure) = KeyRing::unwrap(&KeySet::single(edge), &org, &sent.client_id, &sent.secrets);
+    assert!(failure.is_none());
     let now = 1_800_000_000;
     let token =
         sign(&Claims::new("ana@acme.test", now, 600).unwrap(), &record.client_id, &EmbedSecret::new(secret.into()))
@@ -209,7 +218,7 @@ async fn rotation_keeps_two_live_secrets_until_retired() {
         assert_eq!(rotated["live_generations"], json!([2, 1]));
         let (_, view) = env.call("GET", &cred(&id, ""), t, None).await;
         assert!(view.get("secret").is_none());
-        assert!(accepted(&env.master, &view, &first) && accepted(&env.master, &view, &second));
+        assert!(accepted(&env, &view, &first).await && accepted(&env, &view, &second).await);
 
         let (s, e) = env.call("POST", &cred(&id, "rotate"), t, None).await;
         assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("retire_first")));
@@ -219,8 +228,8 @@ async fn rotation_keeps_two_live_secrets_until_retired() {
         assert_eq!(retired["live_generations"], json!([2]));
         assert!(retired.get("secret").is_none());
         let (_, view) = env.call("GET", &cred(&id, ""), t, None).await;
-        assert!(!accepted(&env.master, &view, &first));
-        assert!(accepted(&env.master, &view, &second));
+        assert!(!accepted(&env, &view, &first).await);
+        assert!(accepted(&env, &view, &second).await);
 
         let (s, third) = env.call("POST", &cred(&id, "rotate"), t, None).await;
         assert_eq!(s, StatusCode::OK);
@@ -269,7 +278,7 @@ async fn unauthorized_forbidden_and_not_found() {
         }
 
         // 404: another org (its existence is not revealed), unknown or malformed client ID, unknown member.
-        embedgate_admin::server::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        embedgate_admin::server::init_org(env.db(), env.keys(), "globex", "boss@globex.test").await.unwrap().unwrap();
         for path in ["/api/v1/orgs/globex/credentials", "/api/v1/orgs/no-such-org/credentials"] {
             let (s, e) = env.call("GET", path, t, None).await;
             assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
@@ -357,7 +366,10 @@ async fn non_admins_read_but_never_write() {
         assert_eq!((got["status"].as_str(), &got["live_generations"]), (Some("active"), &json!([1])));
 
         // Another org's member gets 404 on the reads too: the org is not revealed.
-        let other = embedgate_admin::server::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        let other = embedgate_admin::server::init_org(env.db(), env.keys(), "globex", "boss@globex.test")
+            .await
+            .unwrap()
+            .unwrap();
         for path in [creds(), cred(&id, ""), members.clone()] {
             let (s, e) = env.call("GET", &path, Some(&other), None).await;
             assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
@@ -440,7 +452,7 @@ async fn update_member_account_type() {
             let (s, e) = env.call("PATCH", &path, t, Some(&viewer)).await;
             assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
         }
-        embedgate_admin::server::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        embedgate_admin::server::init_org(env.db(), env.keys(), "globex", "boss@globex.test").await.unwrap().unwrap();
         let (s, _) = env.call("PATCH", "/api/v1/orgs/globex/members/boss@globex.test", t, Some(&viewer)).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
 
@@ -706,7 +718,7 @@ async fn update_credential_conflicts_and_not_found() {
             let (s, e) = env.call("PATCH", &cred(bad, ""), t, Some(&rename)).await;
             assert_eq!((s, e["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{bad}");
         }
-        embedgate_admin::server::init_org(env.db(), "globex", "boss@globex.test").await.unwrap().unwrap();
+        embedgate_admin::server::init_org(env.db(), env.keys(), "globex", "boss@globex.test").await.unwrap().unwrap();
         let (s, _) = env.call("PATCH", &format!("/api/v1/orgs/globex/credentials/{id}"), t, Some(&rename)).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, e) = env.call("PATCH", &path, None, Some(&rename)).await;
@@ -1269,7 +1281,7 @@ async fn a_deactivated_owners_credential_is_owner_inactive_everywhere() {
             let owner = owners.into_iter().find(|o| o.email == c.owner);
             c.record(&ORG.parse().unwrap(), owner.as_ref())
         };
-        let exported = embedgate_admin::store::export::org_records(env.db(), ORG).await.unwrap();
+        let exported = embedgate_admin::store::export::org_records(env.db(), &env.sealer(), ORG).await.unwrap();
         assert!(!at_the_edge(exported).is_revoked());
 
         let (s, _) = env.call("POST", &format!("/api/v1/orgs/{ORG}/members/olga@acme.test/deactivate"), t, None).await;
@@ -1279,7 +1291,7 @@ async fn a_deactivated_owners_credential_is_owner_inactive_everywhere() {
         let (_, list) = env.call("GET", &creds(), t, None).await;
         let listed = list["credentials"].as_array().unwrap().iter().find(|c| c["client_id"] == id.as_str()).unwrap();
         assert_eq!(listed["status"], "owner_inactive");
-        let exported = embedgate_admin::store::export::org_records(env.db(), ORG).await.unwrap();
+        let exported = embedgate_admin::store::export::org_records(env.db(), &env.sealer(), ORG).await.unwrap();
         assert!(at_the_edge(exported).is_revoked(), "refused at the edge");
 
         // Revoked wins over the owner's standing.

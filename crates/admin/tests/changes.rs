@@ -26,7 +26,8 @@ async fn delta(env: &Env, from: u64, to: u64, budget: usize) -> Vec<Vec<OrgChang
     let mut pages = Vec::new();
     let mut cursor: Option<DeltaCursor> = None;
     loop {
-        let (orgs, next) = export::delta_page(env.db(), from, to, cursor.as_ref(), budget).await.unwrap();
+        let (orgs, next) =
+            export::delta_page(env.db(), &env.sealer(), from, to, cursor.as_ref(), budget).await.unwrap();
         pages.push(orgs);
         match next {
             Some(next) => cursor = Some(next),
@@ -40,7 +41,7 @@ async fn full(env: &Env, budget: usize) -> Vec<Vec<OrgChanges>> {
     let mut pages = Vec::new();
     let mut cursor = FullCursor::default();
     loop {
-        let (orgs, next) = export::full_page(env.db(), &cursor, budget).await.unwrap();
+        let (orgs, next) = export::full_page(env.db(), &env.sealer(), &cursor, budget).await.unwrap();
         pages.push(orgs);
         match next {
             Some(next) => cursor = next,
@@ -132,7 +133,7 @@ async fn pages_split_under_the_budget_and_lose_nothing() {
 
         // The full state: every org in order, each complete once, every credential once.
         env.create_credential("one more").await;
-        embedgate_admin::server::init_org(env.db(), "zeta", "z@zeta.test").await.unwrap().unwrap();
+        embedgate_admin::server::init_org(env.db(), env.keys(), "zeta", "z@zeta.test").await.unwrap().unwrap();
         let pages = full(&env, budget).await;
         assert!(pages.len() >= 3, "{} pages", pages.len());
         for page in &pages {

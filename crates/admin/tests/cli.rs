@@ -335,15 +335,28 @@ fn keygen_prints_fresh_values_of_each_kind() {
     assert!(master.starts_with("egm_"), "{master}");
     let sync = keygen("sync");
     assert!(sync.starts_with("egk_"), "{sync}");
+    let edge = keygen("edge");
+    assert!(edge.starts_with("ege_"), "{edge}");
     let secret = keygen("secret");
     assert!(secret.starts_with("egs_"), "{secret}");
     assert_eq!(secret.len(), 62, "{secret}");
     let cid = keygen("client-id");
     assert_eq!(cid.len(), 32, "{cid}");
     assert!(cid.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')), "{cid}");
-    for (kind, first) in [("master", master), ("sync", sync), ("secret", secret), ("client-id", cid)] {
+    for (kind, first) in [("master", master), ("sync", sync), ("edge", edge), ("secret", secret), ("client-id", cid)] {
         assert_ne!(keygen(kind), first, "two `keygen {kind}` calls gave the same value");
     }
+}
+
+#[test]
+fn keygen_json_names_the_key_by_its_id() {
+    use embedgate_core::keys::NamedKey as _;
+    let out = embedgate(&["keygen", "edge", "--json"], None);
+    let v = out.json();
+    let key = embedgate_core::EdgeKey::from_printable(v["key"].as_str().unwrap()).unwrap();
+    assert_eq!(v["id"], key.id().to_string());
+    let out = embedgate(&["keygen", "secret", "--json"], None);
+    assert_eq!(out.code, Some(2), "{out:?}");
 }
 
 /// The Python interpreter with PyJWT: `EMBEDGATE_PYTHON`, else the workspace's `.venv`.

@@ -643,19 +643,31 @@ async fn wrong_methods_get_a_json_405() {
     env.finish().await;
 }
 
-/// `Debug` of the server state (master key, sync key) is redacted.
+/// `Debug` of the server state (master, sync and edge keys, the org-key cache) is redacted.
 #[tokio::test]
 async fn debug_of_admin_state_is_redacted() {
     let env = Env::new(&common::Backend::Sqlite).await;
     let mut state = env.state.clone();
     let sync = SyncKey::generate().unwrap();
-    state.push.sync_key = Some(Arc::new(sync.clone()));
+    state.push.sync_keys = Some(Arc::new(embedgate_core::KeySet::single(sync.clone())));
+    state.push.edge_key = Some(Arc::new(env.edge_key.clone()));
+    // An org key is open in the cache.
+    let mut conn = env.db().pool.acquire().await.unwrap();
+    let org_key = env.keys().org_key(&mut conn, &ORG.parse().unwrap(), 1).await.unwrap();
+    drop(conn);
+    let derived = org_key.derive_embed_secret(&ORG.parse().unwrap(), &embedgate_core::ClientId::generate().unwrap(), 1);
     let master = &env.master;
+    let edge = &env.edge_key;
     for shown in [format!("{state:?}"), format!("{state:#?}")] {
-        for secret in [master.to_printable().to_string(), sync.to_printable().to_string()] {
+        for secret in [
+            master.to_printable().to_string(),
+            sync.to_printable().to_string(),
+            edge.to_printable().to_string(),
+            derived.expose_secret().to_owned(),
+        ] {
             assert!(!shown.contains(&secret), "AppState's Debug shows a key");
         }
-        for bytes in [master.expose_bytes(), sync.expose_bytes()] {
+        for bytes in [master.expose_bytes(), sync.expose_bytes(), edge.expose_bytes()] {
             let hex = bytes.iter().fold(String::new(), |mut s, b| {
                 use std::fmt::Write as _;
                 let _ = write!(s, "{b:02x}");
@@ -665,12 +677,18 @@ async fn debug_of_admin_state_is_redacted() {
             let first: Vec<String> = bytes.iter().take(6).map(u8::to_string).collect();
             assert!(!shown.contains(&first.join(", ")), "AppState's Debug shows key bytes");
         }
-        assert!(shown.contains("MasterKey(<redacted>)") && shown.contains("SyncKey(<redacted>)"), "{shown}");
+        assert!(shown.contains(&format!("{}: <redacted>", master_id(master))), "{shown}");
+        assert!(shown.contains("EdgeKey(<redacted>)"), "{shown}");
     }
     env.finish().await;
 }
 
-/// `Debug` of the parsed command line must not show the master or sync key
+fn master_id(key: &MasterKey) -> embedgate_core::KeyId {
+    use embedgate_core::keys::NamedKey as _;
+    key.id()
+}
+
+/// `Debug` of the parsed command line must not show the master, sync or edge key
 /// given by flag or environment (`embedgate_admin::cli::Cli` is public and
 /// derives `Debug`).
 /// (Found by this suite: the keys used to be plain `String`s under a derived `Debug`.)
@@ -679,6 +697,7 @@ fn debug_of_the_parsed_command_line_is_redacted() {
     use clap::Parser as _;
     let master = MasterKey::generate().unwrap().to_printable().to_string();
     let sync = SyncKey::generate().unwrap().to_printable().to_string();
+    let edge = embedgate_core::EdgeKey::generate().unwrap().to_printable().to_string();
     let cli = embedgate_admin::cli::Cli::try_parse_from([
         "embedgate",
         "serve",
@@ -686,6 +705,8 @@ fn debug_of_the_parsed_command_line_is_redacted() {
         &master,
         "--sync-key",
         &sync,
+        "--edge-key",
+        &edge,
         "--listen",
         "127.0.0.1:0",
     ])
@@ -693,6 +714,7 @@ fn debug_of_the_parsed_command_line_is_redacted() {
     let shown = format!("{cli:?}");
     assert!(!shown.contains(&master), "Debug of the parsed command line shows the master key");
     assert!(!shown.contains(&sync), "Debug of the parsed command line shows the sync key");
+    assert!(!shown.contains(&edge), "Debug of the parsed command line shows the edge key");
 }
 
 // ------------------------------------------------------------------ schemathesis

@@ -35,6 +35,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/orgs/{org}/credentials/{client_id}/revoke"),
     ("post", "/api/v1/orgs/{org}/credentials/{client_id}/rotate"),
     ("post", "/api/v1/orgs/{org}/credentials/{client_id}/retire-previous"),
+    ("post", "/api/v1/orgs/{org}/keys/rotate"),
     ("get", "/api/v1/orgs/{org}/audit"),
     ("get", "/api/v1/orgs/{org}/settings"),
     ("patch", "/api/v1/orgs/{org}/settings"),

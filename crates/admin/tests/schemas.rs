@@ -229,6 +229,16 @@ async fn every_answer_of_a_whole_scenario_matches_its_published_schema() {
         let (s, _) = call(&env, &mut c, t, ("DELETE", route, &one), None).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
 
+        // The org's emergency key rotation: confirmed by the slug; live
+        // credentials get a new secret each, revoked ones none.
+        let rotate = ("POST", "/api/v1/orgs/{org}/keys/rotate", org("/keys/rotate"));
+        let (s, e) =
+            call(&env, &mut c, t, (rotate.0, rotate.1, &rotate.2), Some(json!({"confirm": "someone-else"}))).await;
+        assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("confirm")));
+        let (s, rotated) = call(&env, &mut c, t, (rotate.0, rotate.1, &rotate.2), Some(json!({"confirm": ORG}))).await;
+        assert_eq!((s, rotated["epoch"].as_u64()), (StatusCode::OK, Some(2)), "{rotated}");
+        assert!(rotated["credentials"].as_array().unwrap().iter().all(|c| c["secret"].is_string()), "{rotated}");
+
         // The org's settings: where its replay guards live at the edge.
         let settings = org("/settings");
         let (_, got) = call(&env, &mut c, t, ("GET", "/api/v1/orgs/{org}/settings", &settings), None).await;

@@ -190,7 +190,7 @@ async fn the_demo_host_signs_urls_per_browser_and_never_answers_the_secret() {
         "acme".parse().unwrap(),
         embedgate_core::Owner { email: common::ADMIN.to_owned(), account_type: embedgate_core::AccountType::Admin },
     );
-    let keys = KeyRing::from_secret(&EmbedSecret::new(secret.to_owned()));
+    let keys = KeyRing::from_secret(&EmbedSecret::new(secret.to_owned()), 1);
     let ctx = EmbedContext { org: Some("acme"), origin: None };
     let verified = Validation::default().verify(&token, server::now(), &ctx, |_| Some((&record, &keys))).unwrap();
     assert_eq!(verified.sub(), "ana@acme.test");

@@ -64,7 +64,7 @@ fn bench_verify(c: &mut Criterion) {
         "acme".parse().expect("org"),
         Owner { email: "admin@example.com".into(), account_type: AccountType::Admin },
     );
-    let keys = KeyRing::from_secret(&secret);
+    let keys = KeyRing::from_secret(&secret, 1);
     let validation = Validation::default();
     let ctx = EmbedContext { org: Some("acme"), origin: None };
     let lookup = |kid: &str| (kid == record.client_id.as_str()).then_some((&record, &keys));

@@ -150,7 +150,7 @@ pub fn weight(record: &CredentialRecord) -> usize {
         + record.org.as_str().len()
         + record.owner.email.len()
         + origins
-        + PER_KEY * record.secrets.len()
+        + PER_KEY * record.generations.len()
 }
 
 /// The weight of a known-absent marker.
@@ -219,12 +219,12 @@ impl CredentialCache {
         answer: OrgAnswer,
         now_ms: u64,
         fence: u64,
-        keys: impl FnOnce(&CredentialRecord) -> KeyRing,
+        keys: impl FnOnce(&OrgSlug, &EdgeCredential) -> KeyRing,
     ) -> Option<Found> {
         if fence != self.fence {
             let found = answer.credential.filter(|c| client_id.is_some_and(|id| c.client_id.as_str() == id)).map(|c| {
                 let record = c.record(org, answer.owner.as_ref());
-                let keys = keys(&record);
+                let keys = keys(org, &c);
                 Found::Credential(Rc::new(Cached { record, keys }))
             });
             return client_id.map(|_| found.unwrap_or(Found::Absent));
@@ -272,7 +272,7 @@ impl CredentialCache {
         if let Some(credential) = answer.credential.filter(|c| c.client_id.as_str() == client_id) {
             let record = credential.record(org, answer.owner.as_ref());
             let bytes = weight(&record);
-            let keys = keys(&record);
+            let keys = keys(org, &credential);
             let cached = Rc::new(Cached { record, keys });
             self.insert(client_id, name, Some(cached.clone()), Some(credential.owner), bytes);
             return Some(Found::Credential(cached));
@@ -368,7 +368,7 @@ mod tests {
     use super::*;
     use crate::credential::{Policy, SecretGeneration};
     use crate::rules::MemberStatus;
-    use crate::secret::{EmbedSecret, Kdf};
+    use crate::secret::EmbedSecret;
     use crate::types::{AccountType, ClientId, Privilege};
 
     fn credential(owner: &str, version: u64) -> EdgeCredential {
@@ -376,7 +376,7 @@ mod tests {
             client_id: ClientId::generate().unwrap(),
             owner: owner.into(),
             privileges: [Privilege::Embedding].into(),
-            secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
+            secrets: vec![SecretGeneration { generation: 1, key: None }],
             policy: Policy::default(),
             revoked_at: None,
             version,
@@ -393,8 +393,8 @@ mod tests {
         OrgAnswer { epoch: epoch.into(), seq, credential, owner, ..OrgAnswer::default() }
     }
 
-    fn keys(_: &CredentialRecord) -> KeyRing {
-        KeyRing::from_secret(&EmbedSecret::new("k".into()))
+    fn keys(_: &OrgSlug, _: &EdgeCredential) -> KeyRing {
+        KeyRing::from_secret(&EmbedSecret::new("k".into()), 1)
     }
 
     fn org(name: &str) -> OrgSlug {

@@ -1,13 +1,15 @@
-//! What the verifier knows about one credential: the non-secret record the
-//! admin pushes to the edge, and the key ring derived from the master key.
+//! What the verifier knows about one credential: the non-secret record, and
+//! the key ring of its live secrets (unwrapped by the edge from what the
+//! admin sent it, or given by a host app that holds the secret).
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::jws::Hs256Key;
+use crate::keys::{KeySet, Wrapped};
 use crate::rules::{AllowedOrigins, TokenLifetime};
-use crate::secret::{EmbedSecret, Kdf, MasterKey};
+use crate::secret::{EdgeKey, EmbedSecret, KeyError};
 use crate::types::{AccountType, ClientId, OrgSlug, Privilege};
 
 /// At most this many secrets are live per credential (current and previous).
@@ -22,13 +24,17 @@ pub struct Owner {
     pub account_type: AccountType,
 }
 
-/// One live secret generation: which derivation and which counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// One live secret as the admin sends it to the edges: its generation and
+/// its HMAC key wrapped under the edge key ([`crate::keys`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretGeneration {
-    /// The generation counter mixed into the derivation.
+    /// The generation counter (sessions remember the one that opened them).
     pub generation: u32,
-    /// The derivation scheme.
-    pub kdf: Kdf,
+    /// The secret, wrapped under an edge key and bound to its org, client ID
+    /// and generation. `None` only in records stored before the key
+    /// hierarchy, which verify nothing until replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Wrapped>,
 }
 
 /// Optional per-credential policy (architecture.md §2).
@@ -55,7 +61,7 @@ pub struct CredentialRecord {
     /// What it may be used for.
     pub privileges: BTreeSet<Privilege>,
     /// The live secret generations, current first (one or two).
-    pub secrets: Vec<SecretGeneration>,
+    pub generations: Vec<u32>,
     /// Optional policy.
     #[serde(default)]
     pub policy: Policy,
@@ -66,14 +72,14 @@ pub struct CredentialRecord {
 
 impl CredentialRecord {
     /// A live credential with the `embedding` privilege, its first secret
-    /// generation (derivation v1), and no extra policy.
+    /// generation, and no extra policy.
     pub fn new(client_id: ClientId, org: OrgSlug, owner: Owner) -> Self {
         Self {
             client_id,
             org,
             owner,
             privileges: [Privilege::Embedding].into(),
-            secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
+            generations: vec![1],
             policy: Policy::default(),
             revoked_at: None,
         }
@@ -83,34 +89,67 @@ impl CredentialRecord {
     pub fn is_revoked(&self) -> bool {
         self.revoked_at.is_some()
     }
+
+    /// Whether `generation` is one of its live secrets.
+    pub fn is_live(&self, generation: u32) -> bool {
+        self.generations.contains(&generation)
+    }
 }
 
-/// The HMAC keys of a credential's live secrets, state precomputed, current
-/// first. Built once per credential and cached by the edge.
+/// The HMAC keys of a credential's live secrets with their generations,
+/// state precomputed, current first. Built once per credential and cached
+/// by the edge.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
-    keys: Vec<Hs256Key>,
+    keys: Vec<(u32, Hs256Key)>,
 }
 
 impl KeyRing {
-    /// The key ring of one secret as given (the host app's or the CLI's view).
-    pub fn from_secret(secret: &EmbedSecret) -> Self {
-        Self { keys: vec![Hs256Key::new(secret.hmac_key())] }
+    /// The key ring of one secret as given (the host app's or the CLI's
+    /// view), standing for `generation`.
+    pub fn from_secret(secret: &EmbedSecret, generation: u32) -> Self {
+        Self { keys: vec![(generation, Hs256Key::new(secret.hmac_key()))] }
     }
 
-    /// Derives the keys of `record`'s live generations from the master key.
-    pub fn derive(master: &MasterKey, record: &CredentialRecord) -> Self {
-        let keys = record
-            .secrets
-            .iter()
-            .take(MAX_LIVE_SECRETS)
-            .map(|g| Hs256Key::new(master.derive_embed_secret(g.kdf, &record.client_id, g.generation).hmac_key()))
-            .collect();
-        Self { keys }
+    /// The keys of the live secrets the admin sent for `client_id` of `org`,
+    /// unwrapped with the edge's keys. A secret that does not open (no key,
+    /// or a key this edge does not hold) is left out and reported: its
+    /// tokens are refused as `bad_signature`.
+    pub fn unwrap(
+        keys: &KeySet<EdgeKey>,
+        org: &OrgSlug,
+        client_id: &ClientId,
+        secrets: &[SecretGeneration],
+    ) -> (Self, Option<KeyError>) {
+        let mut ring = Vec::with_capacity(secrets.len().min(MAX_LIVE_SECRETS));
+        let mut failure = None;
+        for s in secrets.iter().take(MAX_LIVE_SECRETS) {
+            let opened = match &s.key {
+                Some(w) => keys.unwrap_secret(org, client_id, s.generation, w),
+                None => Err(KeyError::Format("wrapped key")),
+            };
+            match opened {
+                Ok(secret) => ring.push((s.generation, Hs256Key::new(secret.hmac_key()))),
+                Err(e) => failure = Some(e),
+            }
+        }
+        (Self { keys: ring }, failure)
     }
 
-    /// Whether any live key produced `tag` over `message` (each compared in constant time).
-    pub fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
-        self.keys.iter().any(|k| k.verify(message, tag))
+    /// The generation whose key produced `tag` over `message` (each compared
+    /// in constant time), if any.
+    pub fn verify(&self, message: &[u8], tag: &[u8]) -> Option<u32> {
+        // Every key is tried, so the time taken does not tell which one matched.
+        self.keys.iter().fold(None, |found, (g, k)| if k.verify(message, tag) { found.or(Some(*g)) } else { found })
+    }
+
+    /// How many keys it holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether it holds no key (nothing verifies).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 }

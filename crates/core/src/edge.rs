@@ -4,19 +4,20 @@
 //! (single-use) token.
 //!
 //! Sessions are `base64url(JSON) "." base64url(HMAC)` under a key derived
-//! from the master key, bound to one credential and org, and short-lived.
-//! Every request on a session re-runs the credential checks (org, privilege,
-//! revocation and cutoff, origin, owner rule) against the *current* state, so
-//! revoking a credential ends its sessions at the next request.
+//! from the edge key (the current one seals; either live one opens), bound
+//! to one credential, org and secret generation, and short-lived. Every
+//! request on a session re-runs the credential checks (the generation still
+//! live, org, privilege, revocation and cutoff, origin, owner rule) against
+//! the *current* state, so revoking a credential or retiring the secret that
+//! opened a session ends it at the next request.
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::credential::{CredentialRecord, KeyRing};
 use crate::error::VerifyError;
 use crate::jws::{b64url_decode, b64url_encode, Hs256Key};
-use crate::secret::MasterKey;
+use crate::keys::KeySet;
+use crate::secret::EdgeKey;
 use crate::types::AccountType;
 use crate::unverified::UnverifiedToken;
 use crate::validation::{check_embed, check_owner, EmbedContext, Validation, VerifiedToken};
@@ -36,6 +37,11 @@ pub struct Session {
     pub client_id: String,
     /// The credential's org.
     pub org: String,
+    /// The generation of the secret that signed the opening token: retiring
+    /// it ends the session. (0 in sessions from before generations were kept:
+    /// never live, so they end.)
+    #[serde(rename = "g", default)]
+    pub generation: u32,
     /// The embed user.
     pub sub: String,
     /// The embed user's account type, if the token named one.
@@ -56,16 +62,16 @@ pub struct Session {
 #[derive(Debug, Clone)]
 pub struct EdgeVerifier {
     validation: Validation,
-    session_key: Hs256Key,
+    /// One per configured edge key, current (the sealing one) first.
+    session_keys: Vec<Hs256Key>,
 }
 
 impl EdgeVerifier {
-    /// A verifier whose session key is derived from `master`.
-    pub fn new(master: &MasterKey, validation: Validation) -> Self {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master.expose_bytes()).expect("any key length");
-        mac.update(b"embedgate/edge-session/v1\0");
-        let session_key = Hs256Key::new(&mac.finalize().into_bytes());
-        Self { validation, session_key }
+    /// A verifier whose session keys derive from the edge's keys: sessions
+    /// are sealed under the current one and opened under any.
+    pub fn new(edge_keys: &KeySet<EdgeKey>, validation: Validation) -> Self {
+        let session_keys = edge_keys.iter().map(|(_, k)| Hs256Key::new(k.session_key().as_slice())).collect();
+        Self { validation, session_keys }
     }
 
     /// The validation settings.
@@ -93,6 +99,7 @@ impl EdgeVerifier {
         Session {
             client_id: record.client_id.as_str().to_owned(),
             org: record.org.as_str().to_owned(),
+            generation: token.generation(),
             sub: token.sub().into_owned(),
             account_type: token.account_type(),
             teams: token.teams(),
@@ -108,7 +115,7 @@ impl EdgeVerifier {
             return None;
         }
         let payload = b64url_encode(&serde_json::to_vec(session).ok()?);
-        let tag = b64url_encode(&self.session_key.sign(payload.as_bytes()));
+        let tag = b64url_encode(&self.session_keys.first()?.sign(payload.as_bytes()));
         let cookie = format!("{payload}.{tag}");
         (cookie.len() <= MAX_SESSION_BYTES).then_some(cookie)
     }
@@ -123,7 +130,9 @@ impl EdgeVerifier {
         }
         let (payload, tag) = cookie.split_once('.').ok_or(GARBLED)?;
         let tag = b64url_decode(tag).ok_or(GARBLED)?;
-        if !self.session_key.verify(payload.as_bytes(), &tag) {
+        // Every key is tried (at most two), so the time taken does not tell which one matched.
+        let opened = self.session_keys.iter().fold(false, |ok, k| k.verify(payload.as_bytes(), &tag) | ok);
+        if !opened {
             return Err(VerifyError::BadSignature);
         }
         let session: Session =
@@ -136,15 +145,19 @@ impl EdgeVerifier {
 
     /// Re-runs the credential checks for an open session against the
     /// credential's current `record` (`None`: unknown), so a revocation, a
-    /// demoted or deactivated owner or a new policy ends the session at its
-    /// next request: org, owner rule, then org, privilege, revocation and
-    /// cutoff, origin, with the §4 codes.
+    /// retired secret, a demoted or deactivated owner or a new policy ends
+    /// the session at its next request: the secret generation still live
+    /// (`bad_signature` otherwise, as its tokens get), org, owner rule, then
+    /// org, privilege, revocation and cutoff, origin, with the §4 codes.
     pub fn check_session(
         session: &Session,
         record: Option<&CredentialRecord>,
         ctx: &EmbedContext<'_>,
     ) -> Result<(), VerifyError> {
         let record = record.filter(|r| r.client_id.as_str() == session.client_id).ok_or(VerifyError::UnknownClient)?;
+        if !record.is_live(session.generation) {
+            return Err(VerifyError::BadSignature);
+        }
         if record.org.as_str() != session.org {
             return Err(VerifyError::OrgMismatch);
         }
@@ -173,21 +186,61 @@ mod tests {
 
     use super::*;
     use crate::credential::{Owner, SecretGeneration};
+    use crate::keys::OrgKey;
     use crate::{sign, Claims, ClientId};
 
     const NOW: i64 = 1_700_000_000;
 
-    fn setup() -> (EdgeVerifier, MasterKey, CredentialRecord) {
-        let master = MasterKey::generate().unwrap();
-        let edge = EdgeVerifier::new(&master, Validation::default());
-        let owner = Owner { email: "admin@acme.test".into(), account_type: AccountType::Admin };
-        let record = CredentialRecord::new(ClientId::generate().unwrap(), "acme".parse().unwrap(), owner);
-        (edge, master, record)
+    /// An edge with its key, an org key standing in for the admin, and a record.
+    struct Setup {
+        edge: EdgeVerifier,
+        edge_key: EdgeKey,
+        org_key: OrgKey,
+        record: CredentialRecord,
     }
 
-    fn token(master: &MasterKey, record: &CredentialRecord, generation: u32) -> String {
-        let secret = master.derive_embed_secret(crate::Kdf::V1, &record.client_id, generation);
-        sign(&Claims::new("ana@acme.test", NOW, 3600).unwrap(), &record.client_id, &secret).unwrap()
+    impl Setup {
+        fn new() -> Self {
+            let edge_key = EdgeKey::generate().unwrap();
+            let edge = EdgeVerifier::new(&KeySet::single(edge_key.clone()), Validation::default());
+            let owner = Owner { email: "admin@acme.test".into(), account_type: AccountType::Admin };
+            let record = CredentialRecord::new(ClientId::generate().unwrap(), "acme".parse().unwrap(), owner);
+            Self { edge, edge_key, org_key: OrgKey::generate().unwrap(), record }
+        }
+
+        fn secret(&self, generation: u32) -> crate::EmbedSecret {
+            self.org_key.derive_embed_secret(&self.record.org, &self.record.client_id, generation)
+        }
+
+        /// What the edge builds from the admin's wrapped secrets.
+        fn keys(&self) -> KeyRing {
+            let secrets: Vec<SecretGeneration> = self
+                .record
+                .generations
+                .iter()
+                .map(|&g| SecretGeneration {
+                    generation: g,
+                    key: Some(
+                        self.edge_key
+                            .wrap_secret(&self.record.org, &self.record.client_id, g, &self.secret(g))
+                            .unwrap(),
+                    ),
+                })
+                .collect();
+            let (ring, failure) = KeyRing::unwrap(
+                &KeySet::single(self.edge_key.clone()),
+                &self.record.org,
+                &self.record.client_id,
+                &secrets,
+            );
+            assert!(failure.is_none());
+            ring
+        }
+
+        fn token(&self, generation: u32) -> String {
+            sign(&Claims::new("ana@acme.test", NOW, 3600).unwrap(), &self.record.client_id, &self.secret(generation))
+                .unwrap()
+        }
     }
 
     fn verify<'k>(
@@ -202,44 +255,70 @@ mod tests {
     }
 
     #[test]
-    fn verifies_with_derived_keys_and_follows_rotation() {
-        let (edge, master, mut record) = setup();
+    fn verifies_with_unwrapped_keys_and_follows_rotation() {
+        let mut s = Setup::new();
         let ctx = EmbedContext { org: Some("acme"), origin: None };
-        let keys = KeyRing::derive(&master, &record);
-        assert_eq!(verify(&edge, &token(&master, &record, 1), &record, &keys, &ctx).unwrap().sub(), "ana@acme.test");
+        let keys = s.keys();
+        let ok = verify(&s.edge, &s.token(1), &s.record, &keys, &ctx).unwrap();
+        assert_eq!((ok.sub().as_ref(), ok.generation()), ("ana@acme.test", 1));
+        assert_eq!(verify(&s.edge, &s.token(2), &s.record, &keys, &ctx).unwrap_err(), VerifyError::BadSignature);
+        s.record.generations.insert(0, 2);
+        let keys = s.keys();
         assert_eq!(
-            verify(&edge, &token(&master, &record, 2), &record, &keys, &ctx).unwrap_err(),
-            VerifyError::BadSignature
+            verify(&s.edge, &s.token(1), &s.record, &keys, &ctx).unwrap().generation(),
+            1,
+            "previous still live"
         );
-        record.secrets.insert(0, SecretGeneration { generation: 2, kdf: crate::Kdf::V1 });
-        let keys = KeyRing::derive(&master, &record);
-        assert!(verify(&edge, &token(&master, &record, 1), &record, &keys, &ctx).is_ok(), "previous secret still live");
-        assert!(verify(&edge, &token(&master, &record, 2), &record, &keys, &ctx).is_ok(), "new secret live");
-        record.secrets.truncate(1);
-        let keys = KeyRing::derive(&master, &record);
-        assert_eq!(
-            verify(&edge, &token(&master, &record, 1), &record, &keys, &ctx).unwrap_err(),
-            VerifyError::BadSignature
-        );
+        assert_eq!(verify(&s.edge, &s.token(2), &s.record, &keys, &ctx).unwrap().generation(), 2, "new secret live");
+        s.record.generations.truncate(1);
+        let keys = s.keys();
+        assert_eq!(verify(&s.edge, &s.token(1), &s.record, &keys, &ctx).unwrap_err(), VerifyError::BadSignature);
+    }
+
+    #[test]
+    fn a_secret_the_edge_cannot_open_verifies_nothing() {
+        let s = Setup::new();
+        let stranger = EdgeKey::generate().unwrap();
+        let g = 1;
+        let secrets = [
+            SecretGeneration {
+                generation: g,
+                key: Some(stranger.wrap_secret(&s.record.org, &s.record.client_id, g, &s.secret(g)).unwrap()),
+            },
+            SecretGeneration { generation: 2, key: None },
+        ];
+        let (ring, failure) =
+            KeyRing::unwrap(&KeySet::single(s.edge_key.clone()), &s.record.org, &s.record.client_id, &secrets);
+        assert!(ring.is_empty());
+        assert!(failure.is_some());
+        let ctx = EmbedContext::default();
+        assert_eq!(verify(&s.edge, &s.token(1), &s.record, &ring, &ctx).unwrap_err(), VerifyError::BadSignature);
     }
 
     #[test]
     fn sessions_end_with_revocation_expiry_and_tampering() {
-        let (edge, master, mut record) = setup();
+        let mut s = Setup::new();
         let ctx = EmbedContext { org: Some("acme"), origin: None };
-        let keys = KeyRing::derive(&master, &record);
-        let tok = token(&master, &record, 1);
-        let verified = verify(&edge, &tok, &record, &keys, &ctx).unwrap();
-        let cookie = edge.seal_session(&EdgeVerifier::session_for(&verified, NOW, 300), NOW).unwrap();
+        let keys = s.keys();
+        let tok = s.token(1);
+        let verified = verify(&s.edge, &tok, &s.record, &keys, &ctx).unwrap();
+        let cookie = s.edge.seal_session(&EdgeVerifier::session_for(&verified, NOW, 300), NOW).unwrap();
         let current = |r: &CredentialRecord| {
             let r = r.clone();
             move |_: &Session| Some(r)
         };
-        let session = edge.resume_session(&cookie, NOW + 10, &ctx, current(&record)).unwrap();
-        assert_eq!((session.sub.as_str(), session.exp), ("ana@acme.test", NOW + 300));
-        assert_eq!(edge.resume_session(&cookie, NOW + 300, &ctx, current(&record)).unwrap_err(), VerifyError::Expired);
+        let edge = &s.edge;
+        let session = edge.resume_session(&cookie, NOW + 10, &ctx, current(&s.record)).unwrap();
+        assert_eq!((session.sub.as_str(), session.exp, session.generation), ("ana@acme.test", NOW + 300, 1));
+        assert_eq!(
+            edge.resume_session(&cookie, NOW + 300, &ctx, current(&s.record)).unwrap_err(),
+            VerifyError::Expired
+        );
         let other = EmbedContext { org: Some("globex"), origin: None };
-        assert_eq!(edge.resume_session(&cookie, NOW, &other, current(&record)).unwrap_err(), VerifyError::OrgMismatch);
+        assert_eq!(
+            edge.resume_session(&cookie, NOW, &other, current(&s.record)).unwrap_err(),
+            VerifyError::OrgMismatch
+        );
         assert_eq!(edge.resume_session(&cookie, NOW, &ctx, |_| None).unwrap_err(), VerifyError::UnknownClient);
         // Any changed byte of the payload or tag is refused.
         for i in 0..cookie.len() {
@@ -247,35 +326,80 @@ mod tests {
             bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
             let forged = String::from_utf8(bytes).unwrap();
             if forged != cookie {
-                assert!(edge.resume_session(&forged, NOW, &ctx, current(&record)).is_err(), "byte {i}");
+                assert!(edge.resume_session(&forged, NOW, &ctx, current(&s.record)).is_err(), "byte {i}");
             }
         }
-        // A session of another master key is refused.
-        let stranger = EdgeVerifier::new(&MasterKey::generate().unwrap(), Validation::default());
+        // A session of another edge key is refused.
+        let stranger = EdgeVerifier::new(&KeySet::single(EdgeKey::generate().unwrap()), Validation::default());
         assert_eq!(stranger.open_session(&cookie, NOW).unwrap_err(), VerifyError::BadSignature);
         // Revocation ends it.
-        record.revoked_at = Some(NOW + 1);
+        s.record.revoked_at = Some(NOW + 1);
         assert_eq!(
-            edge.resume_session(&cookie, NOW + 2, &ctx, current(&record)).unwrap_err(),
+            edge.resume_session(&cookie, NOW + 2, &ctx, current(&s.record)).unwrap_err(),
             VerifyError::CredentialRevoked
         );
     }
 
     #[test]
-    fn a_session_never_outlives_its_token_or_its_owner_rule() {
-        let (edge, master, mut record) = setup();
+    fn retiring_the_secret_that_opened_a_session_ends_it() {
+        let mut s = Setup::new();
         let ctx = EmbedContext::default();
-        let keys = KeyRing::derive(&master, &record);
-        let tok = token(&master, &record, 1);
-        let parsed = UnverifiedToken::parse(&tok, crate::MAX_TOKEN_BYTES).unwrap();
-        let verified = edge.verify(parsed, NOW + 3590, &ctx, |_| Some((&record, &keys))).unwrap();
-        let cookie = edge.seal_session(&EdgeVerifier::session_for(&verified, NOW + 3590, 600), NOW + 3590).unwrap();
-        let now = record.clone();
-        assert_eq!(edge.resume_session(&cookie, NOW + 3599, &ctx, |_| Some(now)).unwrap().exp, NOW + 3600);
-        // The owner is demoted: sessions for other users end.
-        record.owner.account_type = AccountType::Creator;
+        let keys = s.keys();
+        let verified = verify(&s.edge, &s.token(1), &s.record, &keys, &ctx).unwrap();
+        let cookie = s.edge.seal_session(&EdgeVerifier::session_for(&verified, NOW, 300), NOW).unwrap();
+        // Rotated: generation 1 is still live, so the session goes on.
+        s.record.generations = vec![2, 1];
+        let now = s.record.clone();
+        assert!(s.edge.resume_session(&cookie, NOW + 1, &ctx, |_| Some(now)).is_ok());
+        // The previous secret is retired: its sessions end as its tokens do.
+        s.record.generations = vec![2];
+        let now = s.record.clone();
         assert_eq!(
-            edge.resume_session(&cookie, NOW + 3591, &ctx, |_| Some(record)).unwrap_err(),
+            s.edge.resume_session(&cookie, NOW + 2, &ctx, |_| Some(now)).unwrap_err(),
+            VerifyError::BadSignature
+        );
+    }
+
+    #[test]
+    fn sessions_survive_an_edge_key_rotation_while_both_keys_are_live() {
+        let s = Setup::new();
+        let ctx = EmbedContext::default();
+        let keys = s.keys();
+        let verified = verify(&s.edge, &s.token(1), &s.record, &keys, &ctx).unwrap();
+        let cookie = s.edge.seal_session(&EdgeVerifier::session_for(&verified, NOW, 300), NOW).unwrap();
+        let new_key = EdgeKey::generate().unwrap();
+        let both = EdgeVerifier::new(
+            &KeySet::from_keys(vec![new_key.clone(), s.edge_key.clone()]).unwrap(),
+            Validation::default(),
+        );
+        let record = s.record.clone();
+        assert!(both.resume_session(&cookie, NOW + 1, &ctx, |_| Some(record)).is_ok(), "old key still opens");
+        let resealed = both.seal_session(&EdgeVerifier::session_for(&verified, NOW, 300), NOW).unwrap();
+        assert_eq!(
+            s.edge.open_session(&resealed, NOW).unwrap_err(),
+            VerifyError::BadSignature,
+            "sealed under the new key"
+        );
+        let only_new = EdgeVerifier::new(&KeySet::single(new_key), Validation::default());
+        assert_eq!(only_new.open_session(&cookie, NOW).unwrap_err(), VerifyError::BadSignature, "old key retired");
+    }
+
+    #[test]
+    fn a_session_never_outlives_its_token_or_its_owner_rule() {
+        let mut s = Setup::new();
+        let ctx = EmbedContext::default();
+        let keys = s.keys();
+        let tok = s.token(1);
+        let parsed = UnverifiedToken::parse(&tok, crate::MAX_TOKEN_BYTES).unwrap();
+        let verified = s.edge.verify(parsed, NOW + 3590, &ctx, |_| Some((&s.record, &keys))).unwrap();
+        let cookie = s.edge.seal_session(&EdgeVerifier::session_for(&verified, NOW + 3590, 600), NOW + 3590).unwrap();
+        let now = s.record.clone();
+        assert_eq!(s.edge.resume_session(&cookie, NOW + 3599, &ctx, |_| Some(now)).unwrap().exp, NOW + 3600);
+        // The owner is demoted: sessions for other users end.
+        s.record.owner.account_type = AccountType::Creator;
+        let record = s.record.clone();
+        assert_eq!(
+            s.edge.resume_session(&cookie, NOW + 3591, &ctx, |_| Some(record)).unwrap_err(),
             VerifyError::ImpersonationNotAllowed
         );
     }

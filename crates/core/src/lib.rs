@@ -15,7 +15,7 @@
 //!
 //! let owner = Owner { email: "admin@example.com".into(), account_type: AccountType::Admin };
 //! let record = CredentialRecord::new(client_id.clone(), "acme".parse().unwrap(), owner);
-//! let keys = KeyRing::from_secret(&secret);
+//! let keys = KeyRing::from_secret(&secret, 1);
 //! let ok = Validation::default()
 //!     .verify(&token, now, &EmbedContext::default(), |kid| (kid == client_id.as_str()).then_some((&record, &keys)))
 //!     .unwrap();
@@ -34,6 +34,7 @@ mod edge;
 mod embed_url;
 mod error;
 pub mod jws;
+pub mod keys;
 mod offline;
 mod printable;
 pub mod region;
@@ -53,11 +54,12 @@ pub use duration::parse_seconds;
 pub use edge::{EdgeVerifier, Session, MAX_SESSION_BYTES, MAX_SESSION_TTL_S, SESSION_COOKIE};
 pub use embed_url::{embed_token, origin_of, query_param, query_without_token, EmbedKind, EmbedTarget};
 pub use error::{Class, VerifyError};
+pub use keys::{KeyId, KeySet, OrgKey, Wrapped};
 pub use offline::{Inspection, OfflineCheck, OptionsError, Outcome, Report, Rule, RuleVerdict, Verdict};
 pub use region::{Region, RegionError};
 pub use secret::{
-    find_embed_secrets, looks_like_embed_secret, EmbedSecret, Kdf, KeyError, MasterKey, SyncKey, EMBED_SECRET_LEN,
-    EMBED_SECRET_PREFIX, MASTER_KEY_PREFIX, SYNC_KEY_PREFIX,
+    find_embed_secrets, looks_like_embed_secret, EdgeKey, EmbedSecret, Kdf, KeyError, MasterKey, SyncKey,
+    EDGE_KEY_PREFIX, EMBED_SECRET_LEN, EMBED_SECRET_PREFIX, MASTER_KEY_PREFIX, SYNC_KEY_PREFIX,
 };
 pub use sign::{random_jti, sign, sign_raw, Claims, SignError};
 pub use state::{

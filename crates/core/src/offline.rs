@@ -10,11 +10,11 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::credential::{CredentialRecord, KeyRing, Owner, Policy, SecretGeneration};
+use crate::credential::{CredentialRecord, KeyRing, Owner, Policy};
 use crate::embed_url::EmbedTarget;
 use crate::error::VerifyError;
 use crate::rules::{AllowedOrigins, Email, TokenLifetime};
-use crate::secret::{EmbedSecret, Kdf};
+use crate::secret::EmbedSecret;
 use crate::types::{AccountType, ClientId, OrgSlug, Privilege};
 use crate::unverified::UnverifiedToken;
 use crate::validation::{check_header, EmbedContext, Identity, Validation};
@@ -153,7 +153,7 @@ impl OfflineCheck {
             org,
             owner: Owner { email: owner_email, account_type: owner_type },
             privileges,
-            secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
+            generations: vec![1],
             policy: Policy { allowed_origins, max_token_lifetime_s, not_before_cutoff: self.not_before_cutoff },
             revoked_at: self.revoked.then_some(0),
         };
@@ -179,7 +179,7 @@ impl OfflineCheck {
         let parsed = UnverifiedToken::parse(token, Validation::default().max_token_bytes);
         let kid = parsed.as_ref().ok().and_then(UnverifiedToken::kid).map(std::borrow::Cow::into_owned);
         let p = self.prepare(kid.as_deref())?;
-        let keys = KeyRing::from_secret(secret);
+        let keys = KeyRing::from_secret(secret, 1);
         let ctx = EmbedContext { org: p.url_org.as_deref(), origin: self.origin.as_deref() };
         let now = self.now.unwrap_or(clock_now);
         let verified = parsed.and_then(|t| p.validation.verify_parsed(t, now, &ctx, |_| Some((&p.record, &keys))));

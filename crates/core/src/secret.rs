@@ -1,6 +1,7 @@
-//! Key material: embed secrets (what host apps sign with) and the master key
-//! they are derived from. Both are newtypes with private fields, redacted
-//! `Debug`, no `Serialize`, and zeroized on drop.
+//! Key material: embed secrets (what host apps sign with) and the printable
+//! keys of the hierarchy (master, edge and sync keys; see [`crate::keys`]).
+//! All are newtypes with private fields, redacted `Debug`, no `Serialize`,
+//! and zeroized on drop.
 
 use core::fmt;
 
@@ -17,6 +18,8 @@ pub const EMBED_SECRET_PREFIX: &str = "egs_";
 pub const MASTER_KEY_PREFIX: &str = "egm_";
 /// Prefix of a sync key's printable form.
 pub const SYNC_KEY_PREFIX: &str = "egk_";
+/// Prefix of an edge key's printable form.
+pub const EDGE_KEY_PREFIX: &str = "ege_";
 /// Length in characters of a well-formed embed secret.
 pub const EMBED_SECRET_LEN: usize = EMBED_SECRET_PREFIX.len() + printable::BODY_CHARS;
 
@@ -30,6 +33,19 @@ pub enum KeyError {
     /// The text is not a well-formed key of this kind (prefix, alphabet, length or checksum).
     #[error("not a well-formed {0} (check for a truncated or mistyped value)")]
     Format(&'static str),
+    /// The same key is configured twice.
+    #[error("the {0} {1} is configured twice")]
+    Duplicate(&'static str, crate::keys::KeyId),
+    /// More keys of one kind than a rotation needs.
+    #[error("at most two {0}s may be configured (the current one first, then the one being rotated)")]
+    TooMany(&'static str),
+    /// A wrapped or sealed value names a key that is not configured.
+    #[error("this needs the {0} {1}, which is not configured")]
+    UnknownKeyId(&'static str, crate::keys::KeyId),
+    /// A wrapped value does not open under the key it names: it was altered,
+    /// or moved to another record, org or purpose.
+    #[error("a value wrapped under key {0} does not open (altered, or moved from another record)")]
+    Unwrap(crate::keys::KeyId),
 }
 
 /// An embed secret: the HMAC key a host app signs embed tokens with.
@@ -48,7 +64,7 @@ impl EmbedSecret {
         Ok(Self::from_key_bytes(&key))
     }
 
-    fn from_key_bytes(key: &[u8; KEY_BYTES]) -> Self {
+    pub(crate) fn from_key_bytes(key: &[u8; KEY_BYTES]) -> Self {
         let printable = printable::encode(EMBED_SECRET_PREFIX, key);
         Self(String::clone(&printable))
     }
@@ -122,8 +138,13 @@ pub fn find_embed_secrets(haystack: &str) -> Vec<core::ops::Range<usize>> {
 #[non_exhaustive]
 pub enum Kdf {
     /// `HMAC-SHA256(master, "embedgate/v1" ‖ 0x00 ‖ client_id ‖ 0x00 ‖ generation as u32 big-endian)`,
-    /// rendered in the `egs_` form.
+    /// rendered in the `egs_` form. Retired: one master key for every org, no
+    /// org bound in. Secrets issued this way are sealed under their org's key
+    /// when a database is upgraded, and never derived again.
     V1,
+    /// `HMAC-SHA256(org key, "embedgate/v2" ‖ 0 ‖ org ‖ 0 ‖ client_id ‖ 0 ‖ generation)`
+    /// ([`crate::keys::OrgKey::derive_embed_secret`]).
+    V2,
 }
 
 /// 256-bit key newtypes with an `egX_` printable form: private bytes,
@@ -135,6 +156,9 @@ macro_rules! printable_key {
         pub struct $name([u8; KEY_BYTES]);
 
         impl $name {
+            /// What the key is called in messages.
+            pub const WHAT: &'static str = $what;
+
             /// A new random key (256 bits from the OS or JS random source).
             pub fn generate() -> Result<Self, KeyError> {
                 let mut key = [0u8; KEY_BYTES];
@@ -169,9 +193,10 @@ macro_rules! printable_key {
 }
 
 printable_key!(
-    /// The master key: the only key material at rest, held in the admin's
-    /// configuration and the edge's Worker secret. Every embed secret is derived
-    /// from it, so neither database holds anything that signs tokens.
+    /// The master key: held only in the admin's configuration, never stored
+    /// beside the database. It wraps each org's key ([`crate::keys`]); it
+    /// derives nothing by itself (except, once, the retired [`Kdf::V1`]
+    /// secrets a database is upgraded from). Rotated with `embedgate rekey`.
     MasterKey,
     MASTER_KEY_PREFIX,
     "master key"
@@ -179,16 +204,28 @@ printable_key!(
 
 printable_key!(
     /// The sync key the admin signs state pushes with and the edge checks them
-    /// with (architecture.md §6).
+    /// with (architecture.md §6). Messages name it by its id.
     SyncKey,
     SYNC_KEY_PREFIX,
     "sync key"
 );
 
+printable_key!(
+    /// The edge key: wraps the live secrets the admin sends an edge, which
+    /// holds it as a Worker secret (with at most one other during a
+    /// rotation). It derives nothing, and seals the edge's sessions.
+    EdgeKey,
+    EDGE_KEY_PREFIX,
+    "edge key"
+);
+
 impl MasterKey {
-    /// Derives the embed secret of `client_id`'s `generation` under `kdf`.
-    pub fn derive_embed_secret(&self, kdf: Kdf, client_id: &ClientId, generation: u32) -> EmbedSecret {
+    /// The embed secret of `client_id`'s `generation` under the retired
+    /// [`Kdf::V1`]: used only to seal such secrets under their org's key when
+    /// a database is upgraded. `None` for any other derivation.
+    pub fn derive_v1_embed_secret(&self, kdf: Kdf, client_id: &ClientId, generation: u32) -> Option<EmbedSecret> {
         match kdf {
+            Kdf::V2 => None,
             Kdf::V1 => {
                 let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC accepts any key length");
                 mac.update(b"embedgate/v1\0");
@@ -197,7 +234,7 @@ impl MasterKey {
                 mac.update(&generation.to_be_bytes());
                 let mut key = Zeroizing::new([0u8; KEY_BYTES]);
                 key.copy_from_slice(&mac.finalize().into_bytes());
-                EmbedSecret::from_key_bytes(&key)
+                Some(EmbedSecret::from_key_bytes(&key))
             }
         }
     }
@@ -235,13 +272,14 @@ mod tests {
         let m = MasterKey::generate().unwrap();
         let c1 = ClientId::generate().unwrap();
         let c2 = ClientId::generate().unwrap();
-        let s = |c: &ClientId, g| m.derive_embed_secret(Kdf::V1, c, g).expose_secret().to_owned();
+        let s = |c: &ClientId, g| m.derive_v1_embed_secret(Kdf::V1, c, g).unwrap().expose_secret().to_owned();
         assert_eq!(s(&c1, 1), s(&c1, 1));
         assert_ne!(s(&c1, 1), s(&c1, 2));
         assert_ne!(s(&c1, 1), s(&c2, 1));
         assert!(looks_like_embed_secret(&s(&c1, 1)));
         let other = MasterKey::generate().unwrap();
-        assert_ne!(other.derive_embed_secret(Kdf::V1, &c1, 1).expose_secret(), s(&c1, 1));
+        assert_ne!(other.derive_v1_embed_secret(Kdf::V1, &c1, 1).unwrap().expose_secret(), s(&c1, 1));
+        assert!(m.derive_v1_embed_secret(Kdf::V2, &c1, 1).is_none());
     }
 
     #[test]
@@ -250,7 +288,7 @@ mod tests {
         // issued secret, so it must be a new Kdf version instead.
         let m = MasterKey(core::array::from_fn(|i| u8::try_from(i).unwrap()));
         let c: ClientId = "00112233445566778899aabbccddeeff".parse().unwrap();
-        let s = m.derive_embed_secret(Kdf::V1, &c, 1);
+        let s = m.derive_v1_embed_secret(Kdf::V1, &c, 1).unwrap();
         assert_eq!(s.expose_secret(), include_str!("../tests/vectors/kdf_v1.txt").trim());
     }
 

@@ -43,6 +43,13 @@ pub enum StateError {
     /// A version is 0 or beyond [`MAX_VERSION`].
     #[error("a version is out of range (1 to 2^53 - 1)")]
     VersionRange,
+    /// A live secret carries no wrapped key.
+    #[error("credential {0} has a live secret without its wrapped key")]
+    KeyMissing(ClientId),
+    /// Secrets are wrapped under an edge key this edge does not hold: taking
+    /// them would leave tokens it cannot verify.
+    #[error("secrets are wrapped under edge key {0}, which this edge does not hold")]
+    UnknownEdgeKey(crate::keys::KeyId),
     /// The step from the applied version is beyond [`MAX_VERSION_JUMP`].
     #[error("version {offered} is too far ahead of the applied version {applied}")]
     Jump {
@@ -74,7 +81,8 @@ pub struct EdgeCredential {
     pub owner: String,
     /// What it may be used for.
     pub privileges: BTreeSet<Privilege>,
-    /// The live secret generations, current first (one or two).
+    /// The live secrets, current first (one or two), each wrapped under an
+    /// edge key.
     pub secrets: Vec<SecretGeneration>,
     /// Optional policy.
     #[serde(default)]
@@ -130,7 +138,7 @@ impl EdgeCredential {
                 account_type: owner.map_or(AccountType::Viewer, |o| o.account_type),
             },
             privileges: self.privileges.clone(),
-            secrets: self.secrets.clone(),
+            generations: self.secrets.iter().map(|s| s.generation).collect(),
             policy: self.policy.clone(),
             revoked_at: (!status.accepts_tokens()).then(|| self.revoked_at.unwrap_or(0)),
         }
@@ -152,7 +160,8 @@ impl EdgeCredential {
     }
 
     fn check(&self) -> Result<(), StateError> {
-        if self.secrets.is_empty() || self.secrets.len() > MAX_LIVE_SECRETS {
+        let twice = self.secrets.len() == 2 && self.secrets[0].generation == self.secrets[1].generation;
+        if self.secrets.is_empty() || self.secrets.len() > MAX_LIVE_SECRETS || twice {
             return Err(StateError::SecretCount(self.client_id.clone()));
         }
         if self.version == 0 || self.version > MAX_VERSION {
@@ -236,6 +245,20 @@ impl OrgChanges {
         Ok(())
     }
 
+    /// Whether every live secret is wrapped under one of the edge keys
+    /// `held`: an edge refuses changes it could not verify tokens with.
+    pub fn check_wrapped(&self, held: &[crate::keys::KeyId]) -> Result<(), StateError> {
+        for c in &self.credentials {
+            for s in &c.secrets {
+                let kid = s.key.as_ref().ok_or_else(|| StateError::KeyMissing(c.client_id.clone()))?.key_id();
+                if !held.contains(&kid) {
+                    return Err(StateError::UnknownEdgeKey(kid));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether nothing is in it.
     pub fn is_empty(&self) -> bool {
         self.credentials.is_empty() && self.owners.is_empty() && self.deleted.is_empty() && self.home_region.is_none()
@@ -248,14 +271,19 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
-    use crate::secret::Kdf;
+    use crate::secret::{EdgeKey, EmbedSecret};
 
     pub(crate) fn credential(version: u64) -> EdgeCredential {
+        let client_id = ClientId::generate().unwrap();
+        let key = EdgeKey::generate()
+            .unwrap()
+            .wrap_secret(&"acme".parse().unwrap(), &client_id, 1, &EmbedSecret::generate().unwrap())
+            .unwrap();
         EdgeCredential {
-            client_id: ClientId::generate().unwrap(),
+            client_id,
             owner: "ana@acme.test".into(),
             privileges: [Privilege::Embedding].into(),
-            secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
+            secrets: vec![SecretGeneration { generation: 1, key: Some(key) }],
             policy: Policy::default(),
             revoked_at: None,
             version,
@@ -302,9 +330,27 @@ mod tests {
         assert!(matches!(bad.check(), Err(StateError::SecretCount(_))));
         let zero = OrgChanges { credentials: vec![credential(0)], ..OrgChanges::new(org.clone()) };
         assert_eq!(zero.check(), Err(StateError::VersionRange));
+        let mut twice = credential(1);
+        twice.secrets.push(twice.secrets[0].clone());
+        let bad = OrgChanges { credentials: vec![twice], ..OrgChanges::new(org.clone()) };
+        assert!(matches!(bad.check(), Err(StateError::SecretCount(_))));
         let deleted = vec![Deleted { client_id: c.client_id.clone(), version: 2 }];
         let both = OrgChanges { credentials: vec![c], deleted, ..OrgChanges::new(org) };
         assert!(matches!(both.check(), Err(StateError::Duplicate(_))));
+    }
+
+    #[test]
+    fn an_edge_refuses_secrets_it_holds_no_key_for() {
+        let org: OrgSlug = "acme".parse().unwrap();
+        let c = credential(1);
+        let kid = c.secrets[0].key.as_ref().unwrap().key_id();
+        let changes = OrgChanges { credentials: vec![c.clone()], ..OrgChanges::new(org.clone()) };
+        assert_eq!(changes.check_wrapped(&[kid]), Ok(()));
+        assert_eq!(changes.check_wrapped(&[]), Err(StateError::UnknownEdgeKey(kid)));
+        let mut bare = c;
+        bare.secrets[0].key = None;
+        let changes = OrgChanges { credentials: vec![bare], ..OrgChanges::new(org) };
+        assert!(matches!(changes.check_wrapped(&[kid]), Err(StateError::KeyMissing(_))));
     }
 
     #[test]

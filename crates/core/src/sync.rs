@@ -18,9 +18,13 @@
 //!
 //! Both bodies are JSON, sealed with `HMAC-SHA256(sync key, label ‖ body)`
 //! where the label separates the two directions, and the tag travels in the
-//! [`SIGNATURE_HEADER`] as `v1=<64 hex>`. The tag is checked in constant time
-//! before the body is parsed, and the body's size before either. The ack
-//! echoes the request's nonce, so an old ack replayed to the admin is refused.
+//! [`SIGNATURE_HEADER`] as `kid=<16 hex>,v1=<64 hex>`: the sync key's id
+//! ([`crate::keys::KeyId`]) names which of the (at most two) configured keys
+//! sealed it, so a key can be rotated without stopping pushes; the edge
+//! answers under the key the request named. The tag is checked in constant
+//! time before the body is parsed, and the body's size before either. The
+//! ack echoes the request's nonce, so an old ack replayed to the admin is
+//! refused.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +32,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::keys::{KeyId, KeySet, NamedKey};
 use crate::region::Region;
 use crate::secret::SyncKey;
 use crate::state::{OrgChanges, MAX_VERSION};
@@ -54,9 +59,12 @@ pub enum SyncError {
     /// The body is larger than [`MAX_SYNC_BYTES`] (HTTP 413).
     #[error("the sync body is larger than {MAX_SYNC_BYTES} bytes")]
     TooLarge,
-    /// The signature header is absent or not `v1=<64 hex>` (HTTP 401).
+    /// The signature header is absent or not `kid=<16 hex>,v1=<64 hex>` (HTTP 401).
     #[error("the sync signature is missing or malformed")]
     MissingSignature,
+    /// The message names a sync key that is not configured here (HTTP 401).
+    #[error("the message is sealed with sync key {0}, which is not configured here")]
+    UnknownKey(KeyId),
     /// The tag does not match the body under this sync key (HTTP 401).
     #[error("the sync signature does not match")]
     BadSignature,
@@ -74,6 +82,7 @@ impl SyncError {
         match self {
             Self::TooLarge => "payload_too_large",
             Self::MissingSignature | Self::BadSignature => "bad_signature",
+            Self::UnknownKey(_) => "unknown_sync_key",
             Self::Malformed(_) => "malformed_payload",
             Self::NonceMismatch => "nonce_mismatch",
         }
@@ -83,7 +92,7 @@ impl SyncError {
     pub const fn http_status(&self) -> u16 {
         match self {
             Self::TooLarge => 413,
-            Self::MissingSignature | Self::BadSignature => 401,
+            Self::MissingSignature | Self::BadSignature | Self::UnknownKey(_) => 401,
             Self::Malformed(_) | Self::NonceMismatch => 400,
         }
     }
@@ -336,8 +345,34 @@ pub fn state_too_old(last_vouched_at: i64, now: i64, max_age_s: Option<u64>) -> 
 pub struct Sealed {
     /// The JSON body.
     pub body: Vec<u8>,
-    /// `v1=<64 hex>`.
+    /// `kid=<16 hex>,v1=<64 hex>`.
     pub signature: String,
+}
+
+/// The sync keys a message may be checked with: one key, or the configured
+/// set (at most two during a rotation).
+pub trait SyncKeys {
+    /// The key named `kid`, or, for a message that names none, each key.
+    fn candidates(&self, kid: Option<KeyId>) -> Result<Vec<(KeyId, &SyncKey)>, SyncError>;
+}
+
+impl SyncKeys for SyncKey {
+    fn candidates(&self, kid: Option<KeyId>) -> Result<Vec<(KeyId, &SyncKey)>, SyncError> {
+        let id = self.id();
+        match kid {
+            Some(k) if k != id => Err(SyncError::UnknownKey(k)),
+            _ => Ok(vec![(id, self)]),
+        }
+    }
+}
+
+impl SyncKeys for KeySet<SyncKey> {
+    fn candidates(&self, kid: Option<KeyId>) -> Result<Vec<(KeyId, &SyncKey)>, SyncError> {
+        match kid {
+            Some(k) => self.get(k).map(|key| vec![(k, key)]).ok_or(SyncError::UnknownKey(k)),
+            None => Ok(self.iter().collect()),
+        }
+    }
 }
 
 /// Seals a request for sending.
@@ -347,16 +382,25 @@ pub fn seal_request(request: &SyncRequest, key: &SyncKey) -> Sealed {
 
 /// Checks and parses a request: size, then tag (constant time), then JSON,
 /// then that its versions agree.
-pub fn open_request(body: &[u8], signature: Option<&str>, key: &SyncKey) -> Result<SyncRequest, SyncError> {
-    let request: SyncRequest = open(body, signature, key, REQUEST_LABEL)?;
-    request.check()?;
-    Ok(request)
+pub fn open_request(body: &[u8], signature: Option<&str>, keys: &impl SyncKeys) -> Result<SyncRequest, SyncError> {
+    open_request_keyed(body, signature, keys).map(|(request, _)| request)
 }
 
-/// Checks the tag of a request without parsing it (the edge's state store
-/// re-checks stored bodies this way before trusting them again).
-pub fn verify_request_tag(body: &[u8], signature: Option<&str>, key: &SyncKey) -> Result<(), SyncError> {
-    check(body, signature, key, REQUEST_LABEL)
+/// [`open_request`], also telling which sync key sealed it (the ack is
+/// sealed with the same one).
+pub fn open_request_keyed(
+    body: &[u8],
+    signature: Option<&str>,
+    keys: &impl SyncKeys,
+) -> Result<(SyncRequest, KeyId), SyncError> {
+    let (request, kid): (SyncRequest, KeyId) = open(body, signature, keys, REQUEST_LABEL)?;
+    request.check()?;
+    Ok((request, kid))
+}
+
+/// Checks the tag of a request without parsing it.
+pub fn verify_request_tag(body: &[u8], signature: Option<&str>, keys: &impl SyncKeys) -> Result<(), SyncError> {
+    check(body, signature, keys, REQUEST_LABEL).map(drop)
 }
 
 /// Seals an ack for answering.
@@ -365,8 +409,8 @@ pub fn seal_ack(ack: &SyncAck, key: &SyncKey) -> Sealed {
 }
 
 /// Checks and parses an ack, and that it answers the request with `nonce`.
-pub fn open_ack(body: &[u8], signature: Option<&str>, key: &SyncKey, nonce: &str) -> Result<SyncAck, SyncError> {
-    let ack: SyncAck = open(body, signature, key, ACK_LABEL)?;
+pub fn open_ack(body: &[u8], signature: Option<&str>, keys: &impl SyncKeys, nonce: &str) -> Result<SyncAck, SyncError> {
+    let (ack, _): (SyncAck, KeyId) = open(body, signature, keys, ACK_LABEL)?;
     if ack.nonce != nonce {
         return Err(SyncError::NonceMismatch);
     }
@@ -383,7 +427,10 @@ fn mac(key: &SyncKey, label: &[u8], body: &[u8]) -> Hmac<Sha256> {
 fn seal<T: Serialize>(value: &T, key: &SyncKey, label: &[u8]) -> Sealed {
     let body = serde_json::to_vec(value).expect("sync messages serialize");
     let tag = mac(key, label, &body).finalize().into_bytes();
-    let mut signature = String::with_capacity(TAG_PREFIX.len() + 64);
+    let mut signature = String::with_capacity(24 + TAG_PREFIX.len() + 64);
+    signature.push_str("kid=");
+    signature.push_str(&key.id().to_string());
+    signature.push(',');
     signature.push_str(TAG_PREFIX);
     for b in tag {
         signature.push(char::from(HEX[usize::from(b >> 4)]));
@@ -392,32 +439,51 @@ fn seal<T: Serialize>(value: &T, key: &SyncKey, label: &[u8]) -> Sealed {
     Sealed { body, signature }
 }
 
-/// Checks that a signature header is well-formed (`v1=<64 hex>`) without a
-/// key or a body: lets a receiver refuse an unsigned request before reading it.
+/// Checks that a signature header is well-formed (`kid=<16 hex>,v1=<64 hex>`,
+/// or `v1=<64 hex>` alone) without a key or a body: lets a receiver refuse an
+/// unsigned request before reading it.
 pub fn check_signature_header(signature: Option<&str>) -> Result<(), SyncError> {
-    tag_of(signature).map(drop)
+    parse_signature(signature).map(drop)
 }
 
-fn tag_of(signature: Option<&str>) -> Result<[u8; 32], SyncError> {
-    signature.and_then(|s| s.trim().strip_prefix(TAG_PREFIX)).and_then(decode_hex32).ok_or(SyncError::MissingSignature)
+/// The key id and tag of a signature header.
+fn parse_signature(signature: Option<&str>) -> Result<(Option<KeyId>, [u8; 32]), SyncError> {
+    let (mut kid, mut tag) = (None, None);
+    for part in signature.ok_or(SyncError::MissingSignature)?.split(',').map(str::trim) {
+        match part.split_once('=') {
+            Some(("kid", id)) if kid.is_none() => kid = Some(id.parse().map_err(|_| SyncError::MissingSignature)?),
+            Some(("v1", hex)) if tag.is_none() => tag = Some(decode_hex32(hex).ok_or(SyncError::MissingSignature)?),
+            _ => return Err(SyncError::MissingSignature),
+        }
+    }
+    Ok((kid, tag.ok_or(SyncError::MissingSignature)?))
 }
 
-fn check(body: &[u8], signature: Option<&str>, key: &SyncKey, label: &[u8]) -> Result<(), SyncError> {
+fn check(body: &[u8], signature: Option<&str>, keys: &impl SyncKeys, label: &[u8]) -> Result<KeyId, SyncError> {
     if body.len() > MAX_SYNC_BYTES {
         return Err(SyncError::TooLarge);
     }
-    let tag = tag_of(signature)?;
-    mac(key, label, body).verify_slice(&tag).map_err(|_| SyncError::BadSignature)
+    let (kid, tag) = parse_signature(signature)?;
+    // Every candidate is tried (one when the message names its key, at most
+    // two otherwise), so the time taken does not tell which one matched.
+    let mut matched = None;
+    for (id, key) in keys.candidates(kid)? {
+        if mac(key, label, body).verify_slice(&tag).is_ok() && matched.is_none() {
+            matched = Some(id);
+        }
+    }
+    matched.ok_or(SyncError::BadSignature)
 }
 
 fn open<T: serde::de::DeserializeOwned>(
     body: &[u8],
     signature: Option<&str>,
-    key: &SyncKey,
+    keys: &impl SyncKeys,
     label: &[u8],
-) -> Result<T, SyncError> {
-    check(body, signature, key, label)?;
-    serde_json::from_slice(body).map_err(|e| SyncError::Malformed(e.to_string()))
+) -> Result<(T, KeyId), SyncError> {
+    let kid = check(body, signature, keys, label)?;
+    let value = serde_json::from_slice(body).map_err(|e| SyncError::Malformed(e.to_string()))?;
+    Ok((value, kid))
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -468,7 +534,10 @@ mod tests {
         let sealed = seal_request(&req, &k);
         assert_eq!(open_request(&sealed.body, Some(&sealed.signature), &k).unwrap(), req);
         // Another key, a flipped body byte, a flipped tag, no tag, an uppercase tag: all refused.
-        assert_eq!(open_request(&sealed.body, Some(&sealed.signature), &key()), Err(SyncError::BadSignature));
+        let stranger = key();
+        assert_eq!(open_request(&sealed.body, Some(&sealed.signature), &stranger), Err(SyncError::UnknownKey(k.id())));
+        let unnamed = sealed.signature.split_once(',').unwrap().1;
+        assert_eq!(open_request(&sealed.body, Some(unnamed), &stranger), Err(SyncError::BadSignature));
         let mut body = sealed.body.clone();
         body[5] ^= 1;
         assert_eq!(open_request(&body, Some(&sealed.signature), &k), Err(SyncError::BadSignature));
@@ -477,8 +546,36 @@ mod tests {
         sig[last] = if sig[last] == b'0' { b'1' } else { b'0' };
         assert_eq!(open_request(&sealed.body, std::str::from_utf8(&sig).ok(), &k), Err(SyncError::BadSignature));
         assert_eq!(open_request(&sealed.body, None, &k), Err(SyncError::MissingSignature));
-        let upper = sealed.signature.to_uppercase().replace("V1=", "v1=");
+        let upper = sealed.signature.to_uppercase().replace("V1=", "v1=").replace("KID=", "kid=");
         assert_eq!(open_request(&sealed.body, Some(&upper), &k), Err(SyncError::MissingSignature));
+    }
+
+    #[test]
+    fn a_message_names_its_sync_key_and_either_configured_key_opens_it() {
+        let (old, new) = (key(), key());
+        let both = KeySet::from_keys(vec![new.clone(), old.clone()]).unwrap();
+        let req = delta(6, 7);
+        let by_old = seal_request(&req, &old);
+        assert!(by_old.signature.starts_with(&format!("kid={},v1=", old.id())));
+        assert_eq!(open_request_keyed(&by_old.body, Some(&by_old.signature), &both).unwrap(), (req.clone(), old.id()));
+        let by_new = seal_request(&req, &new);
+        assert_eq!(open_request_keyed(&by_new.body, Some(&by_new.signature), &both).unwrap().1, new.id());
+        // An edge that holds only the old key names what it is missing.
+        assert_eq!(
+            open_request(&by_new.body, Some(&by_new.signature), &KeySet::single(old.clone())),
+            Err(SyncError::UnknownKey(new.id()))
+        );
+        assert_eq!(SyncError::UnknownKey(new.id()).code(), "unknown_sync_key");
+        // Without a key id, each configured key is tried.
+        let bare = by_old.signature.split_once(',').unwrap().1;
+        assert_eq!(open_request_keyed(&by_old.body, Some(bare), &both).unwrap().1, old.id());
+        // A key id that lies about the key does not help a forger.
+        let lying = format!("kid={},{}", new.id(), bare);
+        assert_eq!(open_request(&by_old.body, Some(&lying), &both), Err(SyncError::BadSignature));
+        // Header grammar: repeated or unknown parameters are refused.
+        for bad in [format!("{bare},{bare}"), format!("kid={0},kid={0},{bare}", old.id()), format!("x=1,{bare}")] {
+            assert_eq!(check_signature_header(Some(&bad)), Err(SyncError::MissingSignature), "{bad}");
+        }
     }
 
     #[test]
@@ -497,6 +594,9 @@ mod tests {
         assert_eq!(open_ack(&sealed.body, Some(&sealed.signature), &k, "n").unwrap(), ack);
         assert_eq!(open_ack(&sealed.body, Some(&sealed.signature), &k, "m"), Err(SyncError::NonceMismatch));
         assert_eq!(verify_request_tag(&sealed.body, Some(&sealed.signature), &k), Err(SyncError::BadSignature));
+        // Acks open under either key of a configured pair too.
+        let both = KeySet::from_keys(vec![key(), k.clone()]).unwrap();
+        assert!(open_ack(&sealed.body, Some(&sealed.signature), &both, "n").is_ok());
     }
 
     #[test]

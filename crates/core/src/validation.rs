@@ -158,12 +158,12 @@ impl Validation {
             // A lookup that ignores its argument must not verify a token under another credential.
             return Err(VerifyError::UnknownClient);
         }
-        if !keys.verify(token.signing_input().as_bytes(), token.signature()) {
+        let Some(generation) = keys.verify(token.signing_input().as_bytes(), token.signature()) else {
             return Err(VerifyError::BadSignature);
-        }
+        };
         // From here on the claims are authentic; now check what they say.
         drop(kid);
-        let verified = self.check_claims(token, record, now)?;
+        let verified = self.check_claims(token, record, generation, now)?;
         check_embed(record, ctx, verified.iat)?;
         Ok(verified)
     }
@@ -172,6 +172,7 @@ impl Validation {
         &self,
         token: UnverifiedToken<'_>,
         record: &'k CredentialRecord,
+        generation: u32,
         now: i64,
     ) -> Result<VerifiedToken<'k>, VerifyError> {
         let (payload, c) = token.into_payload();
@@ -273,7 +274,7 @@ impl Validation {
         // 5. Owner rule.
         check_owner(record, &sub, account_type)?;
         drop((sub, jti));
-        Ok(VerifiedToken { record, payload, claims: c, iat, exp, nbf, ver, account_type })
+        Ok(VerifiedToken { record, generation, payload, claims: c, iat, exp, nbf, ver, account_type })
     }
 }
 
@@ -283,6 +284,7 @@ impl Validation {
 #[derive(Debug, Clone)]
 pub struct VerifiedToken<'k> {
     record: &'k CredentialRecord,
+    generation: u32,
     payload: String,
     claims: ClaimSpans,
     iat: i64,
@@ -304,6 +306,11 @@ impl<'k> VerifiedToken<'k> {
     /// The credential that signed the token.
     pub fn credential(&self) -> &'k CredentialRecord {
         self.record
+    }
+
+    /// The generation of the secret that signed it.
+    pub fn generation(&self) -> u32 {
+        self.generation
     }
 
     /// The embed user's email (`sub`).

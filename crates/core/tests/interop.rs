@@ -29,7 +29,7 @@ fn tokens_from_jsonwebtoken_verify_in_embedgate() {
         "acme".parse().unwrap(),
         Owner { email: "admin@example.com".into(), account_type: AccountType::Admin },
     );
-    let keys = KeyRing::from_secret(&secret);
+    let keys = KeyRing::from_secret(&secret, 1);
     let v = Validation::default().verify(&token, now, &EmbedContext::default(), |_| Some((&record, &keys))).unwrap();
     assert_eq!((v.sub().as_ref(), v.account_type()), ("ana@example.com", Some(AccountType::Viewer)));
     assert_eq!(v.teams(), ["sales"]);

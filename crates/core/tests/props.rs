@@ -9,8 +9,8 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 use embedgate_core::replica::{Admit, ReplicaMeta};
 use embedgate_core::sync::SyncBody;
 use embedgate_core::{
-    sign, AccountType, Claims, ClientId, CredentialRecord, EdgeCredential, EmbedContext, EmbedSecret, Kdf, KeyRing,
-    MasterKey, Owner, Policy, Privilege, SecretGeneration, Validation, VerifyError,
+    sign, AccountType, Claims, ClientId, CredentialRecord, EdgeCredential, EdgeKey, EmbedContext, EmbedSecret, KeyRing,
+    KeySet, OrgKey, OrgSlug, Owner, Policy, Privilege, SecretGeneration, Validation, VerifyError,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -20,7 +20,7 @@ const NOW: i64 = 1_700_000_000;
 fn record(client_id: &ClientId, generations: &[u32]) -> CredentialRecord {
     let owner = Owner { email: "admin@example.com".into(), account_type: AccountType::Admin };
     let mut record = CredentialRecord::new(client_id.clone(), "acme".parse().unwrap(), owner);
-    record.secrets = generations.iter().map(|&generation| SecretGeneration { generation, kdf: Kdf::V1 }).collect();
+    record.generations = generations.to_vec();
     record
 }
 
@@ -41,7 +41,7 @@ fn sign_then_verify_round_trips() {
     let cid = ClientId::generate().unwrap();
     let secret = EmbedSecret::generate().unwrap();
     let rec = record(&cid, &[1]);
-    let keys = KeyRing::from_secret(&secret);
+    let keys = KeyRing::from_secret(&secret, 1);
     let strategy = (
         "[a-z0-9._%+-]{1,40}@[a-z0-9-]{1,20}\\.[a-z]{2,6}",
         "[!-~]{1,128}",
@@ -74,7 +74,7 @@ fn any_single_byte_change_is_refused() {
     let cid = ClientId::generate().unwrap();
     let secret = EmbedSecret::generate().unwrap();
     let rec = record(&cid, &[1]);
-    let keys = KeyRing::from_secret(&secret);
+    let keys = KeyRing::from_secret(&secret, 1);
     let mut claims = Claims::new("ana@example.com", NOW, 3600).unwrap();
     claims.teams = Some(vec!["sales".into()]);
     let token = sign(&claims, &cid, &secret).unwrap();
@@ -108,17 +108,29 @@ fn any_single_byte_change_is_refused() {
 
 #[test]
 fn rotation_keeps_both_live_secrets_until_the_old_one_is_retired() {
-    let master = MasterKey::generate().unwrap();
+    let (org_key, edge_key) = (OrgKey::generate().unwrap(), EdgeKey::generate().unwrap());
+    let org: OrgSlug = "acme".parse().unwrap();
     let cid = ClientId::generate().unwrap();
-    let old = master.derive_embed_secret(Kdf::V1, &cid, 1);
-    let new = master.derive_embed_secret(Kdf::V1, &cid, 2);
+    let secret = |g| org_key.derive_embed_secret(&org, &cid, g);
+    let (old, new) = (secret(1), secret(2));
     let claims = Claims::new("ana@example.com", NOW, 600).unwrap();
     let (t_old, t_new) = (sign(&claims, &cid, &old).unwrap(), sign(&claims, &cid, &new).unwrap());
 
     let before = record(&cid, &[1]);
     let rotated = record(&cid, &[2, 1]);
     let retired = record(&cid, &[2]);
-    let ring = |r: &CredentialRecord| KeyRing::derive(&master, r);
+    // The edge's view: each live secret wrapped by the admin, unwrapped with the edge key.
+    let ring = |r: &CredentialRecord| {
+        let wrapped: Vec<SecretGeneration> = r
+            .generations
+            .iter()
+            .map(|&g| SecretGeneration {
+                generation: g,
+                key: Some(edge_key.wrap_secret(&org, &cid, g, &secret(g)).unwrap()),
+            })
+            .collect();
+        KeyRing::unwrap(&KeySet::single(edge_key.clone()), &org, &cid, &wrapped).0
+    };
     assert!(verify(&t_old, &before, &ring(&before)).is_ok());
     assert_eq!(verify(&t_new, &before, &ring(&before)).unwrap_err(), VerifyError::BadSignature);
     assert!(verify(&t_old, &rotated, &ring(&rotated)).is_ok());
@@ -133,7 +145,7 @@ fn a_lookup_that_ignores_the_kid_cannot_verify_another_credential() {
     let secret = EmbedSecret::generate().unwrap();
     let token = sign(&Claims::new("ana@example.com", NOW, 600).unwrap(), &a, &secret).unwrap();
     let rec_b = record(&b, &[1]);
-    assert_eq!(verify(&token, &rec_b, &KeyRing::from_secret(&secret)).unwrap_err(), VerifyError::UnknownClient);
+    assert_eq!(verify(&token, &rec_b, &KeyRing::from_secret(&secret, 1)).unwrap_err(), VerifyError::UnknownClient);
 }
 
 fn versioned(client_id: &ClientId, version: u64, revoked: bool) -> EdgeCredential {
@@ -141,7 +153,7 @@ fn versioned(client_id: &ClientId, version: u64, revoked: bool) -> EdgeCredentia
         client_id: client_id.clone(),
         owner: "admin@example.com".into(),
         privileges: [Privilege::Embedding].into(),
-        secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
+        secrets: vec![SecretGeneration { generation: 1, key: None }],
         policy: Policy::default(),
         revoked_at: revoked.then_some(NOW),
         version,

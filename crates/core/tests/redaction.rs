@@ -25,8 +25,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use embedgate_core::jws::Hs256Key;
 use embedgate_core::{
-    sign, AccountType, Claims, ClientId, CredentialRecord, EdgeVerifier, EmbedContext, EmbedSecret, Kdf, KeyRing,
-    MasterKey, OfflineCheck, Owner, SyncKey, Validation, VerifyError,
+    sign, AccountType, Claims, ClientId, CredentialRecord, EdgeKey, EdgeVerifier, EmbedContext, EmbedSecret, KeyRing,
+    KeySet, MasterKey, OfflineCheck, OrgKey, Owner, SyncKey, Validation, VerifyError,
 };
 
 const MARKER: &str = "<redacted>";
@@ -107,6 +107,31 @@ fn master_and_sync_keys_are_redacted() {
     assert_redacted("SyncKey", &sync, &[sync.expose_bytes(), printable.as_bytes()]);
     let shared = std::sync::Arc::new(sync.clone());
     assert_redacted("Arc<SyncKey>", &shared, &[sync.expose_bytes(), printable.as_bytes()]);
+    let set = KeySet::from_keys(vec![sync.clone(), SyncKey::generate().unwrap()]).unwrap();
+    assert_redacted("KeySet<SyncKey>", &set, &[sync.expose_bytes(), printable.as_bytes()]);
+
+    let edge = EdgeKey::generate().unwrap();
+    let printable = edge.to_printable();
+    assert_redacted("EdgeKey", &edge, &[edge.expose_bytes(), printable.as_bytes()]);
+    assert_redacted("KeySet<EdgeKey>", &KeySet::single(edge.clone()), &[edge.expose_bytes(), printable.as_bytes()]);
+}
+
+#[test]
+fn org_keys_and_wrapped_values_are_redacted() {
+    let master = MasterKey::generate().unwrap();
+    let org_key = OrgKey::generate().unwrap();
+    let org: embedgate_core::OrgSlug = "acme".parse().unwrap();
+    let cid = ClientId::generate().unwrap();
+    let secret = org_key.derive_embed_secret(&org, &cid, 1);
+    let wrapped = master.wrap_org_key(&org, 1, &org_key).unwrap();
+    let opened = KeySet::single(master.clone()).unwrap_org_key(&org, 1, &wrapped).unwrap();
+    assert_redacted("OrgKey", &opened, &[master.expose_bytes()]);
+    // The org key's bytes are private: check through what it derives.
+    assert_eq!(opened.derive_embed_secret(&org, &cid, 1).expose_secret(), secret.expose_secret());
+    assert_redacted("OrgKey (derived from)", &opened, &[secret.hmac_key()]);
+    let edge = EdgeKey::generate().unwrap();
+    let for_edge = edge.wrap_secret(&org, &cid, 1, &secret).unwrap();
+    assert_redacted("Wrapped", &for_edge, &[secret.hmac_key(), edge.expose_bytes()]);
 }
 
 #[test]
@@ -118,20 +143,28 @@ fn hmac_keys_and_key_rings_are_redacted() {
     let short = Hs256Key::new(b"correct horse battery");
     assert_redacted("Hs256Key (short key)", &short, &[b"correct horse battery"]);
 
-    let ring = KeyRing::from_secret(&secret);
+    let ring = KeyRing::from_secret(&secret, 1);
     assert_redacted("KeyRing::from_secret", &ring, &[secret.hmac_key()]);
 
-    let master = MasterKey::generate().unwrap();
+    let edge = EdgeKey::generate().unwrap();
+    let org_key = OrgKey::generate().unwrap();
     let owner = Owner { email: "admin@acme.test".into(), account_type: AccountType::Admin };
-    let mut record = CredentialRecord::new(ClientId::generate().unwrap(), "acme".parse().unwrap(), owner);
-    record.secrets.insert(0, embedgate_core::SecretGeneration { generation: 2, kdf: Kdf::V1 });
-    let gen1 = master.derive_embed_secret(Kdf::V1, &record.client_id, 1);
-    let gen2 = master.derive_embed_secret(Kdf::V1, &record.client_id, 2);
-    let ring = KeyRing::derive(&master, &record);
+    let record = CredentialRecord::new(ClientId::generate().unwrap(), "acme".parse().unwrap(), owner);
+    let gens: Vec<EmbedSecret> =
+        (1..=2).map(|g| org_key.derive_embed_secret(&record.org, &record.client_id, g)).collect();
+    let wrapped: Vec<embedgate_core::SecretGeneration> = (1..=2u32)
+        .zip(&gens)
+        .map(|(g, s)| embedgate_core::SecretGeneration {
+            generation: g,
+            key: Some(edge.wrap_secret(&record.org, &record.client_id, g, s).unwrap()),
+        })
+        .collect();
+    let (ring, _) = KeyRing::unwrap(&KeySet::single(edge.clone()), &record.org, &record.client_id, &wrapped);
+    assert_eq!(ring.len(), 2);
     assert_redacted(
-        "KeyRing::derive",
+        "KeyRing::unwrap",
         &ring,
-        &[master.expose_bytes(), master.to_printable().as_bytes(), gen1.hmac_key(), gen2.hmac_key()],
+        &[edge.expose_bytes(), edge.to_printable().as_bytes(), gens[0].hmac_key(), gens[1].hmac_key()],
     );
 }
 
@@ -141,15 +174,24 @@ fn the_edge_verifier_and_its_cache_are_redacted() {
     use embedgate_core::rules::MemberStatus;
     use embedgate_core::{EdgeCredential, EdgeOwner, Policy, Privilege, SecretGeneration};
 
-    let master = MasterKey::generate().unwrap();
-    let edge = EdgeVerifier::new(&master, Validation::default());
+    let edge_key = EdgeKey::generate().unwrap();
+    let edge_keys = KeySet::single(edge_key.clone());
+    let org_key = OrgKey::generate().unwrap();
+    let edge = EdgeVerifier::new(&edge_keys, Validation::default());
     let org: embedgate_core::OrgSlug = "acme".parse().unwrap();
-    let credentials: Vec<EdgeCredential> = (0..3)
-        .map(|_| EdgeCredential {
-            client_id: ClientId::generate().unwrap(),
+    let ids: Vec<ClientId> = (0..3).map(|_| ClientId::generate().unwrap()).collect();
+    let derived: Vec<EmbedSecret> = ids.iter().map(|c| org_key.derive_embed_secret(&org, c, 1)).collect();
+    let credentials: Vec<EdgeCredential> = ids
+        .iter()
+        .zip(&derived)
+        .map(|(client_id, secret)| EdgeCredential {
+            client_id: client_id.clone(),
             owner: "admin@acme.test".into(),
             privileges: [Privilege::Embedding].into(),
-            secrets: vec![SecretGeneration { generation: 1, kdf: Kdf::V1 }],
+            secrets: vec![SecretGeneration {
+                generation: 1,
+                key: Some(edge_key.wrap_secret(&org, client_id, 1, secret).unwrap()),
+            }],
             policy: Policy::default(),
             revoked_at: None,
             version: 1,
@@ -161,8 +203,6 @@ fn the_edge_verifier_and_its_cache_are_redacted() {
         status: MemberStatus::Active,
         version: 1,
     };
-    let derived: Vec<EmbedSecret> =
-        credentials.iter().map(|c| master.derive_embed_secret(Kdf::V1, &c.client_id, 1)).collect();
     let mut cache = CredentialCache::new(1 << 20, 500);
     let mut held = Vec::new();
     for c in &credentials {
@@ -175,11 +215,17 @@ fn the_edge_verifier_and_its_cache_are_redacted() {
         };
         let id = c.client_id.as_str().to_owned();
         let fence = cache.fence();
-        held.push(cache.absorb(&org, Some(&id), answer, 0, fence, |r| KeyRing::derive(&master, r)).unwrap());
+        held.push(
+            cache
+                .absorb(&org, Some(&id), answer, 0, fence, |o, c| {
+                    KeyRing::unwrap(&edge_keys, o, &c.client_id, &c.secrets).0
+                })
+                .unwrap(),
+        );
     }
     let mut secrets: Vec<&[u8]> = derived.iter().map(EmbedSecret::hmac_key).collect();
-    let printable = master.to_printable();
-    secrets.push(master.expose_bytes());
+    let printable = edge_key.to_printable();
+    secrets.push(edge_key.expose_bytes());
     secrets.push(printable.as_bytes());
     assert_redacted("EdgeVerifier", &edge, &secrets);
     assert_redacted("CredentialCache", &cache, &secrets);

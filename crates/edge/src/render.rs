@@ -274,6 +274,7 @@ mod tests {
         Session {
             client_id: "c".repeat(32),
             org: "acme".into(),
+            generation: 1,
             sub: "<script>@x".into(),
             account_type: Some(AccountType::Viewer),
             teams: vec!["a&b".into()],

@@ -113,7 +113,7 @@ pub fn edge_build_index() -> PathBuf {
     repo_root().join("crates/edge/build/index.js")
 }
 
-/// The `.dev.vars` secrets `cargo xtask setup` generated (master and sync key).
+/// The `.dev.vars` secrets `cargo xtask setup` generated (the edge and sync keys).
 pub fn dev_vars() -> Result<Vec<(String, String)>> {
     let path = repo_root().join(".dev.vars");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;

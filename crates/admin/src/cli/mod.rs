@@ -6,6 +6,7 @@
 
 mod duration;
 pub mod keygen;
+pub mod rekey;
 pub mod server;
 pub mod sign;
 pub mod verify;
@@ -35,6 +36,8 @@ enum Command {
     Init(server::InitArgs),
     /// Run the admin server.
     Serve(server::ServeArgs),
+    /// Re-wrap every org key under a new master key (from the environment variable named); resumable.
+    Rekey(rekey::RekeyArgs),
     /// Bulk-load orgs and credentials for a benchmark (not for production data).
     #[command(hide = true)]
     BenchLoad(server::BenchLoadArgs),
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(&args, &mut out),
         Command::Init(args) => server::run_init(&args, &mut out),
         Command::BenchLoad(args) => server::run_bench_load(&args, &mut out),
+        Command::Rekey(args) => rekey::run(&args, &mut out),
         Command::Serve(args) => {
             drop(out);
             server::run_serve(&args)

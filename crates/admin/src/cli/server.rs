@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use embedgate_core::{MasterKey, SyncKey};
+use embedgate_core::{EdgeKey, KeySet, MasterKey, SyncKey};
 
 use super::{write_line, UsageError};
 use crate::server::{self, AppState};
@@ -15,6 +15,13 @@ use crate::store as db;
 /// (the parsed command line may be logged), wiped on drop.
 #[derive(Clone)]
 pub struct KeyArg(zeroize::Zeroizing<String>);
+
+impl KeyArg {
+    /// The configured key set (`current[,other]`), or a message naming `var`.
+    pub fn keys<K: embedgate_core::keys::NamedKey>(&self, var: &str) -> Result<KeySet<K>, UsageError> {
+        KeySet::parse(&self.0).map_err(|e| UsageError::new(format!("{var}: {e}")))
+    }
+}
 
 impl std::str::FromStr for KeyArg {
     type Err = std::convert::Infallible;
@@ -39,30 +46,35 @@ pub struct StoreArgs {
     /// Database URL: sqlite://PATH or postgres://… (default: DATA_DIR/embedgate.db).
     #[arg(long, env = "EMBEDGATE_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
-    /// Master key (egm_…); default: read from DATA_DIR/master.key.
+    /// Master key (egm_…), or `new,old` while `embedgate rekey` runs; default: read from DATA_DIR/master.key.
     #[arg(long, env = "EMBEDGATE_MASTER_KEY", hide_env_values = true)]
     master_key: Option<KeyArg>,
 }
 
 impl StoreArgs {
-    fn database_url(&self) -> String {
+    pub(super) fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| db::default_sqlite_url(&self.data_dir))
     }
 
-    fn master_key_file(&self) -> PathBuf {
+    pub(super) fn master_key_file(&self) -> PathBuf {
         self.data_dir.join("master.key")
     }
 
-    /// The configured master key, or the one in the data directory.
-    fn load_master_key(&self) -> Result<MasterKey, UsageError> {
+    /// Whether the master key comes from the data directory's file (not the configuration).
+    pub(super) fn master_key_from_file(&self) -> bool {
+        self.master_key.is_none()
+    }
+
+    /// The configured master keys, or the one in the data directory.
+    pub(super) fn load_master_keys(&self) -> Result<KeySet<MasterKey>, UsageError> {
         if let Some(k) = &self.master_key {
-            return MasterKey::from_printable(&k.0).map_err(|e| UsageError::new(format!("EMBEDGATE_MASTER_KEY: {e}")));
+            return k.keys("EMBEDGATE_MASTER_KEY");
         }
         let path = self.master_key_file();
         match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                MasterKey::from_printable(&text).map_err(|e| UsageError::new(format!("{}: {e}", path.display())))
-            }
+            Ok(text) => MasterKey::from_printable(&text)
+                .map(KeySet::single)
+                .map_err(|e| UsageError::new(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(UsageError::new(format!(
                 "no master key: set EMBEDGATE_MASTER_KEY (or --master-key), or run `embedgate init` to generate {}",
                 path.display()
@@ -71,15 +83,42 @@ impl StoreArgs {
         }
     }
 
-    /// The configured master key, or the data directory's, generating it there if absent.
-    fn load_or_generate_master_key(&self) -> Result<MasterKey, UsageError> {
+    /// The configured master keys, or the data directory's, generating it there if absent.
+    pub(super) fn load_or_generate_master_keys(&self) -> Result<KeySet<MasterKey>, UsageError> {
         if self.master_key.is_some() || self.master_key_file().exists() {
-            return self.load_master_key();
+            return self.load_master_keys();
         }
         let key = MasterKey::generate().map_err(|e| UsageError::new(e.to_string()))?;
         write_private(&self.master_key_file(), &format!("{}\n", key.to_printable().as_str()))?;
-        Ok(key)
+        Ok(KeySet::single(key))
     }
+
+    /// Opens the database and checks the master keys against it (upgrading
+    /// a database from before the key hierarchy): the store and its keys.
+    pub(super) async fn open(
+        &self,
+        masters: KeySet<MasterKey>,
+    ) -> Result<(db::Store, std::sync::Arc<db::keys::Keys>), UsageError> {
+        let store = db::open(&self.database_url()).await.map_err(|e| UsageError::new(e.to_string()))?;
+        let keys = std::sync::Arc::new(db::keys::Keys::new(masters));
+        let prepared = db::keys::prepare(&store, &keys).await.map_err(|e| UsageError::new(e.to_string()))?;
+        if prepared.orgs_keyed > 0 && prepared.secrets_sealed > 0 {
+            tracing::info!(
+                orgs = prepared.orgs_keyed,
+                secrets = prepared.secrets_sealed,
+                "upgraded the database to per-org keys (existing secrets are unchanged)"
+            );
+        }
+        Ok((store, keys))
+    }
+}
+
+/// Replaces a file's contents atomically (a new 0600 file renamed over it).
+pub(super) fn replace_private(path: &Path, contents: &str) -> Result<(), UsageError> {
+    let fresh = path.with_extension("key.new");
+    let _ = std::fs::remove_file(&fresh);
+    write_private(&fresh, contents)?;
+    std::fs::rename(&fresh, path).map_err(|e| UsageError::new(format!("cannot replace {}: {e}", path.display())))
 }
 
 /// Writes a new file readable only by its owner (0600 on Unix); never overwrites.
@@ -116,9 +155,14 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is logged).
     #[arg(long, env = "EMBEDGATE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Sync key (egk_…) the pushes to the edges are signed with (the edges hold the same key).
+    /// Sync key (egk_…) the pushes to the edges are sealed with, or `new,old` during a rotation (pushes
+    /// are sealed with the first; acks accepted under either). The edges hold the same key(s).
     #[arg(long, env = "EMBEDGATE_SYNC_KEY", hide_env_values = true)]
     sync_key: Option<KeyArg>,
+    /// Edge key (ege_…) the live secrets sent to the edges are wrapped under (the edges hold it as
+    /// EMBEDGATE_EDGE_KEY). Changing it sends every edge a full state wrapped under the new one.
+    #[arg(long, env = "EMBEDGATE_EDGE_KEY", hide_env_values = true)]
+    edge_key: Option<KeyArg>,
     /// Comma-separated edge base URLs; every change is pushed to each of them.
     #[arg(long, env = "EMBEDGATE_EDGES", value_delimiter = ',')]
     edges: Vec<String>,
@@ -161,7 +205,7 @@ fn page_bytes(text: &str) -> Result<usize, String> {
 /// Exit code when `init` finds the org already there.
 pub const EXIT_ORG_EXISTS: u8 = 1;
 
-fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -170,13 +214,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
 
 /// Creates the org and its first admin, prints `{"org","admin_email","token"}`.
 pub fn run_init(args: &InitArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageError> {
-    let master = args.store.load_or_generate_master_key()?;
-    let url = args.store.database_url();
+    let masters = args.store.load_or_generate_master_keys()?;
     runtime()?.block_on(async {
-        let db = db::open(&url).await.map_err(|e| UsageError::new(e.to_string()))?;
-        db.check_master_key(&master).await.map_err(|e| UsageError::new(e.to_string()))?;
-        drop(master);
-        let result = server::init_org(&db, &args.org, &args.admin_email).await;
+        let (db, keys) = args.store.open(masters).await?;
+        let result = server::init_org(&db, &keys, &args.org, &args.admin_email).await;
         db.pool.close().await;
         match result {
             Ok(Some(token)) => {
@@ -200,16 +241,23 @@ pub fn run_init(args: &InitArgs, out: &mut dyn std::io::Write) -> Result<u8, Usa
 /// Runs the admin server until SIGINT or SIGTERM.
 pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
     init_tracing();
-    let master = args.store.load_master_key()?;
-    let sync_key = match &args.sync_key {
-        Some(k) => {
-            Some(SyncKey::from_printable(&k.0).map_err(|e| UsageError::new(format!("EMBEDGATE_SYNC_KEY: {e}")))?)
-        }
-        None => None,
-    };
+    let masters = args.store.load_master_keys()?;
+    let sync_keys: Option<KeySet<SyncKey>> =
+        args.sync_key.as_ref().map(|k| k.keys("EMBEDGATE_SYNC_KEY")).transpose()?;
+    let edge_key: Option<EdgeKey> = args
+        .edge_key
+        .as_ref()
+        .map(|k| k.keys::<EdgeKey>("EMBEDGATE_EDGE_KEY").map(|set| set.current().clone()))
+        .transpose()?;
     let edges: Vec<String> = args.edges.iter().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect();
-    if !edges.is_empty() && sync_key.is_none() {
+    if !edges.is_empty() && sync_keys.is_none() {
         return Err(UsageError::new("EMBEDGATE_EDGES is set but EMBEDGATE_SYNC_KEY is not; pushes must be signed"));
+    }
+    if !edges.is_empty() && edge_key.is_none() {
+        return Err(UsageError::new(
+            "EMBEDGATE_EDGES is set but EMBEDGATE_EDGE_KEY is not; the secrets sent to the edges must be wrapped \
+             (generate one with `embedgate keygen edge` and give the edges the same value)",
+        ));
     }
     if let Some(bad) = edges.iter().find(|e| !(e.starts_with("http://") || e.starts_with("https://"))) {
         return Err(UsageError::new(format!("EMBEDGATE_EDGES: {bad:?} is not an http:// or https:// URL")));
@@ -228,20 +276,26 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
     if let Some(bad) = demo_edge.as_deref().filter(|e| embedgate_core::origin_of(e).is_none()) {
         return Err(UsageError::new(format!("--demo-edge-url: {bad:?} is not an http:// or https:// URL")));
     }
-    let url = args.store.database_url();
+    if args.store.master_key_from_file() {
+        tracing::warn!(
+            file = %args.store.master_key_file().display(),
+            "the master key is read from a file beside the database: anyone with a copy of the data directory \
+             holds both; in production set EMBEDGATE_MASTER_KEY from a secret store and remove the file"
+        );
+    }
     runtime()?.block_on(async {
-        let db = db::open(&url).await.map_err(|e| UsageError::new(e.to_string()))?;
-        db.check_master_key(&master).await.map_err(|e| UsageError::new(e.to_string()))?;
-        tracing::info!(backend = ?db.backend, "database ready");
+        let (db, keys) = args.store.open(masters).await?;
+        tracing::info!(backend = ?db.backend, master_keys = ?keys.masters(), "database ready");
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| UsageError::new(format!("cannot listen on {}: {e}", args.listen)))?;
         let addr = listener.local_addr().map_err(|e| UsageError::new(e.to_string()))?;
         tracing::info!(%addr, "embedgate admin listening on http://{addr}");
-        let mut state = AppState::new(db.clone(), master);
+        let mut state = AppState::new(db.clone(), keys.clone());
         state.push = server::PushConfig {
             edges,
-            sync_key: sync_key.map(std::sync::Arc::new),
+            sync_keys: sync_keys.map(std::sync::Arc::new),
+            edge_key: edge_key.map(std::sync::Arc::new),
             reconcile: std::time::Duration::from_secs(args.reconcile_interval.unsigned_abs()),
             page_bytes: args.sync_page_bytes,
             retention: std::time::Duration::from_secs(args.change_retention.unsigned_abs()),
@@ -263,7 +317,7 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
         }
         let (stop_pushing, stopped) = tokio::sync::watch::channel(false);
         let lineage = db.lineage().await.map_err(|e| UsageError::new(e.to_string()))?;
-        server::push::spawn(db.clone(), lineage, &state.push, state.edges.clone(), &stopped);
+        server::push::spawn(db.clone(), keys, &lineage, &state.push, state.edges.clone(), &stopped);
         server::push::spawn_pruning(db.clone(), state.push.retention, stopped.clone());
         if !state.push.edges.is_empty() {
             tracing::info!(edges = state.push.edges.len(), "pushing state to the edges");
@@ -338,15 +392,13 @@ pub fn run_bench_load(args: &BenchLoadArgs, out: &mut dyn std::io::Write) -> Res
     if args.orgs == 0 || args.credentials < args.orgs {
         return Err(UsageError::new("--orgs must be at least 1 and --credentials at least --orgs"));
     }
-    let master = args.store.load_or_generate_master_key()?;
-    let url = args.store.database_url();
+    let masters = args.store.load_or_generate_master_keys()?;
     runtime()?.block_on(async {
-        let db = db::open(&url).await.map_err(|e| UsageError::new(e.to_string()))?;
-        db.check_master_key(&master).await.map_err(|e| UsageError::new(e.to_string()))?;
+        let (db, keys) = args.store.open(masters).await?;
         let started = std::time::Instant::now();
         let per_org = args.credentials / args.orgs;
         let step = (args.orgs / 10).max(1);
-        let loaded = db::bulk::load(&db, &args.prefix, args.orgs, per_org, |done| {
+        let loaded = db::bulk::load(&db, &keys, &args.prefix, args.orgs, per_org, |done| {
             if done % step == 0 {
                 eprintln!("embedgate: bench-load: {done} of {} orgs", args.orgs);
             }

@@ -77,13 +77,14 @@ pub mod web;
 use std::sync::Arc;
 
 use embedgate_core::rules::Email;
-use embedgate_core::{MasterKey, OrgSlug};
+use embedgate_core::OrgSlug;
 
 pub use api::app;
 pub use auth::{FailureLimiter, Member, OrgAdmin, OrgMember};
 pub use error::{AppError, ErrorBody};
 pub use push::PushConfig;
 
+use crate::store::keys::Keys;
 use crate::store::{Event, Store, StoreError};
 
 /// Failed authentications allowed per client address per minute by default.
@@ -94,8 +95,9 @@ pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
 pub struct AppState {
     /// The database (every query goes through [`crate::store`]).
     pub store: Store,
-    /// The master key (only used to derive a secret for the one-time create/rotate answer).
-    pub master: Arc<MasterKey>,
+    /// The master keys and the org keys they open (secrets are derived for
+    /// the one-time create/rotate answer and wrapped for the edges).
+    pub keys: Arc<Keys>,
     /// The failed-authentication limiter.
     pub limiter: Arc<FailureLimiter>,
     /// Where and how to push state to the edges (architecture.md §6).
@@ -112,15 +114,15 @@ pub struct AppState {
 
 impl AppState {
     /// A state with the default failed-authentication limit.
-    pub fn new(store: Store, master: MasterKey) -> Self {
-        Self::with_auth_limit(store, master, DEFAULT_AUTH_FAILURES_PER_MINUTE)
+    pub fn new(store: Store, keys: Arc<Keys>) -> Self {
+        Self::with_auth_limit(store, keys, DEFAULT_AUTH_FAILURES_PER_MINUTE)
     }
 
     /// A state allowing `failures_per_minute` failed authentications per address.
-    pub fn with_auth_limit(store: Store, master: MasterKey, failures_per_minute: u32) -> Self {
+    pub fn with_auth_limit(store: Store, keys: Arc<Keys>, failures_per_minute: u32) -> Self {
         Self {
             store,
-            master: Arc::new(master),
+            keys,
             limiter: Arc::new(FailureLimiter::new(failures_per_minute)),
             push: PushConfig::default(),
             edges: Arc::new(push::EdgeBoard::default()),
@@ -142,6 +144,7 @@ pub fn now() -> i64 {
 /// once), or `None` when the org already exists. `embedgate init` runs it.
 pub async fn init_org(
     store: &Store,
+    keys: &Keys,
     org: &str,
     admin_email: &str,
 ) -> Result<Option<zeroize::Zeroizing<String>>, AppError> {
@@ -152,7 +155,7 @@ pub async fn init_org(
     let (token, hash) = auth::new_member_token()?;
     let token_id = auth::random_id()?;
     let mut change = store.change(org.as_str(), "embedgate-init").await?;
-    match change.create_org(&admin, &token_id, &hash, now()).await {
+    match change.create_org(keys, &admin, &token_id, &hash, now()).await {
         Err(StoreError::OrgExists) => return Ok(None),
         other => other?,
     }

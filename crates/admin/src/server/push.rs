@@ -29,16 +29,18 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use embedgate_core::keys::NamedKey;
 use embedgate_core::sync::{
     self, FullProgress, RegionAck, SyncAck, SyncBody, SyncOutcome, SyncRequest, PAGE_BUDGET_BYTES, SIGNATURE_HEADER,
     SYNC_PATH,
 };
-use embedgate_core::{Region, SyncKey, MAX_VERSION_JUMP};
+use embedgate_core::{EdgeKey, KeySet, Region, SyncKey, MAX_VERSION_JUMP};
 use tokio::sync::watch;
 
 use super::metrics::edge_label;
 use super::now;
-use crate::store::export::{self, DeltaCursor, FullCursor};
+use crate::store::export::{self, DeltaCursor, ForEdge, FullCursor};
+use crate::store::keys::Keys;
 use crate::store::{credentials, Store};
 
 /// How often every edge is probed when nothing changes.
@@ -47,13 +49,16 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The push configuration (`EMBEDGATE_EDGES`, `EMBEDGATE_SYNC_KEY`).
+/// The push configuration (`EMBEDGATE_EDGES`, `EMBEDGATE_SYNC_KEY`, `EMBEDGATE_EDGE_KEY`).
 #[derive(Debug, Clone)]
 pub struct PushConfig {
     /// The edges' base URLs.
     pub edges: Vec<String>,
-    /// The key state pushes are signed with.
-    pub sync_key: Option<Arc<SyncKey>>,
+    /// The sync keys: pushes are sealed with the current one (named by its
+    /// id); acks are accepted under either.
+    pub sync_keys: Option<Arc<KeySet<SyncKey>>>,
+    /// The edge key the live secrets sent to the edges are wrapped under.
+    pub edge_key: Option<Arc<EdgeKey>>,
     /// How often each edge is probed when nothing changes.
     pub reconcile: Duration,
     /// The most bytes of records one sync message carries.
@@ -69,7 +74,8 @@ impl Default for PushConfig {
     fn default() -> Self {
         Self {
             edges: Vec::new(),
-            sync_key: None,
+            sync_keys: None,
+            edge_key: None,
             reconcile: DEFAULT_RECONCILE,
             page_bytes: PAGE_BUDGET_BYTES,
             retention: DEFAULT_RETENTION,
@@ -212,9 +218,24 @@ fn lock(m: &Mutex<EdgeStatus>) -> std::sync::MutexGuard<'_, EdgeStatus> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The lineage an edge's state has when it was sent by the database of
+/// `lineage` wrapped under `edge_key`: a new edge key is a new lineage, so
+/// every edge gets a full state wrapped under it (and serves its old one,
+/// which it can still open, until that is complete).
+pub fn edge_lineage(lineage: &str, edge_key: &EdgeKey) -> String {
+    format!("{lineage}/{}", edge_key.id())
+}
+
 /// Starts one push task per edge (for the database of `lineage`); they stop when `shutdown` fires.
-pub fn spawn(db: Store, lineage: String, config: &PushConfig, board: Arc<EdgeBoard>, shutdown: &watch::Receiver<bool>) {
-    let Some(key) = config.sync_key.clone() else { return };
+pub fn spawn(
+    db: Store,
+    keys: Arc<Keys>,
+    lineage: &str,
+    config: &PushConfig,
+    board: Arc<EdgeBoard>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let (Some(sync_keys), Some(edge_key)) = (config.sync_keys.clone(), config.edge_key.clone()) else { return };
     let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
         Ok(c) => c,
         Err(e) => {
@@ -222,7 +243,9 @@ pub fn spawn(db: Store, lineage: String, config: &PushConfig, board: Arc<EdgeBoa
             return;
         }
     };
-    let shared = Arc::new(Shared { db, lineage, page_bytes: config.page_bytes, key, client, board });
+    let lineage = edge_lineage(lineage, &edge_key);
+    let shared =
+        Arc::new(Shared { db, keys, edge_key, lineage, page_bytes: config.page_bytes, sync_keys, client, board });
     for (index, url) in config.edges.iter().enumerate() {
         let endpoint = format!("{}{SYNC_PATH}", url.trim_end_matches('/'));
         let task = Task { shared: shared.clone(), index, endpoint, full: None, needs_full: false, replace: false };
@@ -232,11 +255,19 @@ pub fn spawn(db: Store, lineage: String, config: &PushConfig, board: Arc<EdgeBoa
 
 struct Shared {
     db: Store,
+    keys: Arc<Keys>,
+    edge_key: Arc<EdgeKey>,
     lineage: String,
     page_bytes: usize,
-    key: Arc<SyncKey>,
+    sync_keys: Arc<KeySet<SyncKey>>,
     client: reqwest::Client,
     board: Arc<EdgeBoard>,
+}
+
+impl Shared {
+    fn sealer(&self) -> ForEdge<'_> {
+        ForEdge { keys: &self.keys, edge: &self.edge_key }
+    }
 }
 
 /// A full state on its way to one edge: the cursor where each page starts,
@@ -378,7 +409,8 @@ impl Task {
         let run = self.full.as_mut().ok_or("no full state")?;
         let seq = usize::try_from(run.next_seq).unwrap_or(usize::MAX);
         let start = run.starts.get(seq).cloned().ok_or("a page the admin never started was asked for")?;
-        let (orgs, next) = export::full_page(db, &start, self.shared.page_bytes).await.map_err(db_err)?;
+        let (orgs, next) =
+            export::full_page(db, &self.shared.sealer(), &start, self.shared.page_bytes).await.map_err(db_err)?;
         if let Some(next) = &next {
             run.starts.truncate(seq + 1);
             run.starts.push(next.clone());
@@ -402,9 +434,16 @@ impl Task {
         let mut cursor: Option<DeltaCursor> = None;
         let mut pages = Vec::new();
         loop {
-            let (orgs, next) = export::delta_page(db, applied, version, cursor.as_ref(), self.shared.page_bytes)
-                .await
-                .map_err(db_err)?;
+            let (orgs, next) = export::delta_page(
+                db,
+                &self.shared.sealer(),
+                applied,
+                version,
+                cursor.as_ref(),
+                self.shared.page_bytes,
+            )
+            .await
+            .map_err(db_err)?;
             let last = next.is_none();
             pages.push(SyncBody::Delta { from: applied, to: version, last, orgs });
             if last {
@@ -455,7 +494,7 @@ impl Task {
     }
 
     async fn send(&self, kind: Kind, request: &SyncRequest) -> Result<SyncAck, String> {
-        let sealed = sync::seal_request(request, &self.shared.key);
+        let sealed = sync::seal_request(request, self.shared.sync_keys.current());
         let bytes = sealed.body.len();
         self.shared.board.update(self.index, |s| {
             s.last_attempt_at = Some(now());
@@ -481,7 +520,7 @@ impl Task {
                 .unwrap_or_default();
             return Err(format!("the edge answered HTTP {} {code}", status.as_u16()));
         }
-        sync::open_ack(&body, signature.as_deref(), &self.shared.key, &request.nonce)
+        sync::open_ack(&body, signature.as_deref(), &*self.shared.sync_keys, &request.nonce)
             .map_err(|e| format!("edge ack refused: {e}"))
     }
 

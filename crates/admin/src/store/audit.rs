@@ -104,6 +104,30 @@ pub enum Event {
         /// The region.
         home_region: embedgate_core::Region,
     },
+    /// `org.key_create`: the org got its first key material (a new org, or
+    /// the upgrade of a database from before the key hierarchy).
+    OrgKeyCreated {
+        /// The master key it is wrapped under.
+        master_key: embedgate_core::KeyId,
+        /// Live v1 secrets sealed under it by the upgrade.
+        sealed: u64,
+    },
+    /// `org.key_rewrap`: `embedgate rekey` wrapped the org's key under a new
+    /// master key (its secrets are unchanged).
+    OrgKeyRewrapped {
+        /// The master key it was wrapped under.
+        from: embedgate_core::KeyId,
+        /// The master key it is wrapped under now.
+        to: embedgate_core::KeyId,
+    },
+    /// `org.key_rotate`: emergency rotation; the org has new key material
+    /// and every credential a new secret.
+    OrgKeyRotated {
+        /// The org key's new epoch.
+        epoch: u32,
+        /// Credentials given a new secret (live ones) or moved off the old key (revoked ones).
+        credentials: usize,
+    },
 }
 
 impl Event {
@@ -124,13 +148,21 @@ impl Event {
             Self::CredentialDeleted { .. } => "credential.delete",
             Self::HomeRegionSet { .. } => "org.settings",
             Self::BulkLoaded { .. } => "credential.bulk_create",
+            Self::OrgKeyCreated { .. } => "org.key_create",
+            Self::OrgKeyRewrapped { .. } => "org.key_rewrap",
+            Self::OrgKeyRotated { .. } => "org.key_rotate",
         }
     }
 
     /// What it acted on: the org (its creation), a member's email, or a client ID.
     fn target<'a>(&'a self, org: &'a str) -> &'a str {
         match self {
-            Self::OrgCreated { .. } | Self::HomeRegionSet { .. } | Self::BulkLoaded { .. } => org,
+            Self::OrgCreated { .. }
+            | Self::HomeRegionSet { .. }
+            | Self::BulkLoaded { .. }
+            | Self::OrgKeyCreated { .. }
+            | Self::OrgKeyRewrapped { .. }
+            | Self::OrgKeyRotated { .. } => org,
             Self::MemberCreated { email, .. }
             | Self::MemberTypeChanged { email, .. }
             | Self::MemberDeactivated { email }
@@ -160,6 +192,9 @@ impl Event {
             Self::CredentialDeleted { name, .. } => json!({ "name": name }),
             Self::HomeRegionSet { home_region } => json!({ "home_region": home_region }),
             Self::BulkLoaded { count } => json!({ "count": count }),
+            Self::OrgKeyCreated { master_key, sealed } => json!({ "master_key": master_key, "sealed": sealed }),
+            Self::OrgKeyRewrapped { from, to } => json!({ "master_key": { "from": from, "to": to } }),
+            Self::OrgKeyRotated { epoch, credentials } => json!({ "epoch": epoch, "credentials": credentials }),
             Self::MemberDeactivated { .. } | Self::CredentialRevoked { .. } | Self::PreviousSecretRetired { .. } => {
                 json!({})
             }

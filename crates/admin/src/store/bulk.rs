@@ -9,6 +9,7 @@ use embedgate_core::rules::Email;
 use embedgate_core::ClientId;
 
 use super::change::Touched;
+use super::keys::Keys;
 use super::{Change, Event, Store, StoreError};
 use crate::server::now;
 
@@ -31,6 +32,7 @@ pub struct Loaded {
 /// privilege. `progress` hears of each org done.
 pub async fn load(
     store: &Store,
+    keys: &Keys,
     prefix: &str,
     orgs: usize,
     per_org: usize,
@@ -44,7 +46,7 @@ pub async fn load(
         let mut change = store.change(&org, "embedgate-bench-load").await?;
         let token_id = ClientId::generate().map_err(|e| StoreError::Corrupt(e.to_string()))?;
         // The admin's token hash is random: nobody holds the token.
-        change.create_org(&admin, token_id.as_str(), token_id.as_str(), at).await?;
+        change.create_org(keys, &admin, token_id.as_str(), token_id.as_str(), at).await?;
         change.bulk_credentials(&admin, per_org, at).await?;
         let committed = change.commit(Event::BulkLoaded { count: per_org }).await?;
         loaded.orgs += 1;
@@ -75,7 +77,7 @@ impl Change {
                 }
                 let _ = write!(
                     sql,
-                    "(${}, ${}, ${}, NULL, ${}, '[\"embedding\"]', {at}, 'embedgate-bench-load', 'v1', 1, '[]')",
+                    "(${}, ${}, ${}, NULL, ${}, '[\"embedding\"]', {at}, 'embedgate-bench-load', 'v2', 1, '[]')",
                     base + 1,
                     base + 2,
                     base + 3,

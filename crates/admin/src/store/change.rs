@@ -54,6 +54,8 @@ pub struct Change {
     actor: String,
     touched: BTreeSet<Touched>,
     version_to: Option<i64>,
+    /// Audit entries of other orgs a batch writes ([`Change::commit_batch`]).
+    batch: Vec<(String, Event)>,
 }
 
 /// What a committed change did to the state version.
@@ -84,6 +86,7 @@ impl Change {
             actor: actor.to_owned(),
             touched: BTreeSet::new(),
             version_to: None,
+            batch: Vec::new(),
         })
     }
 
@@ -175,6 +178,26 @@ impl Change {
             committed.send_if_modified(|v| (version > *v).then(|| *v = version).is_some());
         }
         Ok(())
+    }
+
+    /// Queues an audit entry for `org` (a batch over many orgs, such as
+    /// re-wrapping their keys, that the edges do not see).
+    pub(super) fn also_audit(&mut self, org: &str, event: Event) {
+        self.batch.push((org.to_owned(), event));
+    }
+
+    /// Commits a batch: the queued audit entries, no version (nothing the
+    /// edges see may have been touched).
+    pub(super) async fn commit_batch(mut self) -> Result<(), StoreError> {
+        if !self.touched.is_empty() {
+            return Err(StoreError::Corrupt("a batch touched what the edges see".into()));
+        }
+        let at = now();
+        let batch = std::mem::take(&mut self.batch);
+        for (org, event) in &batch {
+            audit::insert(&mut self.tx, org, &self.actor, event, at).await?;
+        }
+        self.finish(None).await
     }
 
     /// Commits housekeeping that no member asked for and the edges do not

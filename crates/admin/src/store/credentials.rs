@@ -1,13 +1,14 @@
-//! Embed credentials: the stored row (never a secret: only the generation
-//! numbers secrets are derived from), its status and edge record, reads,
-//! and the changes that create, edit, rotate, retire and revoke.
+//! Embed credentials: the stored row (never a secret in the clear: the
+//! generation numbers secrets are derived from with the org's key, and
+//! pre-hierarchy secrets sealed under it), its status and edge record,
+//! reads, and the changes that create, edit, rotate, retire and revoke.
 
 use embedgate_core::rules::{
     AllowedOrigins, CredentialName, CredentialPatch, CredentialStatus, Description, Email, MemberStatus, NewCredential,
     Patch, Privileges, TokenLifetime,
 };
 use embedgate_core::sync::Usage;
-use embedgate_core::{AccountType, ClientId, EdgeCredential, Kdf, OrgSlug, Policy, SecretGeneration};
+use embedgate_core::{AccountType, ClientId, EdgeCredential, Kdf, OrgSlug, Policy, SecretGeneration, Wrapped};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
@@ -49,6 +50,13 @@ pub struct Credential {
     pub current_generation: u32,
     /// The previous generation, live until retired.
     pub previous_generation: Option<u32>,
+    /// The current generation's secret sealed under the org key, when it
+    /// cannot be derived (issued before the key hierarchy).
+    pub sealed_current: Option<Wrapped>,
+    /// The same for the previous generation.
+    pub sealed_previous: Option<Wrapped>,
+    /// The epoch of the org key its secrets derive from (the org's now).
+    pub key_epoch: u32,
     /// Pages allowed to frame its embeds (empty: any).
     pub allowed_origins: AllowedOrigins,
     /// Its own token-lifetime limit.
@@ -62,10 +70,11 @@ pub struct Credential {
 const COLUMNS: &str =
     "c.client_id, c.org, c.name, c.description, c.owner_email, m.account_type AS owner_account_type, \
      m.status AS owner_status, c.privileges, c.created_at, c.created_by, c.revoked_at, c.revoked_by, \
-     c.last_used_at, c.kdf, c.current_generation, c.previous_generation, c.allowed_origins, \
-     c.max_token_lifetime_s, c.not_before_cutoff, c.version";
+     c.last_used_at, c.kdf, c.current_generation, c.previous_generation, c.sealed_current, c.sealed_previous, \
+     o.key_epoch, c.allowed_origins, c.max_token_lifetime_s, c.not_before_cutoff, c.version";
 
-const FROM: &str = "FROM credentials c LEFT JOIN members m ON m.org = c.org AND m.email = c.owner_email";
+const FROM: &str = "FROM credentials c JOIN orgs o ON o.slug = c.org \
+                    LEFT JOIN members m ON m.org = c.org AND m.email = c.owner_email";
 
 fn generation(column: &str, value: i64) -> Result<u32, StoreError> {
     stored(column, u32::try_from(value))
@@ -76,6 +85,7 @@ impl Credential {
         let text = |column: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(column)?) };
         let kdf = match text("kdf")?.as_str() {
             "v1" => Kdf::V1,
+            "v2" => Kdf::V2,
             other => return Err(StoreError::Corrupt(format!("credentials.kdf: {other:?}"))),
         };
         Ok(Self {
@@ -107,6 +117,15 @@ impl Credential {
                 .try_get::<Option<i64>, _>("previous_generation")?
                 .map(|g| generation("credentials.previous_generation", g))
                 .transpose()?,
+            sealed_current: row
+                .try_get::<Option<String>, _>("sealed_current")?
+                .map(|w| stored("credentials.sealed_current", w.parse()))
+                .transpose()?,
+            sealed_previous: row
+                .try_get::<Option<String>, _>("sealed_previous")?
+                .map(|w| stored("credentials.sealed_previous", w.parse()))
+                .transpose()?,
+            key_epoch: stored("orgs.key_epoch", u32::try_from(row.try_get::<i64, _>("key_epoch")?))?,
             allowed_origins: stored("credentials.allowed_origins", serde_json::from_str(&text("allowed_origins")?))?,
             max_token_lifetime_s: row
                 .try_get::<Option<i64>, _>("max_token_lifetime_s")?
@@ -127,18 +146,15 @@ impl Credential {
         std::iter::once(self.current_generation).chain(self.previous_generation).collect()
     }
 
-    /// The record the edges hold: everything but the owner's standing,
-    /// which travels on its own ([`super::members::Member::edge_owner`]).
-    pub fn edge_record(&self) -> EdgeCredential {
+    /// The record the edges hold, with its live `secrets` wrapped for them
+    /// ([`super::keys::Keys::edge_secrets`]): everything but the owner's
+    /// standing, which travels on its own ([`super::members::Member::edge_owner`]).
+    pub fn edge_record(&self, secrets: Vec<SecretGeneration>) -> EdgeCredential {
         EdgeCredential {
             client_id: self.client_id.clone(),
             owner: self.owner.as_str().to_owned(),
             privileges: self.privileges.as_set().clone(),
-            secrets: self
-                .live_generations()
-                .into_iter()
-                .map(|generation| SecretGeneration { generation, kdf: self.kdf })
-                .collect(),
+            secrets,
             policy: Policy {
                 allowed_origins: self.allowed_origins.clone(),
                 max_token_lifetime_s: self.max_token_lifetime_s,
@@ -269,7 +285,7 @@ impl Change {
         let inserted = sqlx::query(
             "INSERT INTO credentials (client_id, org, name, description, owner_email, privileges, created_at, \
              created_by, kdf, current_generation, allowed_origins, max_token_lifetime_s, not_before_cutoff) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'v1', 1, $9, $10, $11)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'v2', 1, $9, $10, $11)",
         )
         .bind(client_id.as_str())
         .bind(&org)
@@ -404,7 +420,7 @@ impl Change {
         self.live_change(
             client_id,
             "UPDATE credentials SET previous_generation = current_generation, \
-             current_generation = current_generation + 1 \
+             current_generation = current_generation + 1, sealed_previous = sealed_current, sealed_current = NULL \
              WHERE org = $1 AND client_id = $2 AND revoked_at IS NULL AND previous_generation IS NULL",
             StoreError::RetireFirst,
         )
@@ -432,7 +448,7 @@ impl Change {
     pub async fn retire_previous(&mut self, client_id: &ClientId) -> Result<Credential, StoreError> {
         self.live_change(
             client_id,
-            "UPDATE credentials SET previous_generation = NULL \
+            "UPDATE credentials SET previous_generation = NULL, sealed_previous = NULL \
              WHERE org = $1 AND client_id = $2 AND revoked_at IS NULL AND previous_generation IS NOT NULL",
             StoreError::NoPrevious,
         )
@@ -477,6 +493,17 @@ pub async fn org_slice(
     .iter()
     .map(Credential::from_row)
     .collect())
+}
+
+/// Every credential of `org`, in client ID order.
+pub async fn all_of(conn: &mut AnyConnection, org: &str) -> Result<Vec<Credential>, StoreError> {
+    sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE c.org = $1 ORDER BY c.client_id"))
+        .bind(org)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(Credential::from_row)
+        .collect()
 }
 
 /// The credentials of `org` among `ids` (a delta's page), each read on its own.

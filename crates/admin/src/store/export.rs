@@ -10,11 +10,12 @@
 
 use std::collections::BTreeMap;
 
-use embedgate_core::{ClientId, Deleted, EdgeCredential, EdgeOwner, OrgChanges, OrgSlug};
+use embedgate_core::{ClientId, Deleted, EdgeCredential, EdgeKey, EdgeOwner, OrgChanges, OrgSlug};
 use sqlx::{AnyConnection, Row};
 
 use super::change::{KIND_CREDENTIAL, KIND_ORG, KIND_OWNER};
 use super::credentials::{self, Credential};
+use super::keys::Keys;
 use super::members::{self, Member};
 use super::{orgs, stored, Store, StoreError};
 use crate::server::now;
@@ -92,10 +93,29 @@ impl Page {
         self.orgs.entry(slug.as_str().to_owned()).or_insert_with(|| OrgChanges::new(slug.clone()))
     }
 
-    fn add_credential(&mut self, slug: &OrgSlug, c: &Credential) {
-        let record = c.edge_record();
+    /// Adds `c` with its live secrets wrapped for the edge. A row whose
+    /// secrets cannot be made is left out (logged); a key this admin cannot
+    /// open fails the page (sending the org without its credentials would
+    /// drop them at the edge).
+    async fn add_credential(
+        &mut self,
+        conn: &mut AnyConnection,
+        sealer: &ForEdge<'_>,
+        slug: &OrgSlug,
+        c: &Credential,
+    ) -> Result<(), StoreError> {
+        let secrets = match sealer.keys.edge_secrets(conn, c, sealer.edge).await {
+            Ok(secrets) => secrets,
+            Err(e @ StoreError::Corrupt(_)) => {
+                skip(&e);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let record = c.edge_record(secrets);
         self.bytes += json_len(&record);
         self.org(slug).credentials.push(record);
+        Ok(())
     }
 
     fn add_owner(&mut self, slug: &OrgSlug, owner: EdgeOwner) {
@@ -121,11 +141,22 @@ fn skip(e: &StoreError) {
     tracing::error!(error = %e, "a row cannot be exported to the edges; left out");
 }
 
+/// What wraps the live secrets in what is sent to an edge: the org keys
+/// they derive from and the edge key they are wrapped under.
+#[derive(Debug, Clone, Copy)]
+pub struct ForEdge<'a> {
+    /// The admin's master keys and org-key cache.
+    pub keys: &'a Keys,
+    /// The edge key (the current one).
+    pub edge: &'a EdgeKey,
+}
+
 /// One page of the delta after `from` up to `to`, starting after `cursor`,
 /// filled up to `budget` bytes of records: the orgs' changes, and the cursor
 /// of the next page (`None`: this is the last).
 pub async fn delta_page(
     store: &Store,
+    sealer: &ForEdge<'_>,
     from: u64,
     to: u64,
     cursor: Option<&DeltaCursor>,
@@ -164,7 +195,7 @@ pub async fn delta_page(
             }
             // The group's records in one query, then added one by one under the budget.
             let group = &keys[i..j];
-            let taken = add_group(&mut conn, &mut page, &org, &kind, group, budget).await?;
+            let taken = add_group(&mut conn, sealer, &mut page, &org, &kind, group, budget).await?;
             let last = &group[taken - 1];
             after = DeltaCursor { org: last.0.clone(), kind: last.1.clone(), record: last.2.clone() };
             if page.bytes >= budget {
@@ -185,6 +216,7 @@ pub async fn delta_page(
 /// (at least one).
 async fn add_group(
     conn: &mut AnyConnection,
+    sealer: &ForEdge<'_>,
     page: &mut Page,
     org: &str,
     kind: &str,
@@ -216,7 +248,7 @@ async fn add_group(
                         if let Some(owner) = members::get(conn, org, &c.owner).await? {
                             page.add_owner(&slug, owner.edge_owner());
                         }
-                        page.add_credential(&slug, c);
+                        page.add_credential(conn, sealer, &slug, c).await?;
                     }
                     // Changed and gone: deleted, as of the change that deleted it.
                     None => {
@@ -279,6 +311,7 @@ impl FullCursor {
 /// next page's cursor (`None`: this is the last).
 pub async fn full_page(
     store: &Store,
+    sealer: &ForEdge<'_>,
     cursor: &FullCursor,
     budget: usize,
 ) -> Result<(Vec<OrgChanges>, Option<FullCursor>), StoreError> {
@@ -320,10 +353,10 @@ pub async fn full_page(
                 match c {
                     Ok(c) => {
                         at.after = Some(c.client_id.as_str().to_owned());
-                        if c.edge_record().tombstone_until(60).is_some_and(|until| until < now) {
+                        if c.edge_record(Vec::new()).tombstone_until(60).is_some_and(|until| until < now) {
                             continue;
                         }
-                        page.add_credential(&org.slug, &c);
+                        page.add_credential(&mut conn, sealer, &org.slug, &c).await?;
                         if page.bytes >= budget {
                             // The org goes on in the next page (even if this was its last row: completing is cheap).
                             page.org(&org.slug);
@@ -349,10 +382,17 @@ pub async fn full_page(
 }
 
 /// The credentials of `org` as the edges hold them, with their owners (for tests and tools).
-pub async fn org_records(store: &Store, org: &str) -> Result<(Vec<EdgeCredential>, Vec<EdgeOwner>), StoreError> {
+pub async fn org_records(
+    store: &Store,
+    sealer: &ForEdge<'_>,
+    org: &str,
+) -> Result<(Vec<EdgeCredential>, Vec<EdgeOwner>), StoreError> {
     let mut conn = store.pool.acquire().await?;
-    let creds = credentials::org_slice(&mut conn, org, "", i64::MAX).await?;
-    let creds = creds.into_iter().filter_map(Result::ok).map(|c| c.edge_record()).collect();
+    let mut creds = Vec::new();
+    for c in credentials::org_slice(&mut conn, org, "", i64::MAX).await?.into_iter().filter_map(Result::ok) {
+        let secrets = sealer.keys.edge_secrets(&mut conn, &c, sealer.edge).await?;
+        creds.push(c.edge_record(secrets));
+    }
     let owners = members::list(&mut conn, org).await?.iter().map(Member::edge_owner).collect();
     Ok((creds, owners))
 }

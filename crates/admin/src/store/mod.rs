@@ -19,6 +19,7 @@ pub mod bulk;
 mod change;
 pub mod credentials;
 pub mod export;
+pub mod keys;
 pub mod members;
 pub mod orgs;
 pub mod tokens;
@@ -65,12 +66,14 @@ impl Backend {
                 (2, include_str!("../../migrations/sqlite/0002_settings.sql")),
                 (3, include_str!("../../migrations/sqlite/0003_credentials_page_index.sql")),
                 (4, include_str!("../../migrations/sqlite/0004_change_log.sql")),
+                (5, include_str!("../../migrations/sqlite/0005_org_keys.sql")),
             ],
             Self::Postgres => &[
                 (1, include_str!("../../migrations/postgres/0001_init.sql")),
                 (2, include_str!("../../migrations/postgres/0002_settings.sql")),
                 (3, include_str!("../../migrations/postgres/0003_credentials_page_index.sql")),
                 (4, include_str!("../../migrations/postgres/0004_change_log.sql")),
+                (5, include_str!("../../migrations/postgres/0005_org_keys.sql")),
             ],
         }
     }
@@ -102,12 +105,37 @@ pub enum StoreError {
     /// The directory of the SQLite file could not be created.
     #[error("cannot create the database directory {0}: {1}")]
     Dir(String, std::io::Error),
-    /// The configured master key is not the one this database was set up with.
+    /// A database from before the key hierarchy was set up with another master key.
     #[error(
         "the master key does not match this database (its credentials were issued under another key); \
-         configure the original EMBEDGATE_MASTER_KEY or <data-dir>/master.key"
+         configure the original EMBEDGATE_MASTER_KEY or <data-dir>/master.key for the upgrade"
     )]
     MasterKeyMismatch,
+    /// A configured master key was retired by `embedgate rekey`.
+    #[error(
+        "master key {id} was retired by `embedgate rekey` (replaced by {by}); configure the current master key \
+         (EMBEDGATE_MASTER_KEY or <data-dir>/master.key) instead"
+    )]
+    MasterKeyRetired {
+        /// The retired key's id.
+        id: embedgate_core::KeyId,
+        /// The key that replaced it.
+        by: embedgate_core::KeyId,
+    },
+    /// Org keys are wrapped under a master key that is not configured.
+    #[error(
+        "{orgs} org key(s) are wrapped under master key {id}, which is not configured; configure it \
+         (during `embedgate rekey`, as EMBEDGATE_MASTER_KEY=<new>,<old>)"
+    )]
+    MasterKeyMissing {
+        /// The missing key's id.
+        id: embedgate_core::KeyId,
+        /// How many org keys it wraps.
+        orgs: i64,
+    },
+    /// An org has no key material yet (the database was not prepared with a master key).
+    #[error("org {0} has no key yet; start `embedgate serve` with the master key once")]
+    NoOrgKey(String),
     /// No such org, member, token or credential (what was looked for).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -208,8 +236,10 @@ pub async fn open(url: &str) -> Result<Store, StoreError> {
     Ok(db)
 }
 
-/// A one-way check value of a master key: the first 128 bits of
-/// SHA-256("embedgate/master-key-check" ‖ 0x00 ‖ key), hex. It cannot derive a secret.
+/// The one-way check value by which a database from before the key
+/// hierarchy knew its master key: the first 128 bits of
+/// SHA-256("embedgate/master-key-check" ‖ 0x00 ‖ key), hex ([`keys::prepare`]
+/// finds the key it names, upgrades, and deletes it).
 fn master_key_check(master: &MasterKey) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -223,25 +253,6 @@ fn master_key_check(master: &MasterKey) -> String {
 }
 
 impl Store {
-    /// Records the master key's check value on first use and refuses a
-    /// different key afterwards, so a lost or swapped key is caught at start
-    /// instead of silently issuing secrets the edge will not accept.
-    pub async fn check_master_key(&self, master: &MasterKey) -> Result<(), StoreError> {
-        let check = master_key_check(master);
-        sqlx::query("INSERT INTO settings (name, value) VALUES ('master_key_check', $1) ON CONFLICT (name) DO NOTHING")
-            .bind(&check)
-            .execute(&self.pool)
-            .await?;
-        let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE name = 'master_key_check'")
-            .fetch_one(&self.pool)
-            .await?;
-        if stored == check {
-            Ok(())
-        } else {
-            Err(StoreError::MasterKeyMismatch)
-        }
-    }
-
     /// This database's lineage: random, made on first use, sent with every
     /// sync message, so an edge that holds another database's state is
     /// recognised (and given a full state) whatever its version.

@@ -10,11 +10,13 @@ use super::change::Touched;
 use super::{is_unique_violation, stored, Change, StoreError};
 
 impl Change {
-    /// Creates this change's org with `admin` as its first (active) admin
+    /// Creates this change's org, with its own key material wrapped under
+    /// the current master key, and `admin` as its first (active) admin
     /// holding the token that hashes to `token_hash` ([`StoreError::OrgExists`]
     /// if the org is there already).
     pub async fn create_org(
         &mut self,
+        keys: &super::keys::Keys,
         admin: &Email,
         token_id: &str,
         token_hash: &str,
@@ -32,6 +34,7 @@ impl Change {
                 other?;
             }
         }
+        self.set_first_org_key(keys).await?;
         sqlx::query(
             "INSERT INTO members (org, email, account_type, status, created_at) VALUES ($1, $2, 'admin', 'active', $3)",
         )

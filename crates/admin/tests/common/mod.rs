@@ -13,6 +13,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use embedgate_admin::server::{self, AppState};
+use embedgate_admin::store::keys::Keys;
 use embedgate_admin::store::Store as Db;
 use embedgate_core::MasterKey;
 use http_body_util::BodyExt;
@@ -174,6 +175,8 @@ pub struct Env {
     pub state: AppState,
     pub app: Router,
     pub master: MasterKey,
+    /// The edge key pushes are wrapped under in these tests.
+    pub edge_key: embedgate_core::EdgeKey,
     pub admin_token: String,
     pub dir: tempfile::TempDir,
     pub url: String,
@@ -193,14 +196,16 @@ impl Env {
         let database = TestDatabase::create(backend, dir.path()).await;
         let url = database.url.clone();
         let db = embedgate_admin::store::open(&url).await.unwrap();
-        let token = server::init_org(&db, ORG, ADMIN).await.unwrap().unwrap();
         let master = MasterKey::generate().unwrap();
-        db.check_master_key(&master).await.unwrap();
-        let state = AppState::with_auth_limit(db, master.clone(), limit);
+        let keys = std::sync::Arc::new(Keys::new(embedgate_core::KeySet::single(master.clone())));
+        embedgate_admin::store::keys::prepare(&db, &keys).await.unwrap();
+        let token = server::init_org(&db, &keys, ORG, ADMIN).await.unwrap().unwrap();
+        let state = AppState::with_auth_limit(db, keys, limit);
         Self {
             app: server::app(state.clone()),
             state,
             master,
+            edge_key: embedgate_core::EdgeKey::generate().unwrap(),
             admin_token: token.to_string(),
             dir,
             url,
@@ -211,6 +216,17 @@ impl Env {
     /// The database.
     pub fn db(&self) -> &Db {
         &self.state.store
+    }
+
+    /// The master keys and org keys.
+    pub fn keys(&self) -> &Keys {
+        &self.state.keys
+    }
+
+    /// What wraps the secrets exported for an edge.
+    #[allow(dead_code)]
+    pub fn sealer(&self) -> embedgate_admin::store::export::ForEdge<'_> {
+        embedgate_admin::store::export::ForEdge { keys: &self.state.keys, edge: &self.edge_key }
     }
 
     /// Closes the pool and drops a PostgreSQL test database.

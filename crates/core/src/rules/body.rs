@@ -111,7 +111,7 @@ fn static_name(fields: &'static [&'static str], key: &str) -> &'static str {
 /// The rule whose sentence `message` is: every field type fails with its
 /// rule's own sentence, so this finds it.
 fn rule_named(message: &str) -> RuleError {
-    const FIELD_RULES: [RuleError; 10] = [
+    const FIELD_RULES: [RuleError; 11] = [
         RuleError::Name,
         RuleError::Description,
         RuleError::Email,
@@ -122,6 +122,7 @@ fn rule_named(message: &str) -> RuleError {
         RuleError::Cutoff,
         RuleError::AccountType,
         RuleError::Region,
+        RuleError::Confirm,
     ];
     FIELD_RULES.into_iter().find(|rule| message == rule.to_string()).unwrap_or(RuleError::NotAnObject)
 }
@@ -283,6 +284,24 @@ pub struct OrgSettingsPatch {
 }
 
 impl Body for OrgSettingsPatch {}
+
+/// `POST …/keys/rotate`: an emergency rotation of the org's key material,
+/// confirmed by repeating the org's slug (every credential gets a new secret).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrgKeyRotation {
+    /// The org's slug, repeated: the rotation breaks every embed until the
+    /// host apps have their new secrets.
+    #[serde(deserialize_with = "confirm")]
+    pub confirm: String,
+}
+
+impl Body for OrgKeyRotation {}
+
+/// Any string under [`RuleError::Confirm`] (compared with the org by the caller).
+fn confirm<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    text(d, RuleError::Confirm, |s| if s.len() <= 63 { Ok(s.to_owned()) } else { Err(RuleError::Confirm) })
+}
 
 /// A region under [`RuleError::Region`].
 fn region<'de, D: Deserializer<'de>>(d: D) -> Result<crate::Region, D::Error> {

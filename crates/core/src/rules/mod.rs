@@ -23,7 +23,8 @@ mod openapi;
 mod status;
 
 pub use body::{
-    check_field, parse_body, Body, CredentialPatch, MemberPatch, NewCredential, NewMember, OrgSettingsPatch, Patch,
+    check_field, parse_body, Body, CredentialPatch, MemberPatch, NewCredential, NewMember, OrgKeyRotation,
+    OrgSettingsPatch, Patch,
 };
 pub(crate) use fields::text;
 pub use fields::{AllowedOrigins, CredentialName, Cutoff, Description, Email, Origin, Privileges, TokenLifetime};
@@ -86,6 +87,9 @@ pub enum RuleError {
     /// A region is a Durable Objects location hint.
     #[error("must be one of wnam, enam, sam, weur, eeur, apac, oc, afr, me")]
     Region,
+    /// A confirmation repeats the org's slug exactly.
+    #[error("must repeat the org's slug exactly")]
+    Confirm,
     /// A required field is absent.
     #[error("is required")]
     Required,

@@ -108,8 +108,16 @@ async fn ask_org(env: &Env, config: &Config, region: Region, org: &OrgSlug, clie
         .await?
         .json()
         .await?;
-    let master = &config.master;
-    Ok(with_cache(config, |c| c.absorb(org, Some(client_id), answer, now_ms(), fence, |r| KeyRing::derive(master, r))))
+    let keys = &config.edge_keys;
+    let ring = |org: &OrgSlug, c: &embedgate_core::EdgeCredential| {
+        let (ring, failure) = KeyRing::unwrap(keys, org, &c.client_id, &c.secrets);
+        if let Some(e) = failure {
+            // Its tokens are refused (bad_signature) until a record wrapped under a held key arrives.
+            worker::console_error!("credential {} of {org}: a live secret does not open: {e}", c.client_id);
+        }
+        ring
+    };
+    Ok(with_cache(config, |c| c.absorb(org, Some(client_id), answer, now_ms(), fence, ring)))
 }
 
 /// The credential `client_id`, asked for on `url_org`'s URL, as this

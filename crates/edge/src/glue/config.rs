@@ -1,10 +1,12 @@
-//! The worker's configuration: secrets (`EMBEDGATE_MASTER_KEY`,
-//! `EMBEDGATE_SYNC_KEY`) and variables, read once per isolate.
+//! The worker's configuration: secrets (`EMBEDGATE_EDGE_KEY`,
+//! `EMBEDGATE_SYNC_KEY`, each `current[,other]` during a rotation) and
+//! variables, read once per isolate. An edge holds no master key: one
+//! configured (`EMBEDGATE_MASTER_KEY`) is refused.
 
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use embedgate_core::{EdgeVerifier, MasterKey, Region, SyncKey, Validation};
+use embedgate_core::{EdgeKey, EdgeVerifier, KeySet, Region, SyncKey, Validation};
 use worker::Env;
 
 /// Why the edge cannot serve: its secrets are missing or malformed.
@@ -14,10 +16,11 @@ pub struct Unconfigured(pub &'static str);
 /// What the worker reads from its environment.
 #[derive(Debug)]
 pub struct Config {
-    /// The master key every embed secret is derived from.
-    pub master: MasterKey,
-    /// The key sync messages are sealed with.
-    pub sync: SyncKey,
+    /// The edge keys the admin wraps the live secrets under (the current
+    /// one seals sessions; either opens secrets and sessions).
+    pub edge_keys: KeySet<EdgeKey>,
+    /// The sync keys a message may be sealed with (the ack goes back under the same one).
+    pub sync: KeySet<SyncKey>,
     /// Token validation settings.
     pub validation: Validation,
     /// The verifier (validation and the session key).
@@ -63,12 +66,18 @@ fn secret(env: &Env, name: &str) -> Option<String> {
 }
 
 fn read(env: &Env) -> Result<Config, Unconfigured> {
-    let master = secret(env, "EMBEDGATE_MASTER_KEY").ok_or(Unconfigured("EMBEDGATE_MASTER_KEY is not set"))?;
-    let master =
-        MasterKey::from_printable(&master).map_err(|_| Unconfigured("EMBEDGATE_MASTER_KEY is not a valid egm_ key"))?;
+    if secret(env, "EMBEDGATE_MASTER_KEY").is_some() {
+        return Err(Unconfigured(
+            "EMBEDGATE_MASTER_KEY must not be set on an edge (it opens every org's keys): delete it \
+             (wrangler secret delete EMBEDGATE_MASTER_KEY); the edge needs EMBEDGATE_EDGE_KEY",
+        ));
+    }
+    let edge = secret(env, "EMBEDGATE_EDGE_KEY").ok_or(Unconfigured("EMBEDGATE_EDGE_KEY is not set"))?;
+    let edge_keys = KeySet::<EdgeKey>::parse(&edge)
+        .map_err(|_| Unconfigured("EMBEDGATE_EDGE_KEY must be one or two distinct ege_ keys, comma-separated"))?;
     let sync = secret(env, "EMBEDGATE_SYNC_KEY").ok_or(Unconfigured("EMBEDGATE_SYNC_KEY is not set"))?;
-    let sync =
-        SyncKey::from_printable(&sync).map_err(|_| Unconfigured("EMBEDGATE_SYNC_KEY is not a valid egk_ key"))?;
+    let sync = KeySet::<SyncKey>::parse(&sync)
+        .map_err(|_| Unconfigured("EMBEDGATE_SYNC_KEY must be one or two distinct egk_ keys, comma-separated"))?;
     let regions = match var(env, "EMBEDGATE_REGIONS") {
         None => vec![Region::Wnam],
         Some(list) => Region::parse_list(&list)
@@ -84,8 +93,8 @@ fn read(env: &Env) -> Result<Config, Unconfigured> {
     let flag =
         |name: &str, default: bool| var(env, name).map_or(default, |v| matches!(v.as_str(), "1" | "true" | "yes"));
     Ok(Config {
-        verifier: EdgeVerifier::new(&master, validation.clone()),
-        master,
+        verifier: EdgeVerifier::new(&edge_keys, validation.clone()),
+        edge_keys,
         sync,
         validation,
         origin_url: var(env, "ORIGIN_URL").map(|u| u.trim_end_matches('/').to_owned()),

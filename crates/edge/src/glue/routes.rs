@@ -120,6 +120,9 @@ async fn healthz(env: &Env, config: &Config) -> Result<Response> {
         "round_trips": trips,
         // Each separately deployed edge keeps its own used jtis: a token can be spent once per deployment.
         "replay_scope": "deployment",
+        // The ids (public fingerprints) of the keys this edge holds, current first.
+        "edge_keys": config.edge_keys.ids().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "sync_keys": config.sync.ids().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "now": now,
     });
     json_response(if ok { 200 } else { 503 }, body.to_string())

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use embedgate_core::replica::ReplicaMeta;
 use embedgate_core::sync::{
-    check_signature_header, open_request, seal_ack, RegionAck, SyncAck, SyncBody, SyncError, SyncOutcome, SyncRequest,
-    Usage, MAX_SYNC_BYTES, SIGNATURE_HEADER,
+    check_signature_header, open_request_keyed, seal_ack, RegionAck, SyncAck, SyncBody, SyncError, SyncOutcome,
+    SyncRequest, Usage, MAX_SYNC_BYTES, SIGNATURE_HEADER,
 };
 use embedgate_core::{OrgChanges, Region};
 use futures_util::future::{join_all, select, Either};
@@ -78,14 +78,18 @@ pub async fn sync(mut req: Request, env: &Env, config: &Config) -> Result<Respon
             return json_response(408, render::error_json("body_timeout", "the body did not arrive in time"));
         }
     };
-    let request = match open_request(&body, signature.as_deref(), &config.sync) {
-        Ok(request) => request,
+    let (request, kid) = match open_request_keyed(&body, signature.as_deref(), &config.sync) {
+        Ok(opened) => opened,
         Err(e) => return sync_refusal(&e),
     };
-    // Authentic, but consistent? Checked before anything is stored.
+    // Authentic, but consistent, and verifiable here? Checked before anything is stored.
+    let held = config.edge_keys.ids();
     for org in orgs_of(&request.body) {
         if let Err(e) = org.check() {
             return json_response(422, render::error_json("inconsistent_state", &e.to_string()));
+        }
+        if let Err(e) = org.check_wrapped(&held) {
+            return json_response(422, render::error_json("unknown_edge_key", &e.to_string()));
         }
     }
     let vouched = request.vouched_at(now_s());
@@ -108,7 +112,9 @@ pub async fn sync(mut req: Request, env: &Env, config: &Config) -> Result<Respon
     let applied_issued_at = results_issued_at(env, config).await.unwrap_or(0);
     let ack =
         SyncAck { applied_version, applied_issued_at, regions, outcome, usage, usage_cursor, nonce: request.nonce };
-    let sealed = seal_ack(&ack, &config.sync);
+    // Answered under the key that sealed the request (it is configured: it opened it).
+    let Some(key) = config.sync.get(kid) else { return sync_refusal(&SyncError::UnknownKey(kid)) };
+    let sealed = seal_ack(&ack, key);
     let status = if ack.outcome == SyncOutcome::Stale { 409 } else { 200 };
     let mut resp = json_response(status, String::from_utf8(sealed.body).unwrap_or_default())?;
     resp.headers_mut().set(SIGNATURE_HEADER, &sealed.signature)?;

@@ -1,6 +1,7 @@
 //! `…/credentials`: embed credentials. A secret appears in exactly two
-//! answers, create and rotate ([`CredentialWithSecret`]), derived on the
-//! spot from the master key; nothing stores it.
+//! answers, create and rotate ([`CredentialWithSecret`]) (and the org's
+//! emergency key rotation, `keys.rs`), derived on the spot from the org's
+//! key; nothing stores it.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -108,10 +109,9 @@ fn expose<S: serde::Serializer>(secret: &EmbedSecret, s: S) -> Result<S::Ok, S::
 }
 
 impl CredentialWithSecret {
-    /// `credential` with its current secret, derived from the master key.
-    fn new(state: &AppState, credential: Credential) -> Self {
+    /// `credential` with its current `secret`.
+    pub(super) fn new(credential: Credential, secret: EmbedSecret) -> Self {
         let generation = credential.current_generation;
-        let secret = state.master.derive_embed_secret(credential.kdf, &credential.client_id, generation);
         Self { credential: credential.into(), secret, generation }
     }
 }
@@ -153,9 +153,10 @@ pub async fn create_credential(
     let client_id = ClientId::generate().map_err(|e| AppError::Internal(format!("random source: {e}")))?;
     let mut change = state.store.change(&org, admin.email.as_str()).await?;
     let credential = change.create_credential(&client_id, &new, now()).await?;
+    let secret = change.current_secret(&state.keys, &credential).await?;
     let event = Event::CredentialCreated { client_id, name: new.name, owner: new.owner, privileges: new.privileges };
     change.commit(event).await?;
-    Ok((StatusCode::CREATED, Json(CredentialWithSecret::new(&state, credential))))
+    Ok((StatusCode::CREATED, Json(CredentialWithSecret::new(credential, secret))))
 }
 
 /// One page of the org's credentials. Open to every active member of the org (read-only).
@@ -267,8 +268,9 @@ pub async fn rotate_credential(
     let client_id = path_client_id(&client_id)?;
     let mut change = state.store.change(&org, admin.email.as_str()).await?;
     let credential = change.rotate_credential(&client_id).await?;
+    let secret = change.current_secret(&state.keys, &credential).await?;
     change.commit(Event::CredentialRotated { client_id, generation: credential.current_generation }).await?;
-    Ok(Json(CredentialWithSecret::new(&state, credential)))
+    Ok(Json(CredentialWithSecret::new(credential, secret)))
 }
 
 /// Retires the previous secret: it no longer verifies.

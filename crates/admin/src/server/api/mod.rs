@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod credentials;
 pub mod edges;
+pub mod keys;
 pub mod members;
 pub mod openapi;
 pub mod ops;
@@ -44,6 +45,7 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(credentials::revoke_credential))
         .routes(routes!(credentials::rotate_credential))
         .routes(routes!(credentials::retire_previous))
+        .routes(routes!(keys::rotate_org_key))
         .routes(routes!(audit::list_audit))
         .split_for_parts();
     openapi::finish(&mut doc);
