@@ -775,3 +775,92 @@ async fn a_deleted_credential_leaves_every_edge() {
     assert_in_force(&edges(&stack), &BOTH, &cases).await;
     step("done");
 }
+
+// ------------------------------------------------------------------ 8
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one scenario, read top to bottom
+async fn an_edge_pushed_beyond_the_admins_reach_shows_failing_and_heals_once_wiped() {
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::start_setup(1, &Setup { edge_vars: &TWO_REGIONS, ..Setup::default() }).await;
+    let portal = stack.create_credential("Customer portal", ADMIN).await;
+    let version = stack.wait_in_sync(PUSH_DEADLINE).await;
+    let lineage = assert_regions_at(&stack.edges[0], version).await;
+    let key = SyncKey::from_printable(&stack.sync_key).unwrap();
+
+    step("with the admin stopped, two sealed deltas of its lineage, each a step of exactly 2^32 (taken)");
+    stack.admin.stop();
+    let mut at = version;
+    for _ in 0..2 {
+        let to = at + MAX_VERSION_JUMP;
+        let delta = SyncBody::Delta { from: at, to, last: true, orgs: vec![] };
+        let request = SyncRequest::new(&lineage, to, delta, BTreeMap::new(), now_s()).unwrap();
+        let (status, ack) = send_sealed(&stack.edges[0], &key, &request).await;
+        assert_eq!((status, ack.outcome, ack.applied_version), (200, SyncOutcome::Applied, to), "{ack:?}");
+        at = to;
+    }
+    let (_, h) = stack.edges[0].healthz_raw().await;
+    assert_eq!(h["version"], at, "{h}");
+
+    step("the admin comes back: the edge is further ahead than it may follow; the board says failing, and why");
+    stack.admin.start().await;
+    let t0 = Instant::now();
+    let listed = loop {
+        let status = stack.edges_status().await;
+        let listed = status["edges"][0].clone();
+        if listed["last_error"].as_str().is_some_and(|e| e.contains("far beyond")) {
+            break listed;
+        }
+        assert!(t0.elapsed() < HEAL_DEADLINE, "the admin does not report the divergence: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    step(&format!("admin board: {} ({})", listed["state"], listed["last_error"]));
+    assert_eq!(listed["state"], "failing", "the edge answers; it is not unreachable: {listed}");
+    let a = stack.edges[0].embed(ORG, Some(&portal.sign(ALICE)), None).await;
+    assert_ok(&a, "the diverged edge", &portal, ALICE);
+
+    step("the admin keeps asking it where it is, without vouching for its state");
+    let vouched = stack.edges[0].healthz().await["last_sync_at"].as_i64().unwrap();
+    let t0 = Instant::now();
+    loop {
+        let status = stack.edges_status().await;
+        let listed = &status["edges"][0];
+        assert_eq!(listed["state"], "failing", "{status}");
+        // Asked again at least two seconds (of sent_at's resolution) after the state was last vouched for.
+        if listed["last_attempt_at"].as_i64().unwrap() >= vouched + 2 {
+            step(&format!("{} probe(s) so far; last at {}", listed["probes"], listed["last_attempt_at"]));
+            break;
+        }
+        assert!(t0.elapsed() < HEAL_DEADLINE, "the admin stopped asking the diverged edge: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let h = stack.edges[0].healthz().await;
+    assert_eq!(h["last_sync_at"], vouched, "a re-check vouched for the diverged state: {h}");
+
+    step("a change on the admin does not reach it");
+    let later = stack.create_credential("Later", ADMIN).await;
+    let target = stack.state_version().await;
+    let a = stack.edges[0].embed(ORG, Some(&later.sign(ALICE)), None).await;
+    assert_refused(&a, "the diverged edge", 401, "unknown_client");
+
+    step("wipe the edge as the board says: the admin notices and sends it a full state");
+    stack.edges[0].stop().await;
+    stack.edges[0].wipe_state();
+    stack.edges[0].start().await;
+    let back = Instant::now();
+    let t0 = Instant::now();
+    loop {
+        let status = stack.edges_status().await;
+        let listed = &status["edges"][0];
+        if listed["state"] == "in_sync" && listed["applied_version"] == target {
+            break;
+        }
+        assert!(t0.elapsed() < HEAL_DEADLINE, "the wiped edge is not brought back: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    step(&format!("in sync at {target} {:.2} s after the wiped edge was back", back.elapsed().as_secs_f64()));
+    assert_eq!(assert_regions_at(&stack.edges[0], target).await, lineage);
+    let cases = [case("portal", &portal, Expect::Ok), case("later", &later, Expect::Ok)];
+    assert_in_force(&edges(&stack), &BOTH, &cases).await;
+    step("done");
+}
