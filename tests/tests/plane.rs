@@ -590,6 +590,8 @@ async fn a_version_jump_beyond_the_bound_is_refused_until_the_admin_vouches_agai
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert_eq!(stack.wait_in_sync(PUSH_DEADLINE).await, version);
+        // The probe clears the error before the edge answers it (ReplicaMeta::probed), so the admin
+        // never hears of a message it did not send: its board is not expected to show `failing` here.
         step(&format!(
             "cleared {:.2} s later (probe every {} s); the admin's states for the edge meanwhile: {states:?}",
             t0.elapsed().as_secs_f64(),
