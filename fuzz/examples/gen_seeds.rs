@@ -87,7 +87,14 @@ fn orgs(version: u64, records: Vec<embedgate_core::CredentialRecord>) -> Vec<Org
 }
 
 fn request(version: u64, body: SyncBody, nonce: &str) -> SyncRequest {
-    SyncRequest { lineage: "seed".into(), version, body, usage_after: BTreeMap::new(), nonce: nonce.into(), sent_at: fz::NOW }
+    SyncRequest {
+        lineage: "seed".into(),
+        version,
+        body,
+        usage_after: BTreeMap::new(),
+        nonce: nonce.into(),
+        sent_at: fz::NOW,
+    }
 }
 
 fn sync_seeds() -> Seeds {
@@ -111,14 +118,18 @@ fn sync_seeds() -> Seeds {
     };
     let requests = [
         ("full_one", request(1, full(1, 0, true, vec![admin.clone()]), "n1")),
-        ("full_three", request(7, full(7, 0, true, vec![admin.clone(), policy.clone(), revoked.clone()]), "0123456789abcdef0123456789abcdef")),
+        (
+            "full_three",
+            request(
+                7,
+                full(7, 0, true, vec![admin.clone(), policy.clone(), revoked.clone()]),
+                "0123456789abcdef0123456789abcdef",
+            ),
+        ),
         ("full_page", request(7, full(7, 1, false, vec![policy.clone()]), "n")),
         ("full_empty", request(2, full(2, 0, true, vec![]), "n")),
         ("full_duplicate", request(3, full(3, 0, true, vec![admin.clone(), admin.clone()]), "n")),
-        (
-            "delta",
-            request(9, SyncBody::Delta { from: 7, to: 9, last: true, orgs: orgs(9, vec![revoked]) }, "d"),
-        ),
+        ("delta", request(9, SyncBody::Delta { from: 7, to: 9, last: true, orgs: orgs(9, vec![revoked]) }, "d")),
         ("probe", request(9, SyncBody::Probe, "probe")),
     ];
     for (name, request) in requests {

@@ -90,7 +90,8 @@ fn fixture() -> &'static Fixture {
                 .await
                 .expect("a database");
             let master = MasterKey::from_printable(MASTER_KEY).expect("fixture master key");
-            let keys = std::sync::Arc::new(embedgate_admin::store::keys::Keys::new(embedgate_core::KeySet::single(master)));
+            let keys =
+                std::sync::Arc::new(embedgate_admin::store::keys::Keys::new(embedgate_core::KeySet::single(master)));
             embedgate_admin::store::keys::prepare(&db, &keys).await.expect("master key");
             let token = server::init_org(&db, &keys, crate::ORG, "admin@acme.test")
                 .await

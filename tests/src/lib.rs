@@ -167,6 +167,46 @@ pub fn pyjwt_sign(client_id: &str, secret: &str, sub: &str, extra: Option<&Value
     token
 }
 
+/// Many embed tokens in one interpreter start (a start costs ~0.2 s): for
+/// each `(credential, sub, count)`, `count` tokens as [`pyjwt_sign`] makes
+/// them (each with its own `jti`). The secrets go through stdin.
+pub fn pyjwt_sign_batch(specs: &[(&Credential, &str, usize)]) -> Vec<Vec<String>> {
+    use std::io::Write as _;
+    let python = python();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pyjwt_embed.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .arg("--batch")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {} ({e}); run `cargo xtask setup`", python.display()));
+    let mut input = String::new();
+    for (cred, sub, count) in specs {
+        let line = json!({"client_id": cred.client_id, "secret": cred.secret, "sub": sub, "count": count});
+        input.push_str(&line.to_string());
+        input.push('\n');
+    }
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{} {script} --batch failed ({}){}",
+        python.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut tokens = stdout.lines().map(str::to_owned);
+    let batches: Vec<Vec<String>> = specs.iter().map(|(_, _, count)| tokens.by_ref().take(*count).collect()).collect();
+    for (batch, (_, _, count)) in batches.iter().zip(specs) {
+        assert_eq!(batch.len(), *count, "PyJWT printed too few tokens");
+        assert!(batch.iter().all(|t| t.split('.').count() == 3), "not JWSs: {batch:?}");
+    }
+    batches
+}
+
 // ------------------------------------------------------------------ HTTP
 
 /// An HTTP client: no redirects followed, no proxy, short timeouts.
@@ -320,6 +360,12 @@ impl Edge {
 
     /// `GET /{org}/workbook/{id}` as JSON with `:jwt=token` and/or a cookie.
     pub async fn embed(&self, org: &str, token: Option<&str>, cookie: Option<&str>) -> Answer {
+        self.embed_in(None, org, token, cookie).await
+    }
+
+    /// [`Edge::embed`] reading the replica of `region` (header
+    /// `x-embedgate-region`, honoured with `EMBEDGATE_TRUST_REGION_HEADER=true`).
+    pub async fn embed_in(&self, region: Option<&str>, org: &str, token: Option<&str>, cookie: Option<&str>) -> Answer {
         let mut url = format!("{}/{org}/workbook/wb-1", self.url);
         if let Some(token) = token {
             url.push_str("?:jwt=");
@@ -328,6 +374,9 @@ impl Edge {
         let mut req = http().get(url).header("accept", "application/json");
         if let Some(cookie) = cookie {
             req = req.header("cookie", cookie);
+        }
+        if let Some(region) = region {
+            req = req.header("x-embedgate-region", region);
         }
         Answer::from(req.send().await.unwrap()).await
     }
@@ -361,6 +410,11 @@ impl Admin {
     pub async fn start(&mut self) {
         blocking(|| self.server.start()).unwrap_or_else(|e| panic!("{e}"));
         note(&format!("started admin (pid {})", self.server.proc().unwrap().pid()));
+    }
+
+    /// The output of its current start (its `serve-N.log`) so far.
+    pub fn log(&self) -> String {
+        self.server.proc().map(|p| std::fs::read_to_string(p.log()).unwrap_or_default()).unwrap_or_default()
     }
 
     /// Stops it (SIGTERM: graceful shutdown).
@@ -401,6 +455,11 @@ impl Credential {
     pub fn sign(&self, sub: &str) -> String {
         pyjwt_sign(&self.client_id, &self.secret, sub, None)
     }
+
+    /// `count` PyJWT tokens of this credential for `sub` (one interpreter start).
+    pub fn sign_many(&self, sub: &str, count: usize) -> Vec<String> {
+        pyjwt_sign_batch(&[(self, sub, count)]).pop().unwrap()
+    }
 }
 
 /// An admin server and its edges, all stopped on drop.
@@ -416,6 +475,8 @@ pub struct Stack {
     pub sync_key: String,
     /// The edge key (printable) the edges hold and the admin wraps secrets under.
     pub edge_key: String,
+    /// Every org's first admin's API token, by org (ORG first).
+    org_tokens: Vec<(String, String)>,
     // Last: removed after every process is stopped.
     dir: tempfile::TempDir,
 }
@@ -444,6 +505,13 @@ impl Stack {
 
     /// [`Stack::start`] with more environment for the admin and more variables for the edges.
     async fn start_with(edges: usize, admin_env: &[(&str, &str)], edge_vars: &[(&str, &str)]) -> Self {
+        Self::start_setup(edges, &Setup { admin_env, edge_vars, orgs: &[] }).await
+    }
+
+    /// [`Stack::start`] as `setup` says: more admin environment, more edge
+    /// variables, more orgs.
+    pub async fn start_setup(edges: usize, setup: &Setup<'_>) -> Self {
+        let Setup { admin_env, edge_vars, orgs } = *setup;
         started();
         require_edge_build();
         let dir = tempfile::Builder::new().prefix("embedgate-e2e-").tempdir().unwrap();
@@ -459,7 +527,13 @@ impl Stack {
         let init = embedgate(&["init", "--org", ORG, "--admin-email", ADMIN, "--data-dir", data], &key_env);
         let init: Value = serde_json::from_str(&init).unwrap();
         let token = init["token"].as_str().unwrap().to_owned();
-        embedgate(&["init", "--org", OTHER_ORG, "--admin-email", "admin@globex.test", "--data-dir", data], &key_env);
+        let mut org_tokens = vec![(ORG.to_owned(), token.clone())];
+        for org in std::iter::once(&OTHER_ORG).chain(orgs) {
+            let admin = admin_of(org);
+            let init = embedgate(&["init", "--org", org, "--admin-email", &admin, "--data-dir", data], &key_env);
+            let init: Value = serde_json::from_str(&init).unwrap();
+            org_tokens.push(((*org).to_owned(), init["token"].as_str().unwrap().to_owned()));
+        }
 
         let mut edges: Vec<Edge> = (0..edges)
             .map(|i| {
@@ -483,7 +557,7 @@ impl Stack {
         for edge in &mut edges {
             edge.spawn();
         }
-        let mut stack = Self { edges, admin, token, sync_key, edge_key, dir };
+        let mut stack = Self { edges, admin, token, sync_key, edge_key, org_tokens, dir };
         for edge in &mut stack.edges {
             edge.wait_ready().await;
         }
@@ -528,6 +602,45 @@ impl Stack {
         Credential {
             client_id: answer["client_id"].as_str().unwrap().to_owned(),
             secret: answer["secret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// The API token of `org`'s first admin ([`admin_of`]).
+    pub fn token_of(&self, org: &str) -> &str {
+        let found = self.org_tokens.iter().find(|(o, _)| o == org);
+        found.map_or_else(|| panic!("the stack has no org {org}"), |(_, token)| token.as_str())
+    }
+
+    /// Creates a credential of `org` owned by its first admin, as that admin.
+    pub async fn create_credential_in(&self, org: &str, name: &str) -> Credential {
+        let body = json!({"name": name, "owner": admin_of(org), "privileges": ["embedding"]});
+        let path = format!("/api/v1/orgs/{org}/credentials");
+        let (status, answer) = self.api_as(self.token_of(org), "POST", &path, Some(body)).await;
+        assert_eq!(status, 201, "POST {path}: {answer}");
+        Credential {
+            client_id: answer["client_id"].as_str().unwrap().to_owned(),
+            secret: answer["secret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// The admin's `GET /metrics` text.
+    pub async fn metrics(&self) -> String {
+        let resp = http().get(format!("{}/metrics", self.admin.url)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "GET /metrics");
+        resp.text().await.unwrap()
+    }
+
+    /// What the admin sent `edge` so far, from `/metrics`.
+    pub async fn pushed_to(&self, edge: &Edge) -> Pushed {
+        let text = self.metrics().await;
+        let edge = edge.url.as_str();
+        let count = |kind: &str| metric(&text, "embedgate_pushes_total", &[("edge", edge), ("kind", kind)]);
+        Pushed {
+            delta: count("delta"),
+            page: count("page"),
+            probe: count("probe"),
+            bytes: metric(&text, "embedgate_push_bytes_total", &[("edge", edge)]),
+            failures: metric(&text, "embedgate_push_failures_total", &[("edge", edge)]),
         }
     }
 
@@ -591,6 +704,59 @@ impl Drop for Stack {
 /// Logs a step of a scenario.
 pub fn step(msg: &str) {
     note(msg);
+}
+
+/// What a stack starts with beyond [`Stack::start`]'s defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Setup<'a> {
+    /// More environment for the admin (`NAME`, `VALUE`; a later one wins).
+    pub admin_env: &'a [(&'a str, &'a str)],
+    /// More worker variables for every edge.
+    pub edge_vars: &'a [(&'a str, &'a str)],
+    /// More orgs (besides [`ORG`] and [`OTHER_ORG`]), made with `embedgate
+    /// init` before the admin starts, each with its first admin [`admin_of`].
+    pub orgs: &'a [&'a str],
+}
+
+/// The first admin of an org the stack made: `admin@{org}.test` ([`ADMIN`] for [`ORG`]).
+pub fn admin_of(org: &str) -> String {
+    format!("admin@{org}.test")
+}
+
+/// Sync messages and bytes the admin sent one edge (`/metrics`), attempts
+/// that failed included (they are counted when sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pushed {
+    /// `embedgate_pushes_total{kind="delta"}`.
+    pub delta: u64,
+    /// `embedgate_pushes_total{kind="page"}`: pages of full states.
+    pub page: u64,
+    /// `embedgate_pushes_total{kind="probe"}`.
+    pub probe: u64,
+    /// `embedgate_push_bytes_total`: sealed bodies of every kind.
+    pub bytes: u64,
+    /// `embedgate_push_failures_total`: attempts that failed (the edge
+    /// unreachable, or it could not take the message).
+    pub failures: u64,
+}
+
+/// The value of the sample `name{labels}` (exactly these labels, in any
+/// order) in a Prometheus text exposition; panics if it is absent.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> u64 {
+    let mut want: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    want.sort();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        let (metric_name, mut got) = match series.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}').split(',').map(str::to_owned).collect::<Vec<_>>()),
+            None => (series, Vec::new()),
+        };
+        got.sort();
+        if metric_name == name && got == want {
+            return value.parse().unwrap_or_else(|_| panic!("{line}: not a whole number"));
+        }
+    }
+    panic!("no {name}{labels:?} in /metrics:\n{text}")
 }
 
 // ------------------------------------------------------------------ leak scans

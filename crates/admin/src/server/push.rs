@@ -183,6 +183,23 @@ impl EdgeStatus {
         }
     }
 
+    /// Notes a step that did not get through: an edge that answered that
+    /// it cannot take what it is sent is `failing` (it is reachable); any
+    /// other failure counts towards `unreachable`.
+    fn failed(&mut self, error: &StepError) {
+        self.failures += 1;
+        match error {
+            StepError::Refused(why) => {
+                self.failing = true;
+                self.last_error = Some(why.clone());
+            }
+            StepError::Attempt(why) => {
+                self.consecutive_failures += 1;
+                self.last_error = Some(why.clone());
+            }
+        }
+    }
+
     fn count(&mut self, kind: Kind, bytes: usize) {
         let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
         self.messages[i] += 1;
@@ -306,10 +323,43 @@ fn db_err(e: impl std::fmt::Display) -> String {
     format!("database: {e}")
 }
 
+/// Why a step did not get through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StepError {
+    /// The attempt failed: the edge was not reached, its answer was not an
+    /// authentic ack, or the database failed.
+    Attempt(String),
+    /// The edge answered, authentically, that it cannot take what it is
+    /// sent (a region refused it), or it is beyond what the admin may move
+    /// it from (it must be wiped).
+    Refused(String),
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Attempt(why) | Self::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<String> for StepError {
+    fn from(why: String) -> Self {
+        Self::Attempt(why)
+    }
+}
+
+impl From<&str> for StepError {
+    fn from(why: &str) -> Self {
+        Self::Attempt(why.to_owned())
+    }
+}
+
 impl Task {
     async fn run(mut self, reconcile: Duration, mut shutdown: watch::Receiver<bool>) {
         let mut changes = self.shared.db.subscribe();
         let mut backoff = FIRST_BACKOFF;
+        let mut failed_in_a_row: u32 = 0;
         let mut next_probe = tokio::time::Instant::now();
         let label = edge_label(&self.endpoint);
         loop {
@@ -320,18 +370,16 @@ impl Task {
                 Ok(Step::Again) => continue,
                 Ok(Step::Done) => {
                     backoff = FIRST_BACKOFF;
+                    failed_in_a_row = 0;
                     next_probe = tokio::time::Instant::now() + reconcile;
                     None
                 }
                 Ok(Step::Idle) => None,
                 Err(e) => {
-                    let failures = self.shared.board.update(self.index, |s| {
-                        s.failures += 1;
-                        s.consecutive_failures += 1;
-                        s.last_error = Some(e.clone());
-                        s.consecutive_failures
-                    });
-                    if failures == 1 || failures.is_power_of_two() {
+                    self.shared.board.update(self.index, |s| s.failed(&e));
+                    failed_in_a_row = failed_in_a_row.saturating_add(1);
+                    if failed_in_a_row == 1 || failed_in_a_row.is_power_of_two() {
+                        let failures = failed_in_a_row;
                         tracing::warn!(edge = %label, failures, error = %e, "sync with the edge failed; retrying");
                     }
                     let wait = backoff;
@@ -353,7 +401,7 @@ impl Task {
         }
     }
 
-    async fn step(&mut self, next_probe: tokio::time::Instant) -> Result<Step, String> {
+    async fn step(&mut self, next_probe: tokio::time::Instant) -> Result<Step, StepError> {
         let db = self.shared.db.clone();
         let version = u64::try_from(db.state_version().await.map_err(db_err)?).unwrap_or(0);
         let (applied, cursor) = self.shared.board.update(self.index, |s| {
@@ -363,24 +411,38 @@ impl Task {
             }
             (s.applied_version, s.usage_cursor.clone())
         });
+        let reach = version.saturating_add(MAX_VERSION_JUMP);
+        let diverged = applied.is_some_and(|a| a > reach) && !self.replace;
         let (kind, body) = match applied {
+            // Beyond what this admin may move it from: only ask where it is now
+            // (the operator may have wiped it since), at every retry.
+            Some(_) if diverged => (Kind::Probe, SyncBody::Probe),
             Some(a) if a > version && !self.replace => return self.ahead(a, version).await,
             Some(a) if a < version || self.replace || self.needs_full => self.forward(a, version).await?,
             None => (Kind::Probe, SyncBody::Probe),
             Some(_) if tokio::time::Instant::now() >= next_probe => (Kind::Probe, SyncBody::Probe),
             Some(_) => return Ok(Step::Idle),
         };
+        // A diverged edge's state is not this admin's to vouch for: it is
+        // asked unstamped (`sent_at` 0 vouches for nothing), so one bounded by
+        // EMBEDGATE_MAX_STATE_AGE still goes stale and fails closed.
+        let sent_at = if diverged { 0 } else { now() };
         let request =
-            SyncRequest::new(&self.shared.lineage, version, body, cursor, now()).map_err(|e| e.to_string())?;
+            SyncRequest::new(&self.shared.lineage, version, body, cursor, sent_at).map_err(|e| e.to_string())?;
         let ack = self.send(kind, &request).await?;
         if let Err(e) = credentials::record_usage(&db.pool, &ack.usage).await {
             tracing::warn!(error = %e, "cannot record credential use");
         }
         self.absorb(&ack, version);
+        if ack.applied_version > reach && !self.replace {
+            return Err(self.diverged(ack.applied_version, version));
+        }
         Ok(match ack.outcome {
             // More pages to send, or the edge told where it really is.
             SyncOutcome::Taken | SyncOutcome::Gap => Step::Again,
-            SyncOutcome::Failed => return Err(ack.error().unwrap_or_else(|| "the edge could not take it".into())),
+            SyncOutcome::Failed => {
+                return Err(StepError::Refused(ack.error().unwrap_or_else(|| "the edge could not take it".into())))
+            }
             _ if ack.applied_version < version => Step::Again,
             _ => Step::Done,
         })
@@ -389,7 +451,7 @@ impl Task {
     /// What brings an edge at `applied` to `version`: the next page of a
     /// full state in progress, else a delta page if the log covers it and it
     /// is small, else the first page of a new full state.
-    async fn forward(&mut self, applied: u64, version: u64) -> Result<(Kind, SyncBody), String> {
+    async fn forward(&mut self, applied: u64, version: u64) -> Result<(Kind, SyncBody), StepError> {
         let db = &self.shared.db.clone();
         if self.full.is_none() {
             let floor = export::floor(db).await.map_err(db_err)?;
@@ -428,7 +490,7 @@ impl Task {
 
     /// The first page of the delta after `applied` (a delta larger than a
     /// page goes as several; each page is sent in turn by the next steps).
-    async fn delta(&mut self, applied: u64, version: u64) -> Result<(Kind, SyncBody), String> {
+    async fn delta(&mut self, applied: u64, version: u64) -> Result<(Kind, SyncBody), StepError> {
         let db = &self.shared.db;
         // Deltas are idempotent: a later page re-read from the start of the range costs little.
         let mut cursor: Option<DeltaCursor> = None;
@@ -459,7 +521,8 @@ impl Task {
                 SyncRequest::new(&self.shared.lineage, version, body, cursor, now()).map_err(|e| e.to_string())?;
             let ack = self.send(Kind::Delta, &request).await?;
             if ack.outcome == SyncOutcome::Failed {
-                return Err(ack.error().unwrap_or_else(|| "the edge could not take a delta page".into()));
+                let why = ack.error().unwrap_or_else(|| "the edge could not take a delta page".into());
+                return Err(StepError::Refused(why));
             }
         }
         Ok((Kind::Delta, last))
@@ -470,27 +533,29 @@ impl Task {
     /// authority: it moves its own version past the edge's, so its next
     /// delta or full state replaces the edge's, but never by more than an
     /// edge would accept in one step ([`MAX_VERSION_JUMP`]): beyond that
-    /// the edge is marked failing and must be wiped.
-    async fn ahead(&mut self, edge: u64, version: u64) -> Result<Step, String> {
+    /// the edge is [`Task::diverged`] (the caller never gets here then).
+    async fn ahead(&mut self, edge: u64, version: u64) -> Result<Step, StepError> {
         let label = edge_label(&self.endpoint);
-        if edge > version.saturating_add(MAX_VERSION_JUMP) {
-            let why = format!(
-                "the edge reports version {edge}, far beyond this admin's {version}: it is not following this \
-                 database; wipe its state (it then gets a full state)"
-            );
-            tracing::error!(edge = %label, edge_version = edge, admin_version = version, "edge diverged");
-            self.shared.board.update(self.index, |s| {
-                s.failing = true;
-                s.last_error = Some(why.clone());
-            });
-            return Err(why);
-        }
         self.shared.db.advance_version_past(edge).await.map_err(db_err)?;
         tracing::warn!(edge = %label, edge_version = edge, admin_version = version, "the edge had a newer state version than this database; advancing ours past it");
         // Its records came from elsewhere: a full state replaces them, even with older ones.
         self.full = None;
         self.replace = true;
         Ok(Step::Again)
+    }
+
+    /// The edge holds this database's state at `edge`, more than an edge
+    /// would accept in one step beyond this admin's `version`: it is not
+    /// following this database and must be wiped (it then gets a full
+    /// state). The admin keeps asking it where it is at each retry, so it
+    /// sees the wipe.
+    fn diverged(&self, edge: u64, version: u64) -> StepError {
+        let why = format!(
+            "the edge reports version {edge}, far beyond this admin's {version}: it is not following this \
+             database; wipe its state (it then gets a full state)"
+        );
+        tracing::error!(edge = %edge_label(&self.endpoint), edge_version = edge, admin_version = version, "edge diverged");
+        StepError::Refused(why)
     }
 
     async fn send(&self, kind: Kind, request: &SyncRequest) -> Result<SyncAck, String> {
@@ -594,5 +659,15 @@ mod tests {
         assert_eq!(s.state(3), "failing", "a region that failed is never shown in sync");
         s.consecutive_failures = 1;
         assert_eq!(s.state(3), "unreachable");
+    }
+
+    #[test]
+    fn an_edge_that_answers_it_cannot_take_a_message_is_failing_not_unreachable() {
+        let mut s = EdgeStatus { applied_version: Some(3), ..EdgeStatus::default() };
+        s.failed(&StepError::Refused("wnam: version 9 is too far ahead".into()));
+        assert_eq!((s.state(3), s.consecutive_failures, s.failures), ("failing", 0, 1));
+        assert_eq!(s.last_error.as_deref(), Some("wnam: version 9 is too far ahead"));
+        s.failed(&StepError::Attempt("cannot reach the edge".into()));
+        assert_eq!((s.state(3), s.consecutive_failures, s.failures), ("unreachable", 1, 2));
     }
 }
