@@ -190,6 +190,8 @@ impl EdgeStatus {
         self.failures += 1;
         match error {
             StepError::Refused(why) => {
+                // It answered: reachable, whatever came before.
+                self.consecutive_failures = 0;
                 self.failing = true;
                 self.last_error = Some(why.clone());
             }
@@ -558,7 +560,13 @@ impl Task {
         StepError::Refused(why)
     }
 
-    async fn send(&self, kind: Kind, request: &SyncRequest) -> Result<SyncAck, String> {
+    /// Sends one message and opens the ack. An edge that answers a refusal
+    /// (4xx: a key it does not hold, a body it cannot take) is reachable and
+    /// says why: [`StepError::Refused`] with its code and message, so the
+    /// board shows it `failing`. (The answer is not sealed: a network
+    /// attacker could forge one, as it could drop the message; either way the
+    /// push is retried.) Anything else is a failed attempt.
+    async fn send(&self, kind: Kind, request: &SyncRequest) -> Result<SyncAck, StepError> {
         let sealed = sync::seal_request(request, self.shared.sync_keys.current());
         let bytes = sealed.body.len();
         self.shared.board.update(self.index, |s| {
@@ -574,19 +582,29 @@ impl Task {
             .body(sealed.body)
             .send()
             .await
-            .map_err(|e| format!("cannot reach the edge: {}", without_url(&e)))?;
+            .map_err(|e| StepError::Attempt(format!("cannot reach the edge: {}", without_url(&e))))?;
         let status = response.status();
         let signature = response.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = response.bytes().await.map_err(|e| format!("reading the edge's answer: {}", without_url(&e)))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| StepError::Attempt(format!("reading the edge's answer: {}", without_url(&e))))?;
         if !(status.is_success() || status == reqwest::StatusCode::CONFLICT) {
-            let code = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or_default();
-            return Err(format!("the edge answered HTTP {} {code}", status.as_u16()));
+            let answer = serde_json::from_slice::<serde_json::Value>(&body).ok();
+            let text = |field: &str| {
+                let value = answer.as_ref().and_then(|v| v[field].as_str()).unwrap_or_default();
+                value.chars().filter(|c| !c.is_control()).take(200).collect::<String>()
+            };
+            let (code, message) = (text("error"), text("message"));
+            let why = if message.is_empty() {
+                format!("the edge answered HTTP {} {code}", status.as_u16())
+            } else {
+                format!("the edge answered HTTP {} {code}: {message}", status.as_u16())
+            };
+            return Err(if status.is_client_error() { StepError::Refused(why) } else { StepError::Attempt(why) });
         }
         sync::open_ack(&body, signature.as_deref(), &*self.shared.sync_keys, &request.nonce)
-            .map_err(|e| format!("edge ack refused: {e}"))
+            .map_err(|e| StepError::Attempt(format!("edge ack refused: {e}")))
     }
 
     /// Takes in what the edge said: its versions, where a full state
@@ -669,5 +687,8 @@ mod tests {
         assert_eq!(s.last_error.as_deref(), Some("wnam: version 9 is too far ahead"));
         s.failed(&StepError::Attempt("cannot reach the edge".into()));
         assert_eq!((s.state(3), s.consecutive_failures, s.failures), ("unreachable", 1, 2));
+        // An edge that answers again, refusing (a key it does not hold), is reachable: failing.
+        s.failed(&StepError::Refused("the edge answered HTTP 422 unknown_edge_key: …".into()));
+        assert_eq!((s.state(3), s.consecutive_failures, s.failures), ("failing", 0, 3));
     }
 }

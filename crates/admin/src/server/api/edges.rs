@@ -14,6 +14,9 @@ use super::super::{AppError, AppState, ErrorBody};
 pub struct EdgeList {
     /// The admin's current state version.
     pub state_version: u64,
+    /// The id of the edge key the admin wraps secrets under (null when it pushes to no edge).
+    #[schema(required = true)]
+    pub edge_key: Option<String>,
     /// Every configured edge, in `EMBEDGATE_EDGES` order.
     pub edges: Vec<EdgeStatusBody>,
 }
@@ -66,6 +69,11 @@ pub struct RegionBody {
     pub region: String,
     /// Its applied version.
     pub version: u64,
+    /// The id of the edge key the region's state is wrapped under (null: no state yet, or one
+    /// from before the key hierarchy). During an edge-key rotation it moves to the new id when
+    /// the region has taken the full state wrapped under it.
+    #[schema(required = true)]
+    pub edge_key: Option<String>,
     /// Why it could not take the last message; null when it could.
     #[schema(required = true)]
     pub error: Option<String>,
@@ -99,7 +107,12 @@ impl EdgeStatusBody {
             regions: s
                 .regions
                 .into_iter()
-                .map(|r| RegionBody { region: r.region.as_str().to_owned(), version: r.version, error: r.error })
+                .map(|r| RegionBody {
+                    region: r.region.as_str().to_owned(),
+                    version: r.version,
+                    edge_key: r.lineage.rsplit_once('/').map(|(_, id)| id.to_owned()),
+                    error: r.error,
+                })
                 .collect(),
             full: s.full.map(|f| FullBody { to: f.to, next_page: f.next_seq }),
         }
@@ -117,5 +130,9 @@ impl EdgeStatusBody {
 pub async fn list_edges(_member: Member, State(state): State<AppState>) -> Result<Json<EdgeList>, AppError> {
     let version = u64::try_from(state.store.state_version().await?).unwrap_or(0);
     let edges = state.edges.statuses().into_iter().map(|s| EdgeStatusBody::new(s, version)).collect();
-    Ok(Json(EdgeList { state_version: version, edges }))
+    let edge_key = state.push.edge_key.as_ref().map(|k| {
+        use embedgate_core::keys::NamedKey as _;
+        k.id().to_string()
+    });
+    Ok(Json(EdgeList { state_version: version, edge_key, edges }))
 }
