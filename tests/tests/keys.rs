@@ -58,7 +58,7 @@ const MIN_LOADS: usize = 200;
 const CLIENTS: usize = 4;
 
 impl Load {
-    fn start(edges: Vec<String>, tokens: Vec<(String, String)>) -> Self {
+    fn start(edges: &[String], tokens: Vec<(String, String)>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let answered = Arc::new(AtomicUsize::new(0));
         let mut shares: Vec<Vec<(String, String)>> = vec![Vec::new(); CLIENTS];
@@ -69,7 +69,7 @@ impl Load {
             .into_iter()
             .enumerate()
             .map(|(client, share)| {
-                tokio::spawn(Self::client(client, edges.clone(), share, stop.clone(), answered.clone()))
+                tokio::spawn(Self::client(client, edges.to_vec(), share, stop.clone(), answered.clone()))
             })
             .collect();
         Self { stop, answered, tasks }
@@ -190,7 +190,7 @@ async fn rekey_under_load_refuses_no_embed_and_the_retired_key_is_refused() {
     let health = stack.edges[0].healthz().await;
     assert_eq!(health["edge_keys"].as_array().unwrap().len(), 1, "{health}");
     let load = Load::start(
-        vec![stack.edges[0].url.clone()],
+        &[stack.edges[0].url.clone()],
         tokens(&[(ORG, &acme, ALICE), (OTHER_ORG, &globex, "gus@globex.test")], 1500),
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -256,7 +256,7 @@ async fn the_edge_key_rotates_with_two_live_ids_and_no_embed_is_refused() {
     let (k2, k2_id) = keygen("edge");
     let first = stack.edges[0].embed(ORG, Some(&acme.sign(ALICE)), None).await;
     let session = first.session_cookie().unwrap();
-    let load = Load::start(vec![stack.edges[0].url.clone()], tokens(&[(ORG, &acme, ALICE)], 3000));
+    let load = Load::start(&[stack.edges[0].url.clone()], tokens(&[(ORG, &acme, ALICE)], 3000));
 
     step("the admin moves to a key the edge does not hold: refused, shown failing, the edge keeps serving");
     stack.admin.set_env("EMBEDGATE_EDGE_KEY", &k2);
@@ -320,7 +320,7 @@ async fn the_sync_key_rotates_and_every_change_reaches_the_edge() {
         live.push(stack.create_credential(&format!("Stays {i}"), ADMIN).await);
     }
     stack.wait_pushed().await;
-    let load = Load::start(vec![stack.edges[0].url.clone()], tokens(&[(ORG, &live[0], ALICE)], 3000));
+    let load = Load::start(&[stack.edges[0].url.clone()], tokens(&[(ORG, &live[0], ALICE)], 3000));
 
     step("the admin seals with the new key before the edge has it: refused (unknown_sync_key), nothing lost");
     stack.admin.set_env("EMBEDGATE_SYNC_KEY", &format!("{s2},{s1}"));
