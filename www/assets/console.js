@@ -1104,6 +1104,11 @@ const ACTIONS = {
   "credential.rotate": "Secret rotated",
   "credential.retire_previous": "Previous secret retired",
   "credential.revoke": "Credentials revoked",
+  "credential.delete": "Credentials deleted",
+  "credential.bulk_create": "Credentials bulk-loaded",
+  "org.settings": "Settings changed",
+  "org.key_create": "Org key created",
+  "org.key_rewrap": "Org key re-wrapped (master key rotated)",
   "org.key_rotate": "Org keys rotated (emergency)",
 };
 
