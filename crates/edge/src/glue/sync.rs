@@ -176,7 +176,7 @@ async fn apply_region(env: &Env, region: Region, request: &SyncRequest, vouched_
             }
         }
     } else {
-        if let Some(why) = &admitted.meta.error {
+        if let (Verdict::Refused, Some(why)) = (&admitted.verdict, &admitted.meta.error) {
             // An authentic message the region would not admit (a version jump
             // beyond the bound, say): only someone holding the sync key sends
             // one, so it is worth an operator's attention.
