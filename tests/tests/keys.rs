@@ -449,3 +449,81 @@ async fn an_emergency_rotation_kills_the_orgs_old_secrets_and_sessions_at_the_ed
     let got = edge.embed(OTHER_ORG, None, Some(&globex_session)).await;
     assert_eq!(got.status, 200, "{:?}", got.body);
 }
+
+/// Every file under `dir` whose path (relative to the stack) starts with `prefix`, as text.
+fn texts_under(stack: &Stack, prefix: &str) -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&stack.dir().join(prefix), &mut files);
+    files.iter().filter_map(|p| std::fs::read(p).ok()).map(|b| String::from_utf8_lossy(&b).into_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_deployment_can_have_its_own_edge_key() {
+    let mut stack = Stack::start(2).await;
+    let cred = stack.create_credential("Portal", ADMIN).await;
+    stack.wait_pushed().await;
+    let ((ka, ka_id), (kb, kb_id)) = (keygen("edge"), keygen("edge"));
+
+    step(
+        "each edge gets its own key (beside the shared one while the admin catches up), the admin names them per edge",
+    );
+    let shared = stack.edge_key.clone();
+    for (edge, own) in stack.edges.iter_mut().zip([&ka, &kb]) {
+        edge.set_var("EMBEDGATE_EDGE_KEY", &format!("{own},{shared}"));
+        edge.restart().await;
+    }
+    let list = format!("{}#EDGE_KEY_A,{}#EDGE_KEY_B", stack.edges[0].url, stack.edges[1].url);
+    stack.admin.set_env("EDGE_KEY_A", &ka);
+    stack.admin.set_env("EDGE_KEY_B", &kb);
+    stack.admin.set_env("EMBEDGATE_EDGES", &list);
+    stack.admin.restart().await;
+    stack.wait_in_sync(Duration::from_secs(60)).await;
+    let status = stack.edges_status().await;
+    for (i, id) in [&ka_id, &kb_id].into_iter().enumerate() {
+        let edge = &status["edges"][i];
+        assert_eq!(edge["edge_key"], id.as_str(), "{status}");
+        assert!(edge["regions"].as_array().unwrap().iter().all(|r| r["edge_key"] == id.as_str()), "{status}");
+    }
+    assert!(!status.to_string().contains(&ka) && !status.to_string().contains(&kb), "a key in the answer");
+
+    step("the shared key is dropped: each edge holds only its own, and verifies");
+    for (edge, own) in stack.edges.iter_mut().zip([&ka, &kb]) {
+        edge.set_var("EMBEDGATE_EDGE_KEY", own);
+        edge.restart().await;
+    }
+    stack.wait_in_sync(Duration::from_secs(30)).await;
+    for (edge, id) in stack.edges.iter().zip([&ka_id, &kb_id]) {
+        assert_eq!(edge.healthz().await["edge_keys"], json!([id]));
+        let a = edge.embed(ORG, Some(&cred.sign(ALICE)), None).await;
+        assert_eq!(a.status, 200, "{}: {:?}", edge.name, a.body);
+    }
+    let fresh = stack.create_credential("After", ADMIN).await;
+    stack.wait_pushed().await;
+    for edge in &stack.edges {
+        let a = edge.embed(ORG, Some(&fresh.sign(ALICE)), None).await;
+        assert_eq!(a.status, 200, "{}: {:?}", edge.name, a.body);
+    }
+
+    step("one deployment's storage holds nothing wrapped under another's key");
+    for edge in &mut stack.edges {
+        edge.stop().await;
+    }
+    for (name, own, other) in [("edge-a-state", &ka_id, &kb_id), ("edge-b-state", &kb_id, &ka_id)] {
+        let texts = texts_under(&stack, name);
+        let count = |id: &str| texts.iter().map(|t| t.matches(&format!("{id}.")).count()).sum::<usize>();
+        let (mine, theirs) = (count(own), count(other));
+        eprintln!("{name}: {mine} values wrapped under its own key, {theirs} under the other deployment's");
+        assert!(mine > 0, "{name}: nothing wrapped under its own key");
+        assert_eq!(theirs, 0, "{name}: values wrapped under the other deployment's key");
+    }
+}

@@ -14,9 +14,6 @@ use super::super::{AppError, AppState, ErrorBody};
 pub struct EdgeList {
     /// The admin's current state version.
     pub state_version: u64,
-    /// The id of the edge key the admin wraps secrets under (null when it pushes to no edge).
-    #[schema(required = true)]
-    pub edge_key: Option<String>,
     /// Every configured edge, in `EMBEDGATE_EDGES` order.
     pub edges: Vec<EdgeStatusBody>,
 }
@@ -26,6 +23,9 @@ pub struct EdgeList {
 pub struct EdgeStatusBody {
     /// The edge's base URL (without userinfo).
     pub url: String,
+    /// The id of the edge key the admin wraps this edge's secrets under (null: none configured).
+    #[schema(required = true)]
+    pub edge_key: Option<String>,
     /// `in_sync`, `behind`, `bootstrapping`, `failing`, `ahead`, `unreachable` or `unknown`.
     pub state: &'static str,
     /// Seconds the edge has been behind a version this admin had (0 in sync).
@@ -94,6 +94,7 @@ impl EdgeStatusBody {
             state: s.state(admin_version),
             lag_seconds: s.lag_seconds(),
             url: s.url,
+            edge_key: s.edge_key,
             applied_version: s.applied_version,
             applied_issued_at: s.applied_issued_at,
             last_ack_at: s.last_ack_at,
@@ -130,9 +131,5 @@ impl EdgeStatusBody {
 pub async fn list_edges(_member: Member, State(state): State<AppState>) -> Result<Json<EdgeList>, AppError> {
     let version = u64::try_from(state.store.state_version().await?).unwrap_or(0);
     let edges = state.edges.statuses().into_iter().map(|s| EdgeStatusBody::new(s, version)).collect();
-    let edge_key = state.push.edge_key.as_ref().map(|k| {
-        use embedgate_core::keys::NamedKey as _;
-        k.id().to_string()
-    });
-    Ok(Json(EdgeList { state_version: version, edge_key, edges }))
+    Ok(Json(EdgeList { state_version: version, edges }))
 }
