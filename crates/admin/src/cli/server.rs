@@ -203,10 +203,13 @@ fn page_bytes(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("must be a number of bytes from 4096 to {max}"))
 }
 
+/// Edges with a key of their own, by index in `EMBEDGATE_EDGES`.
+type OwnKeys = Vec<(usize, std::sync::Arc<EdgeKey>)>;
+
 /// `EMBEDGATE_EDGES` read: the URLs, and the edges with a key of their own
 /// (`URL#VAR`: the key in the environment variable VAR, so no key is in the
 /// list, which is logged).
-fn edge_targets(items: &[String]) -> Result<(Vec<String>, Vec<(usize, std::sync::Arc<EdgeKey>)>), UsageError> {
+fn edge_targets(items: &[String]) -> Result<(Vec<String>, OwnKeys), UsageError> {
     let mut urls = Vec::new();
     let mut own = Vec::new();
     for item in items.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
