@@ -472,37 +472,37 @@ async fn each_deployment_can_have_its_own_edge_key() {
     let mut stack = Stack::start(2).await;
     let cred = stack.create_credential("Portal", ADMIN).await;
     stack.wait_pushed().await;
-    let ((ka, ka_id), (kb, kb_id)) = (keygen("edge"), keygen("edge"));
+    let ((key_a, a_id), (key_b, b_id)) = (keygen("edge"), keygen("edge"));
 
     step(
         "each edge gets its own key (beside the shared one while the admin catches up), the admin names them per edge",
     );
     let shared = stack.edge_key.clone();
-    for (edge, own) in stack.edges.iter_mut().zip([&ka, &kb]) {
+    for (edge, own) in stack.edges.iter_mut().zip([&key_a, &key_b]) {
         edge.set_var("EMBEDGATE_EDGE_KEY", &format!("{own},{shared}"));
         edge.restart().await;
     }
     let list = format!("{}#EDGE_KEY_A,{}#EDGE_KEY_B", stack.edges[0].url, stack.edges[1].url);
-    stack.admin.set_env("EDGE_KEY_A", &ka);
-    stack.admin.set_env("EDGE_KEY_B", &kb);
+    stack.admin.set_env("EDGE_KEY_A", &key_a);
+    stack.admin.set_env("EDGE_KEY_B", &key_b);
     stack.admin.set_env("EMBEDGATE_EDGES", &list);
     stack.admin.restart().await;
     stack.wait_in_sync(Duration::from_secs(60)).await;
     let status = stack.edges_status().await;
-    for (i, id) in [&ka_id, &kb_id].into_iter().enumerate() {
+    for (i, id) in [&a_id, &b_id].into_iter().enumerate() {
         let edge = &status["edges"][i];
         assert_eq!(edge["edge_key"], id.as_str(), "{status}");
         assert!(edge["regions"].as_array().unwrap().iter().all(|r| r["edge_key"] == id.as_str()), "{status}");
     }
-    assert!(!status.to_string().contains(&ka) && !status.to_string().contains(&kb), "a key in the answer");
+    assert!(!status.to_string().contains(&key_a) && !status.to_string().contains(&key_b), "a key in the answer");
 
     step("the shared key is dropped: each edge holds only its own, and verifies");
-    for (edge, own) in stack.edges.iter_mut().zip([&ka, &kb]) {
+    for (edge, own) in stack.edges.iter_mut().zip([&key_a, &key_b]) {
         edge.set_var("EMBEDGATE_EDGE_KEY", own);
         edge.restart().await;
     }
     stack.wait_in_sync(Duration::from_secs(30)).await;
-    for (edge, id) in stack.edges.iter().zip([&ka_id, &kb_id]) {
+    for (edge, id) in stack.edges.iter().zip([&a_id, &b_id]) {
         assert_eq!(edge.healthz().await["edge_keys"], json!([id]));
         let a = edge.embed(ORG, Some(&cred.sign(ALICE)), None).await;
         assert_eq!(a.status, 200, "{}: {:?}", edge.name, a.body);
@@ -518,7 +518,7 @@ async fn each_deployment_can_have_its_own_edge_key() {
     for edge in &mut stack.edges {
         edge.stop().await;
     }
-    for (name, own, other) in [("edge-a-state", &ka_id, &kb_id), ("edge-b-state", &kb_id, &ka_id)] {
+    for (name, own, other) in [("edge-a-state", &a_id, &b_id), ("edge-b-state", &b_id, &a_id)] {
         let texts = texts_under(&stack, name);
         let count = |id: &str| texts.iter().map(|t| t.matches(&format!("{id}.")).count()).sum::<usize>();
         let (mine, theirs) = (count(own), count(other));
