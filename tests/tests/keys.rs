@@ -275,7 +275,7 @@ async fn the_edge_key_rotates_with_two_live_ids_and_no_embed_is_refused() {
     assert_eq!(stack.edges[0].healthz().await["edge_keys"], json!([k1_id, k2_id]));
     stack.wait_in_sync(Duration::from_secs(60)).await;
     let status = stack.edges_status().await;
-    assert_eq!(status["edge_key"], k2_id.as_str(), "{status}");
+    assert_eq!(status["edges"][0]["edge_key"], k2_id.as_str(), "{status}");
     let regions = status["edges"][0]["regions"].as_array().unwrap();
     assert!(!regions.is_empty() && regions.iter().all(|r| r["edge_key"] == k2_id.as_str()), "{status}");
     let a = stack.edges[0].embed(ORG, Some(&revoked_meanwhile.sign(ALICE)), None).await;
