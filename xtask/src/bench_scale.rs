@@ -288,6 +288,7 @@ impl Run {
 
     /// Starts the admin and waits until both edges hold the full state.
     fn bootstrap(&mut self) -> Result<()> {
+        self.fig["load_before"] = loadavg();
         let t0 = Instant::now();
         self.admin.start()?;
         let pid = self.admin_pid();
@@ -340,6 +341,7 @@ impl Run {
             "edges": edges,
             "admin_rss_max_kib": rss_max,
             "admin_hwm_kib": hwm,
+            "load_after": loadavg(),
             "state_version": m.get::<&str, &str>("embedgate_state_version", &[]),
         });
         Ok(())
@@ -404,6 +406,7 @@ impl Run {
         self.fig["changes"] = json!({
             "count": creds.len(),
             "kinds": kinds,
+            "load_after": loadavg(),
             "edges": edges,
             "acked_ms": summary(&acked),
         });
@@ -458,7 +461,13 @@ impl Run {
             ms.sort_by(f64::total_cmp);
             by_target.insert(target, summary(&ms));
         }
-        self.fig["revocations"] = json!({ "count": creds.len(), "all_ms": summary(&all), "by_edge_region": by_target });
+        self.fig["revocations"] = json!({
+            "count": creds.len(),
+            "poll_ms": REVOKE_POLL.as_millis(),
+            "all_ms": summary(&all),
+            "by_edge_region": by_target,
+            "load_after": loadavg(),
+        });
         Ok(())
     }
 
@@ -505,6 +514,7 @@ impl Run {
             "fresh_token": per_load(&h0, &h1, &fresh),
             "session": per_load(&h2, &h3, &session),
             "wrk": format!("wrk -t1 -c8 -d{}s", self.scale.seconds),
+            "load_after": loadavg(),
         });
         Ok(())
     }
@@ -556,6 +566,7 @@ impl Run {
             "fetches": d("fetches"),
             "hits": d("hits"),
             "bytes_within_bound": h1["cache"]["bytes"].as_u64() <= h1["cache"]["max_bytes"].as_u64(),
+            "load_after": loadavg(),
             "workerd_before_kib": mem0,
             "workerd_after_kib": mem1,
         });
@@ -649,6 +660,7 @@ impl Run {
             "admin_hwm_before_kib": hwm_before,
             "admin_hwm_after_kib": hwm_after,
             "answers_after": answers,
+            "load_after": loadavg(),
         });
         Ok(())
     }
@@ -673,6 +685,12 @@ fn sample(db: &Path, count: usize) -> Result<Vec<(String, String)>> {
         return Err(format!("{} has {} bulk credentials, {count} wanted", db.display(), rows.len()).into());
     }
     Ok(rows)
+}
+
+/// The machine's load averages (1, 5, 15 min): the machine is shared.
+fn loadavg() -> Value {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    json!(text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
 /// `GET /healthz` of an edge, whatever its status.
