@@ -3,9 +3,9 @@
 //! everything it starts.
 //!
 //! For each N: `embedgate bench-load` writes N credentials over `--orgs`
-//! orgs (`bench-00000`…) straight into a fresh SQLite database, and
-//! `embedgate init` adds the org `bench-ctl`, whose admin token drives the
-//! API. Then two edges (`wrangler dev`, workerd, `EMBEDGATE_REGIONS=wnam,weur`,
+//! orgs (`bench-00000`…) straight into a fresh SQLite database (and makes
+//! the data dir's master key), and `embedgate init` adds the org
+//! `bench-ctl`, whose admin token drives the API. Then two edges (`wrangler dev`, workerd, `EMBEDGATE_REGIONS=wnam,weur`,
 //! the region header trusted) and one `embedgate serve` pushing to both:
 //!
 //! 1. **Bootstrap**: both edges take the full state from nothing at once:
@@ -19,8 +19,9 @@
 //! 4. **Round trips per embed load** from `/healthz` `round_trips`: fresh
 //!    tokens of one warm credential, then session continuations (wrk).
 //! 5. **Isolate memory**: D distinct bulk credentials loaded at one edge
-//!    (their secrets derived from the master key, their IDs read from the
-//!    database with `sqlite3`): the cache's entries, bytes and evictions
+//!    (their IDs and wrapped org keys read from the database with
+//!    `sqlite3`, the org keys opened with the data dir's master key, the
+//!    secrets derived from them as the admin does, `Kdf::V2`): the cache's entries, bytes and evictions
 //!    against its bound, and workerd's RSS around it.
 //! 6. **A wiped edge**: one edge stopped, its state deleted, started again:
 //!    the full state it takes alone (pages, bytes, time), the admin's RSS
@@ -37,7 +38,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use embedgate_core::{ClientId, Kdf, MasterKey};
+use embedgate_core::{ClientId, EmbedSecret, KeySet, MasterKey, OrgSlug, Wrapped};
 use embedgate_harness::{dev_var, free_port, http, Admin, AdminSpec, Edge, EdgeSpec};
 use serde_json::{json, Value};
 
@@ -142,10 +143,9 @@ fn join(ns: &[usize]) -> String {
 struct Run {
     scale: Scale,
     dir: PathBuf,
-    master: MasterKey,
     token: String,
-    /// Bulk credentials (org, client ID) picked at random, for the cache.
-    sample: Vec<(String, String)>,
+    /// Bulk credentials picked at random, with their secrets, for the cache.
+    sample: Vec<Bulk>,
     edges: Vec<Edge>,
     admin: Admin,
     fig: Value,
@@ -154,8 +154,8 @@ struct Run {
 impl Run {
     /// Loads the data, starts both edges (the admin is started by [`Run::bootstrap`]).
     fn start(binary: &Path, dir: &Path, n: usize, scale: &Scale) -> Result<Self> {
-        let (master_text, sync) = (dev_var("EMBEDGATE_MASTER_KEY")?, dev_var("EMBEDGATE_SYNC_KEY")?);
-        let master = MasterKey::from_printable(&master_text).map_err(|e| format!("EMBEDGATE_MASTER_KEY: {e}"))?;
+        // The admin's master key is its data dir's (made by bench-load); edge and sync keys are the edges' (.dev.vars).
+        let (edge_key, sync) = (dev_var("EMBEDGATE_EDGE_KEY")?, dev_var("EMBEDGATE_SYNC_KEY")?);
         let data = dir.join("admin");
         std::fs::create_dir_all(&data)?;
         let load = util::read_stdout(
@@ -163,7 +163,7 @@ impl Run {
                 .args(["bench-load", "--orgs", &scale.orgs.to_string(), "--credentials", &n.to_string()])
                 .arg("--data-dir")
                 .arg(&data)
-                .env("EMBEDGATE_MASTER_KEY", &master_text),
+                .env_remove("EMBEDGATE_MASTER_KEY"),
         )?;
         let load: Value = serde_json::from_str(&load)?;
         println!("bench-load: {load}");
@@ -171,11 +171,13 @@ impl Run {
             Command::new(binary)
                 .args(["init", "--org", CTL_ORG, "--admin-email", CTL_ADMIN, "--data-dir"])
                 .arg(&data)
-                .env("EMBEDGATE_MASTER_KEY", &master_text),
+                .env_remove("EMBEDGATE_MASTER_KEY"),
         )?;
         let token = serde_json::from_str::<Value>(&init)?["token"].as_str().ok_or("init printed no token")?.to_owned();
         let db = data.join("embedgate.db");
-        let sample = sample(&db, scale.distinct.min(n))?;
+        let master = std::fs::read_to_string(data.join("master.key"))?;
+        let master = MasterKey::from_printable(&master).map_err(|e| format!("master.key: {e}"))?;
+        let sample = sample(&db, &KeySet::single(master), scale.distinct.min(n))?;
         let db_bytes = du(&data);
 
         let mut edges = Vec::new();
@@ -197,7 +199,7 @@ impl Run {
         let urls: Vec<String> = edges.iter().map(Edge::url).collect();
         let admin = Admin::new(
             AdminSpec::new(binary, free_port()?, &data)
-                .env("EMBEDGATE_MASTER_KEY", &master_text)
+                .env("EMBEDGATE_EDGE_KEY", &edge_key)
                 .env("EMBEDGATE_SYNC_KEY", &sync)
                 .env("EMBEDGATE_EDGES", &urls.join(",")),
         );
@@ -207,7 +209,7 @@ impl Run {
             "load": load,
             "admin_db_bytes": db_bytes,
         });
-        Ok(Self { scale: scale.clone(), dir: dir.to_path_buf(), master, token, sample, edges, admin, fig })
+        Ok(Self { scale: scale.clone(), dir: dir.to_path_buf(), token, sample, edges, admin, fig })
     }
 
     fn measure(&mut self) -> Result<Value> {
@@ -530,20 +532,13 @@ impl Run {
         let answers: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
         let t0 = Instant::now();
         let sample = &self.sample;
-        let master = &self.master;
         std::thread::scope(|s| {
             for _ in 0..LOAD_THREADS {
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((org, id)) = sample.get(i) else { break };
-                    let answer = id
-                        .parse::<ClientId>()
-                        .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { format!("{e:?}").into() })
-                        .and_then(|client| {
-                            let secret = master.derive_embed_secret(Kdf::V1, &client, 1);
-                            bench_edge::sign_token(&client, &secret)
-                        })
-                        .and_then(|token| bench_edge::load(addr, org, None, &token))
+                    let Some(bulk) = sample.get(i) else { break };
+                    let answer = bench_edge::sign_token(&bulk.client_id, &bulk.secret)
+                        .and_then(|token| bench_edge::load(addr, bulk.org.as_str(), None, &token))
                         .unwrap_or_else(|e| format!("error: {e}"));
                     *answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(answer).or_insert(0) += 1;
                 });
@@ -629,11 +624,10 @@ impl Run {
         let health = healthz(edge.addr())?;
         // What it answers now: a bulk credential and a revoked one, in each region.
         let mut answers = serde_json::Map::new();
-        if let Some((org, id)) = self.sample.first() {
-            let client: ClientId = id.parse().map_err(|e| format!("{e:?}"))?;
-            let secret = self.master.derive_embed_secret(Kdf::V1, &client, 1);
+        if let Some(bulk) = self.sample.first() {
             for region in REGIONS {
-                let got = bench_edge::load(edge.addr(), org, Some(region), &bench_edge::sign_token(&client, &secret)?)?;
+                let token = bench_edge::sign_token(&bulk.client_id, &bulk.secret)?;
+                let got = bench_edge::load(edge.addr(), bulk.org.as_str(), Some(region), &token)?;
                 answers.insert(format!("bulk/{region}"), json!(got));
             }
         }
@@ -668,19 +662,50 @@ impl Run {
 
 // ------------------------------------------------------------ helpers
 
-/// `count` bulk credentials (org, client ID) at random, read with `sqlite3`.
-fn sample(db: &Path, count: usize) -> Result<Vec<(String, String)>> {
+/// A bulk credential and its current secret.
+struct Bulk {
+    org: OrgSlug,
+    client_id: ClientId,
+    secret: EmbedSecret,
+}
+
+/// `count` bulk credentials at random with their secrets: IDs and wrapped
+/// org keys read with `sqlite3`, each org key opened with `masters`, the
+/// secret derived from it as the admin derives it (`Kdf::V2`; bench-load
+/// makes generation 1 of every credential).
+fn sample(db: &Path, masters: &KeySet<MasterKey>, count: usize) -> Result<Vec<Bulk>> {
     if count == 0 {
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT org || ' ' || client_id FROM credentials WHERE org <> '{CTL_ORG}' ORDER BY random() LIMIT {count}"
+        "SELECT c.org, c.client_id, o.key_epoch, o.key_wrapped, c.kdf, c.current_generation \
+         FROM credentials c JOIN orgs o ON o.slug = c.org \
+         WHERE c.org <> '{CTL_ORG}' ORDER BY random() LIMIT {count}"
     );
-    let out = util::read_stdout(Command::new("sqlite3").arg("-readonly").arg(db).arg(sql)).map_err(|e| {
-        format!("{e} (the `sqlite3` CLI reads the bulk credentials' IDs: cargo xtask setup installs it)")
-    })?;
-    let rows: Vec<(String, String)> =
-        out.lines().filter_map(|l| l.split_once(' ').map(|(org, id)| (org.to_owned(), id.to_owned()))).collect();
+    let out = util::read_stdout(Command::new("sqlite3").args(["-readonly", "-separator", " "]).arg(db).arg(sql))
+        .map_err(|e| format!("{e} (the `sqlite3` CLI reads the bulk credentials: cargo xtask setup installs it)"))?;
+    let mut keys = BTreeMap::new();
+    let mut rows = Vec::with_capacity(count);
+    for line in out.lines() {
+        let bad = || format!("an unexpected credential row from sqlite3: {line:?}");
+        let [org, id, epoch, wrapped, kdf, generation] = line.split(' ').collect::<Vec<_>>()[..] else {
+            return Err(bad().into());
+        };
+        if kdf != "v2" {
+            return Err(format!("{}: kdf {kdf}, not v2", bad()).into());
+        }
+        let org: OrgSlug = org.parse().map_err(|_| bad())?;
+        let client_id: ClientId = id.parse().map_err(|_| bad())?;
+        let generation: u32 = generation.parse().map_err(|_| bad())?;
+        if !keys.contains_key(org.as_str()) {
+            let epoch: u32 = epoch.parse().map_err(|_| bad())?;
+            let wrapped: Wrapped = wrapped.parse().map_err(|e| format!("{}: {e}", bad()))?;
+            let key = masters.unwrap_org_key(&org, epoch, &wrapped).map_err(|e| format!("{}: {e}", bad()))?;
+            keys.insert(org.as_str().to_owned(), key);
+        }
+        let secret = keys[org.as_str()].derive_embed_secret(&org, &client_id, generation);
+        rows.push(Bulk { org, client_id, secret });
+    }
     if rows.len() < count {
         return Err(format!("{} has {} bulk credentials, {count} wanted", db.display(), rows.len()).into());
     }
