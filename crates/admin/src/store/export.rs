@@ -89,7 +89,11 @@ struct Page {
 }
 
 impl Page {
+    /// The org's part of the page; a new part counts its envelope.
     fn org(&mut self, slug: &OrgSlug) -> &mut OrgChanges {
+        if !self.orgs.contains_key(slug.as_str()) {
+            self.bytes += envelope_len(slug);
+        }
         self.orgs.entry(slug.as_str().to_owned()).or_insert_with(|| OrgChanges::new(slug.clone()))
     }
 
@@ -113,13 +117,13 @@ impl Page {
             Err(e) => return Err(e),
         };
         let record = c.edge_record(secrets);
-        self.bytes += json_len(&record);
+        self.bytes += json_len(&record) + 1;
         self.org(slug).credentials.push(record);
         Ok(())
     }
 
     fn add_owner(&mut self, slug: &OrgSlug, owner: EdgeOwner) {
-        let bytes = json_len(&owner);
+        let bytes = json_len(&owner) + 1;
         let org = self.org(slug);
         if !org.owners.iter().any(|o| o.email == owner.email) {
             org.owners.push(owner);
@@ -134,6 +138,17 @@ impl Page {
 
 fn json_len<T: serde::Serialize>(value: &T) -> usize {
     serde_json::to_vec(value).map_or(0, |v| v.len())
+}
+
+/// The bytes an org's part of a message takes besides its records (its
+/// slug, the empty lists, a home region, `complete`, the comma after it):
+/// with many small orgs in a page these add up to more than the room left
+/// under the message cap.
+fn envelope_len(slug: &OrgSlug) -> usize {
+    let mut empty = OrgChanges::new(slug.clone());
+    empty.home_region = Some(embedgate_core::Region::Wnam);
+    empty.complete = true;
+    json_len(&empty) + 1
 }
 
 /// Logs a row that cannot go to the edges (it stays out: unknown there, so refused).
