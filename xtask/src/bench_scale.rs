@@ -296,6 +296,7 @@ impl Run {
         let pid = self.admin_pid();
         let timeout = Duration::from_secs(self.scale.timeout_s);
         let mut synced: Vec<Option<f64>> = vec![None; self.edges.len()];
+        let mut clocks: Vec<PageClock> = self.edges.iter().map(|_| PageClock::default()).collect();
         let mut rss_max = 0;
         let mut last_report = Instant::now();
         loop {
@@ -303,7 +304,11 @@ impl Run {
             let list = self.edge_list()?;
             let edges = list["edges"].as_array().cloned().unwrap_or_default();
             for (i, e) in edges.iter().enumerate() {
+                if synced.get(i).is_some_and(Option::is_none) {
+                    clocks[i].observe(e);
+                }
                 if e["state"] == "in_sync" && synced.get(i).is_some_and(Option::is_none) {
+                    clocks[i].done();
                     synced[i] = Some(t0.elapsed().as_secs_f64());
                     println!("{} in sync after {:.1} s", self.edges[i].name(), t0.elapsed().as_secs_f64());
                 }
@@ -330,8 +335,10 @@ impl Run {
         let mut edges = Vec::new();
         for (i, edge) in self.edges.iter().enumerate() {
             let health = healthz(edge.addr())?;
+            clocks[i].times.sort_by(f64::total_cmp);
             edges.push(json!({
                 "seconds": synced[i],
+                "message_s": summary(&clocks[i].times),
                 "push": pushes[i],
                 "version": health["version"],
                 "sync_round_trips": health["round_trips"]["sync"],
@@ -587,6 +594,7 @@ impl Run {
         self.api().call("PATCH", &format!("/api/v1/orgs/{CTL_ORG}/credentials/{}", warm.0), &body)?;
         let timeout = Duration::from_secs(self.scale.timeout_s);
         let (mut first_page, mut rss_max, mut last_report) = (None, 0, Instant::now());
+        let mut clock = PageClock::default();
         let done = loop {
             rss_max = rss_max.max(mem_kib(pid).0);
             let list = self.edge_list()?;
@@ -594,10 +602,12 @@ impl Run {
             let Some(e) = edges.iter().find(|e| e["url"] == label.as_str()) else {
                 return Err(format!("the admin does not list {label}: {list}").into());
             };
+            clock.observe(e);
             if first_page.is_none() && !e["full"].is_null() {
                 first_page = Some(t0.elapsed().as_secs_f64());
             }
             if e["state"] == "in_sync" && edges.iter().all(|e| e["state"] == "in_sync") {
+                clock.done();
                 break t0.elapsed().as_secs_f64();
             }
             if last_report.elapsed() > Duration::from_secs(15) {
@@ -639,6 +649,10 @@ impl Run {
         self.fig["wiped"] = json!({
             "edge_ready_s": ready_s,
             "first_page_s": first_page,
+            "message_s": summary(&{
+                clock.times.sort_by(f64::total_cmp);
+                clock.times
+            }),
             "in_sync_s": done,
             "pages": d("pages"),
             "deltas": d("deltas"),
@@ -661,6 +675,35 @@ impl Run {
 }
 
 // ------------------------------------------------------------ helpers
+
+/// The time between the messages the admin sends one edge (a change of
+/// its `bytes_pushed`, seen every [`BOOT_POLL`]), the last until in sync:
+/// how long each page takes to send, apply in every region and acknowledge.
+#[derive(Debug, Default)]
+struct PageClock {
+    bytes: Option<f64>,
+    sent_at: Option<Instant>,
+    times: Vec<f64>,
+}
+
+impl PageClock {
+    fn observe(&mut self, edge: &Value) {
+        let bytes = edge["bytes_pushed"].as_f64().unwrap_or(0.0);
+        if self.bytes != Some(bytes) {
+            if let (Some(_), Some(at)) = (self.bytes, self.sent_at) {
+                self.times.push(at.elapsed().as_secs_f64());
+            }
+            self.bytes = Some(bytes);
+            self.sent_at = Some(Instant::now());
+        }
+    }
+
+    fn done(&mut self) {
+        if let Some(at) = self.sent_at.take() {
+            self.times.push(at.elapsed().as_secs_f64());
+        }
+    }
+}
 
 /// A bulk credential and its current secret.
 struct Bulk {
@@ -884,6 +927,10 @@ fn table(runs: &[Value], scale: &Scale) -> String {
         ("DO calls to apply it (edge a)", at("/bootstrap/edges/0/sync_round_trips", 1.0, 0)),
         ("edge state on disk (MB, edge a)", at("/bootstrap/edges/0/state_bytes", mb, 1)),
         ("time to in_sync (s, a / b)", pair("/bootstrap/edges/0/seconds", "/bootstrap/edges/1/seconds", 1.0, 1)),
+        (
+            "s per message, p50 / max (edge a)",
+            pair("/bootstrap/edges/0/message_s/p50", "/bootstrap/edges/0/message_s/max", 1.0, 1),
+        ),
         ("admin VmHWM (MiB)", at("/bootstrap/admin_hwm_kib", 1024.0, 1)),
         ("push failures (a / b)", pair("/bootstrap/edges/0/push/failures", "/bootstrap/edges/1/push/failures", 1.0, 0)),
         ("-- one change (revoke, rotate, patch)", Box::new(|_| String::new())),
@@ -912,6 +959,8 @@ fn table(runs: &[Value], scale: &Scale) -> String {
             }),
         ),
         ("change -> in_sync (s)", at("/wiped/in_sync_s", 1.0, 1)),
+        ("s per message, p50 / max", pair("/wiped/message_s/p50", "/wiped/message_s/max", 1.0, 1)),
+        ("push failures", at("/wiped/failures", 1.0, 0)),
         ("admin RSS max meanwhile (MiB)", at("/wiped/admin_rss_max_kib", 1024.0, 1)),
         ("admin VmHWM after (MiB)", at("/wiped/admin_hwm_after_kib", 1024.0, 1)),
         ("-- isolate cache after distinct loads", Box::new(|_| String::new())),
