@@ -21,6 +21,9 @@ export function env(...need) {
     adminEmail: process.env.EMBEDGATE_ADMIN_EMAIL || "",
     viewerToken: process.env.EMBEDGATE_VIEWER_TOKEN || "",
     vectors: process.env.EMBEDGATE_VECTORS || "",
+    rotateOrg: process.env.EMBEDGATE_ROTATE_ORG || "",
+    rotateToken: process.env.EMBEDGATE_ROTATE_TOKEN || "",
+    rotateDownload: process.env.EMBEDGATE_ROTATE_DOWNLOAD || "",
     artifacts: process.env.EMBEDGATE_ARTIFACTS || path.join(here, "../../target/browser-artifacts"),
   };
   const names = {
@@ -31,6 +34,9 @@ export function env(...need) {
     adminEmail: "EMBEDGATE_ADMIN_EMAIL",
     viewerToken: "EMBEDGATE_VIEWER_TOKEN",
     vectors: "EMBEDGATE_VECTORS",
+    rotateOrg: "EMBEDGATE_ROTATE_ORG",
+    rotateToken: "EMBEDGATE_ROTATE_TOKEN",
+    rotateDownload: "EMBEDGATE_ROTATE_DOWNLOAD",
   };
   const missing = need.filter((k) => !e[k]).map((k) => names[k]);
   if (missing.length) {

@@ -308,10 +308,26 @@ impl Edge {
         note(&format!("stopped {}", self.name));
     }
 
+    /// Sets a worker variable (or secret) for its next start (it wins over earlier ones).
+    pub fn set_var(&mut self, name: &str, value: &str) {
+        self.server.spec_mut().vars.push(name, value);
+    }
+
+    /// Stops it and starts it again with its current variables (its state is kept).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start().await;
+    }
+
     /// Deletes its persisted state (it must be stopped): the next start is a
     /// fresh edge at version 0 on the same URL.
     pub fn wipe_state(&mut self) {
         self.server.wipe_state().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Its worker's output so far (wrangler's log of its current start).
+    pub fn log(&self) -> String {
+        self.server.proc().map(|p| std::fs::read_to_string(p.log()).unwrap_or_default()).unwrap_or_default()
     }
 
     /// Stops it (if running) from the stack's drop, showing its log on a failure.
@@ -394,6 +410,14 @@ impl Edge {
     }
 }
 
+/// An edge outside a stack ([`Stack::extra_edge`]) is stopped when dropped
+/// (a stack stops its own first; stopping twice is a no-op).
+impl Drop for Edge {
+    fn drop(&mut self) {
+        self.stop_on_drop();
+    }
+}
+
 // ------------------------------------------------------------------ admin
 
 /// `embedgate serve` on a fixed port and data directory.
@@ -410,6 +434,27 @@ impl Admin {
     pub async fn start(&mut self) {
         blocking(|| self.server.start()).unwrap_or_else(|e| panic!("{e}"));
         note(&format!("started admin (pid {})", self.server.proc().unwrap().pid()));
+    }
+
+    /// Sets an environment variable for its next start (it wins over earlier ones).
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.server.spec_mut().env.push(name, value);
+    }
+
+    /// An environment variable as it will be started with.
+    pub fn env(&self, name: &str) -> Option<String> {
+        self.server.spec().env.get(name).map(str::to_owned)
+    }
+
+    /// Stops it (if running) and starts it again with its current environment.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.start().await;
+    }
+
+    /// Its data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.server.spec().data_dir.clone()
     }
 
     /// The output of its current start (its `serve-N.log`) so far.
@@ -564,6 +609,13 @@ impl Stack {
         stack.admin.start().await;
         stack.wait_in_sync(Duration::from_secs(30)).await;
         stack
+    }
+
+    /// An edge with this stack's keys and `vars`, not among the admin's
+    /// edges and not started (for what an edge does on its own: a bad
+    /// configuration, say). Stopped when dropped.
+    pub fn extra_edge(&self, name: &str, vars: &[(&str, &str)]) -> Edge {
+        Edge::new(name, self.dir.path(), &self.edge_key, &self.sync_key, vars)
     }
 
     /// The stack's temporary directory.

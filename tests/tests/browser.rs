@@ -4,8 +4,11 @@
 //!
 //! This test starts the stack, prepares what the scripts need (an admin and
 //! a viewer token, the core's token vectors with the answers `embedgate
-//! verify` gives them), runs `node --test 'tests/browser/*.test.mjs'`, and stops the
-//! stack. Screenshots land in `target/browser-artifacts/`.
+//! verify` gives them, an org of its own for the emergency key rotation),
+//! runs `node --test 'tests/browser/*.test.mjs'`, checks at the edge what the
+//! console's key rotation did (the old secrets and their sessions refused,
+//! the downloaded new ones accepted), and stops the stack. Screenshots land
+//! in `target/browser-artifacts/`.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../../crates/core/tests/vectors/recipe.rs"]
@@ -13,12 +16,14 @@ mod recipe;
 
 use std::process::{Command, Stdio};
 
-use embedgate_e2e::{embedgate_bin, repo_root, step, Stack, ADMIN, ORG};
+use embedgate_e2e::{embedgate_bin, repo_root, step, Credential, Stack, ADMIN, ORG, OTHER_ORG};
 use serde_json::{json, Value};
 
 const TOKENS: &str = include_str!("../../crates/core/tests/vectors/tokens.json");
 const SECRET_VAR: &str = "EMBEDGATE_VECTOR_SECRET";
 const VIEWER: &str = "viewer@acme.test";
+/// The end user of the embeds signed for the key rotation's checks.
+const GUS: &str = "gus@globex.test";
 
 /// Every vector the CLI can express, with the options the inspector takes
 /// and the JSON line `embedgate verify` printed for it.
@@ -64,6 +69,25 @@ async fn the_pages_work_in_chromium_against_the_live_stack() {
     assert_eq!(status, 201, "{body}");
     let viewer_token = body["token"].as_str().unwrap().to_owned();
 
+    step("the org whose keys the console rotates: live, rotated and revoked credentials, an open session");
+    // OTHER_ORG: no other suite uses it, so their credentials keep their secrets.
+    let portal = stack.create_credential_in(OTHER_ORG, "Globex portal").await;
+    let intranet = stack.create_credential_in(OTHER_ORG, "Globex intranet").await;
+    let rotate_path = format!("/api/v1/orgs/{OTHER_ORG}/credentials/{}/rotate", intranet.client_id);
+    let (status, body) = stack.api_as(stack.token_of(OTHER_ORG), "POST", &rotate_path, None).await;
+    assert_eq!(status, 200, "{body}");
+    let intranet_second =
+        Credential { client_id: intranet.client_id.clone(), secret: body["secret"].as_str().unwrap().to_owned() };
+    let retired = stack.create_credential_in(OTHER_ORG, "Globex retired").await;
+    let revoke_path = format!("/api/v1/orgs/{OTHER_ORG}/credentials/{}/revoke", retired.client_id);
+    let (status, body) = stack.api_as(stack.token_of(OTHER_ORG), "POST", &revoke_path, None).await;
+    assert_eq!(status, 200, "{body}");
+    stack.wait_pushed().await;
+    let opened = stack.edges[0].embed(OTHER_ORG, Some(&portal.sign(GUS)), None).await;
+    assert_eq!(opened.status, 200, "{:?}", opened.body);
+    let old_session = opened.session_cookie().unwrap();
+    let downloaded = stack.dir().join("rotated-secrets.json");
+
     step("the token vectors and `embedgate verify`'s answers");
     let vectors = vectors_with_cli_answers();
     assert!(vectors.len() >= 40, "{} vectors", vectors.len());
@@ -86,11 +110,41 @@ async fn the_pages_work_in_chromium_against_the_live_stack() {
         .env("EMBEDGATE_ADMIN_TOKEN", &stack.token)
         .env("EMBEDGATE_VIEWER_TOKEN", &viewer_token)
         .env("EMBEDGATE_VECTORS", &vectors_file)
+        .env("EMBEDGATE_ROTATE_ORG", OTHER_ORG)
+        .env("EMBEDGATE_ROTATE_TOKEN", stack.token_of(OTHER_ORG))
+        .env("EMBEDGATE_ROTATE_DOWNLOAD", &downloaded)
         .env("EMBEDGATE_ARTIFACTS", &artifacts)
         .env("EMBEDGATE_CHROMIUM", chromium())
         .stdin(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success(), "the browser tests failed ({status}); screenshots in {}", artifacts.display());
+
+    step("the console's key rotation at the edge: old secrets and sessions refused, the downloaded ones accepted");
+    let file: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&downloaded).unwrap()).unwrap();
+    let mut ids: Vec<&str> = file.iter().map(|c| c["client_id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    let mut live = vec![portal.client_id.as_str(), intranet.client_id.as_str()];
+    live.sort_unstable();
+    assert_eq!(ids, live, "the download holds the live credentials, and only them");
+    stack.wait_pushed().await;
+    let edge = &stack.edges[0];
+    for old in [&portal, &intranet, &intranet_second] {
+        let got = edge.embed(OTHER_ORG, Some(&old.sign(GUS)), None).await;
+        assert_eq!((got.status, got.error()), (401, "bad_signature"), "an old secret after the rotation");
+    }
+    let got = edge.embed(OTHER_ORG, None, Some(&old_session)).await;
+    assert_eq!((got.status, got.error()), (401, "bad_signature"), "a session of an old secret ends");
+    for row in &file {
+        let new = Credential {
+            client_id: row["client_id"].as_str().unwrap().to_owned(),
+            secret: row["secret"].as_str().unwrap().to_owned(),
+        };
+        let got = edge.embed(OTHER_ORG, Some(&new.sign(GUS)), None).await;
+        assert_eq!(got.status, 200, "a downloaded secret: {:?}", got.body);
+    }
+    // The revoked one's secret moved too: refused at the signature, before its revocation is looked at.
+    let got = edge.embed(OTHER_ORG, Some(&retired.sign(GUS)), None).await;
+    assert_eq!((got.status, got.error()), (401, "bad_signature"), "the revoked credential's old secret");
     drop(stack);
 }

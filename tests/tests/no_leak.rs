@@ -19,18 +19,25 @@
 //! themselves, the one place a secret may appear. Each is searched for:
 //! - each embed secret: its text (UTF-8 and UTF-16LE), hex (both cases),
 //!   base64 and base64url at every alignment; and the 32 key bytes it
-//!   renders (the master-derived HMAC output, see `MasterKey::derive_embed_secret`),
+//!   renders (the HMAC output of the org key, see `OrgKey::derive_embed_secret`),
 //!   raw, hex and base64;
-//! - the master key and the sync key, in the same forms;
+//! - the master key, the edge key and the sync key, in the same forms;
 //! - any string at all that [`find_embed_secrets`] recognises as an embed
-//!   secret, and any `egm_`/`egk_` string that parses as a master or sync key.
+//!   secret, and any `egm_`/`ege_`/`egk_` string that parses as such a key.
 //!
-//! What is acceptable: nothing. The master and sync keys reach the edges as
-//! `--var` flags here (production uses Worker secrets), so they are in
-//! wrangler's process arguments, but they must not be written to any file
-//! under the stack (state or logs), nor appear in any answer; the admin gets
-//! them from its environment and must not write either to its database
-//! (only a one-way check value of the master key) or its logs.
+//! What is acceptable: nothing. The master key is the admin's alone (its
+//! environment); no edge is given it. The edge and sync keys reach the
+//! edges as `--var` flags here (production uses Worker secrets), so they are
+//! in wrangler's process arguments, but they must not be written to any file
+//! under the stack (state or logs), nor appear in any answer; the admin must
+//! not write any key to its database or its logs.
+//!
+//! The key hierarchy (issue 13), on the dumps: the database plus every
+//! edge's state, without the keys, hold no secret in any form (above); the
+//! edges' state holds the live secrets only wrapped under the edge key
+//! (values named by its id are there), and nothing wrapped under the master
+//! key (its id appears in no edge file): an edge's dump plus the edge key
+//! opens what that edge verifies today, never an org key.
 //!
 //! Constant-time comparison is argued, not measured: every MAC check goes
 //! through `hmac::Mac::verify_slice` (`Hs256Key::verify` in
@@ -47,7 +54,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use embedgate_core::{find_embed_secrets, looks_like_embed_secret, EmbedSecret, MasterKey, SyncKey};
+use embedgate_core::keys::NamedKey as _;
+use embedgate_core::{find_embed_secrets, looks_like_embed_secret, EdgeKey, EmbedSecret, MasterKey, SyncKey};
 use embedgate_e2e::{embedgate_bin, http, pyjwt_sign, repo_root, step, Edge, Stack, ADMIN, ORG, OTHER_ORG};
 use serde_json::{json, Value};
 
@@ -206,6 +214,7 @@ async fn no_secret_survives_anywhere() {
     let mut rec = Record::default();
     let master_key = stack.master_key();
     let sync_key = stack.sync_key.clone();
+    let edge_key = stack.edge_key.clone();
 
     step("members: a creator with a token");
     rec.ok(
@@ -381,6 +390,8 @@ async fn no_secret_survives_anywhere() {
     needles.add_key("master key bytes", MasterKey::from_printable(&master_key).unwrap().expose_bytes());
     needles.add_text("sync key", &sync_key);
     needles.add_key("sync key bytes", SyncKey::from_printable(&sync_key).unwrap().expose_bytes());
+    needles.add_text("edge key", &edge_key);
+    needles.add_key("edge key bytes", EdgeKey::from_printable(&edge_key).unwrap().expose_bytes());
     needles.add_text("the admin's member token", &admin_token);
     needles.add_text("the creator's member token", &carol_token);
 
@@ -403,7 +414,7 @@ async fn no_secret_survives_anywhere() {
          skipped) in {} forms: {} leaks",
         files.len(),
         rec.answers.len(),
-        rec.secrets.len() + 5,
+        rec.secrets.len() + 6,
         rec.secrets.len(),
         rec.issuing,
         needles.list.len(),
@@ -421,6 +432,29 @@ async fn no_secret_survives_anywhere() {
         eprintln!("  {:>9} {}{note}", data.len(), path.strip_prefix(stack.dir()).unwrap().display());
     }
     assert_eq!(rec.secrets.len(), 5, "three creates and two rotations");
+
+    // The edges' state: secrets wrapped under the edge key, nothing under the master key.
+    let master_id = MasterKey::from_printable(&master_key).unwrap().id().to_string();
+    let edge_id = EdgeKey::from_printable(&edge_key).unwrap().id().to_string();
+    let edge_files: Vec<&(PathBuf, Vec<u8>)> =
+        files.iter().filter(|(p, _)| p.strip_prefix(stack.dir()).unwrap().starts_with("edge-a-state")).collect();
+    let wrapped = |id: &str| {
+        let needle = format!("{id}.");
+        edge_files.iter().map(|(_, d)| String::from_utf8_lossy(d).matches(needle.as_str()).count()).sum::<usize>()
+    };
+    let (under_edge, under_master) = (wrapped(&edge_id), wrapped(&master_id));
+    eprintln!("no_leak: edge-a's state holds {under_edge} values wrapped under the edge key, {under_master} under the master key");
+    assert!(under_edge > 0, "no value wrapped under the edge key in edge-a's state: is the search looking at it?");
+    assert_eq!(under_master, 0, "a value wrapped under the master key reached an edge");
+    let master_id_anywhere: Vec<String> = files
+        .iter()
+        .filter(|(p, d)| {
+            !p.strip_prefix(stack.dir()).unwrap().starts_with("admin")
+                && String::from_utf8_lossy(d).contains(&master_id)
+        })
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    assert!(master_id_anywhere.is_empty(), "the master key's id outside the admin: {master_id_anywhere:?}");
     let serve_log = files.iter().find(|(p, _)| p.ends_with("admin/serve-1.log")).unwrap();
     assert!(serve_log.1.len() > 10_000, "the admin logged little at trace: is RUST_LOG honoured?");
     leaks.sort();
@@ -573,11 +607,12 @@ impl Needles {
 fn shaped(text: &str) -> Vec<String> {
     let mut found: Vec<String> =
         find_embed_secrets(text).into_iter().map(|r| format!("a secret-shaped string at byte {}", r.start)).collect();
-    for (prefix, what) in [("egm_", "master"), ("egk_", "sync")] {
+    for (prefix, what) in [("egm_", "master"), ("egk_", "sync"), ("ege_", "edge")] {
         for (at, _) in text.match_indices(prefix) {
             let candidate = text.get(at..at + 62).unwrap_or_default();
             let valid = match what {
                 "master" => MasterKey::from_printable(candidate).is_ok(),
+                "edge" => EdgeKey::from_printable(candidate).is_ok(),
                 _ => SyncKey::from_printable(candidate).is_ok(),
             };
             if valid {

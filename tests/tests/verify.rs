@@ -59,8 +59,9 @@ async fn embeds_verify_and_every_change_reaches_both_edges() {
     last_use_reaches_the_admin(&stack, &portal).await;
     other_orgs_url(&stack, &portal, &cookies).await;
     let carols = creator_cannot_impersonate(&stack).await;
-    let portal = rotation(&stack, portal).await;
-    revocation(&stack, &portal, &cookies).await;
+    // The sessions opened so far were opened with the first secret: retiring it ends them.
+    let portal = rotation(&stack, portal, &cookies).await;
+    revocation(&stack, &portal, &[]).await;
     // Revoking one credential leaves the others alone.
     assert_verifies_everywhere(&stack, &carols, CAROL).await;
     let version = edges_report_in_sync(&stack).await;
@@ -148,8 +149,9 @@ async fn creator_cannot_impersonate(stack: &Stack) -> Credential {
     carols
 }
 
-/// Returns the credential with its new secret.
-async fn rotation(stack: &Stack, portal: Credential) -> Credential {
+/// Returns the credential with its new secret. `cookies` are sessions (one
+/// per edge) opened with the first secret.
+async fn rotation(stack: &Stack, portal: Credential, cookies: &[String]) -> Credential {
     step("rotate: the old and the new secret both verify");
     let rotated = stack.post(&format!("/credentials/{}/rotate", portal.client_id), json!({}), 200).await;
     let new_secret = rotated["secret"].as_str().unwrap().to_owned();
@@ -158,12 +160,24 @@ async fn rotation(stack: &Stack, portal: Credential) -> Credential {
     stack.wait_pushed().await;
     assert_verifies_everywhere(stack, &portal, ALICE).await;
     assert_verifies_everywhere(stack, &portal_new, ALICE).await;
+    for (edge, cookie) in stack.edges.iter().zip(cookies) {
+        let a = edge.embed(ORG, None, Some(cookie)).await;
+        assert_eq!(
+            a.status, 200,
+            "{}: a session of the previous secret ends only when it is retired: {:?}",
+            edge.name, a.body
+        );
+    }
 
-    step("retire-previous: the old secret is refused with 401 bad_signature, the new one verifies");
+    step("retire-previous: the old secret is refused with 401 bad_signature (its sessions too), the new one verifies");
     stack.post(&format!("/credentials/{}/retire-previous", portal.client_id), json!({}), 200).await;
     stack.wait_pushed().await;
     assert_refused_everywhere(stack, &portal, ALICE, 401, "bad_signature").await;
     assert_verifies_everywhere(stack, &portal_new, ALICE).await;
+    for (edge, cookie) in stack.edges.iter().zip(cookies) {
+        let a = edge.embed(ORG, None, Some(cookie)).await;
+        assert_refused(&a, edge, 401, "bad_signature");
+    }
     portal_new
 }
 
@@ -284,6 +298,10 @@ async fn sync_refuses_forged_and_older_pushes(stack: &Stack, version: u64, carol
         let forged = full(version + 100);
         let sealed = seal_request(&forged, &SyncKey::generate().unwrap());
         let a = edge.sync_raw(sealed.body.clone(), Some(&sealed.signature)).await;
+        assert_eq!((a.status, a.error()), (401, "unknown_sync_key"), "{}: {:?}", edge.name, a.body);
+        // The same tag naming no key: every configured key is tried, none matches.
+        let unnamed = sealed.signature.split_once(',').unwrap().1;
+        let a = edge.sync_raw(sealed.body.clone(), Some(unnamed)).await;
         assert_eq!((a.status, a.error()), (401, "bad_signature"), "{}: {:?}", edge.name, a.body);
         // The same without a signature, and a real signature over other bytes.
         let a = edge.sync_raw(sealed.body.clone(), None).await;

@@ -1,6 +1,7 @@
 // The Developer Access console (/): sign in with a member token alone, the
-// org's embed credentials (create / rotate / retire / revoke for admins),
-// the audit log, the edges' sync status, and the People pages (people.js).
+// org's embed credentials (create / rotate / retire / revoke for admins,
+// and the emergency rotation of the org's keys), the audit log, the edges'
+// sync status, and the People pages (people.js).
 //
 // Routes are the URL's fragment: `#credentials` (or none), `#audit`,
 // `#edges`, `#people`, `#people/<email>`.
@@ -9,8 +10,10 @@
 // <code> node of the "Access Credentials" modal and the property is
 // deleted from the answer; nothing else keeps it (no variable outlives the
 // call, the Copy button reads the node at click time). Closing the modal
-// removes its nodes from the document. Member API tokens issued on the
-// People pages are handled the same way.
+// removes its nodes from the document. The new secrets of an org key
+// rotation are handled the same way (their Download reads the nodes at
+// click time into a Blob whose object URL is revoked at once), and so are
+// member API tokens issued on the People pages.
 //
 // Field rules (limits, lists, sentences) come from the WASM module through
 // rules.js; the server's 422 is shown by the field when the module is
@@ -37,6 +40,7 @@ import {
   charCounter,
   confirmDialog,
   copyField,
+  dialogError,
   emailText,
   fieldError,
   formErrorBox,
@@ -158,6 +162,7 @@ function applyIdentity(me) {
   badge.textContent = state.isAdmin ? accountTypeLabel("admin") : `${accountTypeLabel(state.accountType)} · read-only`;
   badge.className = `badge ${state.isAdmin ? "badge-info" : "badge-neutral"}`;
   $("create-new").hidden = !state.isAdmin;
+  $("danger-zone").hidden = !state.isAdmin;
   $("readonly-note").hidden = state.isAdmin;
   $("add-member").hidden = !state.isAdmin;
   $("people-readonly-note").hidden = state.isAdmin;
@@ -723,15 +728,19 @@ function takeSecret(answer) {
 }
 
 /**
- * The "Access Credentials" modal. The secret text is put in one <code>
- * node; closing removes the modal's nodes and nothing else holds the text.
+ * A modal that shows secrets once (the "Access Credentials" modal, the
+ * new secrets of an org key rotation). `build(warnId)` returns `{content,
+ * actions?, focus?}`: the secrets' copy fields (described by the warning,
+ * whose id is `warnId`), put after the warning that says the `warning`
+ * lines; buttons put before Done; what has the focus first (else the
+ * first Copy). The secrets live only in the content's nodes:
+ * closing empties them and removes the modal, and `closed` is announced.
+ * `beforeClose` is openModal's (asked when the user closes it, Done too);
+ * `onClose` runs after.
  */
-function showSecretModal(credential, secretText, rotated) {
+function openSecretsModal({ title, description, testid, doneTestid, wide = false, warning, build, closed, beforeClose, onClose, returnFocus }) {
   const warnId = newId("secret-warning");
-  const secretField = copyField({ value: secretText, label: "Embed secret", testid: "secret-value", describedBy: warnId });
-  // The node holds the only copy from here on.
-  secretText = null; // eslint-disable-line no-param-reassign
-  const clientField = copyField({ value: credential.client_id, label: "Client ID", testid: "client-id-value" });
+  const { content, actions = [], focus } = build(warnId);
   const body = h(
     "div",
     {},
@@ -739,34 +748,65 @@ function showSecretModal(credential, secretText, rotated) {
       "div",
       { class: "alert alert-warning secret-warning", id: warnId, role: "note" },
       h("span", { class: "alert-icon", "aria-hidden": "true", text: "!" }),
-      h(
-        "div",
-        {},
-        h("p", { text: "This is the only time the embed secret is shown. Copy it and store it securely; you cannot retrieve it later." }),
-        rotated
-          ? h("p", {
-              text: "The previous secret stays live until you choose “Retire previous secret”, so you can update your host app first.",
-            })
-          : null
-      )
+      h("div", {}, warning)
     ),
-    h("div", { class: "field" }, h("span", { class: "field-label", text: "Client ID" }), clientField),
-    h("div", { class: "field" }, h("span", { class: "field-label", text: rotated ? "New embed secret" : "Embed secret" }), secretField)
+    content
   );
   const modal = openModal({
-    title: "Access Credentials",
-    description: rotated ? `New secret for “${credential.name}”.` : `Credentials for “${credential.name}”.`,
-    testid: "secret-modal",
-    initialFocus: () => secretField.querySelector("button"),
+    title,
+    description,
+    wide,
+    testid,
+    returnFocus,
+    beforeClose,
+    initialFocus: () => focus || body.querySelector(".copy-field button"),
     build: () => ({
       body,
-      footer: [h("button", { type: "button", class: "btn btn-primary", text: "Done", dataset: { testid: "secret-done" }, on: { click: () => modal.close() } })],
+      footer: [...actions, h("button", { type: "button", class: "btn btn-primary", text: "Done", dataset: { testid: doneTestid }, on: { click: () => modal.requestClose() } })],
     }),
     onClose: () => {
       // The nodes are already detached; empty them too, in case anything still refers to them.
+      for (const value of body.querySelectorAll(".copy-field .value")) value.textContent = "";
       body.replaceChildren();
-      announce("Access Credentials closed. The embed secret is no longer shown.");
+      if (onClose) onClose();
+      announce(closed);
     },
+  });
+  return modal;
+}
+
+/**
+ * The "Access Credentials" modal. The secret text is put in one <code>
+ * node; closing removes the modal's nodes and nothing else holds the text.
+ */
+function showSecretModal(credential, secretText, rotated) {
+  openSecretsModal({
+    title: "Access Credentials",
+    description: rotated ? `New secret for “${credential.name}”.` : `Credentials for “${credential.name}”.`,
+    testid: "secret-modal",
+    doneTestid: "secret-done",
+    warning: [
+      h("p", { text: "This is the only time the embed secret is shown. Copy it and store it securely; you cannot retrieve it later." }),
+      rotated
+        ? h("p", {
+            text: "The previous secret stays live until you choose “Retire previous secret”, so you can update your host app first.",
+          })
+        : null,
+    ],
+    build: (warnId) => {
+      const secretField = copyField({ value: secretText, label: "Embed secret", testid: "secret-value", describedBy: warnId });
+      // The node holds the only copy from here on.
+      secretText = null; // eslint-disable-line no-param-reassign
+      const clientField = copyField({ value: credential.client_id, label: "Client ID", testid: "client-id-value" });
+      return {
+        content: [
+          h("div", { class: "field" }, h("span", { class: "field-label", text: "Client ID" }), clientField),
+          h("div", { class: "field" }, h("span", { class: "field-label", text: rotated ? "New embed secret" : "Embed secret" }), secretField),
+        ],
+        focus: secretField.querySelector("button"),
+      };
+    },
+    closed: "Access Credentials closed. The embed secret is no longer shown.",
   });
 }
 
@@ -845,6 +885,211 @@ function confirmRevoke(c) {
   });
 }
 
+// ------------------------------------------------------------------ emergency key rotation
+
+/** "3 credentials", "1 credential". */
+function credentialCount(n) {
+  return `${n} credential${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * The "Rotate org keys" confirmation: what happens, and the org's slug
+ * typed to enable the button. On success the new secrets are shown once.
+ */
+function confirmRotateOrgKeys() {
+  const org = state.org;
+  const list = state.credentials || [];
+  const revoked = list.filter((c) => c.status === "revoked").length;
+  const live = list.length - revoked;
+  let answer = null;
+  confirmDialog({
+    title: `Rotate the keys of ${org}?`,
+    description: "An emergency measure, for an embed secret or org key that may have leaked.",
+    testid: "rotate-keys-dialog",
+    returnFocus: () => $("rotate-org-keys"),
+    confirmLabel: "Rotate org keys",
+    pendingLabel: "Rotating…",
+    danger: true,
+    lines: [
+      h(
+        "div",
+        { class: "alert alert-danger" },
+        h("span", { class: "alert-icon", "aria-hidden": "true", text: "!" }),
+        h("p", { text: `Every embed of ${org} breaks until its host app signs with its new secret. This cannot be undone.` })
+      ),
+      h(
+        "ul",
+        { class: "consequences", dataset: { testid: "rotate-keys-consequences" } },
+        h(
+          "li",
+          {},
+          state.credentials
+            ? `The org moves to new key material and each of its ${credentialCount(live)} gets a new embed secret. `
+            : "The org moves to new key material and each of its credentials gets a new embed secret. ",
+          "Every secret they have now, previous secrets of a rotation included, stops verifying at the edges as soon as they have the change (normally within seconds)."
+        ),
+        h("li", {}, "Every embed signed with an old secret is refused (", h("code", { text: "bad_signature" }), ") until its host app signs with the new secret of its credential."),
+        h("li", { text: "Open embed sessions end: their users load the embeds again once the host app is updated." }),
+        revoked ? h("li", { text: `The ${credentialCount(revoked)} revoked stay${revoked === 1 ? "s" : ""} revoked and get${revoked === 1 ? "s" : ""} no secret.` }) : null,
+        h("li", { text: "The new secrets are shown once, right after: download them or copy each one then." })
+      ),
+    ],
+    typeToConfirm: { expected: org, label: `Type ${org} to confirm`, hint: "The org's name exactly, as shown at the top of the page.", testid: "rotate-keys-confirm-text" },
+    action: async () => {
+      try {
+        answer = await call("POST", "/keys/rotate", { confirm: org });
+      } catch (err) {
+        if (endsSession(err)) return;
+        if (err instanceof ApiError && err.code === "invalid_input" && err.field === "confirm") throw dialogError(err.message, { field: "confirm" });
+        if (err instanceof ApiError && err.status === 403) recheckIdentity();
+        throw dialogError(`The keys were not rotated. ${describeError(err)}`);
+      }
+    },
+    // The secrets' modal opens once this dialog is gone (focus back on the page's button first).
+    onClose: () => {
+      if (!answer) return;
+      const rotated = answer;
+      answer = null;
+      showRotatedSecrets(rotated);
+      loadCredentials();
+      if (ui.tab === "audit") loadAudit(true);
+    },
+  });
+}
+
+/** `embedgate-<org>-secrets-<YYYY-MM-DD>.json` (today, local time). */
+function secretsFileName(org) {
+  const d = new Date();
+  const pad = (n) => String(n).padStart(2, "0");
+  return `embedgate-${org}-secrets-${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}.json`;
+}
+
+/**
+ * Saves `[{client_id, name, generation, secret}]` as a JSON file: a Blob
+ * behind an object URL, revoked as soon as the download has started. The
+ * secrets are read from the modal's nodes now (nothing else holds them).
+ */
+function downloadSecrets(rows, fileName, near) {
+  const json = rows.map((r) => ({ client_id: r.client_id, name: r.name, generation: r.generation, secret: r.node.textContent }));
+  const url = URL.createObjectURL(new Blob([`${JSON.stringify(json, null, 2)}\n`], { type: "application/json" }));
+  const link = h("a", { href: url, download: fileName, hidden: true });
+  near.append(link);
+  link.click();
+  link.remove();
+  URL.revokeObjectURL(url);
+}
+
+/**
+ * The new secrets of an org key rotation, each shown once (name, client
+ * ID, new secret with Copy), with Download (a JSON file of them all); the
+ * revoked credentials listed without a secret. Closing asks first (the
+ * secrets are not shown again) and removes them from the page.
+ */
+function showRotatedSecrets(answer) {
+  const org = answer.org;
+  const fileName = secretsFileName(org);
+  const credentials = Array.isArray(answer.credentials) ? answer.credentials : [];
+  const revoked = Array.isArray(answer.revoked) ? answer.revoked : [];
+  let downloaded = false;
+  let modal = null;
+  // While the secrets show, leaving the page asks first too (not once they are gone, by sign-out too).
+  const onUnload = (e) => {
+    if (!modal || !modal.root.isConnected) {
+      window.removeEventListener("beforeunload", onUnload);
+      return;
+    }
+    e.preventDefault();
+    e.returnValue = "";
+  };
+  const download = h("button", { type: "button", class: "btn", dataset: { testid: "rotated-download" } }, h("span", { "aria-hidden": "true", text: "⤓" }), h("span", { class: "btn-label", text: "Download secrets (JSON)" }));
+
+  function confirmClose(close) {
+    let confirmed = false;
+    confirmDialog({
+      title: "Close the new secrets?",
+      testid: "rotated-close-dialog",
+      confirmLabel: downloaded ? "Close the secrets" : "Close without saving",
+      cancelLabel: "Keep them shown",
+      danger: !downloaded,
+      lines: [
+        h("p", { text: "They will not be shown again: nobody can retrieve them later, not even an admin." }),
+        downloaded
+          ? h("p", { text: `You downloaded them (${fileName}). Keep that file safe, and delete it once every host app has its new secret.` })
+          : h("p", { class: "confirm-self", text: "You have not downloaded them. Without them, the embeds of these credentials stay broken until the org's keys are rotated again." }),
+      ],
+      action: async () => {
+        confirmed = true;
+      },
+      onClose: () => {
+        if (confirmed) close();
+      },
+    });
+  }
+
+  modal = openSecretsModal({
+    title: "New embed secrets",
+    description: `${org} is on new key material (key epoch ${answer.epoch}).`,
+    testid: "rotated-modal",
+    doneTestid: "rotated-done",
+    wide: true,
+    returnFocus: () => $("rotate-org-keys"),
+    warning: [
+      h("p", {
+        text: credentials.length
+          ? "This is the only time these embed secrets are shown. Download them or copy each one now and store them securely; you cannot retrieve them later."
+          : "The org has no live credentials: there is no new secret to hand out.",
+      }),
+      credentials.length ? h("p", {}, "Every embed of these credentials is refused (", h("code", { text: "bad_signature" }), ") until its host app signs with its new secret.") : null,
+    ],
+    build: (warnId) => {
+      const rows = [];
+      const items = credentials.map((c) => {
+        const secret = takeSecret(c);
+        const secretField = copyField({ value: secret, label: `New embed secret of ${c.name}`, testid: "rotated-secret", describedBy: warnId });
+        rows.push({ client_id: c.client_id, name: c.name, generation: c.generation, node: secretField.querySelector(".value") });
+        return h(
+          "li",
+          { class: "rotated-item", dataset: { testid: "rotated-credential", clientId: c.client_id } },
+          h("div", { class: "rotated-head" }, h("span", { class: "cred-name", text: c.name }), h("span", { class: "badge badge-neutral", text: `Secret generation ${c.generation}` })),
+          h("div", { class: "field" }, h("span", { class: "field-label", text: "Client ID" }), copyField({ value: c.client_id, label: `Client ID of ${c.name}`, testid: "rotated-client-id" })),
+          h("div", { class: "field" }, h("span", { class: "field-label", text: "New embed secret" }), secretField)
+        );
+      });
+      download.addEventListener("click", () => {
+        downloadSecrets(rows, fileName, modal.dialog);
+        downloaded = true;
+        announce(`Downloaded ${fileName}`);
+        download.querySelector(".btn-label").textContent = "Downloaded";
+      });
+      const content = [];
+      if (items.length) {
+        content.push(
+          h("div", { class: "rotated-download" }, h("p", { class: "muted small" }, "One file with every secret below: ", h("code", { text: fileName }), "."), download),
+          h("h3", { class: "rotated-title", text: `Live credentials (${items.length})` }),
+          h("ul", { class: "rotated-list", dataset: { testid: "rotated-list" } }, items)
+        );
+      }
+      if (revoked.length) {
+        content.push(
+          h("h3", { class: "rotated-title", text: `Revoked credentials (${revoked.length})` }),
+          h("p", { class: "muted small", text: "Moved off the old key too. They stay revoked and have no secret." }),
+          h(
+            "ul",
+            { class: "rotated-revoked", dataset: { testid: "rotated-revoked-list" } },
+            revoked.map((c) => h("li", { dataset: { testid: "rotated-revoked", clientId: c.client_id } }, h("span", { class: "cred-name", text: c.name }), idCell(c.client_id, { label: `client ID of ${c.name}`, what: "Client ID" })))
+          )
+        );
+      }
+      return { content, actions: [], focus: items.length ? download : null };
+    },
+    beforeClose: credentials.length ? (close) => confirmClose(close) : undefined,
+    onClose: () => window.removeEventListener("beforeunload", onUnload),
+    closed: "New embed secrets closed. They are no longer shown.",
+  });
+  if (credentials.length) window.addEventListener("beforeunload", onUnload);
+  announce(`Rotated the keys of ${org}: ${credentialCount(credentials.length)} with a new secret.`);
+}
+
 // ------------------------------------------------------------------ audit log
 
 const ACTIONS = {
@@ -859,6 +1104,12 @@ const ACTIONS = {
   "credential.rotate": "Secret rotated",
   "credential.retire_previous": "Previous secret retired",
   "credential.revoke": "Credentials revoked",
+  "credential.delete": "Credentials deleted",
+  "credential.bulk_create": "Credentials bulk-loaded",
+  "org.settings": "Settings changed",
+  "org.key_create": "Org key created",
+  "org.key_rewrap": "Org key re-wrapped (master key rotated)",
+  "org.key_rotate": "Org keys rotated (emergency)",
 };
 
 function detailValue(v) {
@@ -1040,6 +1291,7 @@ function start() {
   });
   $("signout").addEventListener("click", () => signOut());
   $("create-new").addEventListener("click", openCreate);
+  $("rotate-org-keys").addEventListener("click", confirmRotateOrgKeys);
   $("audit-refresh").addEventListener("click", () => loadAudit(true));
   $("cred-filter").addEventListener("input", (e) => {
     ui.credFilter = e.target.value;

@@ -102,10 +102,13 @@ const openModals = [];
  * document on close (not hidden), the rest of the page is inert while open,
  * focus is trapped inside and returns to what had it before. `onClose`
  * runs after removal. When the opener is gone by then (its list was
- * re-rendered), `returnFocus()` names where focus goes instead. Returns
- * `{ root, dialog, close }`.
+ * re-rendered), `returnFocus()` names where focus goes instead.
+ * `beforeClose(close)`, when given, is asked first whenever the user
+ * closes it (×, Escape, a click outside, or a button calling
+ * `requestClose`): it calls `close()` to go on, or not to keep it open.
+ * `close()` itself always closes. Returns `{ root, dialog, close, requestClose }`.
  */
-export function openModal({ title, description, wide = false, testid, initialFocus, returnFocus, onClose, build, dismissible = true }) {
+export function openModal({ title, description, wide = false, testid, initialFocus, returnFocus, onClose, beforeClose, build, dismissible = true }) {
   const titleId = newId("modal-title");
   const descId = description ? newId("modal-desc") : null;
   const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
@@ -131,6 +134,12 @@ export function openModal({ title, description, wide = false, testid, initialFoc
       }
       if (onClose) onClose();
     },
+    /** Closes it as the user asked: through `beforeClose` when there is one. */
+    requestClose() {
+      if (closed) return;
+      if (beforeClose) beforeClose(() => api.close());
+      else api.close();
+    },
   };
 
   const content = build(api);
@@ -149,7 +158,7 @@ export function openModal({ title, description, wide = false, testid, initialFoc
       { class: "modal-header" },
       h("div", {}, h("h2", { id: titleId, text: title }), description ? h("p", { id: descId, text: description }) : null),
       dismissible
-        ? h("button", { type: "button", class: "btn btn-ghost btn-icon close-x", "aria-label": "Close", text: "×", on: { click: () => api.close() } })
+        ? h("button", { type: "button", class: "btn btn-ghost btn-icon close-x", "aria-label": "Close", text: "×", on: { click: () => api.requestClose() } })
         : null
     ),
     h("div", { class: "modal-body" }, content.body),
@@ -157,7 +166,7 @@ export function openModal({ title, description, wide = false, testid, initialFoc
   );
   const backdrop = h("div", { class: "modal-backdrop" }, dialog);
   backdrop.addEventListener("mousedown", (e) => {
-    if (e.target === backdrop && dismissible) api.close();
+    if (e.target === backdrop && dismissible) api.requestClose();
   });
 
   function onKey(e) {
@@ -167,7 +176,7 @@ export function openModal({ title, description, wide = false, testid, initialFoc
       if (e.defaultPrevented) return;
       e.preventDefault();
       e.stopPropagation();
-      if (dismissible) api.close();
+      if (dismissible) api.requestClose();
     } else if (e.key === "Tab") {
       const items = focusables(dialog);
       if (items.length === 0) {
@@ -585,38 +594,78 @@ export function showFormError(box, message) {
 // ------------------------------------------------------------------ confirmation dialogs
 
 /**
- * A confirmation dialog: Cancel (focused first) and a confirm button that
- * runs `action()`. When `action` resolves the dialog closes; when it
- * rejects with an Error whose `showInDialog` is true, the message is shown
- * in the dialog (which stays open); any other rejection closes it and is
- * rethrown.
+ * A confirmation dialog: Cancel (`cancelLabel`; focused first) and a
+ * confirm button that runs `action()`. When `action` resolves the dialog
+ * closes; when it rejects with an Error whose `showInDialog` is true, the
+ * message is shown in the dialog (which stays open: by the typed field
+ * when the error has `field`, see `dialogError`); any other rejection
+ * closes it and is rethrown. `onClose` runs once it is closed.
+ *
+ * `typeToConfirm: {expected, label, hint?, testid?}` adds a text field
+ * (focused first instead of Cancel) that must hold exactly `expected`
+ * before the confirm button is enabled; Enter in it confirms.
  */
-export function confirmDialog({ title, description, lines, confirmLabel, pendingLabel, danger, testid, action, returnFocus }) {
+export function confirmDialog({ title, description, lines, confirmLabel, pendingLabel, cancelLabel = "Cancel", danger, testid, action, returnFocus, onClose, typeToConfirm }) {
   const confirm = h("button", { type: "button", class: `btn ${danger ? "btn-danger" : "btn-primary"}`, text: confirmLabel, dataset: { testid: `${testid}-confirm` } });
-  const cancel = h("button", { type: "button", class: "btn", text: "Cancel", dataset: { testid: `${testid}-cancel` } });
+  const cancel = h("button", { type: "button", class: "btn", text: cancelLabel, dataset: { testid: `${testid}-cancel` } });
   const errorBox = formErrorBox();
+  let typed = null;
+  let typedField = null;
+  if (typeToConfirm) {
+    typed = h("input", { type: "text", autocomplete: "off", spellcheck: "false", autocapitalize: "off", dataset: typeToConfirm.testid ? { testid: typeToConfirm.testid } : undefined });
+    typedField = formField({ id: newId("confirm-text"), label: typeToConfirm.label, control: typed, hint: typeToConfirm.hint });
+    typedField.classList.add("confirm-typed");
+  }
+  const ready = () => !typed || typed.value === typeToConfirm.expected;
+  confirm.disabled = !ready();
+  let pending = false;
   const modal = openModal({
     title,
     description,
     testid,
-    initialFocus: () => cancel,
+    initialFocus: () => typed || cancel,
     returnFocus,
-    build: () => ({ body: h("div", {}, errorBox, lines), footer: [cancel, confirm] }),
+    onClose,
+    build: () => ({ body: h("div", {}, errorBox, lines, typedField), footer: [cancel, confirm] }),
   });
+  if (typed) {
+    typed.addEventListener("input", () => {
+      if (typed.getAttribute("aria-invalid")) setFieldError(typed, fieldError(typed), null);
+      if (!pending) confirm.disabled = !ready();
+    });
+    typed.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        if (!confirm.disabled) confirm.click();
+      }
+    });
+  }
   cancel.addEventListener("click", () => modal.close());
   confirm.addEventListener("click", async () => {
+    if (pending || !ready()) return;
+    pending = true;
     showFormError(errorBox, null);
+    if (typed) setFieldError(typed, fieldError(typed), null);
     setPending(confirm, true, pendingLabel);
     cancel.disabled = true;
+    if (typed) typed.readOnly = true;
     try {
       await action();
       modal.close();
     } catch (err) {
       if (err && err.showInDialog) {
+        pending = false;
         setPending(confirm, false);
         cancel.disabled = false;
-        showFormError(errorBox, err.message);
-        cancel.focus();
+        if (typed) typed.readOnly = false;
+        confirm.disabled = !ready();
+        if (err.field && typed) {
+          setFieldError(typed, fieldError(typed), err.message);
+          typed.focus();
+        } else {
+          showFormError(errorBox, err.message);
+          cancel.focus();
+        }
         return;
       }
       modal.close();
@@ -626,10 +675,14 @@ export function confirmDialog({ title, description, lines, confirmLabel, pending
   return modal;
 }
 
-/** An Error that `confirmDialog` shows inside the dialog. */
-export function dialogError(message) {
+/**
+ * An Error that `confirmDialog` shows inside the dialog; with `field`
+ * (the server's 422 named the typed confirmation), by its text field.
+ */
+export function dialogError(message, { field } = {}) {
   const err = new Error(message);
   err.showInDialog = true;
+  err.field = field || null;
   return err;
 }
 

@@ -112,6 +112,11 @@ impl<S: Spec> Server<S> {
         &self.spec
     }
 
+    /// What it runs, to change before its next start (new keys, say).
+    pub fn spec_mut(&mut self) -> &mut S {
+        &mut self.spec
+    }
+
     /// Its name.
     pub fn name(&self) -> &str {
         &self.spec.server().name

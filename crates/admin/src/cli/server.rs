@@ -163,7 +163,8 @@ pub struct ServeArgs {
     /// EMBEDGATE_EDGE_KEY). Changing it sends every edge a full state wrapped under the new one.
     #[arg(long, env = "EMBEDGATE_EDGE_KEY", hide_env_values = true)]
     edge_key: Option<KeyArg>,
-    /// Comma-separated edge base URLs; every change is pushed to each of them.
+    /// Comma-separated edge base URLs; every change is pushed to each of them. `URL#VAR` gives that
+    /// edge its own edge key, read from the environment variable VAR (one key per deployment).
     #[arg(long, env = "EMBEDGATE_EDGES", value_delimiter = ',')]
     edges: Vec<String>,
     /// How often every edge is probed (and healed if behind) when nothing changes: 10s, 1m, …
@@ -200,6 +201,32 @@ fn page_bytes(text: &str) -> Result<usize, String> {
         .ok()
         .filter(|n| (4096..=max).contains(n))
         .ok_or_else(|| format!("must be a number of bytes from 4096 to {max}"))
+}
+
+/// Edges with a key of their own, by index in `EMBEDGATE_EDGES`.
+type OwnKeys = Vec<(usize, std::sync::Arc<EdgeKey>)>;
+
+/// `EMBEDGATE_EDGES` read: the URLs, and the edges with a key of their own
+/// (`URL#VAR`: the key in the environment variable VAR, so no key is in the
+/// list, which is logged).
+fn edge_targets(items: &[String]) -> Result<(Vec<String>, OwnKeys), UsageError> {
+    let mut urls = Vec::new();
+    let mut own = Vec::new();
+    for item in items.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        let (url, var) = match item.split_once('#') {
+            Some((url, var)) => (url.trim(), Some(var.trim())),
+            None => (item, None),
+        };
+        if let Some(var) = var {
+            let text = std::env::var(var).map_err(|_| {
+                UsageError::new(format!("EMBEDGATE_EDGES: {url} names {var} for its edge key, which is not set"))
+            })?;
+            let key = KeySet::<EdgeKey>::parse(&text).map_err(|e| UsageError::new(format!("{var}: {e}")))?;
+            own.push((urls.len(), std::sync::Arc::new(key.current().clone())));
+        }
+        urls.push(url.to_owned());
+    }
+    Ok((urls, own))
 }
 
 /// Exit code when `init` finds the org already there.
@@ -249,14 +276,15 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
         .as_ref()
         .map(|k| k.keys::<EdgeKey>("EMBEDGATE_EDGE_KEY").map(|set| set.current().clone()))
         .transpose()?;
-    let edges: Vec<String> = args.edges.iter().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect();
+    let (edges, own_keys) = edge_targets(&args.edges)?;
     if !edges.is_empty() && sync_keys.is_none() {
         return Err(UsageError::new("EMBEDGATE_EDGES is set but EMBEDGATE_SYNC_KEY is not; pushes must be signed"));
     }
-    if !edges.is_empty() && edge_key.is_none() {
+    if edge_key.is_none() && own_keys.len() < edges.len() {
         return Err(UsageError::new(
-            "EMBEDGATE_EDGES is set but EMBEDGATE_EDGE_KEY is not; the secrets sent to the edges must be wrapped \
-             (generate one with `embedgate keygen edge` and give the edges the same value)",
+            "EMBEDGATE_EDGES is set but EMBEDGATE_EDGE_KEY is not (nor a key of its own, URL#VAR, for every edge); \
+             the secrets sent to the edges must be wrapped (generate one with `embedgate keygen edge` and give the \
+             edge the same value)",
         ));
     }
     if let Some(bad) = edges.iter().find(|e| !(e.starts_with("http://") || e.starts_with("https://"))) {
@@ -296,6 +324,7 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
             edges,
             sync_keys: sync_keys.map(std::sync::Arc::new),
             edge_key: edge_key.map(std::sync::Arc::new),
+            own_keys,
             reconcile: std::time::Duration::from_secs(args.reconcile_interval.unsigned_abs()),
             page_bytes: args.sync_page_bytes,
             retention: std::time::Duration::from_secs(args.change_retention.unsigned_abs()),

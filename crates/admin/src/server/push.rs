@@ -57,8 +57,13 @@ pub struct PushConfig {
     /// The sync keys: pushes are sealed with the current one (named by its
     /// id); acks are accepted under either.
     pub sync_keys: Option<Arc<KeySet<SyncKey>>>,
-    /// The edge key the live secrets sent to the edges are wrapped under.
+    /// The edge key the live secrets sent to the edges are wrapped under
+    /// (`EMBEDGATE_EDGE_KEY`), for every edge without its own.
     pub edge_key: Option<Arc<EdgeKey>>,
+    /// Edges with a key of their own (`URL#VAR` in `EMBEDGATE_EDGES`), by
+    /// index in `edges`: a leak of one deployment's key and storage then
+    /// exposes nothing of another's.
+    pub own_keys: Vec<(usize, Arc<EdgeKey>)>,
     /// How often each edge is probed when nothing changes.
     pub reconcile: Duration,
     /// The most bytes of records one sync message carries.
@@ -70,12 +75,20 @@ pub struct PushConfig {
 /// How long the change log keeps a change by default.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
+impl PushConfig {
+    /// The edge key of the edge at `index`: its own, or the shared one.
+    pub fn key_for(&self, index: usize) -> Option<Arc<EdgeKey>> {
+        self.own_keys.iter().find(|(i, _)| *i == index).map(|(_, k)| k.clone()).or_else(|| self.edge_key.clone())
+    }
+}
+
 impl Default for PushConfig {
     fn default() -> Self {
         Self {
             edges: Vec::new(),
             sync_keys: None,
             edge_key: None,
+            own_keys: Vec::new(),
             reconcile: DEFAULT_RECONCILE,
             page_bytes: PAGE_BUDGET_BYTES,
             retention: DEFAULT_RETENTION,
@@ -132,6 +145,12 @@ impl Kind {
 pub struct EdgeStatus {
     /// The edge's base URL (userinfo removed).
     pub url: String,
+    /// The id of the edge key this edge's secrets are wrapped under.
+    pub edge_key: Option<String>,
+    /// The lineage a region's state must have to be this admin's (its
+    /// database and that edge key); a region with another one is not in sync
+    /// whatever its version.
+    pub lineage: String,
     /// The lowest version its regions last said they had applied (`None`: never reached).
     pub applied_version: Option<u64>,
     /// When the admin sent the message that brought it there (Unix seconds).
@@ -180,6 +199,8 @@ impl EdgeStatus {
             (None, _) => "unknown",
             (Some(v), _) if v > admin_version => "ahead",
             _ if self.full.is_some() => "bootstrapping",
+            // The right version of another lineage (another edge key, another database): a full state is due.
+            _ if !self.regions.iter().all(|r| r.lineage == self.lineage) => "bootstrapping",
             (Some(v), _) if v == admin_version => "in_sync",
             _ => "behind",
         }
@@ -192,6 +213,8 @@ impl EdgeStatus {
         self.failures += 1;
         match error {
             StepError::Refused(why) => {
+                // It answered: reachable, whatever came before.
+                self.consecutive_failures = 0;
                 self.failing = true;
                 self.last_error = Some(why.clone());
             }
@@ -256,7 +279,7 @@ pub fn spawn(
     board: Arc<EdgeBoard>,
     shutdown: &watch::Receiver<bool>,
 ) {
-    let (Some(sync_keys), Some(edge_key)) = (config.sync_keys.clone(), config.edge_key.clone()) else { return };
+    let Some(sync_keys) = config.sync_keys.clone() else { return };
     let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
         Ok(c) => c,
         Err(e) => {
@@ -264,12 +287,28 @@ pub fn spawn(
             return;
         }
     };
-    let lineage = edge_lineage(lineage, &edge_key);
-    let shared =
-        Arc::new(Shared { db, keys, edge_key, lineage, page_bytes: config.page_bytes, sync_keys, client, board });
+    let shared = Arc::new(Shared { db, keys, page_bytes: config.page_bytes, sync_keys, client, board });
     for (index, url) in config.edges.iter().enumerate() {
+        let Some(edge_key) = config.key_for(index) else {
+            tracing::error!(edge = %edge_label(url), "no edge key for this edge; it will not be pushed to");
+            continue;
+        };
+        let lineage = edge_lineage(lineage, &edge_key);
+        shared.board.update(index, |s| {
+            s.edge_key = Some(edge_key.id().to_string());
+            s.lineage.clone_from(&lineage);
+        });
         let endpoint = format!("{}{SYNC_PATH}", url.trim_end_matches('/'));
-        let task = Task { shared: shared.clone(), index, endpoint, full: None, needs_full: false, replace: false };
+        let task = Task {
+            shared: shared.clone(),
+            index,
+            endpoint,
+            lineage,
+            edge_key,
+            full: None,
+            needs_full: false,
+            replace: false,
+        };
         tokio::spawn(task.run(config.reconcile, shutdown.clone()));
     }
 }
@@ -277,18 +316,10 @@ pub fn spawn(
 struct Shared {
     db: Store,
     keys: Arc<Keys>,
-    edge_key: Arc<EdgeKey>,
-    lineage: String,
     page_bytes: usize,
     sync_keys: Arc<KeySet<SyncKey>>,
     client: reqwest::Client,
     board: Arc<EdgeBoard>,
-}
-
-impl Shared {
-    fn sealer(&self) -> ForEdge<'_> {
-        ForEdge { keys: &self.keys, edge: &self.edge_key }
-    }
 }
 
 /// A full state on its way to one edge: the cursor where each page starts,
@@ -306,6 +337,10 @@ struct Task {
     shared: Arc<Shared>,
     index: usize,
     endpoint: String,
+    /// The key this edge's secrets are wrapped under.
+    edge_key: Arc<EdgeKey>,
+    /// The lineage of what this edge is sent (database and edge key).
+    lineage: String,
     full: Option<FullRun>,
     /// A region holds no state of this database's lineage (new, wiped, or
     /// another database's): only a full state brings it in.
@@ -360,6 +395,10 @@ impl From<&str> for StepError {
 }
 
 impl Task {
+    fn sealer(&self) -> ForEdge<'_> {
+        ForEdge { keys: &self.shared.keys, edge: &self.edge_key }
+    }
+
     async fn run(mut self, reconcile: Duration, mut shutdown: watch::Receiver<bool>) {
         let mut changes = self.shared.db.subscribe();
         let mut backoff = FIRST_BACKOFF;
@@ -431,8 +470,7 @@ impl Task {
         // asked unstamped (`sent_at` 0 vouches for nothing), so one bounded by
         // EMBEDGATE_MAX_STATE_AGE still goes stale and fails closed.
         let sent_at = if diverged { 0 } else { now() };
-        let request =
-            SyncRequest::new(&self.shared.lineage, version, body, cursor, sent_at).map_err(|e| e.to_string())?;
+        let request = SyncRequest::new(&self.lineage, version, body, cursor, sent_at).map_err(|e| e.to_string())?;
         let ack = self.send(kind, &request).await?;
         if let Err(e) = credentials::record_usage(&db.pool, &ack.usage).await {
             tracing::warn!(error = %e, "cannot record credential use");
@@ -475,8 +513,14 @@ impl Task {
         let run = self.full.as_mut().ok_or("no full state")?;
         let seq = usize::try_from(run.next_seq).unwrap_or(usize::MAX);
         let start = run.starts.get(seq).cloned().ok_or("a page the admin never started was asked for")?;
-        let (orgs, next) =
-            export::full_page(db, &self.shared.sealer(), &start, self.shared.page_bytes).await.map_err(db_err)?;
+        let (orgs, next) = export::full_page(
+            db,
+            &ForEdge { keys: &self.shared.keys, edge: &self.edge_key },
+            &start,
+            self.shared.page_bytes,
+        )
+        .await
+        .map_err(db_err)?;
         if let Some(next) = &next {
             run.starts.truncate(seq + 1);
             run.starts.push(next.clone());
@@ -500,16 +544,10 @@ impl Task {
         let mut cursor: Option<DeltaCursor> = None;
         let mut pages = Vec::new();
         loop {
-            let (orgs, next) = export::delta_page(
-                db,
-                &self.shared.sealer(),
-                applied,
-                version,
-                cursor.as_ref(),
-                self.shared.page_bytes,
-            )
-            .await
-            .map_err(db_err)?;
+            let (orgs, next) =
+                export::delta_page(db, &self.sealer(), applied, version, cursor.as_ref(), self.shared.page_bytes)
+                    .await
+                    .map_err(db_err)?;
             let last = next.is_none();
             pages.push(SyncBody::Delta { from: applied, to: version, last, orgs });
             if last {
@@ -521,8 +559,7 @@ impl Task {
         let last = pages.pop().ok_or("an empty delta")?;
         for body in pages {
             let cursor = self.shared.board.update(self.index, |s| s.usage_cursor.clone());
-            let request =
-                SyncRequest::new(&self.shared.lineage, version, body, cursor, now()).map_err(|e| e.to_string())?;
+            let request = SyncRequest::new(&self.lineage, version, body, cursor, now()).map_err(|e| e.to_string())?;
             let ack = self.send(Kind::Delta, &request).await?;
             if ack.outcome == SyncOutcome::Failed {
                 let why = ack.error().unwrap_or_else(|| "the edge could not take a delta page".into());
@@ -562,7 +599,13 @@ impl Task {
         StepError::Refused(why)
     }
 
-    async fn send(&self, kind: Kind, request: &SyncRequest) -> Result<SyncAck, String> {
+    /// Sends one message and opens the ack. An edge that answers a refusal
+    /// (4xx: a key it does not hold, a body it cannot take) is reachable and
+    /// says why: [`StepError::Refused`] with its code and message, so the
+    /// board shows it `failing`. (The answer is not sealed: a network
+    /// attacker could forge one, as it could drop the message; either way the
+    /// push is retried.) Anything else is a failed attempt.
+    async fn send(&self, kind: Kind, request: &SyncRequest) -> Result<SyncAck, StepError> {
         let sealed = sync::seal_request(request, self.shared.sync_keys.current());
         let bytes = sealed.body.len();
         self.shared.board.update(self.index, |s| {
@@ -578,19 +621,29 @@ impl Task {
             .body(sealed.body)
             .send()
             .await
-            .map_err(|e| format!("cannot reach the edge: {}", without_url(&e)))?;
+            .map_err(|e| StepError::Attempt(format!("cannot reach the edge: {}", without_url(&e))))?;
         let status = response.status();
         let signature = response.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = response.bytes().await.map_err(|e| format!("reading the edge's answer: {}", without_url(&e)))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| StepError::Attempt(format!("reading the edge's answer: {}", without_url(&e))))?;
         if !(status.is_success() || status == reqwest::StatusCode::CONFLICT) {
-            let code = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or_default();
-            return Err(format!("the edge answered HTTP {} {code}", status.as_u16()));
+            let answer = serde_json::from_slice::<serde_json::Value>(&body).ok();
+            let text = |field: &str| {
+                let value = answer.as_ref().and_then(|v| v[field].as_str()).unwrap_or_default();
+                value.chars().filter(|c| !c.is_control()).take(200).collect::<String>()
+            };
+            let (code, message) = (text("error"), text("message"));
+            let why = if message.is_empty() {
+                format!("the edge answered HTTP {} {code}", status.as_u16())
+            } else {
+                format!("the edge answered HTTP {} {code}: {message}", status.as_u16())
+            };
+            return Err(if status.is_client_error() { StepError::Refused(why) } else { StepError::Attempt(why) });
         }
         sync::open_ack(&body, signature.as_deref(), &*self.shared.sync_keys, &request.nonce)
-            .map_err(|e| format!("edge ack refused: {e}"))
+            .map_err(|e| StepError::Attempt(format!("edge ack refused: {e}")))
     }
 
     /// Takes in what the edge said: its versions, where a full state
@@ -598,8 +651,8 @@ impl Task {
     fn absorb(&mut self, ack: &SyncAck, version: u64) {
         // A region without this database's state takes only a full state; one
         // holding another database's state, only a full state that replaces it.
-        self.needs_full = !ack.follows(&self.shared.lineage);
-        let foreign = ack.regions.iter().any(|r| !r.lineage.is_empty() && r.lineage != self.shared.lineage);
+        self.needs_full = !ack.follows(&self.lineage);
+        let foreign = ack.regions.iter().any(|r| !r.lineage.is_empty() && r.lineage != self.lineage);
         if foreign && !self.full.as_ref().is_some_and(|r| r.replace) {
             tracing::warn!(edge = %edge_label(&self.endpoint), "the edge holds another database's state; replacing it");
             self.full = None;
@@ -657,6 +710,13 @@ mod tests {
         assert_eq!(s.state(3), "in_sync");
         assert_eq!(s.state(4), "behind");
         assert_eq!(s.state(2), "ahead");
+        // At the admin's version, but of another lineage (another edge key): not in sync.
+        s.lineage = "db/new-key".into();
+        s.regions =
+            vec![RegionAck { region: Region::Wnam, lineage: "db/old-key".into(), version: 3, full: None, error: None }];
+        assert_eq!(s.state(3), "bootstrapping");
+        s.regions[0].lineage = "db/new-key".into();
+        assert_eq!(s.state(3), "in_sync");
         s.full = Some(FullProgress { id: "f".into(), to: 4, next_seq: 2 });
         assert_eq!(s.state(4), "bootstrapping");
         s.failing = true;
@@ -673,5 +733,8 @@ mod tests {
         assert_eq!(s.last_error.as_deref(), Some("wnam: version 9 is too far ahead"));
         s.failed(&StepError::Attempt("cannot reach the edge".into()));
         assert_eq!((s.state(3), s.consecutive_failures, s.failures), ("unreachable", 1, 2));
+        // An edge that answers again, refusing (a key it does not hold), is reachable: failing.
+        s.failed(&StepError::Refused("the edge answered HTTP 422 unknown_edge_key: …".into()));
+        assert_eq!((s.state(3), s.consecutive_failures, s.failures), ("failing", 0, 3));
     }
 }

@@ -176,6 +176,12 @@ async fn apply_region(env: &Env, region: Region, request: &SyncRequest, vouched_
             }
         }
     } else {
+        if let (Verdict::Refused, Some(why)) = (&admitted.verdict, &admitted.meta.error) {
+            // An authentic message the region would not admit (a version jump
+            // beyond the bound, say): only someone holding the sync key sends
+            // one, so it is worth an operator's attention.
+            worker::console_warn!("sync: region {region} refused an authentic message: {why}");
+        }
         admitted.meta
     };
     let ack = RegionAck {

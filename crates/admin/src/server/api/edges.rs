@@ -23,6 +23,9 @@ pub struct EdgeList {
 pub struct EdgeStatusBody {
     /// The edge's base URL (without userinfo).
     pub url: String,
+    /// The id of the edge key the admin wraps this edge's secrets under (null: none configured).
+    #[schema(required = true)]
+    pub edge_key: Option<String>,
     /// `in_sync`, `behind`, `bootstrapping`, `failing`, `ahead`, `unreachable` or `unknown`.
     pub state: &'static str,
     /// Seconds the edge has been behind a version this admin had (0 in sync).
@@ -66,6 +69,11 @@ pub struct RegionBody {
     pub region: String,
     /// Its applied version.
     pub version: u64,
+    /// The id of the edge key the region's state is wrapped under (null: no state yet, or one
+    /// from before the key hierarchy). During an edge-key rotation it moves to the new id when
+    /// the region has taken the full state wrapped under it.
+    #[schema(required = true)]
+    pub edge_key: Option<String>,
     /// Why it could not take the last message; null when it could.
     #[schema(required = true)]
     pub error: Option<String>,
@@ -86,6 +94,7 @@ impl EdgeStatusBody {
             state: s.state(admin_version),
             lag_seconds: s.lag_seconds(),
             url: s.url,
+            edge_key: s.edge_key,
             applied_version: s.applied_version,
             applied_issued_at: s.applied_issued_at,
             last_ack_at: s.last_ack_at,
@@ -99,7 +108,12 @@ impl EdgeStatusBody {
             regions: s
                 .regions
                 .into_iter()
-                .map(|r| RegionBody { region: r.region.as_str().to_owned(), version: r.version, error: r.error })
+                .map(|r| RegionBody {
+                    region: r.region.as_str().to_owned(),
+                    version: r.version,
+                    edge_key: r.lineage.rsplit_once('/').map(|(_, id)| id.to_owned()),
+                    error: r.error,
+                })
                 .collect(),
             full: s.full.map(|f| FullBody { to: f.to, next_page: f.next_seq }),
         }
