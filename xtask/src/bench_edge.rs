@@ -11,6 +11,7 @@
 //! - The worker's WASM size, raw and gzip.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,32 +25,37 @@ use crate::util::{self, cargo, Result};
 const ORG: &str = "bench";
 const ADMIN_EMAIL: &str = "admin@bench.test";
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Revocations measured.
     pub revocations: usize,
     /// Seconds per wrk run.
     pub seconds: u64,
+    /// `--scale`: the state plane at scale instead (`bench_scale`).
+    pub scale: Option<crate::bench_scale::Scale>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { revocations: 50, seconds: 10 }
+        Self { revocations: 50, seconds: 10, scale: None }
     }
 }
 
-pub fn run(options: Options) -> Result<()> {
+pub fn run(options: &Options) -> Result<()> {
     crate::setup::run()?;
     util::run(&mut cargo(["build", "--release", "-p", "embedgate-admin"]))?;
     embedgate_harness::build_edge()?;
     let binary = util::target_dir().join("release/embedgate");
     let dir = util::run_dir("bench-edge")?;
-    let result = measure(&binary, &dir, options);
+    let result = match &options.scale {
+        Some(scale) => crate::bench_scale::measure(&binary, &dir, scale),
+        None => measure(&binary, &dir, options),
+    };
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn measure(binary: &Path, dir: &Path, options: Options) -> Result<()> {
+fn measure(binary: &Path, dir: &Path, options: &Options) -> Result<()> {
     // The admin's master key is its data dir's (made by `init`); edge and sync keys are the edges' (.dev.vars).
     let (edge_key, sync) = (dev_var("EMBEDGATE_EDGE_KEY")?, dev_var("EMBEDGATE_SYNC_KEY")?);
     let mut edges = Vec::new();
@@ -74,7 +80,7 @@ fn measure(binary: &Path, dir: &Path, options: Options) -> Result<()> {
         .env("EMBEDGATE_SYNC_KEY", &sync)
         .env("EMBEDGATE_EDGES", &edge_urls.join(","));
     let admin = Admin::start_new(spec)?;
-    let api = Api { admin: &admin, auth: format!("Bearer {token}") };
+    let api = Api::new(&admin, &token, ORG, ADMIN_EMAIL);
 
     // --- propagation -------------------------------------------------------------
     let mut usable = Vec::new();
@@ -115,7 +121,7 @@ fn measure(binary: &Path, dir: &Path, options: Options) -> Result<()> {
 }
 
 /// The wrk runs against `edge` and the worker's size, as report text.
-fn throughput_and_size(api: &Api<'_>, edge: &Edge, options: Options, dir: &Path) -> Result<String> {
+fn throughput_and_size(api: &Api<'_>, edge: &Edge, options: &Options, dir: &Path) -> Result<String> {
     let mut report = String::new();
     // --- throughput ----------------------------------------------------------------
     let (client_id, secret) = api.create("bench-load")?;
@@ -175,28 +181,41 @@ fn throughput_and_size(api: &Api<'_>, edge: &Edge, options: Options, dir: &Path)
     Ok(report)
 }
 
-struct Api<'a> {
+/// The admin's API as one org's admin.
+pub(crate) struct Api<'a> {
     admin: &'a Admin,
     auth: String,
+    org: &'a str,
+    owner: &'a str,
 }
 
-impl Api<'_> {
-    fn post(&self, path: &str) -> Result<Value> {
+impl<'a> Api<'a> {
+    pub(crate) fn new(admin: &'a Admin, token: &str, org: &'a str, owner: &'a str) -> Self {
+        Self { admin, auth: format!("Bearer {token}"), org, owner }
+    }
+
+    pub(crate) fn post(&self, path: &str) -> Result<Value> {
         self.send(path, "{}")
     }
 
-    fn send(&self, path: &str, body: &str) -> Result<Value> {
+    pub(crate) fn send(&self, path: &str, body: &str) -> Result<Value> {
+        self.call("POST", path, body)
+    }
+
+    /// `method path` with the token and a JSON body; the JSON answer (2xx only).
+    pub(crate) fn call(&self, method: &str, path: &str, body: &str) -> Result<Value> {
         let headers = [("authorization", self.auth.as_str()), ("content-type", "application/json")];
-        let (status, text) = http(self.admin.addr(), "POST", path, &headers, body)?;
+        let (status, text) = http(self.admin.addr(), method, path, &headers, body)?;
         if !(200..300).contains(&status) {
-            return Err(format!("POST {path}: HTTP {status} {text}").into());
+            return Err(format!("{method} {path}: HTTP {status} {text}").into());
         }
         Ok(serde_json::from_str(&text)?)
     }
 
-    fn create(&self, name: &str) -> Result<(String, String)> {
-        let body = serde_json::json!({"name": name, "owner": ADMIN_EMAIL, "privileges": ["embedding"]}).to_string();
-        let v = self.send(&format!("/api/v1/orgs/{ORG}/credentials"), &body)?;
+    /// A new credential of the org, owned by the org's admin: its client ID and secret.
+    pub(crate) fn create(&self, name: &str) -> Result<(String, String)> {
+        let body = serde_json::json!({"name": name, "owner": self.owner, "privileges": ["embedding"]}).to_string();
+        let v = self.send(&format!("/api/v1/orgs/{}/credentials", self.org), &body)?;
         Ok((
             v["client_id"].as_str().unwrap_or_default().to_owned(),
             v["secret"].as_str().unwrap_or_default().to_owned(),
@@ -204,36 +223,72 @@ impl Api<'_> {
     }
 }
 
-fn token_for(client_id: &str, secret: &str) -> Result<String> {
-    let now = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs())?;
+pub(crate) fn token_for(client_id: &str, secret: &str) -> Result<String> {
     let client: ClientId = client_id.parse().map_err(|e| format!("{e:?}"))?;
-    Ok(sign(&Claims::new("user@bench.test", now, 3600)?, &client, &EmbedSecret::new(secret.to_owned()))?)
+    sign_token(&client, &EmbedSecret::new(secret.to_owned()))
+}
+
+/// A fresh embed token (new `jti`, an hour's lifetime) of `client` signed with `secret`.
+pub(crate) fn sign_token(client: &ClientId, secret: &EmbedSecret) -> Result<String> {
+    let now = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs())?;
+    Ok(sign(&Claims::new("user@bench.test", now, 3600)?, client, secret)?)
 }
 
 /// Milliseconds from `sent` until the edge answers with `want` (`ok` or a code).
 fn poll(edge: &Edge, client_id: &str, secret: &str, sent: Instant, want: &str) -> Result<f64> {
+    poll_at(edge.addr(), ORG, None, client_id, secret, sent, want, Duration::from_millis(5))
+}
+
+/// What one embed load of `org`'s page with `token` answers on `addr` (in
+/// `region` when given, through `x-embedgate-region`): `ok` or the error code.
+pub(crate) fn load(addr: SocketAddr, org: &str, region: Option<&str>, token: &str) -> Result<String> {
+    let path = format!("/{org}/workbook/q3?:jwt={token}");
+    let mut headers = vec![("accept", "application/json")];
+    if let Some(region) = region {
+        headers.push(("x-embedgate-region", region));
+    }
+    let (_, body) = http(addr, "GET", &path, &headers, "")?;
+    let v: Value = serde_json::from_str(&body).unwrap_or_default();
+    Ok(if v["ok"] == true { "ok".to_owned() } else { v["error"].as_str().unwrap_or("?").to_owned() })
+}
+
+/// Milliseconds from `sent` until the edge at `addr` answers with `want`
+/// (`ok` or a code) to a fresh token, polled every `every`; 30 s at most.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn poll_at(
+    addr: SocketAddr,
+    org: &str,
+    region: Option<&str>,
+    client_id: &str,
+    secret: &str,
+    sent: Instant,
+    want: &str,
+    every: Duration,
+) -> Result<f64> {
     let deadline = sent + Duration::from_secs(30);
     loop {
-        let path = format!("/{ORG}/workbook/q3?:jwt={}", token_for(client_id, secret)?);
-        let (_, body) = http(edge.addr(), "GET", &path, &[("accept", "application/json")], "")?;
-        let v: Value = serde_json::from_str(&body).unwrap_or_default();
-        let got = if v["ok"] == true { "ok" } else { v["error"].as_str().unwrap_or("?") };
+        let got = load(addr, org, region, &token_for(client_id, secret)?)?;
         if got == want {
             return Ok(sent.elapsed().as_secs_f64() * 1000.0);
         }
         if Instant::now() > deadline {
-            return Err(format!("edge {} still answers {got}, not {want}, after 30 s", edge.addr()).into());
+            return Err(format!("edge {addr} ({region:?}) still answers {got}, not {want}, after 30 s").into());
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(every);
     }
 }
 
 /// A session cookie from one first load.
 fn session_cookie(edge: &Edge, client_id: &str, secret: &str) -> Result<String> {
+    session_cookie_at(edge.addr(), ORG, client_id, secret)
+}
+
+/// A session cookie from one first load of `org`'s page on `addr`.
+pub(crate) fn session_cookie_at(addr: SocketAddr, org: &str, client_id: &str, secret: &str) -> Result<String> {
     use std::io::{Read, Write};
-    let path = format!("/{ORG}/workbook/q3?:jwt={}", token_for(client_id, secret)?);
-    let mut s = std::net::TcpStream::connect(edge.addr())?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n", edge.addr())?;
+    let path = format!("/{org}/workbook/q3?:jwt={}", token_for(client_id, secret)?);
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n")?;
     let mut raw = String::new();
     s.read_to_string(&mut raw)?;
     raw.lines()
@@ -245,14 +300,14 @@ fn session_cookie(edge: &Edge, client_id: &str, secret: &str) -> Result<String> 
         .ok_or_else(|| "the first load set no session cookie".into())
 }
 
-struct WrkResult {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    non_2xx: u64,
+pub(crate) struct WrkResult {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) non_2xx: u64,
 }
 
-fn wrk(
+pub(crate) fn wrk(
     target: &str,
     path: &str,
     paths: Option<&Path>,
@@ -307,7 +362,7 @@ fn wrk(
     })
 }
 
-fn pct(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn pct(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_admin;
 mod bench_edge;
+mod bench_scale;
 mod dev;
 mod fuzz;
 mod postgres;
@@ -45,6 +46,18 @@ commands:
            throughput of verified embeds vs a pass-through route, WASM size
              --revocations N  credentials created and revoked (default 50)
              --seconds S      per wrk run (default 10)
+             --scale N,N,...  instead: the state plane at scale (issue 12) for each
+                              number of credentials (bulk-loaded), two edges of two
+                              regions each: bytes per change, revoke -> refused in
+                              every region, a wiped edge's full state, the isolate
+                              cache's memory, round trips per load, the admin's RSS;
+                              a table, and target/bench-edge-scale.json
+               --orgs K         orgs the credentials are spread over (default 1000)
+               --changes K      single changes measured (default 50)
+               --revokes M      revocations timed per region (default 30)
+               --distinct D     distinct credentials loaded at one edge (default 20000)
+               --cache-bytes B  the edges' EMBEDGATE_CACHE_BYTES (default 4 MiB)
+               --timeout S      the longest a full state may take (default 5400)
   fuzz     run every cargo-fuzz target of fuzz/ (nightly) from the vector seeds
              --time N       seconds per target (default 60)
   help     show this message";
@@ -87,19 +100,49 @@ fn parse(args: &[String]) -> Result<Command, String> {
         }
         "bench-edge" => {
             let mut options = bench_edge::Options::default();
+            let mut scale = bench_scale::Scale::default();
+            let mut scaled = false;
             let mut it = rest.iter();
             while let Some(arg) = it.next() {
-                let mut number = || -> Result<u64, String> {
-                    it.next()
+                let value = it.next();
+                let number = || -> Result<u64, String> {
+                    value
                         .and_then(|v| v.parse().ok())
                         .filter(|&n| n > 0)
                         .ok_or(format!("{arg} needs a positive number"))
                 };
+                let count = || number().map(|n| usize::try_from(n).unwrap_or(usize::MAX));
                 match arg.as_str() {
-                    "--revocations" => options.revocations = usize::try_from(number()?).unwrap_or(50),
-                    "--seconds" => options.seconds = number()?.min(120),
+                    "--revocations" => options.revocations = count()?,
+                    "--seconds" => {
+                        options.seconds = number()?.min(120);
+                        scale.seconds = options.seconds;
+                    }
+                    "--scale" => {
+                        scaled = true;
+                        scale.credentials = value
+                            .map(|v| v.split(',').map(|n| n.trim().parse::<usize>().ok().filter(|&n| n > 0)).collect())
+                            .and_then(|ns: Option<Vec<usize>>| ns.filter(|ns| !ns.is_empty()))
+                            .ok_or("--scale needs a list of positive numbers: 10000,100000")?;
+                    }
+                    "--orgs" => scale.orgs = count()?,
+                    "--changes" => scale.changes = count()?,
+                    "--revokes" => scale.revocations = count()?,
+                    "--distinct" => scale.distinct = count()?,
+                    "--cache-bytes" => scale.cache_bytes = count()?,
+                    "--timeout" => scale.timeout_s = number()?,
                     _ => return Err(format!("unknown option `{arg}` for `bench-edge`")),
                 }
+            }
+            if scaled {
+                if let Some(n) = scale.credentials.iter().find(|&&n| n < scale.orgs) {
+                    return Err(format!("--scale: {n} credentials cannot spread over {} orgs", scale.orgs));
+                }
+                options.scale = Some(scale);
+            } else if scale != bench_scale::Scale::default() {
+                return Err(
+                    "--orgs, --changes, --revokes, --distinct, --cache-bytes and --timeout go with --scale".into()
+                );
             }
             Ok(Command::BenchEdge(options))
         }
@@ -150,7 +193,7 @@ fn main() -> ExitCode {
         Command::Test(options) => test::run(options),
         Command::Bench => bench::run(),
         Command::BenchAdmin(options) => bench_admin::run(&options),
-        Command::BenchEdge(options) => bench_edge::run(options),
+        Command::BenchEdge(options) => bench_edge::run(&options),
         Command::Fuzz(seconds) => fuzz::run(seconds),
     };
     match result {
@@ -182,6 +225,16 @@ mod tests {
             Ok(Command::Test(test::Options { quick: false, skip_setup: false, no_postgres: true }))
         ));
         assert!(parse(&args(&["test", "--fast"])).is_err());
+        let Ok(Command::BenchEdge(options)) = parse(&args(&["bench-edge", "--scale", "10000,100000", "--orgs", "100"]))
+        else {
+            panic!("bench-edge --scale does not parse");
+        };
+        let scale = options.scale.expect("scale mode");
+        assert_eq!((scale.credentials, scale.orgs), (vec![10_000, 100_000], 100));
+        assert!(matches!(parse(&args(&["bench-edge"])), Ok(Command::BenchEdge(o)) if o.scale.is_none()));
+        assert!(parse(&args(&["bench-edge", "--scale", "10,x"])).is_err());
+        assert!(parse(&args(&["bench-edge", "--scale", "500", "--orgs", "1000"])).is_err());
+        assert!(parse(&args(&["bench-edge", "--orgs", "10"])).is_err());
         assert!(parse(&args(&["setup", "extra"])).is_err());
         assert!(parse(&args(&["deploy"])).is_err());
     }

@@ -40,6 +40,7 @@ pub const STEPS: &[Step] = &[
     },
     Step { name: "chromium (browser tests, Debian)", check: chromium_installed, install: install_chromium },
     Step { name: "wrk (edge load generator, Debian)", check: wrk_installed, install: install_wrk },
+    Step { name: "sqlite3 CLI (bench-edge --scale, Debian)", check: sqlite3_installed, install: install_sqlite3 },
     Step { name: "rust nightly-2026-10-29 (fuzzing)", check: nightly_installed, install: install_nightly },
     Step { name: "cargo-fuzz 0.13.2", check: cargo_fuzz_installed, install: install_cargo_fuzz },
     Step { name: "dev secrets .dev.vars", check: dev_vars_ready, install: write_dev_vars },
@@ -188,6 +189,15 @@ fn wrk_installed() -> Result<bool> {
 
 fn install_wrk() -> Result<()> {
     postgres::apt_install(&["wrk"])
+}
+
+#[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
+fn sqlite3_installed() -> Result<bool> {
+    Ok(util::probe(Command::new("sh").args(["-c", "command -v sqlite3"])).is_some())
+}
+
+fn install_sqlite3() -> Result<()> {
+    postgres::apt_install(&["sqlite3"])
 }
 
 // --- fuzzing ------------------------------------------------------------------

@@ -162,6 +162,46 @@ async fn pages_split_under_the_budget_and_lose_nothing() {
 }
 
 #[tokio::test]
+async fn pages_of_many_small_orgs_stay_under_the_budget_and_the_org_cap() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        // One credential per org: each org's envelope weighs about as much as its records.
+        embedgate_admin::store::bulk::load(env.db(), env.keys(), "tiny", 300, 1, |_| {}).await.unwrap();
+        let budget = 16 * 1024;
+        let pages = full(&env, budget).await;
+        assert!(pages.len() >= 3, "{} pages", pages.len());
+        let mut orgs = 0;
+        for page in &pages {
+            let bytes = serde_json::to_vec(page).unwrap().len();
+            // At most one record (and its org's envelope) over the budget, however many orgs a page holds.
+            assert!(bytes < budget + 2048, "a full-state page of {bytes} bytes for {} orgs", page.len());
+            orgs += page.iter().filter(|o| o.complete).count();
+        }
+        assert_eq!(orgs, 301, "every org once (and the test's own)");
+
+        // However large the budget, a page holds at most PAGE_MAX_ORGS orgs (each is a store call per region).
+        let pages = full(&env, 900 * 1024).await;
+        assert!(
+            pages.iter().all(|p| p.len() <= export::PAGE_MAX_ORGS),
+            "{:?}",
+            pages.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        assert_eq!(pages.iter().flatten().filter(|o| o.complete).count(), 301);
+        let v0 = version(&env).await;
+        embedgate_admin::store::bulk::load(env.db(), env.keys(), "more", 250, 1, |_| {}).await.unwrap();
+        let pages = delta(&env, v0, version(&env).await, 900 * 1024).await;
+        assert!(pages.len() >= 3, "{} delta pages", pages.len());
+        assert!(
+            pages.iter().all(|p| p.len() <= export::PAGE_MAX_ORGS),
+            "{:?}",
+            pages.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        assert_eq!(pages.iter().flatten().map(|o| o.credentials.len()).sum::<usize>(), 250);
+        env.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn pruning_raises_the_floor() {
     for backend in backends() {
         let env = Env::new(&backend).await;

@@ -137,6 +137,7 @@ async fn metrics_count_requests_by_route_template() {
         assert_eq!(find(&before, "embedgate_credentials", &[("state", "active")]), Some(0.0));
         assert!(!before.iter().any(|(n, _, _)| n == "embedgate_push_lag_seconds"), "no edges, no lag series");
         assert!(text.contains("# HELP embedgate_push_lag_seconds"));
+        assert!(text.contains("# TYPE embedgate_push_message_bytes_max gauge"));
         let version_before = find(&before, "embedgate_state_version", &[]).unwrap();
 
         let a = env.create_credential("one").await;

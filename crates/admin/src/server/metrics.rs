@@ -150,7 +150,8 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         `embedgate_http_requests_total{method,route,status}`, \
         `embedgate_http_request_duration_seconds{route}`, `embedgate_credentials{state}`, \
         `embedgate_state_version`, `embedgate_push_lag_seconds{edge}`, `embedgate_edge_applied_version{edge}`, \
-        `embedgate_push_failures_total{edge}`, `embedgate_push_bytes_total{edge}`, `embedgate_pushes_total{edge,kind}`.",
+        `embedgate_push_failures_total{edge}`, `embedgate_push_bytes_total{edge}`, `embedgate_pushes_total{edge,kind}`, \
+        `embedgate_push_message_bytes_max{edge,kind}`.",
         body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn scrape(State(state): State<AppState>) -> Result<Response, AppError> {
     let (active, revoked) = crate::store::credentials::counts(&state.store.pool).await?;
@@ -205,6 +206,22 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, AppError>
                 escape(&edge.url),
                 kind.as_str(),
                 edge.messages[i]
+            );
+        }
+    }
+    out.push_str(
+        "# HELP embedgate_push_message_bytes_max The largest sync message sent to each edge since start, by kind \
+         (sealed body bytes; the edge refuses more than 1 MiB).\n",
+    );
+    out.push_str("# TYPE embedgate_push_message_bytes_max gauge\n");
+    for edge in &statuses {
+        for (i, kind) in super::push::Kind::ALL.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "embedgate_push_message_bytes_max{{edge=\"{}\",kind=\"{}\"}} {}",
+                escape(&edge.url),
+                kind.as_str(),
+                edge.largest[i]
             );
         }
     }

@@ -173,6 +173,8 @@ pub struct EdgeStatus {
     pub messages: [u64; 3],
     /// Bytes sent (sealed bodies), by kind.
     pub bytes: [u64; 3],
+    /// The largest message sent (sealed body, bytes), by kind.
+    pub largest: [u64; 3],
     /// Attempts that failed since start.
     pub failures: u64,
     behind_since: Option<Instant>,
@@ -225,8 +227,10 @@ impl EdgeStatus {
 
     fn count(&mut self, kind: Kind, bytes: usize) {
         let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
         self.messages[i] += 1;
-        self.bytes[i] += u64::try_from(bytes).unwrap_or(u64::MAX);
+        self.bytes[i] += bytes;
+        self.largest[i] = self.largest[i].max(bytes);
     }
 }
 

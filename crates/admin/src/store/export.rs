@@ -27,6 +27,14 @@ pub const DELTA_MAX_RECORDS: i64 = 20_000;
 const LOG_BATCH: i64 = 500;
 /// Credentials read per query while filling a full-state page.
 const FULL_BATCH: i64 = 500;
+/// The most orgs one page holds. Each org in a message is one call to its
+/// store in every region at the edge, so a page of many small orgs can take
+/// longer to apply than the admin waits for the edge's answer (30 s) however
+/// few bytes it has: on the 2-core development machine, pages of ~330 new
+/// orgs took 20 s to over 30 s, and pages of ~1,450 one-credential orgs
+/// timed out on every retry, so the edge never got a state
+/// (`cargo xtask bench-edge --scale`).
+pub const PAGE_MAX_ORGS: usize = 100;
 
 /// The lowest version a delta can start from: below it the log was pruned.
 pub async fn floor(store: &Store) -> Result<u64, StoreError> {
@@ -89,7 +97,11 @@ struct Page {
 }
 
 impl Page {
+    /// The org's part of the page; a new part counts its envelope.
     fn org(&mut self, slug: &OrgSlug) -> &mut OrgChanges {
+        if !self.orgs.contains_key(slug.as_str()) {
+            self.bytes += envelope_len(slug);
+        }
         self.orgs.entry(slug.as_str().to_owned()).or_insert_with(|| OrgChanges::new(slug.clone()))
     }
 
@@ -113,18 +125,23 @@ impl Page {
             Err(e) => return Err(e),
         };
         let record = c.edge_record(secrets);
-        self.bytes += json_len(&record);
+        self.bytes += json_len(&record) + 1;
         self.org(slug).credentials.push(record);
         Ok(())
     }
 
     fn add_owner(&mut self, slug: &OrgSlug, owner: EdgeOwner) {
-        let bytes = json_len(&owner);
+        let bytes = json_len(&owner) + 1;
         let org = self.org(slug);
         if !org.owners.iter().any(|o| o.email == owner.email) {
             org.owners.push(owner);
             self.bytes += bytes;
         }
+    }
+
+    /// Whether the page is done: `budget` bytes, or [`PAGE_MAX_ORGS`] orgs.
+    fn is_full(&self, budget: usize) -> bool {
+        self.bytes >= budget || self.orgs.len() >= PAGE_MAX_ORGS
     }
 
     fn into_orgs(self) -> Vec<OrgChanges> {
@@ -134,6 +151,17 @@ impl Page {
 
 fn json_len<T: serde::Serialize>(value: &T) -> usize {
     serde_json::to_vec(value).map_or(0, |v| v.len())
+}
+
+/// The bytes an org's part of a message takes besides its records (its
+/// slug, the empty lists, a home region, `complete`, the comma after it):
+/// with many small orgs in a page these add up to more than the room left
+/// under the message cap.
+fn envelope_len(slug: &OrgSlug) -> usize {
+    let mut empty = OrgChanges::new(slug.clone());
+    empty.home_region = Some(embedgate_core::Region::Wnam);
+    empty.complete = true;
+    json_len(&empty) + 1
 }
 
 /// Logs a row that cannot go to the edges (it stays out: unknown there, so refused).
@@ -198,7 +226,7 @@ pub async fn delta_page(
             let taken = add_group(&mut conn, sealer, &mut page, &org, &kind, group, budget).await?;
             let last = &group[taken - 1];
             after = DeltaCursor { org: last.0.clone(), kind: last.1.clone(), record: last.2.clone() };
-            if page.bytes >= budget {
+            if page.is_full(budget) {
                 // More may follow: the next page starts after the last record taken.
                 let more = taken < group.len() || j < keys.len() || !exhausted;
                 return Ok((page.into_orgs(), more.then_some(after)));
@@ -375,7 +403,7 @@ pub async fn full_page(
             Some(next) => at = FullCursor::start_of(&next.slug),
             None => return Ok((page.into_orgs(), None)),
         }
-        if page.bytes >= budget {
+        if page.is_full(budget) {
             return Ok((page.into_orgs(), Some(at)));
         }
     }
