@@ -8,6 +8,14 @@
 //! last asked: after `staleness_ms` the next lookup in that org asks again
 //! with the cursor, and the store answers what changed since ([`OrgAnswer`]),
 //! so the isolate drops exactly those entries and reloads nothing else.
+//!
+//! Refresh ahead: in the last quarter of an org's freshness, the first lookup
+//! in it is told to ask the store (and claims the refresh) while every other
+//! lookup is still answered from the cache. Under steady load an org is
+//! refreshed by one request before it goes stale, instead of by every request
+//! that arrives while the refresh is in flight (with 8 concurrent
+//! connections, ~3.5 store calls per staleness period before). Nothing is
+//! ever used older than `staleness_ms`: past it, every lookup asks.
 //! Entries are evicted least-recently-used once the cache would exceed
 //! `max_bytes` (an estimate of each entry's memory, [`weight`]).
 //!
@@ -100,6 +108,8 @@ pub struct CacheStats {
     pub hits: u64,
     /// Lookups that had to ask a store.
     pub fetches: u64,
+    /// Of the fetches, those that refreshed an org ahead of its staleness.
+    pub refreshes_ahead: u64,
     /// Entries evicted to stay under the bound.
     pub evictions: u64,
     /// Entries dropped because the store said they changed.
@@ -120,6 +130,9 @@ struct OrgView {
     cursor: OrgCursor,
     checked_ms: u64,
     home_region: Option<Region>,
+    /// A lookup was told to refresh the org ahead of its staleness (reset by
+    /// the next answer absorbed).
+    refresh_claimed: bool,
 }
 
 /// The cache. See the module documentation.
@@ -178,22 +191,34 @@ impl CredentialCache {
         self.fence
     }
 
-    fn fresh(&self, org: &str, now_ms: u64) -> bool {
-        self.orgs.get(org).is_some_and(|v| now_ms.saturating_sub(v.checked_ms) <= self.staleness_ms)
-    }
-
     /// What the cache can say about `client_id` asked for in `org` (the
     /// embed URL's): the credential or its absence when the knowledge is
     /// fresh, else what to ask the org's store. A credential cached under
     /// another org is found as such (the verifier then says `org_mismatch`).
+    /// In the last quarter of an org's freshness the first lookup claims its
+    /// refresh and is told to ask (see the module documentation).
     pub fn lookup(&mut self, org: &str, client_id: &str, now_ms: u64) -> Lookup {
         if let Some(entry) = self.entries.get(client_id) {
             let same_org = entry.org == org;
-            if self.fresh(&entry.org, now_ms) && (same_org || entry.value.is_some()) {
-                let found = entry.value.clone().map_or(Found::Absent, Found::Credential);
-                self.touch(client_id);
-                self.stats.hits += 1;
-                return Lookup::Found(found);
+            let refresh_from = self.staleness_ms - self.staleness_ms / 4;
+            let view = self.orgs.get_mut(&entry.org);
+            let age = view.as_ref().map(|v| now_ms.saturating_sub(v.checked_ms));
+            let usable = age.is_some_and(|age| age <= self.staleness_ms) && (same_org || entry.value.is_some());
+            if usable {
+                let claim = match view {
+                    Some(v) if !v.refresh_claimed && age.is_some_and(|age| age > refresh_from) => {
+                        v.refresh_claimed = true;
+                        true
+                    }
+                    _ => false,
+                };
+                if !claim {
+                    let found = entry.value.clone().map_or(Found::Absent, Found::Credential);
+                    self.touch(client_id);
+                    self.stats.hits += 1;
+                    return Lookup::Found(found);
+                }
+                self.stats.refreshes_ahead += 1;
             }
         }
         self.stats.fetches += 1;
@@ -266,6 +291,7 @@ impl CredentialCache {
                 cursor: OrgCursor { epoch: answer.epoch, seq: answer.seq },
                 checked_ms: now_ms,
                 home_region: answer.home_region,
+                refresh_claimed: false,
             },
         );
         let client_id = client_id?;
@@ -409,13 +435,40 @@ mod tests {
         assert!(matches!(cache.lookup("acme", &id, 0), Lookup::Fetch(None)));
         let found = cache.absorb(&org("acme"), Some(&id), answer("e1", 1, Some(c)), 0, cache.fence(), keys);
         assert!(matches!(found, Some(Found::Credential(_))));
-        assert!(matches!(cache.lookup("acme", &id, 400), Lookup::Found(Found::Credential(_))));
+        assert!(matches!(cache.lookup("acme", &id, 375), Lookup::Found(Found::Credential(_))));
         match cache.lookup("acme", &id, 501) {
             Lookup::Fetch(Some(cursor)) => assert_eq!(cursor, OrgCursor { epoch: "e1".into(), seq: 1 }),
             other => panic!("{other:?}"),
         }
+        assert!(matches!(cache.lookup("acme", &id, 502), Lookup::Fetch(_)), "past the bound every lookup asks");
         let stats = cache.stats();
-        assert_eq!((stats.entries, stats.hits, stats.fetches), (1, 1, 2));
+        assert_eq!((stats.entries, stats.hits, stats.fetches, stats.refreshes_ahead), (1, 1, 3, 0));
+    }
+
+    #[test]
+    fn one_lookup_refreshes_an_org_ahead_of_its_staleness_while_the_others_use_the_cache() {
+        let mut cache = CredentialCache::new(1 << 20, 500);
+        let (a, b) = (credential("a@x.test", 1), credential("b@x.test", 1));
+        let (id_a, id_b) = (a.client_id.as_str().to_owned(), b.client_id.as_str().to_owned());
+        cache.absorb(&org("acme"), Some(&id_a), answer("e1", 1, Some(a)), 0, cache.fence(), keys);
+        cache.absorb(&org("acme"), Some(&id_b), answer("e1", 1, Some(b)), 0, cache.fence(), keys);
+        // In the last quarter (375 < age <= 500): the first lookup in the org asks, the rest,
+        // of any of its credentials, are answered while that refresh is in flight.
+        assert!(matches!(cache.lookup("acme", &id_a, 376), Lookup::Fetch(Some(_))));
+        for t in [380, 420, 500] {
+            assert!(matches!(cache.lookup("acme", &id_a, t), Lookup::Found(Found::Credential(_))), "at {t}");
+            assert!(matches!(cache.lookup("acme", &id_b, t), Lookup::Found(Found::Credential(_))), "at {t}");
+        }
+        // The claimed refresh never came back (its request failed): past the bound, everyone asks.
+        assert!(matches!(cache.lookup("acme", &id_b, 501), Lookup::Fetch(Some(_))));
+        assert!(matches!(cache.lookup("acme", &id_a, 501), Lookup::Fetch(Some(_))));
+        // An answer resets the claim: the next period has its own single refresh.
+        cache.absorb(&org("acme"), None, answer("e1", 1, None), 510, cache.fence(), keys);
+        assert!(matches!(cache.lookup("acme", &id_b, 700), Lookup::Found(_)));
+        assert!(matches!(cache.lookup("acme", &id_b, 886), Lookup::Fetch(Some(_))));
+        assert!(matches!(cache.lookup("acme", &id_a, 887), Lookup::Found(_)));
+        let stats = cache.stats();
+        assert_eq!((stats.fetches, stats.refreshes_ahead), (4, 2));
     }
 
     #[test]
