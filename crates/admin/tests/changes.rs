@@ -220,3 +220,41 @@ async fn pruning_raises_the_floor() {
         env.finish().await;
     }
 }
+
+/// A writer dropped while its BEGIN waits for the lock (a client that hangs
+/// up mid-request: axum drops the handler's future) leaves no connection
+/// inside a transaction: the writers after it go through (sqlx rolls back a
+/// BEGIN that completes after its caller is gone).
+#[tokio::test]
+async fn a_writer_dropped_while_its_begin_waits_leaves_no_transaction_behind() {
+    use sqlx::{Connection, Executor};
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let postgres = matches!(backend, common::Backend::Postgres(_));
+        // Another connection holds the write lock (PostgreSQL: the state-version row).
+        let mut holder = sqlx::AnyConnection::connect(&env.url).await.unwrap();
+        if postgres {
+            holder.execute("BEGIN").await.unwrap();
+            holder.execute("SELECT version FROM state_version WHERE id = 1 FOR UPDATE").await.unwrap();
+        } else {
+            holder.execute("BEGIN IMMEDIATE").await.unwrap();
+        }
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(300), env.db().change(ORG, ADMIN)).await;
+        assert!(waited.is_err(), "the change waits for the lock the other connection holds");
+        holder.execute("ROLLBACK").await.unwrap();
+        holder.close().await.unwrap();
+
+        // Several writes in a row, so that any pooled connection is used.
+        for i in 0..4 {
+            let change = tokio::time::timeout(std::time::Duration::from_secs(20), env.db().change(ORG, ADMIN))
+                .await
+                .expect("a change begins once the lock is free");
+            drop(change.unwrap());
+            env.create_credential(&format!("after the dropped writer {i}")).await;
+        }
+        let (status, body) = env.call("GET", &creds(), Some(&env.admin_token), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["credentials"].as_array().map(Vec::len), Some(4), "{body}");
+        env.finish().await;
+    }
+}

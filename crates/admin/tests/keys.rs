@@ -142,7 +142,13 @@ async fn an_interrupted_rekey_leaves_both_keys_needed_and_resumes() {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut stop = Some(stop);
         let old_set = KeySet::single(old.clone());
-        let run = keys::rekey(env.db(), &old_set, &new, move |_| {
+        // The run has its own pool, closed when it is interrupted, as a killed
+        // `embedgate rekey` process's connections go with it (in one process a
+        // dropped future's connection may still finish its statement and roll
+        // back after the next writer asked for the lock: one CI run saw
+        // "database is locked").
+        let process = embedgate_admin::store::open(&env.url).await.unwrap();
+        let run = keys::rekey(&process, &old_set, &new, move |_| {
             if let Some(s) = stop.take() {
                 let _ = s.send(());
             }
@@ -151,6 +157,7 @@ async fn an_interrupted_rekey_leaves_both_keys_needed_and_resumes() {
             r = run => panic!("the run finished before it could be interrupted: {r:?}"),
             _ = stopped => {}
         }
+        process.pool.close().await;
         let split = holders(env.db()).await;
         assert_eq!(split.len(), 2, "some orgs moved, some not: {split:?}");
         // Neither key alone opens every org key now; both do (the admin serves through the change).
