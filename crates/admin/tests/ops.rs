@@ -457,3 +457,63 @@ async fn check_bodies(env: &Env, doc: &Value) {
     let error = schema(doc, "#/components/schemas/ErrorBody");
     assert!(keys(&bad).is_subset(&properties(doc, error)) && required(doc, error).is_subset(&keys(&bad)));
 }
+
+/// A push is not redirected: an edge URL answering 307 is shown failing,
+/// with the redirect named, and nothing is sent where it points.
+#[tokio::test]
+async fn a_push_does_not_follow_a_redirect() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    async fn serve(router: axum::Router) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
+    }
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let elsewhere = serve(axum::Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { "taken" }
+    }))
+    .await;
+    let target = format!("http://{elsewhere}/.well-known/embedgate/sync");
+    let redirector = serve(axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move { (StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, target)]) }
+    }))
+    .await;
+
+    let env = Env::new(&backends()[0]).await;
+    let config = embedgate_admin::server::push::PushConfig {
+        edges: vec![format!("http://{redirector}")],
+        sync_keys: Some(Arc::new(embedgate_core::KeySet::single(embedgate_core::SyncKey::generate().unwrap()))),
+        edge_key: Some(Arc::new(env.edge_key.clone())),
+        ..Default::default()
+    };
+    let board = Arc::new(embedgate_admin::server::push::EdgeBoard::new(&config.edges));
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    embedgate_admin::server::push::spawn(
+        env.db().clone(),
+        env.state.keys.clone(),
+        "test",
+        &config,
+        board.clone(),
+        &shutdown,
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        let status = board.statuses().remove(0);
+        if status.last_error.is_some() || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let _ = stop.send(true);
+    let error = status.last_error.clone().unwrap_or_default();
+    assert!(error.contains("HTTP 307") && error.contains("do not follow redirects"), "{status:?}");
+    assert!(status.failing, "a redirecting edge is failing, not unreachable: {status:?}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing reached where the redirect pointed");
+    env.finish().await;
+}

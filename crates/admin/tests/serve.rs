@@ -282,3 +282,29 @@ fn the_binary_serves_the_console_from_any_directory() {
     assert!(wasm.starts_with(b"\0asm"), "not a WASM module");
     drop(server);
 }
+
+/// Pushes carry the state and the wrapped secrets: `serve` refuses an edge
+/// URL that is not `https://`, except `http://` on a loopback address.
+#[test]
+fn serve_refuses_plain_http_edges_off_loopback() {
+    use embedgate_core::{EdgeKey, MasterKey, SyncKey};
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let url = embedgate_admin::store::default_sqlite_url(&data);
+    let keys = [
+        ("EMBEDGATE_MASTER_KEY", MasterKey::generate().unwrap().to_printable().to_string()),
+        ("EMBEDGATE_SYNC_KEY", SyncKey::generate().unwrap().to_printable().to_string()),
+        ("EMBEDGATE_EDGE_KEY", EdgeKey::generate().unwrap().to_printable().to_string()),
+    ];
+    for edge in ["http://edge.example.com", "http://10.0.0.7:8787", "ftp://edge.example.com", "https://"] {
+        let out = embedgate(&data, &url)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .envs(keys.iter().map(|(k, v)| (k, v)))
+            .env("EMBEDGATE_EDGES", edge)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{edge}: {stderr}");
+        assert!(stderr.contains("must be an https:// URL"), "{edge}: {stderr}");
+    }
+}

@@ -203,6 +203,21 @@ fn page_bytes(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("must be a number of bytes from 4096 to {max}"))
 }
 
+/// Whether `url` may be pushed to: `https://`, or `http://` on a loopback
+/// address (a local edge, the tests, `cargo xtask dev`).
+fn is_push_target(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else { return false };
+    let Some(host) = parsed.host_str() else { return false };
+    match parsed.scheme() {
+        "https" => true,
+        "http" => {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => false,
+    }
+}
+
 /// Edges with a key of their own, by index in `EMBEDGATE_EDGES`.
 type OwnKeys = Vec<(usize, std::sync::Arc<EdgeKey>)>;
 
@@ -287,8 +302,11 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
              edge the same value)",
         ));
     }
-    if let Some(bad) = edges.iter().find(|e| !(e.starts_with("http://") || e.starts_with("https://"))) {
-        return Err(UsageError::new(format!("EMBEDGATE_EDGES: {bad:?} is not an http:// or https:// URL")));
+    if let Some(bad) = edges.iter().find(|e| !is_push_target(e)) {
+        return Err(UsageError::new(format!(
+            "EMBEDGATE_EDGES: {bad:?} must be an https:// URL (http:// only on a loopback address: 127.0.0.1, [::1], \
+             localhost), so that the state and the wrapped secrets travel over TLS"
+        )));
     }
     let pages = match &args.www {
         Some(dir) if dir.is_dir() => server::web::Pages::Folder(dir.clone()),
@@ -444,4 +462,37 @@ pub fn run_bench_load(args: &BenchLoadArgs, out: &mut dyn std::io::Write) -> Res
         write_line(out, &line.to_string())?;
         Ok(0)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_push_target;
+
+    #[test]
+    fn pushes_go_over_tls_except_to_a_loopback_edge() {
+        for ok in [
+            "https://edge.example.com",
+            "https://edge.example.com:8443/base",
+            "http://127.0.0.1:8787",
+            "http://127.3.4.5",
+            "http://[::1]:8787",
+            "http://localhost:8787",
+            "http://LOCALHOST",
+        ] {
+            assert!(is_push_target(ok), "{ok}");
+        }
+        for bad in [
+            "http://edge.example.com",
+            "http://10.0.0.7:8787",
+            "http://[::2]",
+            "http://localhost.example.com",
+            "http://127.0.0.1.example.com",
+            "ftp://edge.example.com",
+            "https://",
+            "edge.example.com",
+            "",
+        ] {
+            assert!(!is_push_target(bad), "{bad}");
+        }
+    }
 }

@@ -280,13 +280,17 @@ pub fn spawn(
     shutdown: &watch::Receiver<bool>,
 ) {
     let Some(sync_keys) = config.sync_keys.clone() else { return };
-    let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the HTTP client; edges will not be pushed to");
-            return;
-        }
-    };
+    // No redirects: a push goes to the configured URL or nowhere (a redirect
+    // would carry the sealed state, and the edge key's values, to wherever
+    // the answer points).
+    let client =
+        match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the HTTP client; edges will not be pushed to");
+                return;
+            }
+        };
     let shared = Arc::new(Shared { db, keys, page_bytes: config.page_bytes, sync_keys, client, board });
     for (index, url) in config.edges.iter().enumerate() {
         let Some(edge_key) = config.key_for(index) else {
@@ -624,6 +628,11 @@ impl Task {
             .map_err(|e| StepError::Attempt(format!("cannot reach the edge: {}", without_url(&e))))?;
         let status = response.status();
         let signature = response.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let response_location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| edge_label(&v.chars().filter(|c| !c.is_control()).take(200).collect::<String>()));
         let body = response
             .bytes()
             .await
@@ -635,6 +644,13 @@ impl Task {
                 value.chars().filter(|c| !c.is_control()).take(200).collect::<String>()
             };
             let (code, message) = (text("error"), text("message"));
+            if status.is_redirection() {
+                let to = response_location.unwrap_or_default();
+                return Err(StepError::Refused(format!(
+                    "the edge answered HTTP {} to {to:?}: pushes do not follow redirects; configure the final URL",
+                    status.as_u16()
+                )));
+            }
             let why = if message.is_empty() {
                 format!("the edge answered HTTP {} {code}", status.as_u16())
             } else {
