@@ -270,6 +270,12 @@ pub fn edge_lineage(lineage: &str, edge_key: &EdgeKey) -> String {
     format!("{lineage}/{}", edge_key.id())
 }
 
+/// What the edge said, fit for a log line and the board: no control
+/// characters, at most 200 of them.
+fn quoted_text(said: &str) -> String {
+    said.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
 /// Starts one push task per edge (for the database of `lineage`); they stop when `shutdown` fires.
 pub fn spawn(
     db: Store,
@@ -627,30 +633,23 @@ impl Task {
             .await
             .map_err(|e| StepError::Attempt(format!("cannot reach the edge: {}", without_url(&e))))?;
         let status = response.status();
+        if status.is_redirection() {
+            let location = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
+            return Err(StepError::Refused(format!(
+                "the edge answered HTTP {} to {:?}: pushes do not follow redirects; configure the final URL",
+                status.as_u16(),
+                edge_label(&quoted_text(location.unwrap_or_default()))
+            )));
+        }
         let signature = response.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let response_location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| edge_label(&v.chars().filter(|c| !c.is_control()).take(200).collect::<String>()));
         let body = response
             .bytes()
             .await
             .map_err(|e| StepError::Attempt(format!("reading the edge's answer: {}", without_url(&e))))?;
         if !(status.is_success() || status == reqwest::StatusCode::CONFLICT) {
             let answer = serde_json::from_slice::<serde_json::Value>(&body).ok();
-            let text = |field: &str| {
-                let value = answer.as_ref().and_then(|v| v[field].as_str()).unwrap_or_default();
-                value.chars().filter(|c| !c.is_control()).take(200).collect::<String>()
-            };
+            let text = |field: &str| quoted_text(answer.as_ref().and_then(|v| v[field].as_str()).unwrap_or_default());
             let (code, message) = (text("error"), text("message"));
-            if status.is_redirection() {
-                let to = response_location.unwrap_or_default();
-                return Err(StepError::Refused(format!(
-                    "the edge answered HTTP {} to {to:?}: pushes do not follow redirects; configure the final URL",
-                    status.as_u16()
-                )));
-            }
             let why = if message.is_empty() {
                 format!("the edge answered HTTP {} {code}", status.as_u16())
             } else {
