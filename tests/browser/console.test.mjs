@@ -74,7 +74,21 @@ describe("console as an admin", () => {
     const origins = modal.getByLabel(/^Allowed origins/);
     await origins.fill("https://ok.example.com\nhttps://bad.example.com/path");
     await origins.blur();
-    assert.match(await fieldErrorText(page, origins), /^allowed_origins must be an array of at most 50 http\(s\) origins without a path\. Line 2 is the first one refused\.$/);
+    assert.match(
+      await fieldErrorText(page, origins),
+      /^allowed_origins must be an array of at most 50 entries: http\(s\) origins without a path, 'self', or "\*" alone\. Line 2 is the first one refused\.$/
+    );
+    // Any website may frame only when said, and the console says what that risks.
+    assert.match(await modal.textContent(), /Empty: no page may frame them\./);
+    const anyOrigin = modal.getByTestId("create-any-origin");
+    const anyWarning = modal.getByTestId("create-any-origin-warning");
+    assert.equal(await anyWarning.isVisible(), false);
+    await anyOrigin.check();
+    assert.match(await anyWarning.textContent(), /Any website will be able to frame these embeds/);
+    assert.equal(await anyWarning.isVisible(), true);
+    assert.equal(await origins.isDisabled(), true);
+    await anyOrigin.uncheck();
+    assert.equal(await anyWarning.isVisible(), false);
     // Fixing a field clears its error as it is typed.
     await lifetime.fill("600");
     assert.equal(await lifetime.getAttribute("aria-invalid"), null);

@@ -30,7 +30,8 @@ describe("host-app demo", () => {
     context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     demo = await newPage(browser, { context });
     await signIn(consolePage, e, e.adminToken);
-    cred = await createCredential(consolePage, { name: `Demo host ${unique()}`, owner: e.adminEmail });
+    // The demo host frames the embeds: its origin must be allowed (framing is denied by default).
+    cred = await createCredential(consolePage, { name: `Demo host ${unique()}`, owner: e.adminEmail, origins: [new URL(e.adminUrl).origin] });
     await cred.modal.getByRole("button", { name: "Done" }).click();
     await cred.modal.waitFor({ state: "detached" });
   });

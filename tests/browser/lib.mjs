@@ -158,7 +158,7 @@ export function unique() {
  * client ID and the secret read from the "Access Credentials" modal, which
  * is left open.
  */
-export async function createCredential(page, { name, owner, description, api = false }) {
+export async function createCredential(page, { name, owner, description, api = false, origins = [] }) {
   await page.getByTestId("create-new").click();
   const modal = page.getByRole("dialog", { name: "Create client credentials" });
   await modal.waitFor();
@@ -166,6 +166,10 @@ export async function createCredential(page, { name, owner, description, api = f
   await modal.getByLabel("Name", { exact: true }).fill(name);
   if (description) await modal.getByLabel(/^Description/).fill(description);
   await modal.getByLabel("Owner").selectOption(owner);
+  if (origins.length) {
+    await modal.getByText("Advanced").click();
+    await modal.getByLabel(/^Allowed origins/).fill(origins.join("\n"));
+  }
   await modal.getByRole("button", { name: "Create", exact: true }).click();
   const secretModal = page.getByRole("dialog", { name: "Access Credentials" });
   await secretModal.waitFor();

@@ -197,16 +197,22 @@ fn sha256_base64(text: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-/// A first load as a browser makes it (HTML): the demo page with its
-/// heartbeat script, allowed by hash (and nothing else) in its CSP. Returns
-/// the session cookie it opened.
+/// A first load as a browser makes it (HTML): a 303 to the URL without
+/// `:jwt` with the session cookie, then the demo page with its heartbeat
+/// script, allowed by hash (and nothing else) in its CSP. Returns the
+/// session cookie it opened.
 async fn load_demo_page(edge: &Edge, token: &str) -> String {
     let url = format!("{}/{ORG}/workbook/wb-1?:jwt={token}", edge.url);
     let resp = embedgate_e2e::http().get(url).header("accept", "text/html").send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 200, "{}", edge.name);
-    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert_eq!(resp.status().as_u16(), 303, "{}", edge.name);
+    assert_eq!(resp.headers()["location"], format!("/{ORG}/workbook/wb-1").as_str(), "{}", edge.name);
     let cookie = resp.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     assert!(cookie.starts_with("embedgate_session="), "{}: {cookie}", edge.name);
+    let url = format!("{}/{ORG}/workbook/wb-1", edge.url);
+    let resp =
+        embedgate_e2e::http().get(url).header("accept", "text/html").header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{}", edge.name);
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
     let page = resp.text().await.unwrap();
     // The one executable script (the data block has a type): posts the load, then polls the session.
     let scripts: Vec<&str> =
@@ -220,7 +226,7 @@ async fn load_demo_page(edge: &Edge, token: &str) -> String {
     assert_eq!(
         csp,
         format!(
-            "frame-ancestors *; default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; \
+            "frame-ancestors 'none'; default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; \
              connect-src 'self'; img-src data:"
         ),
         "{}",

@@ -519,6 +519,19 @@ async function openCreate() {
     activeMembers.map((m) => h("option", { value: m.email, text: `${m.email} — ${accountTypeLabel(m.account_type)}` }))
   );
   const origins = h("textarea", { name: "allowed_origins", rows: "3", spellcheck: "false", placeholder: "https://app.example.com", dataset: { testid: "create-origins" } });
+  // Any page may frame only when the admin says so, with the risk in view.
+  const anyOrigin = h("input", { type: "checkbox", name: "any_origin", dataset: { testid: "create-any-origin" } });
+  const anyWarning = h("p", {
+    class: "hint warn",
+    role: "note",
+    hidden: true,
+    dataset: { testid: "create-any-origin-warning" },
+    text: "Any website will be able to frame these embeds, including one that tricks signed-in users into clicking inside them. List your app's origins instead unless the embeds are public.",
+  });
+  anyOrigin.addEventListener("change", () => {
+    origins.disabled = anyOrigin.checked;
+    anyWarning.hidden = !anyOrigin.checked;
+  });
   const lifetime = h("input", { type: "text", name: "max_token_lifetime_s", inputmode: "numeric", autocomplete: "off", spellcheck: "false", dataset: { testid: "create-lifetime" } });
   const privError = h("p", { class: "error", id: newId("priv-error"), hidden: true });
   const formError = formErrorBox();
@@ -544,8 +557,10 @@ async function openCreate() {
         label: "Allowed origins",
         control: origins,
         optional: true,
-        hint: `Pages allowed to frame the embeds, one per line (e.g. https://app.example.com)${r ? `, at most ${r.allowed_origins_max}` : ""}. Empty: any origin.`,
+        hint: `Pages allowed to frame the embeds, one per line (e.g. https://app.example.com)${r ? `, at most ${r.allowed_origins_max}` : ""}. Empty: no page may frame them. 'self' (the edge's own origin, shared by every org) only if you list it.`,
       }),
+      h("label", { class: "check-inline" }, anyOrigin, h("span", { text: "Allow any website to frame these embeds (*)" })),
+      anyWarning,
       formField({
         id: newId("lifetime"),
         label: "Max token lifetime (seconds)",
@@ -598,6 +613,7 @@ async function openCreate() {
       case "owner":
         return owner.value || undefined;
       case "allowed_origins": {
+        if (anyOrigin.checked) return ["*"];
         const list = origins.value.split("\n").map((s) => s.trim()).filter(Boolean);
         return list.length ? list : undefined;
       }

@@ -133,6 +133,7 @@ fn demo_credential(admin: &Admin, token: &str, data: &Path) -> Result<(String, S
             "description": "created by cargo xtask dev",
             "owner": ADMIN_EMAIL,
             "privileges": ["embedding"],
+            "allowed_origins": demo_host_origins(),
         })
         .to_string();
         let auth = format!("Bearer {token}");
@@ -149,10 +150,29 @@ fn demo_credential(admin: &Admin, token: &str, data: &Path) -> Result<(String, S
         write_private(&file, &answer)?;
     }
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
-    match (v["client_id"].as_str(), v["secret"].as_str()) {
-        (Some(c), Some(s)) => Ok((c.to_owned(), s.to_owned())),
-        _ => Err(format!("{} lacks client_id or secret", file.display()).into()),
+    let (Some(client_id), Some(secret)) = (v["client_id"].as_str(), v["secret"].as_str()) else {
+        return Err(format!("{} lacks client_id or secret", file.display()).into());
+    };
+    // Framing is denied unless allowed: the demo host page frames the embeds.
+    // (Set on every start, for a demo credential made before that rule.)
+    let body = serde_json::json!({ "allowed_origins": demo_host_origins() }).to_string();
+    let auth = format!("Bearer {token}");
+    let (status, _) = http(
+        admin.addr(),
+        "PATCH",
+        &format!("/api/v1/orgs/{ORG}/credentials/{client_id}"),
+        &[("authorization", &auth), ("content-type", "application/json")],
+        &body,
+    )?;
+    if status != 200 {
+        return Err(format!("allowing the demo host to frame the demo credential's embeds: HTTP {status}").into());
     }
+    Ok((client_id.to_owned(), secret.to_owned()))
+}
+
+/// The origins the demo host page (`/demo` on the admin) is opened from.
+fn demo_host_origins() -> [String; 2] {
+    [format!("http://127.0.0.1:{ADMIN_PORT}"), format!("http://localhost:{ADMIN_PORT}")]
 }
 
 /// Waits until the admin says the edge has applied its current state.

@@ -161,7 +161,7 @@ impl EdgeVerifier {
         if record.org.as_str() != session.org {
             return Err(VerifyError::OrgMismatch);
         }
-        check_owner(record, &session.sub, session.account_type)?;
+        check_owner(record, &session.sub, session.account_type, !session.teams.is_empty())?;
         check_embed(record, ctx, session.iat)
     }
 

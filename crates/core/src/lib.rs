@@ -36,6 +36,7 @@ mod error;
 pub mod jws;
 pub mod keys;
 mod offline;
+pub mod origin;
 mod printable;
 pub mod region;
 pub mod replica;
@@ -68,6 +69,6 @@ pub use state::{
 pub use types::{AccountType, ClientId, OrgSlug, ParseError, Privilege};
 pub use unverified::UnverifiedToken;
 pub use validation::{
-    EmbedContext, Identity, TokenVersion, Validation, VerifiedToken, MAX_JTI_CHARS, MAX_LIFETIME_CAP_S, MAX_SUB_CHARS,
-    MAX_TOKEN_BYTES,
+    canonical_email, EmbedContext, Identity, TokenVersion, Validation, VerifiedToken, MAX_JTI_CHARS,
+    MAX_LIFETIME_CAP_S, MAX_SUB_CHARS, MAX_TOKEN_BYTES,
 };

@@ -271,8 +271,11 @@ impl Validation {
             return Err(VerifyError::AudienceMismatch);
         }
 
-        // 5. Owner rule.
-        check_owner(record, &sub, account_type)?;
+        // 5. Owner rule: a non-admin owner's tokens carry its identity and nothing that grants more.
+        let grants = c.teams.as_ref().is_some_and(|s| !is_empty_json(raw(s)))
+            || c.user_attributes.as_ref().is_some_and(|s| !is_empty_json(raw(s)))
+            || c.eval_connection_id.is_some();
+        check_owner(record, &sub, account_type, grants)?;
         drop((sub, jti));
         Ok(VerifiedToken { record, generation, payload, claims: c, iat, exp, nbf, ver, account_type })
     }
@@ -313,9 +316,17 @@ impl<'k> VerifiedToken<'k> {
         self.generation
     }
 
-    /// The embed user's email (`sub`).
+    /// The embed user's email in its canonical form ([`canonical_email`]):
+    /// the owner's own email when the owner is not an admin. This, not the
+    /// `sub` as typed, is what the edge forwards and sessions carry.
     pub fn sub(&self) -> Cow<'_, str> {
-        self.opt_str(self.claims.sub.as_ref()).unwrap_or_default()
+        if self.record.owner.account_type != AccountType::Admin {
+            return Cow::Borrowed(self.record.owner.email.as_str());
+        }
+        match self.opt_str(self.claims.sub.as_ref()).unwrap_or_default() {
+            Cow::Borrowed(s) => canonical_email(s),
+            Cow::Owned(s) => Cow::Owned(canonical_email(&s).into_owned()),
+        }
     }
 
     /// The token's unique ID (`jti`): single use at the edge.
@@ -343,9 +354,15 @@ impl<'k> VerifiedToken<'k> {
         self.ver
     }
 
-    /// The embed user's account type, if the token names one.
+    /// The embed user's account type: the one the token names, if any;
+    /// when the owner is not an admin, the lower of that and the owner's own
+    /// (the owner's when the token names none).
     pub fn account_type(&self) -> Option<AccountType> {
-        self.account_type
+        let owner = self.record.owner.account_type;
+        if owner == AccountType::Admin {
+            return self.account_type;
+        }
+        Some(self.account_type.map_or(owner, |t| t.min(owner)))
     }
 
     /// The embed user's teams.
@@ -378,7 +395,7 @@ impl<'k> VerifiedToken<'k> {
             exp: self.exp,
             nbf: self.nbf,
             ver: self.ver,
-            account_type: self.account_type,
+            account_type: self.account_type(),
             teams: self.teams(),
             user_attributes: self.user_attributes(),
             first_name: owned(self.claims.first_name.as_ref()),
@@ -457,23 +474,42 @@ pub(crate) fn check_embed(record: &CredentialRecord, ctx: &EmbedContext<'_>, iat
     Ok(())
 }
 
-/// The owner rule: a non-admin owner signs only as itself, at or below its
-/// own account type (edge sessions re-check it, as the owner may change).
+/// The owner rule (architecture.md §4): a non-admin owner signs only as
+/// itself (emails compared in their canonical form), at or below its own
+/// account type, and claims nothing that grants more than the admin knows of
+/// it (`grants`: non-empty `teams` or `user_attributes`, or an
+/// `eval_connection_id`). Edge sessions re-check it, as the owner may change.
 pub(crate) fn check_owner(
     record: &CredentialRecord,
     sub: &str,
     account_type: Option<AccountType>,
+    grants: bool,
 ) -> Result<(), VerifyError> {
     let owner = &record.owner;
     if owner.account_type != AccountType::Admin
-        && (!emails_equal(sub, &owner.email) || account_type.is_some_and(|t| t > owner.account_type))
+        && (grants
+            || canonical_email(sub) != canonical_email(&owner.email)
+            || account_type.is_some_and(|t| t > owner.account_type))
     {
         return Err(VerifyError::ImpersonationNotAllowed);
     }
     Ok(())
 }
 
-/// Emails compare case-insensitively (architecture.md §4).
-fn emails_equal(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b) || (!a.is_ascii() || !b.is_ascii()) && a.to_lowercase() == b.to_lowercase()
+/// The one form in which emails are compared, forwarded and stored:
+/// lower-cased (Unicode's full lower-casing, as the admin stores members).
+/// `Kim@x` and `\u{212A}im@x` (a Kelvin sign) are both `kim@x`. Borrowed
+/// when already canonical.
+pub fn canonical_email(email: &str) -> Cow<'_, str> {
+    if email.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        Cow::Borrowed(email)
+    } else {
+        Cow::Owned(email.to_lowercase())
+    }
+}
+
+/// Whether a validated JSON array or object is empty (`[]`, `{ }`).
+fn is_empty_json(raw: &str) -> bool {
+    let inner = raw.trim();
+    inner.len() >= 2 && inner[1..inner.len() - 1].trim().is_empty()
 }

@@ -59,6 +59,25 @@ fn accepted_tokens_report_the_verified_identity() {
     assert_eq!(v.exp - v.iat, 3600);
 }
 
+/// The owner rule decides what is forwarded, not only what is refused: a
+/// non-admin owner's tokens carry its canonical email and at most its
+/// account type, and every `sub` is forwarded in its canonical form.
+#[test]
+fn accepted_tokens_forward_the_identity_each_case_names() {
+    let file = recipe::load(TOKENS);
+    let mut checked = 0;
+    for case in &file.cases {
+        let built = recipe::build(&file.defaults, case);
+        let Some(want) = &built.identity else { continue };
+        let got = serde_json::to_value(run(&built).unwrap()).unwrap();
+        for (member, value) in want {
+            assert_eq!(&got[member], value, "{}: identity member {member}", built.name);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} cases name an identity");
+}
+
 #[test]
 fn error_messages_never_echo_the_token_or_secret() {
     let file = recipe::load(TOKENS);

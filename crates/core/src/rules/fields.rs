@@ -153,7 +153,7 @@ text_rule!(
     Email,
     RuleError::Email,
     |raw| {
-        let email = raw.trim().to_lowercase();
+        let email = crate::validation::canonical_email(raw.trim()).into_owned();
         let mut parts = email.split('@');
         let one_at = matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None) if !a.is_empty() && !b.is_empty());
         (one_at
@@ -199,54 +199,115 @@ fn normalize_origin(raw: &str) -> Option<String> {
     (host_ok && port_ok).then_some(origin)
 }
 
-/// The origins allowed to frame a credential's embeds: at most 50, sorted,
-/// without duplicates. Empty allows any origin.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct AllowedOrigins(Vec<Origin>);
+/// The pages allowed to frame a credential's embeds: at most 50 entries,
+/// sorted, without duplicates. Framing is denied by default:
+///
+/// - empty: no page may frame (`frame-ancestors 'none'`);
+/// - `["*"]`, alone and explicit: any page may (`frame-ancestors *`);
+/// - `'self'`, only when listed: the edge's own origin, which every tenant
+///   shares, so it is never implied;
+/// - otherwise exactly the listed origins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct AllowedOrigins {
+    any: bool,
+    self_origin: bool,
+    origins: Vec<Origin>,
+}
+
+/// The entry that lets any page frame (it must stand alone).
+pub const ANY_ORIGIN: &str = "*";
+/// The entry that lets the edge's own origin frame.
+pub const SELF_ORIGIN: &str = "'self'";
 
 impl AllowedOrigins {
-    /// Parses a list of origins (each normalized; duplicates merged).
+    /// Parses a list of entries: origins (each normalized; duplicates
+    /// merged), `'self'`, or `*` alone.
     pub fn parse<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Result<Self, RuleError> {
-        let set = items
-            .into_iter()
-            .map(|o| Origin::parse(o.as_ref()).map_err(|_| RuleError::AllowedOrigins))
-            .collect::<Result<BTreeSet<_>, _>>()?;
-        if set.len() > MAX_ALLOWED_ORIGINS {
+        let mut out = Self::default();
+        let mut set = BTreeSet::new();
+        for item in items {
+            match item.as_ref().trim() {
+                ANY_ORIGIN => out.any = true,
+                SELF_ORIGIN => out.self_origin = true,
+                other => {
+                    set.insert(Origin::parse(other).map_err(|_| RuleError::AllowedOrigins)?);
+                }
+            }
+        }
+        let entries = set.len() + usize::from(out.self_origin) + usize::from(out.any);
+        // `*` means every page: listing anything beside it would suggest a limit that is not there.
+        if entries > MAX_ALLOWED_ORIGINS || (out.any && entries > 1) {
             return Err(RuleError::AllowedOrigins);
         }
-        Ok(Self(set.into_iter().collect()))
+        out.origins = set.into_iter().collect();
+        Ok(out)
     }
 
-    /// Whether no origin is listed (then any may frame).
+    /// The explicit `["*"]`: any page may frame.
+    pub fn any() -> Self {
+        Self { any: true, ..Self::default() }
+    }
+
+    /// Whether nothing is listed (then no page may frame).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        !self.any && !self.self_origin && self.origins.is_empty()
     }
 
-    /// The origins, sorted.
+    /// Whether the list is the explicit `["*"]`.
+    pub fn is_any(&self) -> bool {
+        self.any
+    }
+
+    /// The listed origins, sorted (without `*` and `'self'`).
     pub fn iter(&self) -> impl Iterator<Item = &Origin> {
-        self.0.iter()
+        self.origins.iter()
     }
 
-    /// Whether `origin` (a request's `Origin`) may frame: any origin when the
-    /// list is empty, else one equal to an entry once normalized.
+    /// Whether a load whose page is at `origin` (a request's `Origin`, or
+    /// its `Referer`'s) passes the edge's origin check: with `*`, any; with
+    /// listed origins, one equal to an entry once normalized. With nothing
+    /// listed no page may frame, which the `frame-ancestors 'none'` answer
+    /// enforces in the browser; a top-level load (a link, a new tab) is not
+    /// framing and is not refused for the page it came from.
     pub fn allows(&self, origin: &str) -> bool {
-        self.0.is_empty() || Origin::parse(origin).is_ok_and(|o| self.0.binary_search(&o).is_ok())
+        self.any
+            || (self.origins.is_empty() && !self.self_origin)
+            || Origin::parse(origin).is_ok_and(|o| self.origins.binary_search(&o).is_ok())
     }
 
     /// The `Content-Security-Policy` directive that lets exactly these
-    /// origins frame: `frame-ancestors 'self' <origins>`, or
-    /// `frame-ancestors *` when any may.
+    /// pages frame: `frame-ancestors 'none'` when nothing is listed,
+    /// `frame-ancestors *` for `["*"]`, else `'self'` (when listed) and the
+    /// origins.
     pub fn frame_ancestors(&self) -> String {
-        if self.0.is_empty() {
+        if self.any {
             return "frame-ancestors *".to_owned();
         }
-        let mut directive = String::from("frame-ancestors 'self'");
-        for origin in &self.0 {
+        if self.is_empty() {
+            return "frame-ancestors 'none'".to_owned();
+        }
+        let mut directive = String::from("frame-ancestors");
+        if self.self_origin {
+            directive.push(' ');
+            directive.push_str(SELF_ORIGIN);
+        }
+        for origin in &self.origins {
             directive.push(' ');
             directive.push_str(origin.as_str());
         }
         directive
+    }
+
+    /// The entries as stored and sent: `*`, `'self'`, then the origins.
+    pub fn entries(&self) -> impl Iterator<Item = &str> {
+        let special = [(self.any, ANY_ORIGIN), (self.self_origin, SELF_ORIGIN)];
+        special.into_iter().filter_map(|(on, s)| on.then_some(s)).chain(self.origins.iter().map(Origin::as_str))
+    }
+}
+
+impl Serialize for AllowedOrigins {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.entries())
     }
 }
 
@@ -497,15 +558,34 @@ mod tests {
 
     #[test]
     fn allowed_origins_decide_framing() {
-        let any = AllowedOrigins::default();
-        assert!(any.allows("https://anything.example"));
+        // Nothing listed: no page may frame.
+        let none = AllowedOrigins::default();
+        assert_eq!(none.frame_ancestors(), "frame-ancestors 'none'");
+        assert_eq!(AllowedOrigins::parse::<&str>([]).unwrap(), none);
+        // Any page only when said, and then alone.
+        let any = AllowedOrigins::parse(["*"]).unwrap();
+        assert!(any.is_any() && any.allows("https://anything.example"));
         assert_eq!(any.frame_ancestors(), "frame-ancestors *");
+        assert_eq!(AllowedOrigins::parse(["*", "https://a.example"]), Err(RuleError::AllowedOrigins));
+        assert_eq!(AllowedOrigins::parse(["*", "'self'"]), Err(RuleError::AllowedOrigins));
+        // 'self' (the edge's origin, shared by every tenant) only on request.
         let list = AllowedOrigins::parse(["https://app.example.com/", "http://127.0.0.1:3000"]).unwrap();
         assert!(list.allows("https://App.Example.com"));
         assert!(list.allows("https://app.example.com/"));
         assert!(!list.allows("https://evil.example.com"));
         assert!(!list.allows("null"));
-        assert_eq!(list.frame_ancestors(), "frame-ancestors 'self' http://127.0.0.1:3000 https://app.example.com");
+        assert_eq!(list.frame_ancestors(), "frame-ancestors http://127.0.0.1:3000 https://app.example.com");
+        let with_self = AllowedOrigins::parse(["'self'", "https://app.example.com"]).unwrap();
+        assert_eq!(with_self.frame_ancestors(), "frame-ancestors 'self' https://app.example.com");
+        assert!(!with_self.allows("https://evil.example.com"));
+        // Stored and sent as the entries they were given, and read back the same.
+        let json = serde_json::to_string(&with_self).unwrap();
+        assert_eq!(json, r#"["'self'","https://app.example.com"]"#);
+        assert_eq!(serde_json::from_str::<AllowedOrigins>(&json).unwrap(), with_self);
+        assert_eq!(serde_json::to_string(&any).unwrap(), r#"["*"]"#);
+        for bad in ["'none'", "'unsafe-inline'", "**", "self"] {
+            assert_eq!(AllowedOrigins::parse([bad]), Err(RuleError::AllowedOrigins), "{bad:?}");
+        }
     }
 
     #[test]

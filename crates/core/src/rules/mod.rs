@@ -27,7 +27,10 @@ pub use body::{
     OrgSettingsPatch, Patch,
 };
 pub(crate) use fields::text;
-pub use fields::{AllowedOrigins, CredentialName, Cutoff, Description, Email, Origin, Privileges, TokenLifetime};
+pub use fields::{
+    AllowedOrigins, CredentialName, Cutoff, Description, Email, Origin, Privileges, TokenLifetime, ANY_ORIGIN,
+    SELF_ORIGIN,
+};
 pub use status::{CredentialStatus, MemberStatus};
 
 use crate::validation::MAX_LIFETIME_CAP_S;
@@ -69,8 +72,11 @@ pub enum RuleError {
     /// An origin is `http(s)://host[:port]`, without path, query, fragment or userinfo.
     #[error("must be an http(s) origin (scheme://host[:port]) without a path")]
     Origin,
-    /// Allowed origins are an array of at most 50 origins.
-    #[error("must be an array of at most {} http(s) origins without a path", MAX_ALLOWED_ORIGINS)]
+    /// Allowed origins are an array of at most 50 entries: origins, `'self'`, or `"*"` alone.
+    #[error(
+        "must be an array of at most {} entries: http(s) origins without a path, 'self', or \"*\" alone",
+        MAX_ALLOWED_ORIGINS
+    )]
     AllowedOrigins,
     /// Privileges are a non-empty array of `embedding` and `api`.
     #[error("must be a non-empty array of \"embedding\" and \"api\"")]

@@ -73,9 +73,17 @@ schema!(
     AllowedOrigins,
     "AllowedOrigins",
     ArrayBuilder::new()
-        .items(Origin::schema())
+        .items(
+            string(
+                "An http(s) origin (scheme://host[:port], lower-cased, without a path), 'self' (the edge's own \
+                    origin, shared by every tenant), or \"*\" (any page; alone)."
+            )
+            .examples(["https://app.example.com"])
+        )
         .max_items(Some(MAX_ALLOWED_ORIGINS))
-        .description(Some("Pages allowed to frame the credential's embeds; empty: any."))
+        .description(Some(
+            "Pages allowed to frame the credential's embeds. Empty: none may (frame-ancestors 'none'); [\"*\"]: any."
+        ))
         .into()
 );
 schema!(

@@ -8,7 +8,8 @@
 //! `mutate` step on the signed token, the credential (`owner`, `org`,
 //! `privileges`, `allowed_origins`, `max_token_lifetime_s`,
 //! `not_before_cutoff`, `revoked`), the request (`url_org`, `origin`,
-//! `seen_jtis`) or the validation (`audience`, `leeway_s`, `now`).
+//! `seen_jtis`) or the validation (`audience`, `leeway_s`, `now`); `identity`
+//! names members the verified identity must have (what the edge forwards).
 //! String values may be templates: `$now`, `$now+N`, `$now-N`, `$client_id`,
 //! `$repeat:N:c` (c repeated N times).
 
@@ -81,6 +82,8 @@ pub struct Case {
     pub seen_jtis: Vec<String>,
     pub audience: Option<String>,
     pub leeway_s: Option<u64>,
+    /// Members the verified identity must have (what the edge forwards).
+    pub identity: Option<Map<String, Value>>,
 }
 
 /// One case, ready to run: the token and everything the verifier is told.
@@ -104,6 +107,7 @@ pub struct Built {
     pub seen_jtis: Vec<String>,
     pub audience: String,
     pub leeway_s: u64,
+    pub identity: Option<Map<String, Value>>,
 }
 
 /// Parses the vector file.
@@ -213,6 +217,7 @@ pub fn build(d: &Defaults, c: &Case) -> Built {
         seen_jtis: c.seen_jtis.clone(),
         audience: c.audience.clone().unwrap_or_else(|| "embedgate".to_owned()),
         leeway_s: c.leeway_s.unwrap_or(60),
+        identity: c.identity.clone(),
     }
 }
 

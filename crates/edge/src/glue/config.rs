@@ -6,6 +6,7 @@
 use std::cell::OnceCell;
 use std::rc::Rc;
 
+use embedgate_core::origin::AssertionSigner;
 use embedgate_core::{EdgeKey, EdgeVerifier, KeySet, Region, SyncKey, Validation};
 use worker::Env;
 
@@ -26,7 +27,10 @@ pub struct Config {
     /// The verifier (validation and the session key).
     pub verifier: EdgeVerifier,
     /// Where verified embeds are forwarded (`None`: the demo workbook).
-    pub origin_url: Option<String>,
+    pub origin: Option<OriginTarget>,
+    /// Signs the identity assertion forwarded to the origin (keys derived
+    /// from the edge keys; the public ones at the JWKS path).
+    pub assertion: AssertionSigner,
     /// The longest an isolate serves cached state without asking the store.
     pub max_staleness_ms: u64,
     /// `EMBEDGATE_REGIONS`: where replicas of the state live, the first the default.
@@ -47,6 +51,15 @@ pub struct Config {
     /// `state_stale`) when the admin has not vouched for the state for longer
     /// than this many seconds. `None` (the default): serve the last state.
     pub max_state_age_s: Option<u64>,
+}
+
+/// `ORIGIN_URL`: where verified embeds are forwarded.
+#[derive(Debug)]
+pub struct OriginTarget {
+    /// The URL prefix, without a trailing `/`.
+    pub url: String,
+    /// Its origin (`scheme://host[:port]`): the identity assertion's `aud`.
+    pub audience: String,
 }
 
 /// The default bound of an isolate's credential cache: 16 MiB, an eighth of
@@ -90,14 +103,25 @@ fn read(env: &Env) -> Result<Config, Unconfigured> {
     if let Some(audience) = var(env, "EMBEDGATE_AUDIENCE") {
         validation.audience = audience;
     }
+    // The assertion's audience is the origin of ORIGIN_URL (which may carry a path prefix).
+    let origin = match var(env, "ORIGIN_URL").map(|u| u.trim_end_matches('/').to_owned()) {
+        None => None,
+        Some(url) => {
+            let audience = embedgate_core::origin_of(&url)
+                .ok_or(Unconfigured("ORIGIN_URL must be an http(s) URL: scheme://host[:port][/prefix]"))?
+                .to_owned();
+            Some(OriginTarget { url, audience })
+        }
+    };
     let flag =
         |name: &str, default: bool| var(env, name).map_or(default, |v| matches!(v.as_str(), "1" | "true" | "yes"));
     Ok(Config {
         verifier: EdgeVerifier::new(&edge_keys, validation.clone()),
+        assertion: AssertionSigner::new(&edge_keys),
         edge_keys,
         sync,
         validation,
-        origin_url: var(env, "ORIGIN_URL").map(|u| u.trim_end_matches('/').to_owned()),
+        origin,
         max_staleness_ms: var(env, "STATE_MAX_STALENESS_MS").and_then(|v| v.parse().ok()).unwrap_or(500),
         regions,
         cache_bytes: var(env, "EMBEDGATE_CACHE_BYTES").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_CACHE_BYTES),

@@ -1,5 +1,6 @@
 //! The fetch handler: parse the request, call core, map the result.
 
+use embedgate_core::origin::{self, AssertionClaims, ASSERTION_HEADER, JWKS_PATH};
 use embedgate_core::sync::{state_age_s, state_too_old, SyncError, SYNC_PATH};
 use embedgate_core::{
     embed_token, origin_of, query_without_token, EdgeVerifier, EmbedContext, EmbedTarget, Session, UnverifiedToken,
@@ -9,7 +10,7 @@ use futures_util::future::join_all;
 use worker::{event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result};
 
 use super::cache;
-use super::config::{self, Config};
+use super::config::{self, Config, OriginTarget};
 use super::replay::{self, Verdict};
 use super::{call, now_s, Purpose, HEAD_BINDING, REPLAY_BINDING};
 use crate::render;
@@ -29,6 +30,7 @@ pub async fn main(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let result = match path.as_str() {
         "/healthz" => healthz(&env, &config).await,
         SYNC_PATH => super::sync::sync(req, &env, &config).await,
+        JWKS_PATH => jwks(&config),
         "/.well-known/embedgate/passthrough" if config.bench_routes => passthrough(),
         _ => embed(req, &env, &ctx, &config, json).await,
     };
@@ -128,6 +130,15 @@ async fn healthz(env: &Env, config: &Config) -> Result<Response> {
     json_response(if ok { 200 } else { 503 }, body.to_string())
 }
 
+/// The public keys of the identity assertion (RFC 7517), current first.
+/// Cacheable for five minutes: a new key is published (with the edge key's
+/// rotation) well before it signs for longer than that.
+fn jwks(config: &Config) -> Result<Response> {
+    let mut resp = json_response(200, config.assertion.jwks())?;
+    resp.headers_mut().set("cache-control", "public, max-age=300")?;
+    Ok(resp)
+}
+
 fn passthrough() -> Result<Response> {
     json_response(200, r#"{"ok":true,"passthrough":true}"#.to_owned())
 }
@@ -169,7 +180,8 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
     let cookie_header = req.headers().get("cookie")?;
     let load = Load { env, config, region, now, ectx: &ectx };
 
-    let (session, new_cookie, frame_ancestors) = match embed_token(query) {
+    let token_in_url = matches!(embed_token(query), Ok(Some(_)));
+    let Loaded { session, new_cookie, frame_ancestors, has_cookie } = match embed_token(query) {
         Err(e) => return refuse(&e, json, None),
         Ok(Some(token)) => match load.first(&token, target.org, cookie_header.as_deref()).await? {
             Ok(found) => found,
@@ -181,7 +193,9 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
                 return refuse(&e, json, None);
             };
             match load.resume(value).await? {
-                Ok((session, frame_ancestors)) => (session, None, frame_ancestors),
+                Ok((session, frame_ancestors)) => {
+                    Loaded { session, new_cookie: None, frame_ancestors, has_cookie: true }
+                }
                 Err(e) => {
                     return refuse(&e, json, Some(render::clear_session_cookie(target.org, config.secure_cookie)))
                 }
@@ -202,12 +216,32 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
         });
     }
 
+    // A page load that brought its token in the URL and holds a session now
+    // is sent on to the same URL without `:jwt` (other parameters untouched):
+    // the spent token leaves the address bar, history, logs and Referer.
+    if token_in_url && !json && has_cookie {
+        let stripped = query_without_token(query);
+        let location = if stripped.is_empty() { url.path().to_owned() } else { format!("{}?{stripped}", url.path()) };
+        let mut resp = with_common_headers(Response::empty()?.with_status(303))?;
+        let h = resp.headers_mut();
+        h.set("location", &location)?;
+        h.set("content-security-policy", &frame_ancestors)?;
+        if let Some(value) = new_cookie {
+            let max_age = session.exp.saturating_sub(now);
+            h.append("set-cookie", &render::session_cookie(target.org, &value, max_age, config.secure_cookie))?;
+        }
+        return Ok(resp);
+    }
+
     // A session check (JSON, no `:jwt`, as the demo page's heartbeat sends)
     // answers the identity and sets no cookie: only first loads mint one.
     let (mut resp, csp) = if json {
         (json_response(200, render::success_json(&session))?, frame_ancestors)
-    } else if let Some(origin_url) = &config.origin_url {
-        (forward(&req, origin_url, url.path(), query, &session).await?, frame_ancestors)
+    } else if let Some(target_origin) = &config.origin {
+        let edge_origin = embedgate_core::origin_of(url.as_str()).unwrap_or_default();
+        let sent = Forward { origin: target_origin, edge_origin, path: url.path(), query, session: &session, now };
+        let (resp, origin_csp) = sent.send(&req, config).await?;
+        (resp, origin::with_frame_ancestors(origin_csp.as_deref(), &frame_ancestors))
     } else {
         let heartbeat = config.session_ttl_s > 0;
         let page = render::demo_workbook(target.kind.as_str(), target.id, &session, heartbeat);
@@ -235,8 +269,18 @@ struct Load<'a> {
     ectx: &'a EmbedContext<'a>,
 }
 
-/// A load's outcome: the session, a new cookie, the frame-ancestors directive.
-type Loaded = (Session, Option<String>, String);
+/// A load's outcome.
+struct Loaded {
+    /// The embed user's session.
+    session: Session,
+    /// A cookie to set (a first load's new session).
+    new_cookie: Option<String>,
+    /// The credential's `frame-ancestors` directive.
+    frame_ancestors: String,
+    /// Whether the browser holds a session after this answer (a new one, or
+    /// the one it sent): only then may the URL lose its token.
+    has_cookie: bool,
+}
 
 impl Load<'_> {
     /// A first load: the header rules, the credential (the cache, else one
@@ -287,11 +331,14 @@ impl Load<'_> {
                 .and_then(|c| config.verifier.open_session(c, now).ok())
                 .filter(|s| s.client_id == client_id && s.sub == verified.sub())
                 .filter(|s| EdgeVerifier::check_session(s, Some(record), self.ectx).is_ok());
-            return Ok(own.map(|s| (s, None, frame_ancestors)).ok_or(VerifyError::Replayed));
+            return Ok(own
+                .map(|session| Loaded { session, new_cookie: None, frame_ancestors, has_cookie: true })
+                .ok_or(VerifyError::Replayed));
         }
         let session = EdgeVerifier::session_for(&verified, now, config.session_ttl_s);
-        let cookie = (config.session_ttl_s > 0).then(|| config.verifier.seal_session(&session, now)).flatten();
-        Ok(Ok((session, cookie, frame_ancestors)))
+        let new_cookie = (config.session_ttl_s > 0).then(|| config.verifier.seal_session(&session, now)).flatten();
+        let has_cookie = new_cookie.is_some();
+        Ok(Ok(Loaded { session, new_cookie, frame_ancestors, has_cookie }))
     }
 
     /// A load on the session cookie: opened, then re-checked against the
@@ -312,37 +359,64 @@ impl Load<'_> {
     }
 }
 
-/// Forwards a verified embed load to the origin with the identity headers
-/// (architecture.md §5). Only a few request headers go along; the identity headers
-/// are set by the edge alone, so a client cannot inject them.
-async fn forward(req: &Request, origin_url: &str, path: &str, query: &str, session: &Session) -> Result<Response> {
-    let stripped = query_without_token(query);
-    let target =
-        if stripped.is_empty() { format!("{origin_url}{path}") } else { format!("{origin_url}{path}?{stripped}") };
-    let headers = Headers::new();
-    for name in ["accept", "accept-language", "user-agent"] {
-        if let Some(v) = req.headers().get(name)? {
-            headers.set(name, &v)?;
+/// One verified load forwarded to `ORIGIN_URL` (architecture.md §5).
+struct Forward<'a> {
+    origin: &'a OriginTarget,
+    /// This edge's own origin (the assertion's `iss`).
+    edge_origin: &'a str,
+    path: &'a str,
+    query: &'a str,
+    session: &'a Session,
+    now: i64,
+}
+
+impl Forward<'_> {
+    /// Sends the load on with the identity: the `x-embed-*` headers
+    /// ([`origin::header_value`]-encoded, so no claim can break the request)
+    /// and the signed `x-embedgate-assertion`. Only a few request headers go
+    /// along; the identity headers are set by the edge alone, so a client
+    /// cannot inject them. Answers the origin's response (its cookies and
+    /// framing headers dropped) and its Content-Security-Policy.
+    async fn send(&self, req: &Request, config: &Config) -> Result<(Response, Option<String>)> {
+        let (origin, session) = (self.origin, self.session);
+        let stripped = query_without_token(self.query);
+        let target = if stripped.is_empty() {
+            format!("{}{}", origin.url, self.path)
+        } else {
+            format!("{}{}?{stripped}", origin.url, self.path)
+        };
+        let headers = Headers::new();
+        for name in ["accept", "accept-language", "user-agent"] {
+            if let Some(v) = req.headers().get(name)? {
+                headers.set(name, &v)?;
+            }
         }
-    }
-    headers.set("x-embed-user", &session.sub)?;
-    headers.set("x-embed-client-id", &session.client_id)?;
-    headers.set("x-embed-org", &session.org)?;
-    if let Some(t) = session.account_type {
-        headers.set("x-embed-account-type", t.as_str())?;
-    }
-    headers.set("x-embed-teams", &serde_json::to_string(&session.teams)?)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let upstream = Fetch::Request(Request::new_with_init(&target, &init)?).send().await?;
-    // A fresh response: the origin's headers are copied, then the edge's own set over them.
-    let status = upstream.status_code();
-    let headers = Headers::new();
-    for (k, v) in upstream.headers().entries() {
-        if !matches!(k.as_str(), "set-cookie" | "content-security-policy" | "content-length" | "transfer-encoding") {
-            headers.append(&k, &v)?;
+        headers.set("x-embed-user", &origin::header_value(&session.sub))?;
+        headers.set("x-embed-client-id", &session.client_id)?;
+        headers.set("x-embed-org", &session.org)?;
+        if let Some(t) = session.account_type {
+            headers.set("x-embed-account-type", t.as_str())?;
         }
+        headers.set("x-embed-teams", &origin::header_value(&serde_json::to_string(&session.teams)?))?;
+        let jti = origin::new_assertion_id().ok_or_else(|| worker::Error::RustError("random source".into()))?;
+        let claims =
+            AssertionClaims::for_session(session, self.edge_origin, &origin.audience, self.path, &jti, self.now);
+        headers.set(ASSERTION_HEADER, &config.assertion.sign(&claims))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Get).with_headers(headers);
+        let upstream = Fetch::Request(Request::new_with_init(&target, &init)?).send().await?;
+        // A fresh response: the origin's headers are copied, then the edge's own set over them.
+        let status = upstream.status_code();
+        let origin_csp = upstream.headers().get("content-security-policy")?;
+        let headers = Headers::new();
+        for (k, v) in upstream.headers().entries() {
+            if !matches!(k.as_str(), "set-cookie" | "content-security-policy" | "content-length" | "transfer-encoding")
+            {
+                headers.append(&k, &v)?;
+            }
+        }
+        let (_, body) = upstream.into_parts();
+        let resp = with_common_headers(Response::from_body(body)?.with_status(status).with_headers(headers))?;
+        Ok((resp, origin_csp))
     }
-    let (_, body) = upstream.into_parts();
-    with_common_headers(Response::from_body(body)?.with_status(status).with_headers(headers))
 }
