@@ -100,9 +100,16 @@ fn check_case(b: &recipe::Built) -> Result<(), String> {
         if out.code != Some(0) || body["ok"] != Value::Bool(true) {
             return Err(format!("expected ok, got exit {:?}: {}", out.code, out.stdout.trim_end()));
         }
+        // The identity is forwarded with its email in canonical form (and, per the case, more).
         let sub = unverified_sub(&b.token).ok_or("an accepted token without a readable sub")?;
+        let sub = embedgate_core::canonical_email(&sub).into_owned();
         if body["sub"] != Value::String(sub.clone()) || body["client_id"] != Value::String(b.client_id.clone()) {
             return Err(format!("expected sub {sub} and client_id {}, got {body}", b.client_id));
+        }
+        for (member, value) in b.identity.iter().flatten() {
+            if &body[member] != value {
+                return Err(format!("expected {member} {value}, got {body}"));
+            }
         }
         if body.get("error").is_some() {
             return Err(format!("ok with an error: {body}"));

@@ -46,7 +46,8 @@ pub struct VerifyArgs {
     /// The credential's privileges, comma-separated.
     #[arg(long, value_name = "LIST", default_value = "embedding", value_delimiter = ',')]
     privileges: Vec<String>,
-    /// An origin allowed to frame the embed (repeatable; none: any origin).
+    /// An origin allowed to frame the embed, `'self'`, or `*` alone (repeatable;
+    /// none: no page may frame, and the origin check passes any top-level load).
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
     /// The origin of the page framing the embed.

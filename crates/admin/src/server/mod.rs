@@ -32,7 +32,7 @@
 //!   `privileges`, `allowed_origins`, `max_token_lifetime_s`,
 //!   `not_before_cutoff`, validated by the same per-field parsers as create
 //!   (same 422 messages); null clears the optional ones (`allowed_origins`:
-//!   back to `[]`, any origin); `name` and `privileges` cannot be null. An
+//!   back to `[]`: no page may frame); `name` and `privileges` cannot be null. An
 //!   empty object or any other key (`owner` included: ownership does not
 //!   move) is 422 with `field: "body"`. A revoked credential is 409
 //!   `credential_revoked` (checked before a duplicate name, 409

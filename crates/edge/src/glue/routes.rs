@@ -30,7 +30,7 @@ pub async fn main(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let result = match path.as_str() {
         "/healthz" => healthz(&env, &config).await,
         SYNC_PATH => super::sync::sync(req, &env, &config).await,
-        JWKS_PATH => jwks(&config),
+        JWKS_PATH => jwks(&req, &config, json),
         "/.well-known/embedgate/passthrough" if config.bench_routes => passthrough(),
         _ => embed(req, &env, &ctx, &config, json).await,
     };
@@ -133,7 +133,12 @@ async fn healthz(env: &Env, config: &Config) -> Result<Response> {
 /// The public keys of the identity assertion (RFC 7517), current first.
 /// Cacheable for five minutes: a new key is published (with the edge key's
 /// rotation) well before it signs for longer than that.
-fn jwks(config: &Config) -> Result<Response> {
+fn jwks(req: &Request, config: &Config, json: bool) -> Result<Response> {
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        let mut resp = refusal(405, "method_not_allowed", "the key set is read with GET", json, None)?;
+        resp.headers_mut().set("allow", "GET, HEAD")?;
+        return Ok(resp);
+    }
     let mut resp = json_response(200, config.assertion.jwks())?;
     resp.headers_mut().set("cache-control", "public, max-age=300")?;
     Ok(resp)
