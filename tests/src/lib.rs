@@ -12,7 +12,7 @@
 //! a failing test leaves nothing running.
 //!
 //! Prerequisites, done by `cargo xtask test`: the worker built once
-//! (`crates/edge/build/index.js`), `npm install` (wrangler and Node 22 under
+//! (`crates/edge/build/index.js`), `npm ci` (wrangler and Node 22 under
 //! `node_modules/.bin`), and a Python with PyJWT (`.venv`, or
 //! `EMBEDGATE_PYTHON`). The `embedgate` binary is built here with cargo when
 //! needed.
@@ -126,7 +126,7 @@ fn require_edge_build() {
         index.display()
     );
     let wrangler = repo_root().join("node_modules/.bin/wrangler");
-    assert!(wrangler.exists(), "{} is missing: run `cargo xtask setup` (npm install)", wrangler.display());
+    assert!(wrangler.exists(), "{} is missing: run `cargo xtask setup` (npm ci)", wrangler.display());
 }
 
 /// The Python interpreter with PyJWT: `EMBEDGATE_PYTHON`, else the workspace's `.venv`.

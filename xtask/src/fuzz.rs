@@ -87,7 +87,8 @@ fn check_tools() -> Result<()> {
     };
     let Some(fuzz) = util::tool_version("cargo", &[&format!("+{NIGHTLY}"), "fuzz", "--version"]) else {
         return Err(format!(
-            "cargo-fuzz is missing: run `cargo install cargo-fuzz --version {CARGO_FUZZ_VERSION} --locked`"
+            "cargo-fuzz is missing: run `cargo xtask setup` (or `cargo {}`)",
+            crate::setup::CARGO_FUZZ.install_args().join(" ")
         )
         .into());
     };

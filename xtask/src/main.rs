@@ -20,9 +20,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  setup    install what the repository needs (wasm32 target, wasm-bindgen-cli,
-           python venv with PyJWT, Debian's PostgreSQL server) and generate
-           .dev.vars; idempotent
+  setup    install what the repository needs (the rust-toolchain.toml toolchain,
+           wasm-bindgen-cli and the other tools with `cargo install --locked`,
+           npm ci, python venv with PyJWT, Debian's PostgreSQL server) and
+           generate .dev.vars; idempotent
   dev      setup, build, and run the whole stack on 127.0.0.1: the admin on
            :8080 (SQLite under ./data), the edge on workerd on :8787, a demo
            org with its admin token and a signed embed URL; Ctrl-C stops it

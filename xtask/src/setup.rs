@@ -4,6 +4,11 @@
 //!
 //! To add a step (npm packages, worker-build, chromium, …), write
 //! a `check` and an `install` function and append a [`Step`] to [`STEPS`].
+//!
+//! Everything is pinned and installed from a lockfile: the Rust toolchain is
+//! the one `rust-toolchain.toml` names, every `cargo install` is
+//! `--locked` at an exact version ([`CargoTool`]), npm runs `npm ci` from
+//! package-lock.json ([`NPM_CI`]) and pip installs requirements.txt's `==` pins.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -27,7 +32,11 @@ pub struct Step {
 
 /// The steps, in order.
 pub const STEPS: &[Step] = &[
-    Step { name: "rust target wasm32-unknown-unknown", check: wasm_target_installed, install: install_wasm_target },
+    Step {
+        name: "rust toolchain of rust-toolchain.toml (rustfmt, clippy, wasm32-unknown-unknown)",
+        check: toolchain_installed,
+        install: install_toolchain,
+    },
     Step { name: "node (runs the wasm32 tests)", check: node_present, install: explain_node },
     Step { name: "wasm-bindgen-cli 0.2.130", check: wasm_bindgen_installed, install: install_wasm_bindgen },
     Step { name: "python venv .venv (xtask/requirements.txt)", check: venv_ready, install: install_venv },
@@ -76,18 +85,88 @@ pub fn run_steps(wanted: impl Fn(&Step) -> bool) -> Result<()> {
     Ok(())
 }
 
-// --- wasm32 target -----------------------------------------------------------
+// --- the Rust toolchain (rust-toolchain.toml) --------------------------------
 
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// rustup reads this file in the repository: every `cargo` run here uses
+/// the toolchain it names (`cargo +TOOLCHAIN` overrides it, as the fuzz
+/// runner does with its nightly).
+const RUST_TOOLCHAIN_TOML: &str = include_str!("../../rust-toolchain.toml");
 
-fn wasm_target_installed() -> Result<bool> {
-    let listed = probe(Command::new("rustup").args(["target", "list", "--installed"]))
-        .ok_or("`rustup target list --installed` failed; is rustup installed?")?;
-    Ok(listed.lines().any(|line| line.trim() == WASM_TARGET))
+/// The `[toolchain]` table of rust-toolchain.toml.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Toolchain {
+    pub channel: String,
+    pub components: Vec<String>,
+    pub targets: Vec<String>,
+    pub profile: String,
 }
 
-fn install_wasm_target() -> Result<()> {
-    util::run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+/// Reads the `key = "value"` and `key = ["a", "b"]` lines of rust-toolchain.toml.
+fn parse_toolchain(text: &str) -> Result<Toolchain> {
+    let mut toolchain = Toolchain::default();
+    let unquote = |word: &str| word.trim().trim_matches('"').to_owned();
+    for line in text.lines().map(|line| line.split('#').next().unwrap_or("").trim()) {
+        let Some((key, value)) = line.split_once('=') else { continue };
+        let list = || -> Vec<String> {
+            value
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .split(',')
+                .map(unquote)
+                .filter(|w| !w.is_empty())
+                .collect()
+        };
+        match key.trim() {
+            "channel" => toolchain.channel = unquote(value),
+            "components" => toolchain.components = list(),
+            "targets" => toolchain.targets = list(),
+            "profile" => toolchain.profile = unquote(value),
+            _ => {}
+        }
+    }
+    if toolchain.channel.is_empty() {
+        return Err("rust-toolchain.toml names no `channel`".into());
+    }
+    Ok(toolchain)
+}
+
+/// What rust-toolchain.toml pins.
+pub fn toolchain() -> Result<Toolchain> {
+    parse_toolchain(RUST_TOOLCHAIN_TOML)
+}
+
+/// Whether the pinned toolchain is installed with its components and targets.
+fn toolchain_installed() -> Result<bool> {
+    let pin = toolchain()?;
+    let Some(listed) =
+        probe(Command::new("rustup").args(["component", "list", "--installed", "--toolchain", &pin.channel]))
+    else {
+        return Ok(false); // not installed (or no rustup: the install step says so)
+    };
+    let installed: Vec<&str> = listed.lines().map(str::trim).collect();
+    let has = |name: &str| installed.iter().any(|line| *line == name || line.starts_with(&format!("{name}-")));
+    Ok(pin.components.iter().all(|c| has(c))
+        && pin.targets.iter().all(|t| installed.contains(&format!("rust-std-{t}").as_str())))
+}
+
+/// `rustup toolchain install` with what rust-toolchain.toml names.
+fn toolchain_install_args(pin: &Toolchain) -> Vec<String> {
+    let mut args: Vec<String> = ["toolchain", "install", &pin.channel, "--no-self-update"].map(str::to_owned).into();
+    if !pin.profile.is_empty() {
+        args.extend(["--profile".to_owned(), pin.profile.clone()]);
+    }
+    if !pin.components.is_empty() {
+        args.extend(["--component".to_owned(), pin.components.join(",")]);
+    }
+    if !pin.targets.is_empty() {
+        args.extend(["--target".to_owned(), pin.targets.join(",")]);
+    }
+    args
+}
+
+fn install_toolchain() -> Result<()> {
+    util::run(Command::new("rustup").args(toolchain_install_args(&toolchain()?)).current_dir(repo_root()))
 }
 
 // --- node ----------------------------------------------------------------------
@@ -103,38 +182,118 @@ fn explain_node() -> Result<()> {
         .into())
 }
 
-// --- wasm-bindgen-cli ----------------------------------------------------------
+// --- tools built by `cargo install` -------------------------------------------
+
+/// A tool `cargo install` builds: always `--locked` (the dependency versions
+/// of a lockfile, never a fresh resolution) at an exact version.
+#[derive(Debug)]
+pub struct CargoTool {
+    pub version: &'static str,
+    pub source: CrateSource,
+    /// Commands whose output ends with `version` once it is installed.
+    pub checks: &'static [(&'static str, &'static [&'static str])],
+    /// How long it compiles here, said before it starts.
+    pub about: &'static str,
+}
+
+#[derive(Debug)]
+pub enum CrateSource {
+    /// This crate of the registry, built with the Cargo.lock published in it.
+    Registry(&'static str),
+    /// A package of this repository (directory from the root) with its own
+    /// committed Cargo.lock.
+    Path(&'static str),
+}
+
+impl CargoTool {
+    /// The arguments of `cargo` that install it.
+    pub fn install_args(&self) -> Vec<String> {
+        let mut args = vec!["install".to_owned(), "--locked".to_owned()];
+        match self.source {
+            CrateSource::Registry(krate) => args.extend([krate, "--version", self.version].map(str::to_owned)),
+            CrateSource::Path(dir) => {
+                let build_dir = util::target_dir().join("tools").join(dir.rsplit('/').next().unwrap_or(dir));
+                args.extend([
+                    // Replaces binaries of the same names installed from the
+                    // registry crate before (cargo refuses otherwise).
+                    "--force".to_owned(),
+                    "--path".to_owned(),
+                    repo_root().join(dir).display().to_string(),
+                    "--target-dir".to_owned(),
+                    build_dir.display().to_string(),
+                ]);
+            }
+        }
+        args
+    }
+
+    fn installed(&self) -> bool {
+        self.checks.iter().all(|(program, args)| {
+            tool_version(program, args).is_some_and(|out| out.split_whitespace().last() == Some(self.version))
+        })
+    }
+
+    fn install(&self) -> Result<()> {
+        println!("setup: {}", self.about);
+        util::run(Command::new("cargo").args(self.install_args()).current_dir(repo_root()))
+    }
+}
 
 /// Must match the `wasm-bindgen` pinned in Cargo.lock exactly.
 const WASM_BINDGEN_VERSION: &str = "0.2.130";
 
+/// `cargo install wasm-bindgen-cli --locked` cannot work: its published
+/// lockfile names webpki-roots 1.0.11, which the registry does not serve. The
+/// same binaries build from xtask/tools/wasm-bindgen and its committed lockfile.
+pub const WASM_BINDGEN: CargoTool = CargoTool {
+    version: WASM_BINDGEN_VERSION,
+    source: CrateSource::Path("xtask/tools/wasm-bindgen"),
+    checks: &[("wasm-bindgen", &["--version"]), ("wasm-bindgen-test-runner", &["--version"])],
+    about: "this compiles wasm-bindgen-cli from source (about 5 minutes)",
+};
+
+pub const WORKER_BUILD: CargoTool = CargoTool {
+    version: "0.8.7",
+    source: CrateSource::Registry("worker-build"),
+    checks: &[("worker-build", &["--version"])],
+    about: "this compiles worker-build from source (about 8 minutes)",
+};
+
+pub const CARGO_FUZZ: CargoTool = CargoTool {
+    version: crate::fuzz::CARGO_FUZZ_VERSION,
+    source: CrateSource::Registry("cargo-fuzz"),
+    checks: &[("cargo", &["fuzz", "--version"])],
+    about: "this compiles cargo-fuzz from source (a few minutes)",
+};
+
+/// Every tool setup builds with `cargo install` (the tests check each one's
+/// command, and that no other `cargo install` is written here).
+#[cfg(test)]
+const CARGO_TOOLS: [&CargoTool; 3] = [&WASM_BINDGEN, &WORKER_BUILD, &CARGO_FUZZ];
+
 #[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
 fn wasm_bindgen_installed() -> Result<bool> {
-    let expect = |tool: &str| {
-        tool_version(tool, &["--version"]).as_deref() == Some(format!("{tool} {WASM_BINDGEN_VERSION}").as_str())
-    };
-    Ok(expect("wasm-bindgen") && expect("wasm-bindgen-test-runner"))
+    Ok(WASM_BINDGEN.installed())
 }
 
 fn install_wasm_bindgen() -> Result<()> {
-    println!("setup: this compiles wasm-bindgen-cli from source (about 5 minutes)");
-    // No `--locked`: the CLI's lockfile names a yanked crate and cargo refuses it.
-    util::run(&mut cargo(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION]))
+    WASM_BINDGEN.install()
 }
-
-// --- the edge worker's tools ------------------------------------------------------
-
-const WORKER_BUILD_VERSION: &str = "0.8.7";
 
 #[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
 fn worker_build_installed() -> Result<bool> {
-    Ok(tool_version("worker-build", &["--version"]).is_some_and(|v| v.ends_with(WORKER_BUILD_VERSION)))
+    Ok(WORKER_BUILD.installed())
 }
 
 fn install_worker_build() -> Result<()> {
-    println!("setup: this compiles worker-build from source (about 8 minutes)");
-    util::run(&mut cargo(["install", "worker-build", "--version", WORKER_BUILD_VERSION, "--locked"]))
+    WORKER_BUILD.install()
 }
+
+// --- npm -------------------------------------------------------------------------
+
+/// `npm ci`: exactly what package-lock.json says, or a failure when it does
+/// not match package.json (`npm install` would quietly re-resolve).
+pub const NPM_CI: [&str; 3] = ["ci", "--no-audit", "--no-fund"];
 
 /// The tools package.json pins, as `(binary, version argument, expected output)`.
 const NPM_TOOLS: [(&str, &str, &str); 3] =
@@ -177,9 +336,7 @@ fn install_chromium() -> Result<()> {
 }
 
 fn npm_install() -> Result<()> {
-    // `npm install`, not `npm ci`: the lockfile lacks workerd's other-OS
-    // packages, which the registry mirror does not serve (toolchain.md).
-    util::run(Command::new("npm").args(["install", "--no-audit", "--no-fund"]).current_dir(repo_root()))
+    util::run(Command::new("npm").args(NPM_CI).current_dir(repo_root()))
 }
 
 #[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
@@ -213,11 +370,11 @@ fn install_nightly() -> Result<()> {
 
 #[allow(clippy::unnecessary_wraps, reason = "the signature is fixed by `Step::check`")]
 fn cargo_fuzz_installed() -> Result<bool> {
-    Ok(tool_version("cargo", &["fuzz", "--version"]).is_some_and(|v| v.ends_with(crate::fuzz::CARGO_FUZZ_VERSION)))
+    Ok(CARGO_FUZZ.installed())
 }
 
 fn install_cargo_fuzz() -> Result<()> {
-    util::run(&mut cargo(["install", "cargo-fuzz", "--version", crate::fuzz::CARGO_FUZZ_VERSION, "--locked"]))
+    CARGO_FUZZ.install()
 }
 
 // --- python venv -------------------------------------------------------------
@@ -453,7 +610,170 @@ mod tests {
 
     #[test]
     fn step_names_state_the_pinned_versions() {
-        assert!(STEPS.iter().any(|step| step.name == format!("wasm-bindgen-cli {WASM_BINDGEN_VERSION}")));
+        for tool in CARGO_TOOLS {
+            let name = match tool.source {
+                CrateSource::Registry(krate) => krate,
+                CrateSource::Path(_) => "wasm-bindgen-cli",
+            };
+            let step = format!("{name} {}", tool.version);
+            assert!(STEPS.iter().any(|s| s.name == step), "no step named `{step}`");
+        }
+    }
+
+    /// `X.Y.Z`, digits only: `cargo install --version` takes it as exactly
+    /// that release (`^`, `~`, `*`, `>=`, a missing part would let it pick).
+    fn is_exact_version(version: &str) -> bool {
+        let parts: Vec<&str> = version.split('.').collect();
+        parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    }
+
+    /// The `version` of `name` in a Cargo.lock (the first, if several).
+    fn locked_version<'a>(lock: &'a str, name: &str) -> Option<&'a str> {
+        let mut lines = lock.lines();
+        lines.find(|line| *line == format!("name = \"{name}\""))?;
+        lines.next()?.strip_prefix("version = \"")?.strip_suffix('"')
+    }
+
+    fn read(path: &str) -> String {
+        fs::read_to_string(repo_root().join(path)).unwrap_or_else(|err| panic!("{path}: {err}"))
+    }
+
+    /// Issue 14, item 7: every `cargo install` setup runs is `--locked` at
+    /// an exact version: a registry crate with `--version X.Y.Z`, or a package
+    /// of this repository whose own Cargo.lock is committed and pins it.
+    #[test]
+    fn every_cargo_install_is_locked_at_an_exact_version() {
+        for tool in CARGO_TOOLS {
+            let args = tool.install_args();
+            assert_eq!(args.first().map(String::as_str), Some("install"), "{args:?}");
+            assert!(args.iter().any(|a| a == "--locked"), "`cargo {}` is not --locked", args.join(" "));
+            assert!(is_exact_version(tool.version), "{tool:?}");
+            match tool.source {
+                CrateSource::Registry(krate) => {
+                    let version = args.iter().position(|a| a == "--version").and_then(|i| args.get(i + 1));
+                    assert_eq!(version.map(String::as_str), Some(tool.version), "`cargo {}`", args.join(" "));
+                    assert!(args.contains(&krate.to_owned()), "{args:?}");
+                }
+                CrateSource::Path(dir) => {
+                    let path = args.iter().position(|a| a == "--path").and_then(|i| args.get(i + 1));
+                    assert_eq!(path, Some(&repo_root().join(dir).display().to_string()), "{args:?}");
+                    let manifest = read(&format!("{dir}/Cargo.toml"));
+                    assert!(
+                        manifest.contains(&format!("version = \"={}\"", tool.version)),
+                        "{dir}/Cargo.toml must depend on the CLI at exactly {}",
+                        tool.version
+                    );
+                    let lock = read(&format!("{dir}/Cargo.lock"));
+                    assert_eq!(locked_version(&lock, "wasm-bindgen-cli"), Some(tool.version), "{dir}/Cargo.lock");
+                    assert_eq!(
+                        locked_version(&lock, "wasm-bindgen-cli-support"),
+                        Some(tool.version),
+                        "{dir}/Cargo.lock"
+                    );
+                }
+            }
+        }
+        // The CLI must equal the wasm-bindgen the workspace builds with.
+        assert_eq!(locked_version(&read("Cargo.lock"), "wasm-bindgen"), Some(WASM_BINDGEN.version));
+        // Nothing installs around the table: every tool is a `CargoTool` listed above.
+        let source = read("xtask/src/setup.rs");
+        assert_eq!(source.matches(concat!(": CargoTool = ", "CargoTool {")).count(), CARGO_TOOLS.len());
+        for file in fs::read_dir(repo_root().join("xtask/src")).expect("xtask/src") {
+            let text = fs::read_to_string(file.expect("entry").path()).expect("source");
+            assert!(!text.contains(concat!("cargo([\"", "install")), "a `cargo install` outside CARGO_TOOLS");
+        }
+    }
+
+    /// Issue 14, item 7: npm installs with `npm ci` (package-lock.json as it
+    /// is), and the lockfile is complete, so `npm ci` accepts it: every
+    /// dependency, optional ones of other platforms included, has an entry
+    /// (npm ci refused the lockfile that named only workerd's Linux packages).
+    #[test]
+    fn npm_installs_with_ci_from_a_complete_lockfile() {
+        assert_eq!(NPM_CI[0], "ci");
+        assert!(!NPM_CI.contains(&"install"));
+        let package: serde_json::Value = serde_json::from_str(&read("package.json")).expect("package.json");
+        let lock: serde_json::Value = serde_json::from_str(&read("package-lock.json")).expect("package-lock.json");
+        let packages = lock["packages"].as_object().expect("lockfileVersion 3 `packages`");
+        let pinned = package["devDependencies"].as_object().expect("package.json devDependencies");
+        assert!(!pinned.is_empty());
+        for (name, version) in pinned {
+            let version = version.as_str().unwrap_or_default();
+            assert!(is_exact_version(version), "package.json: {name} {version} is not an exact version");
+            let locked = &packages[&format!("node_modules/{name}")]["version"];
+            assert_eq!(locked.as_str(), Some(version), "package-lock.json: {name}");
+        }
+        assert_eq!(&packages[""]["devDependencies"], &package["devDependencies"], "package-lock.json is stale");
+        // Node's lookup: the package's own node_modules, then each parent's.
+        let resolves = |from: &str, name: &str| {
+            let mut dir = from.to_owned();
+            loop {
+                let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+                if packages.contains_key(&format!("{prefix}node_modules/{name}")) {
+                    return true;
+                }
+                match dir.rfind("/node_modules/") {
+                    Some(i) => dir.truncate(i),
+                    None if !dir.is_empty() => dir.clear(),
+                    None => return false,
+                }
+            }
+        };
+        let mut missing = Vec::new();
+        for (path, entry) in packages {
+            for kind in ["dependencies", "optionalDependencies", "devDependencies"] {
+                for name in entry[kind].as_object().into_iter().flat_map(|deps| deps.keys()) {
+                    if !resolves(path, name) {
+                        missing.push(format!("{name} ({kind} of `{path}`)"));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "package-lock.json lacks {missing:?}: npm ci refuses it");
+    }
+
+    /// Issue 14, item 7: rust-toolchain.toml pins an exact release with what
+    /// the tests use (rustfmt, clippy, the wasm32 target), and setup installs
+    /// exactly that.
+    #[test]
+    fn rust_toolchain_toml_pins_an_exact_release() {
+        let file = read("rust-toolchain.toml");
+        assert_eq!(file, RUST_TOOLCHAIN_TOML, "xtask was built from another rust-toolchain.toml");
+        let pin = toolchain().expect("rust-toolchain.toml");
+        assert!(is_exact_version(&pin.channel), "channel `{}` is not an exact release", pin.channel);
+        for component in ["rustfmt", "clippy"] {
+            assert!(pin.components.iter().any(|c| c == component), "{pin:?} lacks {component}");
+        }
+        assert!(pin.targets.iter().any(|t| t == "wasm32-unknown-unknown"), "{pin:?}");
+        // Not older than the workspace's rust-version.
+        let msrv = read("Cargo.toml")
+            .lines()
+            .find_map(|l| l.strip_prefix("rust-version = \"")?.strip_suffix('"').map(str::to_owned))
+            .expect("rust-version in Cargo.toml");
+        let numbers = |v: &str| v.split('.').map(|n| n.parse::<u32>().unwrap_or(0)).collect::<Vec<_>>();
+        assert!(numbers(&pin.channel) >= numbers(&msrv), "{} is older than rust-version {msrv}", pin.channel);
+        let args = toolchain_install_args(&pin);
+        assert_eq!(&args[..3], ["toolchain", "install", pin.channel.as_str()]);
+        assert!(args.windows(2).any(|w| w == ["--component", "rustfmt,clippy"]), "{args:?}");
+        assert!(args.windows(2).any(|w| w == ["--target", "wasm32-unknown-unknown"]), "{args:?}");
+    }
+
+    #[test]
+    fn toolchain_file_lines_are_read() {
+        let pin = parse_toolchain(
+            "# c\n[toolchain]\nchannel = \"1.2.3\" # x\ncomponents = [ \"a\", \"b\" ]\ntargets = []\nprofile = \"minimal\"\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            pin,
+            Toolchain {
+                channel: "1.2.3".into(),
+                components: vec!["a".into(), "b".into()],
+                targets: vec![],
+                profile: "minimal".into()
+            }
+        );
+        assert!(parse_toolchain("[toolchain]\n").is_err());
     }
 
     #[test]
