@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use common::{backends, Env, ADMIN, ORG};
+use common::{backends, Backend, Env, ADMIN, ORG};
+use embedgate_admin::server::TrustedProxies;
 use embedgate_core::{
     find_embed_secrets, sign, AccountType, Claims, ClientId, CredentialRecord, EdgeKey, EmbedContext, EmbedSecret,
     KeyRing, KeySet, OrgSlug, Owner, Validation,
@@ -868,8 +869,11 @@ async fn concurrent_creates_with_one_name_give_one_201() {
     }
 }
 
+/// Issue 14, item 5: failures from an address put it in back-off, but a
+/// valid token from that address is never refused (on the old code it got
+/// 429 for the rest of the minute: behind a shared proxy, every admin).
 #[tokio::test]
-async fn failed_auth_is_rate_limited_per_address() {
+async fn failed_auth_backs_off_but_never_refuses_a_valid_token() {
     for backend in backends() {
         let env = Env::with_auth_limit(&backend, 3).await;
         let a: SocketAddr = "192.0.2.1:5000".parse().unwrap();
@@ -879,16 +883,32 @@ async fn failed_auth_is_rate_limited_per_address() {
             let (s, _) = env.call_raw("GET", &creds(), bad, None, Some(a)).await;
             assert_eq!(s, StatusCode::UNAUTHORIZED);
         }
-        let (s, e) = env.call_raw("GET", &creds(), bad, None, Some(a)).await;
-        assert_eq!((s, e["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")));
-        // Even a good token is refused from the blocked address for the window...
-        let (s, _) = env.call_raw("GET", &creds(), Some(&env.admin_token), None, Some(a)).await;
-        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
-        // ...while another address is unaffected, and successes do not count.
-        for _ in 0..5 {
-            let (s, _) = env.call_raw("GET", &creds(), Some(&env.admin_token), None, Some(b)).await;
+        // In back-off: a bad token, or none, is 429 with retry-after...
+        for token in [bad, None, Some("egt_0000000000000000000000000000000000000000000000000000000000000000")] {
+            let (s, headers, e) = env.call_with("GET", &creds(), token, None, Some(a), &[]).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")));
+            let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=300).contains(&retry), "{retry}");
+        }
+        // ...and each further failure doubles it (it is not a fixed window).
+        let (_, headers, _) = env.call_with("GET", &creds(), bad, None, Some(a), &[]).await;
+        let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(retry >= 8, "doubled with each failure: {retry}");
+        // A valid token from the same address is served, reads and writes alike.
+        for _ in 0..3 {
+            let (s, _) = env.call_raw("GET", &creds(), Some(&env.admin_token), None, Some(a)).await;
             assert_eq!(s, StatusCode::OK);
         }
+        let body = json!({"name": "made during back-off", "owner": ADMIN, "privileges": ["embedding"]}).to_string();
+        let (s, _) =
+            env.call_raw("POST", &creds(), Some(&env.admin_token), Some((&body, "application/json")), Some(a)).await;
+        assert_eq!(s, StatusCode::CREATED);
+        // Its successes do not reset the address: the attacker stays in back-off.
+        let (s, _) = env.call_raw("GET", &creds(), bad, None, Some(a)).await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+        // Another address is unaffected.
+        let (s, _) = env.call_raw("GET", &creds(), bad, None, Some(b)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
         // Without ConnectInfo (oneshot) requests still work.
         let (s, _) = env.call("GET", &creds(), Some(&env.admin_token), None).await;
         assert_eq!(s, StatusCode::OK);
@@ -896,9 +916,53 @@ async fn failed_auth_is_rate_limited_per_address() {
     }
 }
 
+/// Issue 14, item 5: behind a trusted proxy each client has its own
+/// back-off (from X-Forwarded-For); from any other peer the header is
+/// ignored, so a client cannot spoof its way out of its back-off or into
+/// another's. On the old code every request through the proxy shared the
+/// proxy's bucket.
+#[tokio::test]
+async fn trusted_proxies_name_the_client_and_spoofs_are_ignored() {
+    let env = Env::with_state(&Backend::Sqlite, 2, |state| {
+        state.trusted_proxies = Arc::new(TrustedProxies::parse("10.0.0.0/8").unwrap());
+    })
+    .await;
+    let proxy: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+    let direct: SocketAddr = "198.51.100.1:40000".parse().unwrap();
+    let bad = Some("egt_bad");
+    let via = |client: &'static str| [("x-forwarded-for", client)];
+    for _ in 0..2 {
+        let (s, _, _) = env.call_with("GET", &creds(), bad, None, Some(proxy), &via("203.0.113.9")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, _, _) = env.call_with("GET", &creds(), bad, None, Some(proxy), &via("203.0.113.9")).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "the attacker behind the proxy is in back-off");
+    // Another client of the same proxy is not; nor is one that forges a
+    // left-hand entry (the proxy appends the real peer on the right).
+    let (s, _, _) = env.call_with("GET", &creds(), bad, None, Some(proxy), &via("203.0.113.10")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = env.call_with("GET", &creds(), bad, None, Some(proxy), &via("203.0.113.9, 203.0.113.11")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // The attacker's own valid token still works through the proxy.
+    let (s, _, _) =
+        env.call_with("GET", &creds(), Some(&env.admin_token), None, Some(proxy), &via("203.0.113.9")).await;
+    assert_eq!(s, StatusCode::OK);
+    // A peer that is not a trusted proxy cannot claim the attacker's address
+    // (its header is ignored: its own bucket)...
+    let (s, _, _) = env.call_with("GET", &creds(), bad, None, Some(direct), &via("203.0.113.9")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // ...nor escape its own back-off by naming another.
+    for _ in 0..2 {
+        env.call_with("GET", &creds(), bad, None, Some(direct), &via("203.0.113.77")).await;
+    }
+    let (s, _, _) = env.call_with("GET", &creds(), bad, None, Some(direct), &via("203.0.113.78")).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    env.finish().await;
+}
+
 /// The PATCH endpoints and the member reads go through the same limiter:
-/// bad tokens count (then 429 even with a good token), a non-admin's 403 and
-/// a member's reads do not.
+/// bad tokens count (then 429 for bad tokens, never for a good one), a
+/// non-admin's 403 and a member's reads do not.
 #[tokio::test]
 async fn new_endpoints_share_the_auth_limit() {
     for backend in backends() {
@@ -915,8 +979,10 @@ async fn new_endpoints_share_the_auth_limit() {
             assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
         }
         for (path, body) in [(cred(&id, ""), &rename), (member("vic@acme.test"), &demote)] {
-            let (s, e) = env.call_raw("PATCH", &path, Some(&env.admin_token), Some((body, json)), Some(a)).await;
+            let (s, e) = env.call_raw("PATCH", &path, Some("egt_bad"), Some((body, json)), Some(a)).await;
             assert_eq!((s, e["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")), "{path}");
+            let (s, _) = env.call_raw("PATCH", &path, Some(&env.admin_token), Some((body, json)), Some(a)).await;
+            assert_eq!(s, StatusCode::OK, "{path}");
         }
         for _ in 0..3 {
             let (s, _) = env.call_raw("PATCH", &cred(&id, ""), Some(&viewer), Some((&rename, json)), Some(b)).await;

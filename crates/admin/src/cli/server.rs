@@ -181,6 +181,13 @@ pub struct ServeArgs {
     /// reload) instead of the copy built into the binary.
     #[arg(long, env = "EMBEDGATE_WWW", value_name = "DIR")]
     www: Option<PathBuf>,
+    /// Comma-separated IP addresses or CIDR blocks of the reverse proxies in front of the admin (e.g.
+    /// 10.0.0.0/8,fd00::/8). Only a request whose TCP peer is one of them has its client address read
+    /// from X-Forwarded-For (the right-most entry that is not itself a trusted proxy); from any other
+    /// peer the header is ignored. Default: none (the peer is the client).
+    #[arg(long, env = "EMBEDGATE_TRUSTED_PROXIES", value_name = "LIST", default_value = "",
+          value_parser = trusted_proxies)]
+    trusted_proxies: server::TrustedProxies,
     /// Serve the host-app demo's signing endpoints (`/demo/api/…`): development only, loopback only.
     #[arg(long, env = "EMBEDGATE_DEMO")]
     demo: bool,
@@ -192,6 +199,11 @@ pub struct ServeArgs {
     demo_edge_url: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
+}
+
+/// `--trusted-proxies`: a comma-separated list of addresses and CIDR blocks.
+fn trusted_proxies(text: &str) -> Result<server::TrustedProxies, String> {
+    server::TrustedProxies::parse(text)
 }
 
 /// `--sync-page-bytes`: 4096 up to the page budget under the 1 MiB message cap.
@@ -338,6 +350,7 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
         let addr = listener.local_addr().map_err(|e| UsageError::new(e.to_string()))?;
         tracing::info!(%addr, "embedgate admin listening on http://{addr}");
         let mut state = AppState::new(db.clone(), keys.clone());
+        configure_access(args, &mut state);
         state.push = server::PushConfig {
             edges,
             sync_keys: sync_keys.map(std::sync::Arc::new),
@@ -379,6 +392,14 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
         tracing::info!("stopped");
         Ok(0)
     })
+}
+
+/// Who the API believes and admits: the trusted proxies.
+fn configure_access(args: &ServeArgs, state: &mut AppState) {
+    if !args.trusted_proxies.is_empty() {
+        tracing::info!(proxies = %args.trusted_proxies, "X-Forwarded-For is read from these peers only");
+    }
+    state.trusted_proxies = std::sync::Arc::new(args.trusted_proxies.clone());
 }
 
 fn init_tracing() {

@@ -1,18 +1,18 @@
 //! Member API tokens (`egt_` + 64 hex characters, 256 random bits, shown once,
-//! stored only as their SHA-256), the bearer-token extractor, and the
-//! per-address limit on failed authentications.
+//! stored only as their SHA-256) and the bearer-token extractors ([`Caller`],
+//! [`OrgAdmin`], [`OrgMember`]), which consult the failure limiter
+//! ([`super::limiter`]) only once the token has failed.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use embedgate_core::AccountType;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::client::ClientAddr;
 use super::{AppError, AppState};
 pub use crate::store::members::Member;
 use crate::store::tokens;
@@ -49,51 +49,6 @@ pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
-/// Counts failed authentications per client address in fixed one-minute windows.
-#[derive(Debug)]
-pub struct FailureLimiter {
-    max_per_window: u32,
-    window: Duration,
-    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl FailureLimiter {
-    /// A limiter allowing `max_per_minute` failures per address per minute.
-    pub fn new(max_per_minute: u32) -> Self {
-        Self { max_per_window: max_per_minute, window: Duration::from_secs(60), seen: Mutex::new(HashMap::new()) }
-    }
-
-    fn with_map<R>(&self, f: impl FnOnce(&mut HashMap<IpAddr, (Instant, u32)>) -> R) -> R {
-        let mut map = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut map)
-    }
-
-    /// Whether `ip` has used up its failures for the current window.
-    pub fn is_blocked(&self, ip: IpAddr) -> bool {
-        let now = Instant::now();
-        self.with_map(|m| {
-            m.get(&ip).is_some_and(|&(start, n)| now.duration_since(start) < self.window && n >= self.max_per_window)
-        })
-    }
-
-    /// Records one failure of `ip`.
-    pub fn record_failure(&self, ip: IpAddr) {
-        let now = Instant::now();
-        self.with_map(|m| {
-            if m.len() > 100_000 {
-                m.retain(|_, (start, _)| now.duration_since(*start) < self.window);
-            }
-            let entry = m.entry(ip).or_insert((now, 0));
-            if now.duration_since(entry.0) >= self.window {
-                *entry = (now, 0);
-            }
-            entry.1 = entry.1.saturating_add(1);
-        });
-    }
-}
-
-/// The authenticated member of a request (from `Authorization: Bearer egt_…`):
-/// an active member with an unrevoked token.
 impl Member {
     /// Checks that the member belongs to `org` (404 otherwise, so another
     /// org's existence is not revealed), whatever their account type.
@@ -128,24 +83,24 @@ async fn path_org(parts: &mut Parts, state: &AppState) -> Result<String, AppErro
 /// token is 401 (counted by the limiter, exactly as [`Member`]), another
 /// org's token 404, a non-admin 403.
 #[derive(Debug, Clone)]
-pub struct OrgAdmin(pub Member);
+pub struct OrgAdmin(pub Caller);
 
 /// An active member of the org in the path, of any account type: the
 /// preamble of the read-only endpoints (credential list and view, member
 /// list). 401 and 404 as [`OrgAdmin`]; never 403.
 #[derive(Debug, Clone)]
-pub struct OrgMember(pub Member);
+pub struct OrgMember(pub Caller);
 
 impl std::ops::Deref for OrgAdmin {
-    type Target = Member;
-    fn deref(&self) -> &Member {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
         &self.0
     }
 }
 
 impl std::ops::Deref for OrgMember {
-    type Target = Member;
-    fn deref(&self) -> &Member {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
         &self.0
     }
 }
@@ -154,9 +109,9 @@ impl FromRequestParts<AppState> for OrgAdmin {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let member = Member::from_request_parts(parts, state).await?;
-        member.require_admin_of(&path_org(parts, state).await?)?;
-        Ok(Self(member))
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require_admin_of(&path_org(parts, state).await?)?;
+        Ok(Self(caller))
     }
 }
 
@@ -164,41 +119,79 @@ impl FromRequestParts<AppState> for OrgMember {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let member = Member::from_request_parts(parts, state).await?;
-        member.require_member_of(&path_org(parts, state).await?)?;
-        Ok(Self(member))
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require_member_of(&path_org(parts, state).await?)?;
+        Ok(Self(caller))
     }
 }
 
-fn client_ip(parts: &Parts) -> IpAddr {
-    // Without ConnectInfo (for example a `oneshot` test) every caller shares one bucket.
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+/// The authenticated caller of a request (`Authorization: Bearer egt_…`):
+/// an active member with a live token, which token it is, and the client
+/// address (as the trusted-proxy rule resolves it). The audit log records
+/// all three.
+///
+/// The token is checked first: a valid one is never refused for its
+/// address's failures. A request that fails (no token, a malformed or
+/// unknown one) counts as a failure of its address; while the address is in
+/// back-off such a request is 429 `too_many_attempts` with `retry-after`
+/// instead of 401, and one without a well-formed token is refused without
+/// a database query.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The member.
+    pub member: Member,
+    /// The ID of the token they presented (never the token).
+    pub token_id: String,
+    /// The client address.
+    pub addr: IpAddr,
 }
 
-impl FromRequestParts<AppState> for Member {
+impl std::ops::Deref for Caller {
+    type Target = Member;
+    fn deref(&self) -> &Member {
+        &self.member
+    }
+}
+
+/// The bearer token of a request, if it has a well-formed one.
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| t.starts_with(MEMBER_TOKEN_PREFIX) && t.len() <= 128)
+}
+
+/// Whole seconds, rounded up, at least 1 (a `retry-after` value).
+fn retry_after(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// Counts a failed authentication of `addr`: `refusal` (401), or 429 if the
+/// address was in back-off already.
+fn failed(state: &AppState, addr: IpAddr, in_backoff: bool, refusal: AppError) -> AppError {
+    let now_in = state.limiter.record_failure(addr);
+    match now_in {
+        Some(d) if in_backoff => AppError::TooManyAttempts { retry_after_s: retry_after(d).max(1) },
+        _ => refusal,
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ip = client_ip(parts);
-        if state.limiter.is_blocked(ip) {
-            return Err(AppError::TooManyAttempts);
-        }
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| t.starts_with(MEMBER_TOKEN_PREFIX) && t.len() <= 128);
-        let Some(token) = token else {
-            state.limiter.record_failure(ip);
-            return Err(AppError::Unauthorized);
+        let ClientAddr(addr) = ClientAddr::of(parts, &state.trusted_proxies);
+        let in_backoff = state.limiter.backoff(addr).is_some();
+        let Some(token) = bearer(parts) else {
+            return Err(failed(state, addr, in_backoff, AppError::Unauthorized));
         };
         let mut conn = state.store.pool.acquire().await?;
-        let Some(member) = tokens::authenticate(&mut conn, &token_hash(token)).await? else {
-            state.limiter.record_failure(ip);
-            return Err(AppError::Unauthorized);
-        };
-        Ok(member)
+        match tokens::authenticate(&mut conn, &token_hash(token)).await? {
+            Some((member, token_id)) => Ok(Self { member, token_id, addr }),
+            None => Err(failed(state, addr, in_backoff, AppError::Unauthorized)),
+        }
     }
 }

@@ -35,9 +35,14 @@ pub enum AppError {
     /// 401 `unauthorized`: no, unknown or revoked member token, or a deactivated member.
     #[error("a valid member token is required (Authorization: Bearer …)")]
     Unauthorized,
-    /// 429 `too_many_attempts`: too many failed authentications from this address.
-    #[error("too many failed authentication attempts; try again later")]
-    TooManyAttempts,
+    /// 429 `too_many_attempts`: a request without a valid token from an
+    /// address in back-off after many failed authentications (a valid token
+    /// is never refused for its address's failures).
+    #[error("too many failed authentication attempts from this address; retry after {retry_after_s} s")]
+    TooManyAttempts {
+        /// Seconds until the back-off ends (the `retry-after` header).
+        retry_after_s: u64,
+    },
     /// 403 `forbidden`: the member is authenticated but not allowed (only admins manage).
     #[error("only an admin of this org may do this")]
     Forbidden,
@@ -103,7 +108,7 @@ impl AppError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -165,6 +170,10 @@ impl IntoResponse for AppError {
             }
             _ => None,
         };
-        (status, Json(ErrorBody { error, message: self.to_string(), field })).into_response()
+        let mut response = (status, Json(ErrorBody { error, message: self.to_string(), field })).into_response();
+        if let Self::TooManyAttempts { retry_after_s } = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after_s.into());
+        }
+        response
     }
 }

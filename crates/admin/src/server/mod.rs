@@ -48,9 +48,15 @@
 //!   a body over 2 MiB 413 `payload_too_large`; a path segment that is not
 //!   UTF-8, or a malformed client ID / email / token ID in the path, 404.
 //! - Failed authentications (absent, malformed, unknown or revoked token) are
-//!   counted per client IP; past the limit (20 a minute) every request from
-//!   that IP gets 429 `too_many_attempts` until the minute is over, even with
-//!   a good token. Without `ConnectInfo` all callers share one bucket.
+//!   counted per client address ([`limiter`]; IPv6 per /64): after 20, the
+//!   address is in exponential back-off (1 s doubling to 5 min, forgotten
+//!   after 15 quiet minutes) and a request from it *without a valid token* is
+//!   429 `too_many_attempts` with `retry-after`. The token is checked first:
+//!   a valid token is never refused for its address's failures (behind a
+//!   shared proxy, one attacker must not lock every admin out). The client
+//!   address is the TCP peer, or `X-Forwarded-For`'s right-most untrusted
+//!   entry when the peer is in `EMBEDGATE_TRUSTED_PROXIES` ([`client`]).
+//!   Without `ConnectInfo` all callers share one bucket.
 //! - The database records a one-way check value of the master key; `init` and
 //!   `serve` refuse to run with another key.
 //! - `/metrics`, `/healthz` and `/api/v1/openapi.json` need no token (they
@@ -67,9 +73,11 @@
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod demo;
 mod error;
 pub mod extract;
+pub mod limiter;
 pub mod metrics;
 pub mod push;
 pub mod web;
@@ -80,14 +88,16 @@ use embedgate_core::rules::Email;
 use embedgate_core::OrgSlug;
 
 pub use api::app;
-pub use auth::{FailureLimiter, Member, OrgAdmin, OrgMember};
+pub use auth::{Caller, Member, OrgAdmin, OrgMember};
+pub use client::{ClientAddr, TrustedProxies};
 pub use error::{AppError, ErrorBody};
+pub use limiter::{FailureLimiter, LimiterConfig};
 pub use push::PushConfig;
 
 use crate::store::keys::Keys;
 use crate::store::{Event, Store, StoreError};
 
-/// Failed authentications allowed per client address per minute by default.
+/// Failed authentications an address may make before its back-off starts, by default.
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
 
 /// What every request handler shares.
@@ -100,6 +110,8 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// The failed-authentication limiter.
     pub limiter: Arc<FailureLimiter>,
+    /// Whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// Where and how to push state to the edges (architecture.md §6).
     pub push: PushConfig,
     /// What the admin knows of every edge (`GET /api/v1/edges`, `/metrics`).
@@ -118,12 +130,14 @@ impl AppState {
         Self::with_auth_limit(store, keys, DEFAULT_AUTH_FAILURES_PER_MINUTE)
     }
 
-    /// A state allowing `failures_per_minute` failed authentications per address.
-    pub fn with_auth_limit(store: Store, keys: Arc<Keys>, failures_per_minute: u32) -> Self {
+    /// A state whose limiter gives each address `free_failures` failed
+    /// authentications before its back-off starts.
+    pub fn with_auth_limit(store: Store, keys: Arc<Keys>, free_failures: u32) -> Self {
         Self {
             store,
             keys,
-            limiter: Arc::new(FailureLimiter::new(failures_per_minute)),
+            limiter: Arc::new(FailureLimiter::new(LimiterConfig::with_free(free_failures))),
+            trusted_proxies: Arc::new(TrustedProxies::default()),
             push: PushConfig::default(),
             edges: Arc::new(push::EdgeBoard::default()),
             metrics: Arc::new(metrics::Metrics::default()),

@@ -51,18 +51,18 @@ pub async fn list(conn: &mut AnyConnection, org: &str, email: &Email) -> Result<
     .collect()
 }
 
-/// The active member whose unrevoked token hashes to `hash`.
-pub async fn authenticate(conn: &mut AnyConnection, hash: &str) -> Result<Option<Member>, StoreError> {
+/// The active member whose unrevoked token hashes to `hash`, and the token's ID.
+pub async fn authenticate(conn: &mut AnyConnection, hash: &str) -> Result<Option<(Member, String)>, StoreError> {
     sqlx::query(
-        "SELECT m.org, m.email, m.account_type, m.status, m.created_at, m.version FROM member_tokens t \
-         JOIN members m ON m.org = t.org AND m.email = t.email \
+        "SELECT m.org, m.email, m.account_type, m.status, m.created_at, m.version, t.id AS token_id \
+         FROM member_tokens t JOIN members m ON m.org = t.org AND m.email = t.email \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND m.status = 'active'",
     )
     .bind(hash)
     .fetch_optional(conn)
     .await?
     .as_ref()
-    .map(Member::from_row)
+    .map(|row| Ok((Member::from_row(row)?, row.try_get("token_id")?)))
     .transpose()
 }
 

@@ -5,7 +5,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::super::auth::Member;
+use super::super::auth::Caller;
 use super::super::push::EdgeStatus;
 use super::super::{AppError, AppState, ErrorBody};
 
@@ -128,7 +128,7 @@ impl EdgeStatusBody {
         (status = 200, description = "Every configured edge's applied version, lag and last contact.", body = EdgeList),
         (status = 401, description = "No valid member token.", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address.", body = ErrorBody)))]
-pub async fn list_edges(_member: Member, State(state): State<AppState>) -> Result<Json<EdgeList>, AppError> {
+pub async fn list_edges(_member: Caller, State(state): State<AppState>) -> Result<Json<EdgeList>, AppError> {
     let version = u64::try_from(state.store.state_version().await?).unwrap_or(0);
     let edges = state.edges.statuses().into_iter().map(|s| EdgeStatusBody::new(s, version)).collect();
     Ok(Json(EdgeList { state_version: version, edges }))
