@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use common::{backends, Backend, Env, ADMIN, ORG};
-use embedgate_admin::server::TrustedProxies;
+use embedgate_admin::server::{TokenPolicy, TrustedProxies};
 use embedgate_core::{
     find_embed_secrets, sign, AccountType, Claims, ClientId, CredentialRecord, EdgeKey, EmbedContext, EmbedSecret,
     KeyRing, KeySet, OrgSlug, Owner, Validation,
@@ -64,7 +64,7 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
         let again = embedgate_admin::store::open(&env.url).await.unwrap();
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM embedgate_migrations").fetch_one(&again.pool).await.unwrap();
-        assert_eq!(n, 5, "every embedded migration, once");
+        assert_eq!(n, 6, "every embedded migration, once");
         // The master key: the one that wraps the org keys passes (again and
         // again), another is refused with its id named.
         let keys = |k: &embedgate_core::MasterKey| embedgate_admin::store::keys::Keys::new(KeySet::single(k.clone()));
@@ -1363,6 +1363,108 @@ async fn a_deactivated_owners_credential_is_owner_inactive_everywhere() {
         // Revoked wins over the owner's standing.
         let (s, revoked) = env.call("POST", &cred(&id, "revoke"), t, None).await;
         assert_eq!((s, revoked["status"].as_str()), (StatusCode::OK, Some("revoked")));
+        env.finish().await;
+    }
+}
+
+fn now_s() -> i64 {
+    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap()
+}
+
+/// Issue 14, item 6: member tokens expire. A new token lives the server's
+/// default or what its issuer asks within the maximum; listings show the
+/// expiry; an expired token is 401 `token_expired` (the old code had no
+/// expiry at all: no `expires_at`, and a token worked until revoked).
+#[tokio::test]
+async fn member_tokens_expire() {
+    for backend in backends() {
+        let env = Env::with_state(&backend, 20, |s| s.tokens = TokenPolicy::new(3600, 7200).unwrap()).await;
+        let t = Some(env.admin_token.as_str());
+        let tokens = format!("/api/v1/orgs/{ORG}/members/{ADMIN}/tokens");
+        // The first admin's token (init) got the default lifetime too.
+        let (s, list) = env.call("GET", &tokens, t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        let first = list["tokens"][0]["expires_at"].as_i64().unwrap();
+        assert!((first - (now_s() + 30 * 86_400)).abs() < 60, "{list}");
+
+        let (s, issued) = env.call("POST", &tokens, t, None).await;
+        assert_eq!(s, StatusCode::CREATED, "{issued}");
+        let default = issued["expires_at"].as_i64().unwrap();
+        assert!((default - (now_s() + 3600)).abs() < 60, "{issued}");
+        let (s, short) = env.call("POST", &tokens, t, Some(&json!({"expires_in_s": 600}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{short}");
+        assert!((short["expires_at"].as_i64().unwrap() - (now_s() + 600)).abs() < 60, "{short}");
+        let (s, null) = env.call("POST", &tokens, t, Some(&json!({"expires_in_s": null}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{null}");
+        assert!((null["expires_at"].as_i64().unwrap() - default).abs() < 60, "{null}");
+
+        // Beyond the maximum, too short, not an integer, unknown keys: 422.
+        for (body, field) in [
+            (json!({"expires_in_s": 7201}), "expires_in_s"),
+            (json!({"expires_in_s": 59}), "expires_in_s"),
+            (json!({"expires_in_s": "3600"}), "expires_in_s"),
+            (json!({"expires_in_s": 1.5}), "expires_in_s"),
+            (json!({"lifetime": 60}), "body"),
+            (json!([1]), "body"),
+        ] {
+            let (s, e) = env.call("POST", &tokens, t, Some(&body)).await;
+            assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{body}: {e}");
+        }
+        assert!(env.call("POST", &tokens, t, Some(&json!({"expires_in_s": 7201}))).await.1["message"]
+            .as_str()
+            .unwrap()
+            .contains("7200"));
+        let (s, _) = env.call_raw("POST", &tokens, t, Some(("{\"expires_in_s\": 60}", "text/plain")), None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+
+        // Listings show every token's expiry.
+        let (_, list) = env.call("GET", &tokens, t, None).await;
+        let listed = list["tokens"].as_array().unwrap();
+        assert_eq!(listed.len(), 4, "{list}");
+        assert!(listed.iter().all(|tok| tok["expires_at"].as_i64().is_some()), "{list}");
+        let short_listed = listed.iter().find(|tok| tok["id"] == short["id"]).unwrap();
+        assert_eq!(short_listed["expires_at"], short["expires_at"]);
+
+        // Past its expiry the token is refused with its own code; others work.
+        let expired = short["token"].as_str().unwrap();
+        assert_eq!(env.call("GET", "/api/v1/me", Some(expired), None).await.0, StatusCode::OK);
+        sqlx::query("UPDATE member_tokens SET expires_at = $1 WHERE id = $2")
+            .bind(now_s())
+            .bind(short["id"].as_str().unwrap())
+            .execute(&env.db().pool)
+            .await
+            .unwrap();
+        let (s, e) = env.call("GET", "/api/v1/me", Some(expired), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("token_expired")), "{e}");
+        let (s, e) = env.call("GET", &creds(), Some(expired), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("token_expired")), "{e}");
+        assert_eq!(
+            env.call("GET", "/api/v1/me", Some(issued["token"].as_str().unwrap()), None).await.0,
+            StatusCode::OK
+        );
+        env.finish().await;
+    }
+}
+
+/// Tokens issued before expiry existed get 90 days (the default maximum)
+/// from the migration: an upgrade signs nobody out, and no token lives on
+/// forever. (Replayed by dropping the column and the migration's record.)
+#[tokio::test]
+async fn tokens_from_before_expiry_get_ninety_days_at_the_upgrade() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        for statement in
+            ["ALTER TABLE member_tokens DROP COLUMN expires_at", "DELETE FROM embedgate_migrations WHERE version = 6"]
+        {
+            sqlx::query(statement).execute(&env.db().pool).await.unwrap();
+        }
+        let upgraded = embedgate_admin::store::open(&env.url).await.unwrap();
+        let expires_at: i64 =
+            sqlx::query_scalar("SELECT expires_at FROM member_tokens").fetch_one(&upgraded.pool).await.unwrap();
+        assert!((expires_at - (now_s() + 90 * 86_400)).abs() < 60, "{expires_at}");
+        upgraded.pool.close().await;
+        let (s, _) = env.call("GET", "/api/v1/me", Some(&env.admin_token), None).await;
+        assert_eq!(s, StatusCode::OK);
         env.finish().await;
     }
 }

@@ -136,6 +136,26 @@ fn write_private(path: &Path, contents: &str) -> Result<(), UsageError> {
     file.write_all(contents.as_bytes()).and_then(|()| file.sync_all()).map_err(err)
 }
 
+/// How long member API tokens live (shared by `init`, for the first
+/// admin's token, and `serve`).
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// How long a new member API token lives unless its issuer asks otherwise (60s to 365d).
+    #[arg(long, env = "EMBEDGATE_TOKEN_DEFAULT_TTL", default_value = "30d", value_parser = super::duration::parse_seconds)]
+    token_default_ttl: i64,
+    /// The longest lifetime a member API token may be given (60s to 365d, at least the default).
+    #[arg(long, env = "EMBEDGATE_TOKEN_MAX_TTL", default_value = "90d", value_parser = super::duration::parse_seconds)]
+    token_max_ttl: i64,
+}
+
+impl TokenArgs {
+    /// The policy, checked.
+    pub fn policy(&self) -> Result<server::TokenPolicy, UsageError> {
+        server::TokenPolicy::new(self.token_default_ttl, self.token_max_ttl)
+            .map_err(|e| UsageError::new(format!("EMBEDGATE_TOKEN_DEFAULT_TTL / EMBEDGATE_TOKEN_MAX_TTL: {e}")))
+    }
+}
+
 /// Arguments of `embedgate init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -145,6 +165,8 @@ pub struct InitArgs {
     /// The email of the org's first admin.
     #[arg(long)]
     admin_email: String,
+    #[command(flatten)]
+    tokens: TokenArgs,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -197,6 +219,8 @@ pub struct ServeArgs {
     /// The edge the demo's embed URLs point at (default: the first of EMBEDGATE_EDGES).
     #[arg(long, env = "EMBEDGATE_DEMO_EDGE_URL", value_name = "URL", requires = "demo")]
     demo_edge_url: Option<String>,
+    #[command(flatten)]
+    tokens: TokenArgs,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -268,17 +292,19 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
 
 /// Creates the org and its first admin, prints `{"org","admin_email","token"}`.
 pub fn run_init(args: &InitArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageError> {
+    let policy = args.tokens.policy()?;
     let masters = args.store.load_or_generate_master_keys()?;
     runtime()?.block_on(async {
         let (db, keys) = args.store.open(masters).await?;
-        let result = server::init_org(&db, &keys, &args.org, &args.admin_email).await;
+        let result = server::init_org_with_ttl(&db, &keys, &args.org, &args.admin_email, policy.default_ttl_s).await;
         db.pool.close().await;
         match result {
-            Ok(Some(token)) => {
+            Ok(Some((token, expires_at))) => {
                 let line = serde_json::json!({
                     "org": args.org,
                     "admin_email": args.admin_email.trim().to_lowercase(),
                     "token": token.as_str(),
+                    "expires_at": expires_at,
                 });
                 write_line(out, &line.to_string())?;
                 Ok(0)
@@ -295,6 +321,7 @@ pub fn run_init(args: &InitArgs, out: &mut dyn std::io::Write) -> Result<u8, Usa
 /// Runs the admin server until SIGINT or SIGTERM.
 pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
     init_tracing();
+    let token_policy = args.tokens.policy()?;
     let masters = args.store.load_master_keys()?;
     let sync_keys: Option<KeySet<SyncKey>> =
         args.sync_key.as_ref().map(|k| k.keys("EMBEDGATE_SYNC_KEY")).transpose()?;
@@ -351,6 +378,7 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
         tracing::info!(%addr, "embedgate admin listening on http://{addr}");
         let mut state = AppState::new(db.clone(), keys.clone());
         configure_access(args, &mut state);
+        state.tokens = token_policy;
         state.push = server::PushConfig {
             edges,
             sync_keys: sync_keys.map(std::sync::Arc::new),

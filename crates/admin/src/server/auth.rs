@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use super::client::ClientAddr;
 use super::{AppError, AppState};
 pub use crate::store::members::Member;
-use crate::store::tokens;
+use crate::store::tokens::{self, Presented};
 
 /// Prefix of every member API token.
 pub const MEMBER_TOKEN_PREFIX: &str = "egt_";
@@ -189,9 +189,71 @@ impl FromRequestParts<AppState> for Caller {
             return Err(failed(state, addr, in_backoff, AppError::Unauthorized));
         };
         let mut conn = state.store.pool.acquire().await?;
-        match tokens::authenticate(&mut conn, &token_hash(token)).await? {
-            Some((member, token_id)) => Ok(Self { member, token_id, addr }),
-            None => Err(failed(state, addr, in_backoff, AppError::Unauthorized)),
+        match tokens::authenticate(&mut conn, &token_hash(token), super::now()).await? {
+            Presented::Valid(member, token_id) => Ok(Self { member, token_id, addr }),
+            // One of ours (so not a guess): its own answer even in back-off, but counted.
+            Presented::Expired => Err(failed(state, addr, false, AppError::TokenExpired)),
+            Presented::Refused => Err(failed(state, addr, false, AppError::Unauthorized)),
+            _ => Err(failed(state, addr, in_backoff, AppError::Unauthorized)),
+        }
+    }
+}
+
+/// How long member API tokens live: the lifetime a new token gets unless
+/// its issuer asks for another, and the longest one may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenPolicy {
+    /// Seconds a new token lives by default.
+    pub default_ttl_s: i64,
+    /// The longest lifetime a token may be given, in seconds.
+    pub max_ttl_s: i64,
+}
+
+impl Default for TokenPolicy {
+    /// 30 days by default, 90 days at most.
+    fn default() -> Self {
+        Self { default_ttl_s: 30 * 86_400, max_ttl_s: 90 * 86_400 }
+    }
+}
+
+impl TokenPolicy {
+    /// The shortest lifetime a token may be given (and the configuration's lower bound).
+    pub const MIN_TTL_S: i64 = 60;
+    /// The configuration's upper bound: tokens that never expire are what expiry is for.
+    pub const LIMIT_S: i64 = 365 * 86_400;
+
+    /// A policy, checked: both from a minute to a year, the default at most the maximum.
+    pub fn new(default_ttl_s: i64, max_ttl_s: i64) -> Result<Self, String> {
+        let range = Self::MIN_TTL_S..=Self::LIMIT_S;
+        if !range.contains(&default_ttl_s) || !range.contains(&max_ttl_s) {
+            return Err("token lifetimes must be from 60 s to 365 days".into());
+        }
+        if default_ttl_s > max_ttl_s {
+            return Err("the default token lifetime must not exceed the maximum".into());
+        }
+        Ok(Self { default_ttl_s, max_ttl_s })
+    }
+
+    /// The lifetime a token-issuing body asks for: `{"expires_in_s": n}`
+    /// (60 to the maximum), the default when absent or null; any other key
+    /// is 422 `body`.
+    pub fn lifetime(&self, body: Option<&serde_json::Map<String, serde_json::Value>>) -> Result<i64, AppError> {
+        let Some(body) = body else { return Ok(self.default_ttl_s) };
+        if body.keys().any(|k| k != "expires_in_s") {
+            return Err(AppError::invalid("body", "body may only have these fields: expires_in_s"));
+        }
+        match body.get("expires_in_s") {
+            None | Some(serde_json::Value::Null) => Ok(self.default_ttl_s),
+            Some(v) => v.as_i64().filter(|n| (Self::MIN_TTL_S..=self.max_ttl_s).contains(n)).ok_or_else(|| {
+                AppError::invalid(
+                    "expires_in_s",
+                    format!(
+                        "expires_in_s must be an integer of seconds from {} to {} (this server's maximum)",
+                        Self::MIN_TTL_S,
+                        self.max_ttl_s
+                    ),
+                )
+            }),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::store::StoreError;
 /// secret, a token or the offending value.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// `unauthorized`, `too_many_attempts`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `unauthorized`, `token_expired`, `too_many_attempts`, `forbidden`, `not_found`, `method_not_allowed`,
     /// `malformed_json`, `malformed_query`, `payload_too_large`, `invalid_input`, `name_taken`, `member_exists`,
     /// `already_revoked`, `credential_revoked`, `retire_first`, `no_previous`, `revoke_first`, `last_admin`
     /// or `internal`.
@@ -35,6 +35,9 @@ pub enum AppError {
     /// 401 `unauthorized`: no, unknown or revoked member token, or a deactivated member.
     #[error("a valid member token is required (Authorization: Bearer …)")]
     Unauthorized,
+    /// 401 `token_expired`: the member token is past its expiry; issue a new one.
+    #[error("the member token has expired; sign in with a current one")]
+    TokenExpired,
     /// 429 `too_many_attempts`: a request without a valid token from an
     /// address in back-off after many failed authentications (a valid token
     /// is never refused for its address's failures).
@@ -108,6 +111,7 @@ impl AppError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::TokenExpired => (StatusCode::UNAUTHORIZED, "token_expired"),
             Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),

@@ -88,7 +88,7 @@ use embedgate_core::rules::Email;
 use embedgate_core::OrgSlug;
 
 pub use api::app;
-pub use auth::{Caller, Member, OrgAdmin, OrgMember};
+pub use auth::{Caller, Member, OrgAdmin, OrgMember, TokenPolicy};
 pub use client::{ClientAddr, TrustedProxies};
 pub use error::{AppError, ErrorBody};
 pub use limiter::{FailureLimiter, LimiterConfig};
@@ -112,6 +112,8 @@ pub struct AppState {
     pub limiter: Arc<FailureLimiter>,
     /// Whose `X-Forwarded-For` names the client (none by default).
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// How long member tokens live.
+    pub tokens: TokenPolicy,
     /// Where and how to push state to the edges (architecture.md §6).
     pub push: PushConfig,
     /// What the admin knows of every edge (`GET /api/v1/edges`, `/metrics`).
@@ -138,6 +140,7 @@ impl AppState {
             keys,
             limiter: Arc::new(FailureLimiter::new(LimiterConfig::with_free(free_failures))),
             trusted_proxies: Arc::new(TrustedProxies::default()),
+            tokens: TokenPolicy::default(),
             push: PushConfig::default(),
             edges: Arc::new(push::EdgeBoard::default()),
             metrics: Arc::new(metrics::Metrics::default()),
@@ -155,13 +158,26 @@ pub fn now() -> i64 {
 }
 
 /// Creates `org` with its first admin and returns that admin's token (shown
-/// once), or `None` when the org already exists. `embedgate init` runs it.
+/// once, living the default token lifetime), or `None` when the org already exists.
 pub async fn init_org(
     store: &Store,
     keys: &Keys,
     org: &str,
     admin_email: &str,
 ) -> Result<Option<zeroize::Zeroizing<String>>, AppError> {
+    Ok(init_org_with_ttl(store, keys, org, admin_email, TokenPolicy::default().default_ttl_s).await?.map(|(t, _)| t))
+}
+
+/// Creates `org` with its first admin and returns that admin's token (shown
+/// once, living `token_ttl_s`) and its expiry, or `None` when the org
+/// already exists. `embedgate init` runs it.
+pub async fn init_org_with_ttl(
+    store: &Store,
+    keys: &Keys,
+    org: &str,
+    admin_email: &str,
+    token_ttl_s: i64,
+) -> Result<Option<(zeroize::Zeroizing<String>, i64)>, AppError> {
     let org: OrgSlug =
         org.parse().map_err(|_| AppError::invalid("org", "an org slug is 1 to 63 characters of a-z, 0-9 and '-'"))?;
     let admin = Email::parse(admin_email)
@@ -169,10 +185,12 @@ pub async fn init_org(
     let (token, hash) = auth::new_member_token()?;
     let token_id = auth::random_id()?;
     let mut change = store.change(org.as_str(), "embedgate-init").await?;
-    match change.create_org(keys, &admin, &token_id, &hash, now()).await {
+    let at = now();
+    let stored = crate::store::tokens::NewToken { id: &token_id, hash: &hash, expires_at: at + token_ttl_s };
+    match change.create_org(keys, &admin, &stored, at).await {
         Err(StoreError::OrgExists) => return Ok(None),
         other => other?,
     }
     change.commit(Event::OrgCreated { admin }).await?;
-    Ok(Some(token))
+    Ok(Some((token, at + token_ttl_s)))
 }

@@ -67,6 +67,7 @@ impl Backend {
                 (3, include_str!("../../migrations/sqlite/0003_credentials_page_index.sql")),
                 (4, include_str!("../../migrations/sqlite/0004_change_log.sql")),
                 (5, include_str!("../../migrations/sqlite/0005_org_keys.sql")),
+                (6, include_str!("../../migrations/sqlite/0006_token_expiry.sql")),
             ],
             Self::Postgres => &[
                 (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -74,6 +75,7 @@ impl Backend {
                 (3, include_str!("../../migrations/postgres/0003_credentials_page_index.sql")),
                 (4, include_str!("../../migrations/postgres/0004_change_log.sql")),
                 (5, include_str!("../../migrations/postgres/0005_org_keys.sql")),
+                (6, include_str!("../../migrations/postgres/0006_token_expiry.sql")),
             ],
         }
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::super::auth::{new_member_token, random_id, OrgAdmin, OrgMember};
-use super::super::extract::{ApiJson, Path};
+use super::super::extract::{ApiJson, MaybeJson, Path};
 use super::super::{now, AppError, AppState, ErrorBody};
 use crate::store::members::{self, Member};
 use crate::store::tokens::{self, TokenInfo};
@@ -52,6 +52,16 @@ pub struct IssuedToken {
     #[serde(serialize_with = "expose")]
     #[schema(value_type = String)]
     pub token: zeroize::Zeroizing<String>,
+    /// When it stops working (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// `POST …/members/{email}/tokens` (the body is optional).
+#[derive(Debug, serde::Deserialize, ToSchema)]
+pub struct NewTokenBody {
+    /// Seconds the token lives, from 60 to the server's maximum (`EMBEDGATE_TOKEN_MAX_TTL`, 90 days
+    /// by default); absent or null: the server's default (`EMBEDGATE_TOKEN_DEFAULT_TTL`, 30 days).
+    pub expires_in_s: Option<i64>,
 }
 
 fn expose<S: serde::Serializer>(token: &zeroize::Zeroizing<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -69,14 +79,23 @@ pub struct TokenBody {
     pub created_at: i64,
     /// Who issued it.
     pub created_by: String,
-    /// Unix seconds; null while it works.
+    /// Unix seconds; null unless revoked.
     #[schema(required = true)]
     pub revoked_at: Option<i64>,
+    /// When it stops (or stopped) working, Unix seconds.
+    pub expires_at: i64,
 }
 
 impl From<TokenInfo> for TokenBody {
     fn from(t: TokenInfo) -> Self {
-        Self { id: t.id, email: t.email, created_at: t.created_at, created_by: t.created_by, revoked_at: t.revoked_at }
+        Self {
+            id: t.id,
+            email: t.email,
+            created_at: t.created_at,
+            created_by: t.created_by,
+            revoked_at: t.revoked_at,
+            expires_at: t.expires_at,
+        }
     }
 }
 
@@ -179,24 +198,30 @@ pub async fn deactivate_member(
     Ok(Json(member.into()))
 }
 
-/// Issues an API token for an active member.
+/// Issues an API token for an active member, living `expires_in_s` (the
+/// server's default when absent).
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/members/{email}/tokens", tag = "members",
     params(("org" = String, Path, description = "The org slug."),
            ("email" = String, Path, description = "An active member's email address.")),
+    request_body(content = Option<NewTokenBody>, description = "Optional: the token's lifetime."),
     security(("bearer" = [])),
     responses((status = 201, description = "A new API token, shown this once.", body = IssuedToken)))]
 pub async fn issue_token(
     admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, email)): Path<(String, String)>,
+    MaybeJson(body): MaybeJson,
 ) -> Result<(StatusCode, Json<IssuedToken>), AppError> {
     let email = member_email(&email)?;
+    let lifetime = state.tokens.lifetime(body.as_ref())?;
     let (token, hash) = new_member_token()?;
     let id = random_id()?;
+    let at = now();
+    let expires_at = at + lifetime;
     let mut change = state.store.change(&org, admin.email.as_str()).await?;
-    change.issue_token(&email, &id, &hash, now()).await?;
+    change.issue_token(&email, &tokens::NewToken { id: &id, hash: &hash, expires_at }, at).await?;
     change.commit(Event::TokenIssued { email: email.clone(), token_id: id.clone() }).await?;
-    Ok((StatusCode::CREATED, Json(IssuedToken { id, email, token })))
+    Ok((StatusCode::CREATED, Json(IssuedToken { id, email, token, expires_at })))
 }
 
 /// A member's API tokens, newest first (never a token).
