@@ -64,7 +64,7 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
         let again = embedgate_admin::store::open(&env.url).await.unwrap();
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM embedgate_migrations").fetch_one(&again.pool).await.unwrap();
-        assert_eq!(n, 6, "every embedded migration, once");
+        assert_eq!(n, 7, "every embedded migration, once");
         // The master key: the one that wraps the org keys passes (again and
         // again), another is refused with its id named.
         let keys = |k: &embedgate_core::MasterKey| embedgate_admin::store::keys::Keys::new(KeySet::single(k.clone()));
@@ -1465,6 +1465,85 @@ async fn tokens_from_before_expiry_get_ninety_days_at_the_upgrade() {
         upgraded.pool.close().await;
         let (s, _) = env.call("GET", "/api/v1/me", Some(&env.admin_token), None).await;
         assert_eq!(s, StatusCode::OK);
+        env.finish().await;
+    }
+}
+
+/// Issue 14, item 6: every audit entry made through the API records the ID
+/// of the token used (never the token) and the client address as the
+/// trusted-proxy rule resolves it; the command line's entries have neither.
+/// (The old audit rows had no `token_id` or `address` at all.)
+#[tokio::test]
+async fn audit_records_the_token_id_and_client_address() {
+    for backend in backends() {
+        let env = Env::with_state(&backend, 20, |state| {
+            state.trusted_proxies = Arc::new(TrustedProxies::parse("10.0.0.0/8").unwrap());
+        })
+        .await;
+        let t = Some(env.admin_token.as_str());
+        let admin_token_id: String =
+            sqlx::query_scalar("SELECT id FROM member_tokens").fetch_one(&env.db().pool).await.unwrap();
+        let proxy: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+        let direct: SocketAddr = "[2001:db8::7]:40000".parse().unwrap();
+        let via = [("x-forwarded-for", "198.51.100.66, 203.0.113.5")];
+        let body = json!({"name": "audited", "owner": ADMIN, "privileges": ["embedding"]}).to_string();
+        let (s, _, _) = env.call_with("POST", &creds(), t, Some((&body, "application/json")), Some(proxy), &via).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let tokens = format!("/api/v1/orgs/{ORG}/members/{ADMIN}/tokens");
+        let (s, _, issued) = env.call_with("POST", &tokens, t, None, Some(direct), &[]).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let second = issued["token"].as_str().unwrap();
+        let patch = json!({"account_type": "admin"}).to_string();
+        let add = json!({"email": "bob@acme.test", "account_type": "viewer"}).to_string();
+        let (s, _) = env
+            .call_raw(
+                "POST",
+                &format!("/api/v1/orgs/{ORG}/members"),
+                Some(second),
+                Some((&add, "application/json")),
+                Some(direct),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, _) = env
+            .call_raw("PATCH", &member("bob@acme.test"), Some(second), Some((&patch, "application/json")), None)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+
+        let (s, page) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit"), t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        let items = page["items"].as_array().unwrap();
+        let find = |action: &str| items.iter().find(|i| i["action"] == action).unwrap().clone();
+        let create = find("credential.create");
+        assert_eq!(
+            (create["token_id"].as_str(), create["address"].as_str()),
+            (Some(admin_token_id.as_str()), Some("203.0.113.5"))
+        );
+        let issue = find("member.token_issue");
+        assert_eq!(
+            (issue["token_id"].as_str(), issue["address"].as_str()),
+            (Some(admin_token_id.as_str()), Some("2001:db8::7"))
+        );
+        let added = find("member.create");
+        assert_eq!(
+            (added["token_id"].as_str(), added["address"].as_str()),
+            (issued["id"].as_str(), Some("2001:db8::7"))
+        );
+        let updated = find("member.update");
+        assert_eq!(
+            (updated["token_id"].as_str(), updated["address"].as_str()),
+            (issued["id"].as_str(), Some("0.0.0.0"))
+        );
+        let init = find("org.create");
+        assert!(init["token_id"].is_null() && init["address"].is_null(), "{init}");
+        assert!(
+            items
+                .iter()
+                .filter(|i| i["actor"] != "embedgate-init")
+                .all(|i| i["token_id"].is_string() && i["address"].is_string()),
+            "{page}"
+        );
+        assert!(!page.to_string().contains(&env.admin_token) && !page.to_string().contains(second));
         env.finish().await;
     }
 }

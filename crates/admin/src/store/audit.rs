@@ -206,19 +206,24 @@ impl Event {
 pub(super) async fn insert(
     conn: &mut AnyConnection,
     org: &str,
-    actor: &str,
+    (actor, origin): (&str, Option<&super::Origin>),
     event: &Event,
     at: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO audit (org, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(org)
-        .bind(at)
-        .bind(actor)
-        .bind(event.action())
-        .bind(event.target(org))
-        .bind(event.detail().to_string())
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO audit (org, at, actor, action, target, detail, token_id, address) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(org)
+    .bind(at)
+    .bind(actor)
+    .bind(event.action())
+    .bind(event.target(org))
+    .bind(event.detail().to_string())
+    .bind(origin.map(|o| o.token_id.as_str()))
+    .bind(origin.map(|o| o.address.as_str()))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -237,12 +242,17 @@ pub struct Entry {
     pub target: String,
     /// Its details.
     pub detail: Value,
+    /// The ID of the member token that made it (null: the command line, or before issue 14).
+    pub token_id: Option<String>,
+    /// The client address it came from (null as `token_id`).
+    pub address: Option<String>,
 }
 
 /// The org's entries with an ID below `before`, newest first, at most `limit`.
 pub async fn page(conn: &mut AnyConnection, org: &str, before: i64, limit: i64) -> Result<Vec<Entry>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, at, actor, action, target, detail FROM audit WHERE org = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        "SELECT id, at, actor, action, target, detail, token_id, address FROM audit \
+         WHERE org = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
     )
     .bind(org)
     .bind(before)
@@ -259,6 +269,8 @@ pub async fn page(conn: &mut AnyConnection, org: &str, before: i64, limit: i64) 
                 action: row.try_get("action")?,
                 target: row.try_get("target")?,
                 detail: super::stored("audit.detail", serde_json::from_str(&detail))?,
+                token_id: row.try_get("token_id")?,
+                address: row.try_get("address")?,
             })
         })
         .collect()

@@ -126,7 +126,7 @@ pub async fn create_member(
     Path(org): Path<String>,
     ApiJson(new): ApiJson<NewMember>,
 ) -> Result<(StatusCode, Json<MemberBody>), AppError> {
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     let member = change.add_member(&new.email, new.account_type, now()).await?;
     change.commit(Event::MemberCreated { email: new.email, account_type: new.account_type }).await?;
     Ok((StatusCode::CREATED, Json(member.into())))
@@ -166,7 +166,7 @@ pub async fn update_member(
     ApiJson(patch): ApiJson<MemberPatch>,
 ) -> Result<Json<MemberBody>, AppError> {
     let email = member_email(&email)?;
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     let (member, from) = change.set_account_type(&email, patch.account_type).await?;
     if let Some(from) = from {
         change.commit(Event::MemberTypeChanged { email, from, to: patch.account_type }).await?;
@@ -190,7 +190,7 @@ pub async fn deactivate_member(
     Path((org, email)): Path<(String, String)>,
 ) -> Result<Json<MemberBody>, AppError> {
     let email = member_email(&email)?;
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     let (member, deactivated) = change.deactivate_member(&email).await?;
     if deactivated {
         change.commit(Event::MemberDeactivated { email }).await?;
@@ -218,7 +218,7 @@ pub async fn issue_token(
     let id = random_id()?;
     let at = now();
     let expires_at = at + lifetime;
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     change.issue_token(&email, &tokens::NewToken { id: &id, hash: &hash, expires_at }, at).await?;
     change.commit(Event::TokenIssued { email: email.clone(), token_id: id.clone() }).await?;
     Ok((StatusCode::CREATED, Json(IssuedToken { id, email, token, expires_at })))
@@ -260,7 +260,7 @@ pub async fn revoke_token(
     if token_id.len() != 32 || !token_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(AppError::NotFound("token"));
     }
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     let (token, revoked) = change.revoke_token(&email, &token_id, now()).await?;
     if revoked {
         change.commit(Event::TokenRevoked { email, token_id }).await?;

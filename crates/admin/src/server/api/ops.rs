@@ -94,7 +94,7 @@ pub async fn update_settings(
     Path(org): Path<String>,
     ApiJson(patch): ApiJson<OrgSettingsPatch>,
 ) -> Result<Json<OrgSettings>, AppError> {
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     if change.set_home_region(patch.home_region).await? {
         change.commit(Event::HomeRegionSet { home_region: patch.home_region }).await?;
     }
