@@ -209,7 +209,7 @@ describe("People", () => {
     const created = await createCredential(page, { name: credName, owner: email });
     await created.modal.getByRole("button", { name: "Done" }).click();
     await created.modal.waitFor({ state: "detached" });
-    const issued = await orgApi(e, "POST", `/members/${email}/tokens`);
+    const issued = await orgApi(e, "POST", `/members/${email}/tokens`, null, firstToken);
     assert.equal(issued.status, 201);
     secondToken = issued.body.token;
 

@@ -640,6 +640,19 @@ impl Stack {
         (a.status, a.body)
     }
 
+    /// A first token for `email`, an existing member of `org`: the admin
+    /// invites them and the invitation is redeemed as them (an admin cannot
+    /// issue a token for another member). The redeem answer (`id`, `token`, …).
+    pub async fn invited_token(&self, org: &str, email: &str) -> Value {
+        let (status, invitation) =
+            self.api("POST", &format!("/api/v1/orgs/{org}/members/{email}/invitations"), None).await;
+        assert_eq!(status, 201, "invite {email}: {invitation}");
+        let (status, issued) =
+            self.api("POST", "/api/v1/invitations/redeem", Some(json!({"code": invitation["code"]}))).await;
+        assert_eq!(status, 201, "redeem {email}'s invitation: {issued}");
+        issued
+    }
+
     /// `POST /api/v1/orgs/{ORG}{path}` expecting `status`; the JSON answer.
     pub async fn post(&self, path: &str, body: Value, status: u16) -> Value {
         let (got, answer) = self.api("POST", &format!("/api/v1/orgs/{ORG}{path}"), Some(body)).await;

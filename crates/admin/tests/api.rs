@@ -64,7 +64,7 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
         let again = embedgate_admin::store::open(&env.url).await.unwrap();
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM embedgate_migrations").fetch_one(&again.pool).await.unwrap();
-        assert_eq!(n, 7, "every embedded migration, once");
+        assert_eq!(n, 8, "every embedded migration, once");
         // The master key: the one that wraps the org keys passes (again and
         // again), another is refused with its id named.
         let keys = |k: &embedgate_core::MasterKey| embedgate_admin::store::keys::Keys::new(KeySet::single(k.clone()));
@@ -291,7 +291,8 @@ async fn unauthorized_forbidden_and_not_found() {
                 assert_eq!(s, StatusCode::NOT_FOUND, "{id} {action}");
             }
         }
-        let (s, _) = env.call("POST", &format!("/api/v1/orgs/{ORG}/members/ghost@acme.test/tokens"), t, None).await;
+        let (s, _) =
+            env.call("POST", &format!("/api/v1/orgs/{ORG}/members/ghost@acme.test/invitations"), t, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         for path in [format!("/api/v1/orgs/{ORG}/credentials/%FF%FE"), "/api/v1/orgs/%C3%28/credentials".to_owned()] {
             let (s, e) = env.call("GET", &path, t, None).await;
@@ -345,7 +346,8 @@ async fn non_admins_read_but_never_write() {
                 ("POST", cred(&id, "rotate"), None),
                 ("POST", cred(&id, "retire-previous"), None),
                 ("POST", members.clone(), Some(json!({"email": "new@acme.test", "account_type": "viewer"}))),
-                ("POST", format!("{members}/spare@acme.test/tokens"), None),
+                ("POST", format!("{members}/spare@acme.test/invitations"), None),
+                ("GET", format!("{members}/spare@acme.test/tokens"), None),
                 ("POST", format!("{members}/spare@acme.test/tokens/{token_id}/revoke"), None),
                 ("POST", format!("{members}/spare@acme.test/deactivate"), None),
                 ("PATCH", format!("{members}/spare@acme.test"), Some(json!({"account_type": "admin"}))),
@@ -361,6 +363,8 @@ async fn non_admins_read_but_never_write() {
                     "{account_type}: {method} {path}"
                 );
             }
+            let (s, e) = env.call("POST", &format!("{members}/spare@acme.test/tokens"), r, None).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::FORBIDDEN, Some("own_tokens_only")), "{account_type}");
             assert_eq!(env.db().state_version().await.unwrap(), version, "{account_type}: nothing changed");
         }
         let (_, got) = env.call("GET", &cred(&id, ""), Some(&env.admin_token), None).await;
@@ -1023,7 +1027,8 @@ async fn audit_records_every_change_with_paging() {
                 "credential.retire_previous",
                 "credential.rotate",
                 "credential.create",
-                "member.token_issue",
+                "member.invitation_redeem",
+                "member.invite",
                 "member.create",
                 "org.create"
             ]
@@ -1123,7 +1128,7 @@ async fn member_tokens_revoke_and_members_deactivate() {
         let t = Some(env.admin_token.as_str());
         let members = format!("/api/v1/orgs/{ORG}/members");
         let bob = env.member_with_token("bob@acme.test", "admin").await;
-        let (s, issued) = env.call("POST", &format!("{members}/bob@acme.test/tokens"), t, None).await;
+        let (s, issued) = env.call("POST", &format!("{members}/bob@acme.test/tokens"), Some(&bob), None).await;
         assert_eq!(s, StatusCode::CREATED);
         let second = issued["token"].as_str().unwrap().to_owned();
         let id = issued["id"].as_str().unwrap();
@@ -1153,7 +1158,7 @@ async fn member_tokens_revoke_and_members_deactivate() {
             )
             .await;
         assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("owner")));
-        let (s, _) = env.call("POST", &format!("{members}/bob@acme.test/tokens"), t, None).await;
+        let (s, _) = env.call("POST", &format!("{members}/bob@acme.test/invitations"), t, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, _) = env.call("POST", &format!("{members}/ghost@acme.test/deactivate"), t, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
@@ -1544,6 +1549,126 @@ async fn audit_records_the_token_id_and_client_address() {
             "{page}"
         );
         assert!(!page.to_string().contains(&env.admin_token) && !page.to_string().contains(second));
+        env.finish().await;
+    }
+}
+
+/// Issue 14, item 6: a member token is issued only to its own member (on
+/// the old code an admin could mint one for any member, another admin
+/// included, and act as them). A member issues, lists and revokes their own;
+/// an admin lists and revokes anyone's; a member without a live token gets
+/// in through a one-time invitation that they redeem themselves.
+#[tokio::test]
+#[allow(clippy::too_many_lines, clippy::many_single_char_names)] // one scenario, read top to bottom
+async fn tokens_are_issued_only_to_their_own_member() {
+    for backend in backends() {
+        let env = Env::with_auth_limit(&backend, 3).await;
+        let t = Some(env.admin_token.as_str());
+        let members = format!("/api/v1/orgs/{ORG}/members");
+        let bob = env.member_with_token("bob@acme.test", "admin").await;
+        let vic = env.member_with_token("vic@acme.test", "viewer").await;
+        // Nobody mints for someone else, an admin included.
+        for (who, email) in [(t, "bob@acme.test"), (t, "vic@acme.test"), (Some(vic.as_str()), ADMIN)] {
+            let (s, e) = env.call("POST", &format!("{members}/{email}/tokens"), who, None).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::FORBIDDEN, Some("own_tokens_only")), "{email}");
+        }
+        // A viewer issues their own (for automation), lists and revokes them.
+        let (s, own) = env
+            .call("POST", &format!("{members}/vic@acme.test/tokens"), Some(&vic), Some(&json!({"expires_in_s": 3600})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{own}");
+        let (s, list) = env.call("GET", &format!("{members}/vic@acme.test/tokens"), Some(&vic), None).await;
+        assert_eq!((s, list["tokens"].as_array().unwrap().len()), (StatusCode::OK, 2));
+        assert!(list["tokens"].as_array().unwrap().iter().all(|tok| tok["created_by"] == "vic@acme.test"), "{list}");
+        let (s, e) = env.call("GET", &format!("{members}/{ADMIN}/tokens"), Some(&vic), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+        let bobs_id: String = sqlx::query_scalar("SELECT id FROM member_tokens WHERE email = 'bob@acme.test'")
+            .fetch_one(&env.db().pool)
+            .await
+            .unwrap();
+        let (s, _) =
+            env.call("POST", &format!("{members}/bob@acme.test/tokens/{bobs_id}/revoke"), Some(&vic), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let own_revoke = format!("{members}/vic@acme.test/tokens/{}/revoke", own["id"].as_str().unwrap());
+        assert_eq!(env.call("POST", &own_revoke, Some(&vic), None).await.0, StatusCode::OK);
+        // An admin lists and revokes anyone's.
+        assert_eq!(env.call("GET", &format!("{members}/bob@acme.test/tokens"), t, None).await.0, StatusCode::OK);
+
+        // An invitation is only for a member without a live token...
+        let invite = format!("{members}/bob@acme.test/invitations");
+        let (s, e) = env.call("POST", &invite, t, None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("member_has_token")));
+        assert_eq!(env.call("POST", &invite, Some(&vic), None).await.0, StatusCode::FORBIDDEN);
+        let (s, _) = env.call("POST", &format!("{members}/bob@acme.test/tokens/{bobs_id}/revoke"), t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(env.call("GET", "/api/v1/me", Some(&bob), None).await.0, StatusCode::UNAUTHORIZED);
+        // ...single use, and a newer one voids the older.
+        let (s, older) = env.call("POST", &invite, t, None).await;
+        assert_eq!(s, StatusCode::CREATED, "{older}");
+        let (s, inv) = env.call("POST", &invite, t, None).await;
+        assert_eq!(s, StatusCode::CREATED, "{inv}");
+        assert!(inv["code"].as_str().unwrap().starts_with("egi_"));
+        let redeem = |code: &str| json!({"code": code, "expires_in_s": 600});
+        let a: SocketAddr = "192.0.2.40:1".parse().unwrap();
+        let redeem_from = |code: String, from: SocketAddr| {
+            let body = redeem(&code).to_string();
+            let env = &env;
+            async move {
+                let (s, _, b) = env
+                    .call_with(
+                        "POST",
+                        "/api/v1/invitations/redeem",
+                        None,
+                        Some((&body, "application/json")),
+                        Some(from),
+                        &[],
+                    )
+                    .await;
+                (s, b)
+            }
+        };
+        let (s, e) = redeem_from(older["code"].as_str().unwrap().to_owned(), a).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invitation_invalid")), "voided");
+        let (s, got) = redeem_from(inv["code"].as_str().unwrap().to_owned(), a).await;
+        assert_eq!(s, StatusCode::CREATED, "{got}");
+        assert!((got["expires_at"].as_i64().unwrap() - (now_s() + 600)).abs() < 60);
+        let fresh = got["token"].as_str().unwrap();
+        let (s, me) = env.call("GET", "/api/v1/me", Some(fresh), None).await;
+        assert_eq!((s, me["email"].as_str()), (StatusCode::OK, Some("bob@acme.test")));
+        let (_, list) = env.call("GET", &format!("{members}/bob@acme.test/tokens"), t, None).await;
+        assert_eq!(list["tokens"][0]["created_by"], "bob@acme.test", "the member issued it, not the admin: {list}");
+        // Used: refused; and failures count towards the address's back-off.
+        let (s, _) = redeem_from(inv["code"].as_str().unwrap().to_owned(), a).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, _) = redeem_from(format!("egi_{}", "0".repeat(64)), a).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, e) = redeem_from("not a code".to_owned(), a).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")));
+        // An expired invitation is refused.
+        let (_, vic_list) = env.call("GET", &format!("{members}/vic@acme.test/tokens"), t, None).await;
+        for tok in vic_list["tokens"].as_array().unwrap() {
+            let path = format!("{members}/vic@acme.test/tokens/{}/revoke", tok["id"].as_str().unwrap());
+            assert_eq!(env.call("POST", &path, t, None).await.0, StatusCode::OK);
+        }
+        let (s, late) = env.call("POST", &format!("{members}/vic@acme.test/invitations"), t, None).await;
+        assert_eq!(s, StatusCode::CREATED, "{late}");
+        sqlx::query("UPDATE member_invitations SET expires_at = $1 WHERE id = $2")
+            .bind(now_s())
+            .bind(late["id"].as_str().unwrap())
+            .execute(&env.db().pool)
+            .await
+            .unwrap();
+        let (s, _) = redeem_from(late["code"].as_str().unwrap().to_owned(), "192.0.2.41:1".parse().unwrap()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        // The audit: the admin invited, the member redeemed (with the new token's id and the address).
+        let (_, audit) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit"), t, None).await;
+        let items = audit["items"].as_array().unwrap();
+        let redeemed =
+            items.iter().find(|i| i["action"] == "member.invitation_redeem" && i["target"] == "bob@acme.test").unwrap();
+        assert_eq!(redeemed["actor"], "bob@acme.test");
+        assert_eq!(redeemed["token_id"], got["id"]);
+        assert_eq!(redeemed["address"], "192.0.2.40");
+        assert!(!audit.to_string().contains(inv["code"].as_str().unwrap()), "never the code");
         env.finish().await;
     }
 }

@@ -42,8 +42,12 @@ use tower::ServiceExt;
 /// A marker inside every hostile string value: a 4xx must never echo it.
 const MARK: &str = "HOSTILEzq7";
 /// Every error code the admin API answers with (`AppError::status_and_code`).
-const CODES: [&str; 15] = [
+const CODES: [&str; 19] = [
     "unauthorized",
+    "token_expired",
+    "invitation_invalid",
+    "own_tokens_only",
+    "member_has_token",
     "too_many_attempts",
     "forbidden",
     "not_found",
@@ -493,9 +497,10 @@ fn cases(ops: &[Operation], token: &str, p: &Params) -> Vec<Case> {
                 out.push(c);
             }
             let three_mb = format!("{{\"name\":\"{}\"}}", "x".repeat(3 << 20));
-            // A body whose every field is optional may be an empty object.
+            // A body whose every field is optional may be an empty object (and
+            // a caller refused before the body is read is 403: tokens of another member).
             let empty_object: &'static [u16] = if schema["required"].as_array().is_none_or(Vec::is_empty) {
-                &[200, 201, 400, 422]
+                &[200, 201, 400, 403, 422]
             } else {
                 &[400, 422]
             };
@@ -516,7 +521,7 @@ fn cases(ops: &[Operation], token: &str, p: &Params) -> Vec<Case> {
                 ("string", format!("\"{MARK}\"").into_bytes(), &[400, 422]),
                 ("number", b"-1".to_vec(), &[400, 422]),
                 ("empty object", b"{}".to_vec(), empty_object),
-                ("unknown field", with_raw(&base_body(schema, n + 1), MARK, "1"), &[200, 201, 400, 422]),
+                ("unknown field", with_raw(&base_body(schema, n + 1), MARK, "1"), &[200, 201, 400, 403, 422]),
             ];
             for (label, body, expect) in malformed {
                 let mut c = Case::new(format!("{what} body={label}"), op.method.clone(), uri.clone(), token).json(body);
@@ -579,8 +584,9 @@ async fn every_documented_route_survives_hostile_input() {
         // Real resources for the path parameters.
         let cred = env.create_credential("target").await;
         let member_token = env.member_with_token("target@acme.test", "viewer").await;
-        let (s, tokens) =
-            env.call("POST", &format!("/api/v1/orgs/{ORG}/members/target@acme.test/tokens"), Some(&token), None).await;
+        let (s, tokens) = env
+            .call("POST", &format!("/api/v1/orgs/{ORG}/members/target@acme.test/tokens"), Some(&member_token), None)
+            .await;
         assert_eq!(s, 201, "{tokens}");
         let params = Params {
             client_id: cred["client_id"].as_str().unwrap().to_owned(),

@@ -26,6 +26,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/orgs/{org}/members/{email}/tokens"),
     ("get", "/api/v1/orgs/{org}/members/{email}/tokens"),
     ("post", "/api/v1/orgs/{org}/members/{email}/tokens/{token_id}/revoke"),
+    ("post", "/api/v1/orgs/{org}/members/{email}/invitations"),
+    ("post", "/api/v1/invitations/redeem"),
     ("post", "/api/v1/orgs/{org}/members/{email}/deactivate"),
     ("post", "/api/v1/orgs/{org}/credentials"),
     ("get", "/api/v1/orgs/{org}/credentials"),
@@ -313,6 +315,9 @@ async fn openapi_documents_every_route() {
         let (s, body) = env.call(&method.to_uppercase(), &path, None, None).await;
         if route.starts_with("/api/v1/orgs/") || ["/api/v1/edges", "/api/v1/me"].contains(route) {
             assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {route}: {body}");
+        } else if *route == "/api/v1/invitations/redeem" {
+            // No bearer token (the code is the credential): without a body, 422 naming `code`.
+            assert_eq!((s, body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("code")), "{body}");
         } else {
             assert_eq!(s, StatusCode::OK, "{method} {route}");
         }

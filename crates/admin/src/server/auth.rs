@@ -28,13 +28,35 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// A fresh member token and its stored hash.
-pub fn new_member_token() -> Result<(Zeroizing<String>, String), AppError> {
+/// Prefix of every invitation code.
+pub const INVITATION_PREFIX: &str = "egi_";
+
+/// How long an invitation code can be redeemed (72 hours).
+pub const INVITATION_TTL_S: i64 = 72 * 3600;
+
+/// A fresh bearer value (`prefix` + 64 hex characters) and its stored hash.
+fn new_bearer(prefix: &str) -> Result<(Zeroizing<String>, String), AppError> {
     let mut bytes = Zeroizing::new([0u8; 32]);
     getrandom::fill(bytes.as_mut()).map_err(|e| AppError::Internal(format!("random source: {e}")))?;
-    let token = Zeroizing::new(format!("{MEMBER_TOKEN_PREFIX}{}", hex(bytes.as_ref())));
+    let token = Zeroizing::new(format!("{prefix}{}", hex(bytes.as_ref())));
     let hash = token_hash(&token);
     Ok((token, hash))
+}
+
+/// A fresh member token and its stored hash.
+pub fn new_member_token() -> Result<(Zeroizing<String>, String), AppError> {
+    new_bearer(MEMBER_TOKEN_PREFIX)
+}
+
+/// A fresh invitation code and its stored hash.
+pub fn new_invitation_code() -> Result<(Zeroizing<String>, String), AppError> {
+    new_bearer(INVITATION_PREFIX)
+}
+
+/// Whether `code` has an invitation code's form (`egi_` + 64 lower-case hex).
+pub fn is_invitation_code(code: &str) -> bool {
+    code.strip_prefix(INVITATION_PREFIX)
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// A random identifier (128 bits, hex) for rows such as token IDs.
@@ -171,7 +193,7 @@ fn retry_after(d: Duration) -> u64 {
 
 /// Counts a failed authentication of `addr`: `refusal` (401), or 429 if the
 /// address was in back-off already.
-fn failed(state: &AppState, addr: IpAddr, in_backoff: bool, refusal: AppError) -> AppError {
+pub(crate) fn failed(state: &AppState, addr: IpAddr, in_backoff: bool, refusal: AppError) -> AppError {
     let now_in = state.limiter.record_failure(addr);
     match now_in {
         Some(d) if in_backoff => AppError::TooManyAttempts { retry_after_s: retry_after(d).max(1) },

@@ -15,9 +15,10 @@ use crate::store::StoreError;
 /// secret, a token or the offending value.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// `unauthorized`, `token_expired`, `too_many_attempts`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `unauthorized`, `token_expired`, `invitation_invalid`, `too_many_attempts`, `forbidden`, `own_tokens_only`,
+    /// `not_found`, `method_not_allowed`,
     /// `malformed_json`, `malformed_query`, `payload_too_large`, `invalid_input`, `name_taken`, `member_exists`,
-    /// `already_revoked`, `credential_revoked`, `retire_first`, `no_previous`, `revoke_first`, `last_admin`
+    /// `already_revoked`, `credential_revoked`, `retire_first`, `no_previous`, `revoke_first`, `last_admin`, `member_has_token`
     /// or `internal`.
     #[schema(example = "invalid_input")]
     pub error: &'static str,
@@ -49,6 +50,15 @@ pub enum AppError {
     /// 403 `forbidden`: the member is authenticated but not allowed (only admins manage).
     #[error("only an admin of this org may do this")]
     Forbidden,
+    /// 403 `own_tokens_only`: member tokens are issued only to their own member.
+    #[error("a member API token is issued only to its own member: sign in as them, or give them an invitation")]
+    OwnTokensOnly,
+    /// 401 `invitation_invalid`: no such invitation code, or it was used or has expired.
+    #[error("the invitation code is unknown, used or expired; ask an admin of the org for a new one")]
+    InvitationInvalid,
+    /// 409 `member_has_token`: an invitation is only for a member without a live token.
+    #[error("the member holds a live token; an invitation is only for a member without one (revoke theirs first)")]
+    MemberHasToken,
     /// 404 `not_found`: no such org (or not the token's org), member or credential.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -114,6 +124,9 @@ impl AppError {
             Self::TokenExpired => (StatusCode::UNAUTHORIZED, "token_expired"),
             Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::OwnTokensOnly => (StatusCode::FORBIDDEN, "own_tokens_only"),
+            Self::InvitationInvalid => (StatusCode::UNAUTHORIZED, "invitation_invalid"),
+            Self::MemberHasToken => (StatusCode::CONFLICT, "member_has_token"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::MalformedJson => (StatusCode::BAD_REQUEST, "malformed_json"),
@@ -158,6 +171,7 @@ impl From<StoreError> for AppError {
             StoreError::NoPrevious => Self::NoPrevious,
             StoreError::RevokeFirst => Self::RevokeFirst,
             StoreError::LastAdmin => Self::LastAdmin,
+            StoreError::MemberHasToken => Self::MemberHasToken,
             other => Self::Internal(other.to_string()),
         }
     }

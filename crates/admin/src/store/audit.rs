@@ -52,6 +52,22 @@ pub enum Event {
         /// The token's ID.
         token_id: String,
     },
+    /// `member.invite`: an admin gave a member a one-time invitation code.
+    MemberInvited {
+        /// The member.
+        email: Email,
+        /// The invitation's ID (never the code).
+        invitation_id: String,
+    },
+    /// `member.invitation_redeem`: the member exchanged the code for a token of their own.
+    InvitationRedeemed {
+        /// The member.
+        email: Email,
+        /// The invitation's ID.
+        invitation_id: String,
+        /// The new token's ID.
+        token_id: String,
+    },
     /// `credential.create`.
     CredentialCreated {
         /// The new credential.
@@ -140,6 +156,8 @@ impl Event {
             Self::MemberDeactivated { .. } => "member.deactivate",
             Self::TokenIssued { .. } => "member.token_issue",
             Self::TokenRevoked { .. } => "member.token_revoke",
+            Self::MemberInvited { .. } => "member.invite",
+            Self::InvitationRedeemed { .. } => "member.invitation_redeem",
             Self::CredentialCreated { .. } => "credential.create",
             Self::CredentialUpdated { .. } => "credential.update",
             Self::CredentialRevoked { .. } => "credential.revoke",
@@ -167,7 +185,9 @@ impl Event {
             | Self::MemberTypeChanged { email, .. }
             | Self::MemberDeactivated { email }
             | Self::TokenIssued { email, .. }
-            | Self::TokenRevoked { email, .. } => email.as_str(),
+            | Self::TokenRevoked { email, .. }
+            | Self::MemberInvited { email, .. }
+            | Self::InvitationRedeemed { email, .. } => email.as_str(),
             Self::CredentialCreated { client_id, .. }
             | Self::CredentialUpdated { client_id, .. }
             | Self::CredentialRevoked { client_id }
@@ -184,6 +204,10 @@ impl Event {
             Self::MemberCreated { account_type, .. } => json!({ "account_type": account_type }),
             Self::MemberTypeChanged { from, to, .. } => json!({ "account_type": { "from": from, "to": to } }),
             Self::TokenIssued { token_id, .. } | Self::TokenRevoked { token_id, .. } => json!({ "token_id": token_id }),
+            Self::MemberInvited { invitation_id, .. } => json!({ "invitation_id": invitation_id }),
+            Self::InvitationRedeemed { invitation_id, token_id, .. } => {
+                json!({ "invitation_id": invitation_id, "token_id": token_id })
+            }
             Self::CredentialCreated { name, owner, privileges, .. } => {
                 json!({ "name": name, "owner": owner, "privileges": privileges })
             }

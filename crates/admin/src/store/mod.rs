@@ -19,6 +19,7 @@ pub mod bulk;
 mod change;
 pub mod credentials;
 pub mod export;
+pub mod invitations;
 pub mod keys;
 pub mod members;
 pub mod orgs;
@@ -69,6 +70,7 @@ impl Backend {
                 (5, include_str!("../../migrations/sqlite/0005_org_keys.sql")),
                 (6, include_str!("../../migrations/sqlite/0006_token_expiry.sql")),
                 (7, include_str!("../../migrations/sqlite/0007_audit_origin.sql")),
+                (8, include_str!("../../migrations/sqlite/0008_invitations.sql")),
             ],
             Self::Postgres => &[
                 (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -78,6 +80,7 @@ impl Backend {
                 (5, include_str!("../../migrations/postgres/0005_org_keys.sql")),
                 (6, include_str!("../../migrations/postgres/0006_token_expiry.sql")),
                 (7, include_str!("../../migrations/postgres/0007_audit_origin.sql")),
+                (8, include_str!("../../migrations/postgres/0008_invitations.sql")),
             ],
         }
     }
@@ -164,6 +167,9 @@ pub enum StoreError {
     /// There is no previous secret to retire.
     #[error("the credential has no previous secret")]
     NoPrevious,
+    /// The member holds a live token: an invitation would let its holder act as them.
+    #[error("the member holds a live token; revoke it first or let them issue their own")]
+    MemberHasToken,
     /// The change would leave the org without an active admin.
     #[error("the org's last active admin cannot be deactivated or demoted")]
     LastAdmin,
@@ -287,6 +293,12 @@ impl Store {
     /// state-version row (`SELECT … FOR UPDATE`).
     pub async fn change(&self, org: &str, actor: &str) -> Result<Change, StoreError> {
         Change::begin(self, org, actor, None).await
+    }
+
+    /// A change with an explicit origin (a member redeeming an invitation:
+    /// the new token's ID and their address).
+    pub async fn change_from(&self, org: &str, actor: &str, origin: Origin) -> Result<Change, StoreError> {
+        Change::begin(self, org, actor, Some(origin)).await
     }
 
     /// A change made through the API by `caller`: its audit entry records

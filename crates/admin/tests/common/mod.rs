@@ -317,7 +317,8 @@ impl Env {
         (status, headers, json)
     }
 
-    /// Creates a member (as the admin) and issues a token for them.
+    /// Creates a member (as the admin), invites them, and redeems the
+    /// invitation as them: their first token (an admin cannot issue one).
     pub async fn member_with_token(&self, email: &str, account_type: &str) -> String {
         let (s, _) = self
             .call(
@@ -328,9 +329,18 @@ impl Env {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED);
-        let (s, body) = self
-            .call("POST", &format!("/api/v1/orgs/{ORG}/members/{email}/tokens"), Some(&self.admin_token), None)
+        self.invited_token(email).await
+    }
+
+    /// Invites an existing member (as the admin) and redeems it as them.
+    pub async fn invited_token(&self, email: &str) -> String {
+        let (s, invitation) = self
+            .call("POST", &format!("/api/v1/orgs/{ORG}/members/{email}/invitations"), Some(&self.admin_token), None)
             .await;
+        assert_eq!(s, StatusCode::CREATED, "{invitation}");
+        let code = invitation["code"].as_str().unwrap();
+        let (s, body) =
+            self.call("POST", "/api/v1/invitations/redeem", None, Some(&serde_json::json!({ "code": code }))).await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_owned()
     }

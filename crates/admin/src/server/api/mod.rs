@@ -38,6 +38,8 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(members::update_member))
         .routes(routes!(members::issue_token, members::list_tokens))
         .routes(routes!(members::revoke_token))
+        .routes(routes!(members::invite_member))
+        .routes(routes!(members::redeem_invitation))
         .routes(routes!(members::deactivate_member))
         .routes(routes!(credentials::create_credential, credentials::list_credentials))
         .routes(routes!(credentials::get_credential, credentials::update_credential, credentials::delete_credential))
