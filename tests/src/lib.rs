@@ -593,6 +593,8 @@ impl Stack {
             .env("EMBEDGATE_SYNC_KEY", &sync_key)
             .env("EMBEDGATE_EDGE_KEY", &edge_key)
             .env("EMBEDGATE_EDGES", &edge_urls.join(","))
+            // Its admin reads every edge's detail (GET /api/v1/edges).
+            .env("EMBEDGATE_OPERATOR_ORGS", ORG)
             .env("EMBEDGATE_RECONCILE_INTERVAL", &format!("{}s", RECONCILE.as_secs()));
         let spec = admin_env.iter().fold(spec, |spec, (k, v)| spec.env(k, v));
         let server = embedgate_harness::Admin::new(spec);

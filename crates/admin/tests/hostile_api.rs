@@ -42,12 +42,13 @@ use tower::ServiceExt;
 /// A marker inside every hostile string value: a 4xx must never echo it.
 const MARK: &str = "HOSTILEzq7";
 /// Every error code the admin API answers with (`AppError::status_and_code`).
-const CODES: [&str; 19] = [
+const CODES: [&str; 20] = [
     "unauthorized",
     "token_expired",
     "invitation_invalid",
     "own_tokens_only",
     "member_has_token",
+    "operator_only",
     "too_many_attempts",
     "forbidden",
     "not_found",

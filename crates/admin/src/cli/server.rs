@@ -210,6 +210,11 @@ pub struct ServeArgs {
     #[arg(long, env = "EMBEDGATE_TRUSTED_PROXIES", value_name = "LIST", default_value = "",
           value_parser = trusted_proxies)]
     trusted_proxies: server::TrustedProxies,
+    /// Comma-separated org slugs whose active admins are platform operators: they read every edge's
+    /// detail (GET /api/v1/edges: URLs, key ids, errors, counters). Default: none; every member reads
+    /// only their own org's view (GET /api/v1/orgs/{org}/edges).
+    #[arg(long, env = "EMBEDGATE_OPERATOR_ORGS", value_name = "ORGS", value_delimiter = ',')]
+    operator_orgs: Vec<String>,
     /// Serve the host-app demo's signing endpoints (`/demo/api/…`): development only, loopback only.
     #[arg(long, env = "EMBEDGATE_DEMO")]
     demo: bool,
@@ -422,12 +427,18 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
     })
 }
 
-/// Who the API believes and admits: the trusted proxies.
+/// Who the API believes and admits: the trusted proxies and the operator orgs.
 fn configure_access(args: &ServeArgs, state: &mut AppState) {
     if !args.trusted_proxies.is_empty() {
         tracing::info!(proxies = %args.trusted_proxies, "X-Forwarded-For is read from these peers only");
     }
     state.trusted_proxies = std::sync::Arc::new(args.trusted_proxies.clone());
+    let operators: std::collections::BTreeSet<String> =
+        args.operator_orgs.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
+    if !operators.is_empty() {
+        tracing::info!(orgs = ?operators, "the admins of these orgs read every edge's detail");
+    }
+    state.operator_orgs = std::sync::Arc::new(operators);
 }
 
 fn init_tracing() {

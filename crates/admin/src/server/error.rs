@@ -15,7 +15,7 @@ use crate::store::StoreError;
 /// secret, a token or the offending value.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// `unauthorized`, `token_expired`, `invitation_invalid`, `too_many_attempts`, `forbidden`, `own_tokens_only`,
+    /// `unauthorized`, `token_expired`, `invitation_invalid`, `too_many_attempts`, `forbidden`, `own_tokens_only`, `operator_only`,
     /// `not_found`, `method_not_allowed`,
     /// `malformed_json`, `malformed_query`, `payload_too_large`, `invalid_input`, `name_taken`, `member_exists`,
     /// `already_revoked`, `credential_revoked`, `retire_first`, `no_previous`, `revoke_first`, `last_admin`, `member_has_token`
@@ -53,6 +53,9 @@ pub enum AppError {
     /// 403 `own_tokens_only`: member tokens are issued only to their own member.
     #[error("a member API token is issued only to its own member: sign in as them, or give them an invitation")]
     OwnTokensOnly,
+    /// 403 `operator_only`: every edge's detail is for platform operators.
+    #[error("every edge's detail is for platform operators (admins of an org in EMBEDGATE_OPERATOR_ORGS); read GET /api/v1/orgs/{{org}}/edges")]
+    OperatorOnly,
     /// 401 `invitation_invalid`: no such invitation code, or it was used or has expired.
     #[error("the invitation code is unknown, used or expired; ask an admin of the org for a new one")]
     InvitationInvalid,
@@ -125,6 +128,7 @@ impl AppError {
             Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::OwnTokensOnly => (StatusCode::FORBIDDEN, "own_tokens_only"),
+            Self::OperatorOnly => (StatusCode::FORBIDDEN, "operator_only"),
             Self::InvitationInvalid => (StatusCode::UNAUTHORIZED, "invitation_invalid"),
             Self::MemberHasToken => (StatusCode::CONFLICT, "member_has_token"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),

@@ -114,6 +114,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<TrustedProxies>,
     /// How long member tokens live.
     pub tokens: TokenPolicy,
+    /// The orgs whose active admins are platform operators (every edge's detail).
+    pub operator_orgs: Arc<std::collections::BTreeSet<String>>,
     /// Where and how to push state to the edges (architecture.md §6).
     pub push: PushConfig,
     /// What the admin knows of every edge (`GET /api/v1/edges`, `/metrics`).
@@ -141,6 +143,7 @@ impl AppState {
             limiter: Arc::new(FailureLimiter::new(LimiterConfig::with_free(free_failures))),
             trusted_proxies: Arc::new(TrustedProxies::default()),
             tokens: TokenPolicy::default(),
+            operator_orgs: Arc::new(std::collections::BTreeSet::new()),
             push: PushConfig::default(),
             edges: Arc::new(push::EdgeBoard::default()),
             metrics: Arc::new(metrics::Metrics::default()),

@@ -120,3 +120,18 @@ impl Change {
         Ok(true)
     }
 }
+
+/// The state version of `org`'s latest change the edges see: the newest of
+/// its records' versions and its change-log rows (0 when none).
+pub async fn latest_version(conn: &mut sqlx::AnyConnection, org: &str) -> Result<u64, StoreError> {
+    let v: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(v) FROM (SELECT version AS v FROM orgs WHERE slug = $1 \
+         UNION ALL SELECT MAX(version) FROM credentials WHERE org = $1 \
+         UNION ALL SELECT MAX(version) FROM members WHERE org = $1 \
+         UNION ALL SELECT MAX(version) FROM changes WHERE org = $1) AS versions",
+    )
+    .bind(org)
+    .fetch_one(conn)
+    .await?;
+    Ok(v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
+}

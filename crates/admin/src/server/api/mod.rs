@@ -34,6 +34,7 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(ops::me))
         .routes(routes!(edges::list_edges))
+        .routes(routes!(edges::org_edges))
         .routes(routes!(members::create_member, members::list_members))
         .routes(routes!(members::update_member))
         .routes(routes!(members::issue_token, members::list_tokens))
