@@ -7,7 +7,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createCredential, env, fieldErrorText, launch, newPage, orgApi, shot, signIn, traces, unique } from "./lib.mjs";
+import { createCredential, env, fieldErrorText, invitedToken, launch, newPage, orgApi, shot, signIn, traces, unique } from "./lib.mjs";
 
 const e = env("adminUrl", "org", "adminToken", "adminEmail", "viewerToken");
 let browser;

@@ -7,7 +7,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { env, launch, newPage, orgApi, shot, signIn, unique } from "./lib.mjs";
+import { env, invitedToken, launch, newPage, orgApi, shot, signIn, unique } from "./lib.mjs";
 
 const e = env("adminUrl", "org", "adminToken", "adminEmail");
 const SIZES = [
