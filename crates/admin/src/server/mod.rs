@@ -6,7 +6,16 @@
 //!
 //! Decisions where the design is silent:
 //! - Member tokens are `egt_` + 64 lower-case hex characters (256 random
-//!   bits), shown once, stored as SHA-256 hex.
+//!   bits), shown once, stored as SHA-256 hex. They expire ([`TokenPolicy`]:
+//!   30 days by default, 90 at most; 401 `token_expired`) and are issued only
+//!   to their own member (403 `own_tokens_only`, admins included); a member
+//!   without a live token gets in through an admin's one-time invitation
+//!   (`egi_…`, 72 h) that they redeem for a token of their own. Tokens from
+//!   before the expiry migration got 90 days from the upgrade.
+//! - `GET /api/v1/edges` (every edge's detail) is for platform operators only,
+//!   the active admins of an org in `EMBEDGATE_OPERATOR_ORGS` (403
+//!   `operator_only`); any member reads `GET …/orgs/{org}/edges` (whether each
+//!   edge has the org's latest change, no URL, key or error).
 //! - Every `/api/v1/orgs/{org}/…` endpoint needs an active member of that
 //!   org ([`OrgMember`]). The three reads the Developer Access console shows
 //!   every member (`GET …/credentials`, `GET …/credentials/{client_id}`,
@@ -61,7 +70,8 @@
 //!   `serve` refuse to run with another key.
 //! - `/metrics`, `/healthz` and `/api/v1/openapi.json` need no token (they
 //!   carry no secret and no per-org data: credential counts are over all
-//!   orgs). Request metrics are labelled by the matched route *template*
+//!   orgs). `/metrics`' per-edge series name the edge URLs (operator data):
+//!   it belongs on the operator's network, not behind the public proxy. Request metrics are labelled by the matched route *template*
 //!   (`/api/v1/orgs/{org}/credentials`), never the raw path, and `unmatched`
 //!   for the fallback, so label cardinality stays bounded; methods outside the
 //!   standard set are `other`.
