@@ -7,7 +7,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createCredential, env, fieldErrorText, launch, newPage, orgApi, shot, signIn, traces, unique } from "./lib.mjs";
+import { createCredential, env, fieldErrorText, invitedToken, launch, newPage, orgApi, shot, signIn, traces, unique } from "./lib.mjs";
 
 const e = env("adminUrl", "org", "adminToken", "adminEmail", "viewerToken");
 let browser;
@@ -276,7 +276,7 @@ describe("console when the token is revoked mid-session", () => {
 
   test("goes back to sign in with a message", async () => {
     assert.equal((await admin("POST", "/members", { email: viewer, account_type: "viewer" })).status, 201);
-    const issued = await admin("POST", `/members/${viewer}/tokens`);
+    const issued = await invitedToken(e, viewer);
     assert.equal(issued.status, 201);
     page = await newPage(browser);
     await signIn(page, e, issued.body.token);

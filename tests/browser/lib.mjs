@@ -117,6 +117,17 @@ export function orgApi(e, method, path, body, token) {
 }
 
 /**
+ * A token of `email`'s own (an existing member): the admin invites them and
+ * the invitation is redeemed as them (an admin cannot issue a token for
+ * another member). The redeem answer `{status, body: {id, email, token, expires_at}}`.
+ */
+export async function invitedToken(e, email) {
+  const invited = await orgApi(e, "POST", `/members/${email}/invitations`);
+  if (invited.status !== 201) return invited;
+  return adminApi(e, "POST", "/invitations/redeem", { code: invited.body.code });
+}
+
+/**
  * Where `secret` still shows in the page: the document, storage, URL,
  * history, title, form values, rendered text. `[]` when nowhere.
  */

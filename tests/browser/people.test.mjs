@@ -1,12 +1,13 @@
 // The People pages of the console (#people, #people/<email>): an admin adds
-// a member, changes their account type, issues an API token that is shown
-// once, the member signs in with it elsewhere (read-only, then admin when
+// a member, changes their account type, invites them (a code shown once,
+// which they redeem for an API token of their own: an admin cannot issue
+// one for them), the member signs in with it elsewhere (read-only, then admin when
 // promoted), the token is revoked and that session ends, and deactivating
 // a member who owns a credential makes it owner_inactive.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { adminApi, createCredential, env, fieldErrorText, launch, newPage, orgApi, shot, signIn, traces, unique } from "./lib.mjs";
+import { adminApi, createCredential, env, fieldErrorText, invitedToken, launch, newPage, orgApi, shot, signIn, traces, unique } from "./lib.mjs";
 
 const e = env("adminUrl", "org", "adminToken", "adminEmail");
 let browser;
@@ -88,7 +89,7 @@ describe("People", () => {
     await shot(page, "people-add-errors");
     // Taken: the server's 409 by the field.
     await input.fill(e.adminEmail);
-    await modal.getByLabel(/Issue an API token now/).uncheck();
+    await modal.getByLabel(/Create an invitation now/).uncheck();
     await modal.getByRole("button", { name: "Add member" }).click();
     await page.waitForFunction((el) => /already exists/.test(document.getElementById(el.getAttribute("aria-describedby").split(" ").pop()).textContent), await input.elementHandle());
     // A new one.
@@ -127,28 +128,38 @@ describe("People", () => {
     assert.equal((await adminApi(e, "GET", "/me")).body.account_type, "admin");
   });
 
-  test("issues an API token and shows it once", async () => {
+  test("invites the member (the code shown once); they redeem it for a token of their own", async () => {
     await row(email).getByTestId("member-link").click();
     await page.getByTestId("page-member").waitFor();
     assert.ok(page.url().endsWith(`#people/${encodeURIComponent(email)}`));
     await page.getByRole("heading", { name: email, level: 1 }).waitFor();
     await page.getByText("No API tokens.", { exact: false }).waitFor();
-    await page.getByTestId("issue-token").click();
-    const modal = page.getByRole("dialog", { name: "New API token" });
+    // An admin cannot issue a token for someone else: the page offers an invitation.
+    assert.equal(await page.getByTestId("issue-token").count(), 0);
+    await page.getByTestId("invite-member").click();
+    const modal = page.getByRole("dialog", { name: "Invitation" });
     await modal.waitFor();
-    token = (await modal.getByTestId("token-value").textContent()).trim();
-    assert.match(token, /^egt_[0-9a-f]{64}$/);
-    await shot(page, "people-token-modal");
+    const code = (await modal.getByTestId("invitation-value").textContent()).trim();
+    assert.match(code, /^egi_[0-9a-f]{64}$/);
+    await shot(page, "people-invitation-modal");
     await modal.getByRole("button", { name: "Done" }).click();
     await modal.waitFor({ state: "detached" });
-    const found = await traces(page, token);
-    assert.deepEqual(found, [], `the token is still in: ${found.join(", ")}`);
+    const found = await traces(page, code);
+    assert.deepEqual(found, [], `the code is still in: ${found.join(", ")}`);
+    // The member redeems it (the admin never sees their token).
+    const redeemed = await adminApi(e, "POST", "/invitations/redeem", { code }, "none");
+    assert.equal(redeemed.status, 201);
+    token = redeemed.body.token;
+    assert.match(token, /^egt_[0-9a-f]{64}$/);
+    await page.reload();
     const tokenRow = page.getByTestId("token-row");
     await tokenRow.first().waitFor();
     assert.equal(await tokenRow.count(), 1);
     tokenId = await tokenRow.first().getAttribute("data-token-id");
+    assert.equal(tokenId, redeemed.body.id);
     assert.equal(await tokenRow.first().getAttribute("data-state"), "active");
-    assert.match(await tokenRow.first().textContent(), new RegExp(e.adminEmail.replace(/[.]/g, "\\.")));
+    assert.match(await tokenRow.first().textContent(), new RegExp(email.replace(/[.]/g, "\\.")), "issued by the member");
+    await tokenRow.first().getByTestId("token-expires").waitFor();
     await shot(page, "people-member");
   });
 
@@ -209,7 +220,8 @@ describe("People", () => {
     const created = await createCredential(page, { name: credName, owner: email });
     await created.modal.getByRole("button", { name: "Done" }).click();
     await created.modal.waitFor({ state: "detached" });
-    const issued = await orgApi(e, "POST", `/members/${email}/tokens`);
+    // Their first token was revoked: a new invitation, redeemed as them.
+    const issued = await invitedToken(e, email);
     assert.equal(issued.status, 201);
     secondToken = issued.body.token;
 
@@ -241,6 +253,7 @@ describe("People", () => {
     await page.getByTestId("member-deactivated-note").waitFor();
     assert.equal(await page.getByTestId("member-change-type").count(), 0);
     assert.equal(await page.getByTestId("issue-token").count(), 0);
+    assert.equal(await page.getByTestId("invite-member").count(), 0);
     await page.locator('[data-testid=owned-row][data-status=owner_inactive]').waitFor();
     await page.locator("[data-testid=token-row]").first().waitFor();
     await shot(page, "people-member-deactivated");

@@ -593,6 +593,8 @@ impl Stack {
             .env("EMBEDGATE_SYNC_KEY", &sync_key)
             .env("EMBEDGATE_EDGE_KEY", &edge_key)
             .env("EMBEDGATE_EDGES", &edge_urls.join(","))
+            // Its admin reads every edge's detail (GET /api/v1/edges).
+            .env("EMBEDGATE_OPERATOR_ORGS", ORG)
             .env("EMBEDGATE_RECONCILE_INTERVAL", &format!("{}s", RECONCILE.as_secs()));
         let spec = admin_env.iter().fold(spec, |spec, (k, v)| spec.env(k, v));
         let server = embedgate_harness::Admin::new(spec);
@@ -638,6 +640,19 @@ impl Stack {
         }
         let a = Answer::from(req.send().await.unwrap()).await;
         (a.status, a.body)
+    }
+
+    /// A first token for `email`, an existing member of `org`: the admin
+    /// invites them and the invitation is redeemed as them (an admin cannot
+    /// issue a token for another member). The redeem answer (`id`, `token`, …).
+    pub async fn invited_token(&self, org: &str, email: &str) -> Value {
+        let (status, invitation) =
+            self.api("POST", &format!("/api/v1/orgs/{org}/members/{email}/invitations"), None).await;
+        assert_eq!(status, 201, "invite {email}: {invitation}");
+        let (status, issued) =
+            self.api("POST", "/api/v1/invitations/redeem", Some(json!({"code": invitation["code"]}))).await;
+        assert_eq!(status, 201, "redeem {email}'s invitation: {issued}");
+        issued
     }
 
     /// `POST /api/v1/orgs/{ORG}{path}` expecting `status`; the JSON answer.

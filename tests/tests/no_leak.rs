@@ -121,7 +121,10 @@ impl Record {
     async fn api(&mut self, stack: &Stack, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let issues = match method {
             "POST" if path.ends_with("/credentials") || path.ends_with("/rotate") => Issues::EmbedSecret,
-            "POST" if path.ends_with("/tokens") => Issues::MemberToken,
+            // A member token, or an invitation code (exchanged for one).
+            "POST" if path.ends_with("/tokens") || path.ends_with("/invitations") || path.ends_with("/redeem") => {
+                Issues::MemberToken
+            }
             _ => Issues::Nothing,
         };
         let mut req = http()
@@ -225,7 +228,11 @@ async fn no_secret_survives_anywhere() {
         201,
     )
     .await;
-    let carol_token = rec.ok(&stack, "POST", &format!("/api/v1/orgs/{ORG}/members/{CAROL}/tokens"), None, 201).await;
+    // Her first token: an invitation she redeems (an admin cannot issue one for her).
+    let invitation =
+        rec.ok(&stack, "POST", &format!("/api/v1/orgs/{ORG}/members/{CAROL}/invitations"), None, 201).await;
+    let code = json!({"code": invitation["code"]});
+    let carol_token = rec.ok(&stack, "POST", "/api/v1/invitations/redeem", Some(code), 201).await;
     let carol_token = carol_token["token"].as_str().unwrap().to_owned();
 
     step("credentials: two of the admin's (one with a policy), one of the creator's");

@@ -1,11 +1,17 @@
 // The People pages of the console: the member list (#people) and one
 // member (#people/<email>) with their API tokens and the credentials they
-// own. Admins add members, change account types, issue and revoke API
+// own. Admins add members, change account types, invite members, revoke API
 // tokens and deactivate members; everyone else sees a read-only list.
 //
-// An issued API token is shown once: it goes straight into one <code> node
-// of the "New API token" modal and is deleted from the answer; closing the
-// modal removes the nodes (the Copy button reads the node at click time).
+// A member API token is issued only to its own member (issue 14): on your
+// own page you issue yourself one (for automation), choosing its lifetime;
+// for anyone else an admin creates an invitation, a one-time code the
+// member redeems (POST /api/v1/invitations/redeem) for a token of their
+// own, which the admin never sees. Tokens expire; the table shows when.
+//
+// An issued API token or invitation code is shown once: it goes straight
+// into one <code> node of its modal and is deleted from the answer; closing
+// the modal removes the nodes (the Copy button reads the node at click time).
 
 import { ApiError, describeError } from "./api.js";
 import { $, call, endsSession, handleError, hooks, loadMembers, memberHref, putMember, state } from "./app.js";
@@ -312,11 +318,36 @@ function renderMember(err) {
   }
 }
 
+/** Lifetimes offered for a new token of your own (the server caps them at its maximum). */
+const TOKEN_LIFETIMES = [
+  ["1 day", 86400],
+  ["7 days", 7 * 86400],
+  ["30 days", 30 * 86400],
+  ["90 days", 90 * 86400],
+];
+
+function issueControls(m) {
+  if (m.status !== "active") return null;
+  if (m.email !== state.email) {
+    return h("button", { type: "button", class: "btn btn-primary", dataset: { testid: "invite-member" }, on: { click: () => inviteMember(m) } }, h("span", { "aria-hidden": "true", text: "+" }), " Invite");
+  }
+  const lifetimeId = newId("token-lifetime");
+  const lifetime = h(
+    "select",
+    { id: lifetimeId, class: "input input-sm", dataset: { testid: "token-lifetime" } },
+    TOKEN_LIFETIMES.map(([label, seconds]) => h("option", { value: String(seconds), text: label, selected: seconds === 30 * 86400 }))
+  );
+  return h(
+    "div",
+    { class: "inline-controls" },
+    h("label", { for: lifetimeId, class: "muted small", text: "Expires in " }),
+    lifetime,
+    h("button", { type: "button", class: "btn btn-primary", dataset: { testid: "issue-token" }, on: { click: () => issueToken(m, { expiresIn: Number(lifetime.value) }) } }, h("span", { "aria-hidden": "true", text: "+" }), " Issue token")
+  );
+}
+
 function tokensCard(m) {
-  const issue =
-    m.status === "active"
-      ? h("button", { type: "button", class: "btn btn-primary", dataset: { testid: "issue-token" }, on: { click: () => issueToken(m) } }, h("span", { "aria-hidden": "true", text: "+" }), " Issue token")
-      : null;
+  const issue = issueControls(m);
   let content;
   if (view.tokensError) {
     content = h(
@@ -328,7 +359,19 @@ function tokensCard(m) {
   } else if (view.tokens === null || view.tokensFor !== m.email) {
     content = h("div", { class: "loading", role: "status", text: "Loading API tokens…" });
   } else if (view.tokens.length === 0) {
-    content = h("div", { class: "empty-state compact" }, h("p", { class: "muted", text: m.status === "active" ? "No API tokens. Issue one so this member can sign in and use the API." : "No API tokens." }));
+    content = h(
+      "div",
+      { class: "empty-state compact" },
+      h("p", {
+        class: "muted",
+        text:
+          m.status !== "active"
+            ? "No API tokens."
+            : m.email === state.email
+              ? "No API tokens."
+              : "No API tokens. Invite this member: they redeem the one-time code for a token of their own.",
+      })
+    );
   } else {
     const table = h(
       "table",
@@ -343,6 +386,7 @@ function tokensCard(m) {
           h("th", { scope: "col", class: "col-id", text: "Token ID" }),
           h("th", { scope: "col", text: "Issued" }),
           h("th", { scope: "col", text: "Issued by" }),
+          h("th", { scope: "col", text: "Expires" }),
           h("th", { scope: "col", text: "Status" }),
           h("th", { scope: "col", class: "actions-cell" }, h("span", { class: "visually-hidden", text: "Actions" }))
         )
@@ -351,7 +395,7 @@ function tokensCard(m) {
     );
     content = scrollTable(table, `API tokens of ${m.email}`);
   }
-  const live = view.tokens && view.tokensFor === m.email ? view.tokens.filter((t) => !t.revoked_at).length : null;
+  const live = view.tokens && view.tokensFor === m.email ? view.tokens.filter((t) => !t.revoked_at && !isExpired(t)).length : null;
   return h(
     "section",
     { class: "card section-card", "aria-labelledby": "tokens-title" },
@@ -366,7 +410,7 @@ function tokensCard(m) {
           class: "muted small card-sub",
           text:
             m.status === "active"
-              ? `Sign in to this console and call the admin API as ${m.email}. A token is shown once, when issued.${live !== null ? ` ${live} active.` : ""}`
+              ? `Sign in to this console and call the admin API as ${m.email}. A token is issued only to its own member, shown once, and expires.${live !== null ? ` ${live} active.` : ""}`
               : "Every token of a deactivated member is refused, revoked or not.",
         })
       ),
@@ -376,25 +420,34 @@ function tokensCard(m) {
   );
 }
 
+/** Whether a token is past its expiry (by this browser's clock; the server decides). */
+function isExpired(t) {
+  return typeof t.expires_at === "number" && t.expires_at * 1000 <= Date.now();
+}
+
 function tokenRow(m, t) {
   const revoked = Boolean(t.revoked_at);
+  const expired = !revoked && isExpired(t);
   const status = revoked
     ? h("td", { class: "status-cell" }, h("span", { class: "badge badge-danger badge-dot", text: "Revoked" }), h("span", { class: "status-note", title: absoluteTime(t.revoked_at), text: relativeTime(t.revoked_at) }))
-    : m.status === "active"
+    : expired
+      ? h("td", { class: "status-cell" }, h("span", { class: "badge badge-neutral badge-dot", text: "Expired" }))
+      : m.status === "active"
       ? h("td", { class: "status-cell" }, h("span", { class: "badge badge-success badge-dot", text: "Active" }))
       : h("td", { class: "status-cell" }, h("span", { class: "badge badge-warning badge-dot", text: "Refused" }), h("span", { class: "status-note", text: "The member is deactivated." }));
   return h(
     "tr",
-    { class: revoked ? "is-revoked" : "", dataset: { testid: "token-row", tokenId: t.id, state: revoked ? "revoked" : "active" } },
+    { class: revoked || expired ? "is-revoked" : "", dataset: { testid: "token-row", tokenId: t.id, state: revoked ? "revoked" : expired ? "expired" : "active" } },
     h("td", { class: "col-id" }, idCell(t.id, { label: `token ID ${t.id}`, what: "Token ID", testid: "token-id", copy: false })),
     h("td", {}, timeEl(t.created_at)),
     h("td", {}, h("span", { class: "owner-email" }, emailText(t.created_by))),
+    h("td", { dataset: { testid: "token-expires" } }, typeof t.expires_at === "number" ? timeEl(t.expires_at) : "—"),
     status,
     h(
       "td",
       { class: "actions-cell" },
-      revoked
-        ? h("span", { class: "muted", "aria-label": "No actions: revoked", text: "—" })
+      revoked || expired
+        ? h("span", { class: "muted", "aria-label": `No actions: ${revoked ? "revoked" : "expired"}`, text: "—" })
         : h("button", { type: "button", class: "btn btn-sm btn-danger-outline", "aria-label": `Revoke token ${t.id.slice(0, 8)}…`, dataset: { testid: "revoke-token" }, text: "Revoke", on: { click: () => confirmRevokeToken(m, t) } })
     )
   );
@@ -486,7 +539,7 @@ export async function openAddMember() {
   const email = h("input", { type: "email", name: "email", required: true, autocomplete: "off", spellcheck: "false", autocapitalize: "off", dataset: { testid: "member-email" } });
   const types = accountTypes();
   const picker = typePicker(newId("new-type"), types.includes("viewer") ? "viewer" : types[types.length - 1], "member-type");
-  const issue = h("input", { type: "checkbox", name: "issue", checked: true, dataset: { testid: "member-issue-token" } });
+  const issue = h("input", { type: "checkbox", name: "issue", checked: true, dataset: { testid: "member-invite" } });
   const formError = formErrorBox();
   const form = h(
     "form",
@@ -494,7 +547,7 @@ export async function openAddMember() {
     formError,
     formField({ id: newId("email"), label: "Email", control: email, hint: r ? `Their address, ${r.email_chars[0]} to ${r.email_chars[1]} characters. It cannot be changed later.` : "Their address. It cannot be changed later." }),
     picker.fieldset,
-    h("label", { class: "check-inline issue-now" }, issue, h("span", { text: "Issue an API token now (shown once, for you to hand over)" }))
+    h("label", { class: "check-inline issue-now" }, issue, h("span", { text: "Create an invitation now (a one-time code, shown once, for them to redeem for their own API token)" }))
   );
   form.id = newId("add-member-form");
   const submit = h("button", { type: "submit", form: form.id, class: "btn btn-primary", text: "Add member", dataset: { testid: "add-member-submit" } });
@@ -547,12 +600,12 @@ export async function openAddMember() {
     try {
       const added = await call("POST", "/members", body);
       putMember(added);
-      const wantToken = issue.checked;
+      const wantInvite = issue.checked;
       modal.close();
       toast(`Added ${added.email} as ${accountTypeLabel(added.account_type)}.`, "success");
       announce(`Added ${added.email}`);
       refreshPeopleViews();
-      if (wantToken) await issueToken(added, { afterAdd: true });
+      if (wantInvite) await inviteMember(added, { afterAdd: true });
     } catch (err) {
       if (endsSession(err)) return;
       if (err instanceof ApiError && err.code === "member_exists") {
@@ -737,18 +790,73 @@ async function confirmDeactivate(m) {
 
 // ------------------------------------------------------------------ API tokens
 
-async function issueToken(m, { afterAdd = false } = {}) {
+/** Issues a token of your own (the server refuses one for anyone else: 403 own_tokens_only). */
+async function issueToken(m, { expiresIn } = {}) {
   let answer;
   try {
-    answer = await call("POST", `/members/${encodeURIComponent(m.email)}/tokens`);
+    answer = await call("POST", `/members/${encodeURIComponent(m.email)}/tokens`, expiresIn ? { expires_in_s: expiresIn } : undefined);
   } catch (err) {
-    handleError(err, afterAdd ? `${m.email} was added, but issuing their API token failed` : `Issuing an API token for ${m.email} failed`);
+    handleError(err, "Issuing an API token failed");
     return;
   }
   const token = answer.token;
   delete answer.token;
   showTokenModal(answer, token);
   if (view.page === "member" && view.email === m.email) loadTokens(m.email);
+}
+
+/** An invitation for a member without a live token: its code shown once. */
+async function inviteMember(m, { afterAdd = false } = {}) {
+  let answer;
+  try {
+    answer = await call("POST", `/members/${encodeURIComponent(m.email)}/invitations`);
+  } catch (err) {
+    handleError(err, afterAdd ? `${m.email} was added, but creating their invitation failed` : `Inviting ${m.email} failed`);
+    return;
+  }
+  const code = answer.code;
+  delete answer.code;
+  showInvitationModal(answer, code);
+}
+
+/** The "Invitation" modal: the code lives only in its <code> node, removed on close. */
+function showInvitationModal(answer, codeText) {
+  const warnId = newId("invitation-warning");
+  const codeField = copyField({ value: codeText, label: "Invitation code", testid: "invitation-value", describedBy: warnId });
+  codeText = null; // eslint-disable-line no-param-reassign
+  const body = h(
+    "div",
+    {},
+    h(
+      "div",
+      { class: "alert alert-warning secret-warning", id: warnId, role: "note" },
+      h("span", { class: "alert-icon", "aria-hidden": "true", text: "!" }),
+      h(
+        "div",
+        {},
+        h("p", { text: "This is the only time the invitation code is shown. Hand it to its member securely." }),
+        h("p", { text: `It works once, until ${absoluteTime(answer.expires_at)}: ${answer.email} exchanges it for an API token of their own (POST /api/v1/invitations/redeem with {"code": …}), which you never see.` })
+      )
+    ),
+    h("div", { class: "field" }, h("span", { class: "field-label", text: "Invitation code" }), codeField)
+  );
+  const modal = track(
+    openModal({
+      title: "Invitation",
+      description: `For ${answer.email}.`,
+      testid: "invitation-modal",
+      initialFocus: () => codeField.querySelector("button"),
+      build: () => ({
+        body,
+        footer: [h("button", { type: "button", class: "btn btn-primary", text: "Done", dataset: { testid: "invitation-done" }, on: { click: () => modal.close() } })],
+      }),
+      onClose: () => {
+        view.modals.delete(modal);
+        body.replaceChildren();
+        announce("Invitation closed. The code is no longer shown.");
+      },
+    })
+  );
 }
 
 /** The "New API token" modal: the token lives only in its <code> node, removed on close. */
@@ -766,8 +874,8 @@ function showTokenModal(answer, tokenText) {
       h(
         "div",
         {},
-        h("p", { text: "This is the only time the API token is shown. Copy it and hand it to its member securely; it cannot be retrieved later." }),
-        h("p", { text: `Anyone holding it acts as ${answer.email} in ${state.org}: this console and the admin API.` })
+        h("p", { text: "This is the only time the API token is shown. Copy it into your automation's secret store; it cannot be retrieved later." }),
+        h("p", { text: `Anyone holding it acts as ${answer.email} in ${state.org}, this console and the admin API, until ${absoluteTime(answer.expires_at)} or until it is revoked.` })
       )
     ),
     h("div", { class: "field" }, h("span", { class: "field-label", text: "API token" }), tokenField),
@@ -797,7 +905,7 @@ function confirmRevokeToken(m, t) {
     title: "Revoke this API token?",
     description: `A token of ${m.email}.`,
     testid: "revoke-token-dialog",
-    returnFocus: () => document.querySelector("[data-testid=issue-token]") || document.querySelector("#page-member h1"),
+    returnFocus: () => document.querySelector("[data-testid=issue-token]") || document.querySelector("[data-testid=invite-member]") || document.querySelector("#page-member h1"),
     confirmLabel: "Revoke token",
     pendingLabel: "Revoking…",
     danger: true,

@@ -78,7 +78,8 @@ fn measure(binary: &Path, dir: &Path, options: &Options) -> Result<()> {
     let spec = AdminSpec::new(binary, free_port()?, &dir.join("admin"))
         .env("EMBEDGATE_EDGE_KEY", &edge_key)
         .env("EMBEDGATE_SYNC_KEY", &sync)
-        .env("EMBEDGATE_EDGES", &edge_urls.join(","));
+        .env("EMBEDGATE_EDGES", &edge_urls.join(","))
+        .env("EMBEDGATE_OPERATOR_ORGS", ORG);
     let admin = Admin::start_new(spec)?;
     let api = Api::new(&admin, &token, ORG, ADMIN_EMAIL);
 

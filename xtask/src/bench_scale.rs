@@ -201,7 +201,8 @@ impl Run {
             AdminSpec::new(binary, free_port()?, &data)
                 .env("EMBEDGATE_EDGE_KEY", &edge_key)
                 .env("EMBEDGATE_SYNC_KEY", &sync)
-                .env("EMBEDGATE_EDGES", &urls.join(",")),
+                .env("EMBEDGATE_EDGES", &urls.join(","))
+                .env("EMBEDGATE_OPERATOR_ORGS", CTL_ORG),
         );
         let fig = json!({
             "credentials": n,

@@ -65,6 +65,7 @@ pub fn run() -> Result<()> {
         .env("EMBEDGATE_EDGE_KEY", &edge_key)
         .env("EMBEDGATE_SYNC_KEY", &sync)
         .env("EMBEDGATE_EDGES", &edge_url)
+        .env("EMBEDGATE_OPERATOR_ORGS", ORG)
         .env("EMBEDGATE_WWW", &www_dir.to_string_lossy())
         // The host-app demo signs with the demo credential (loopback only).
         .env("EMBEDGATE_DEMO", "true")
@@ -112,13 +113,23 @@ pub fn run() -> Result<()> {
 fn admin_token(binary: &Path, data: &Path) -> Result<String> {
     let file = data.join("dev-admin.json");
     if !file.exists() {
+        // Member tokens expire (30 days by default): the demo's lives a year.
         let out = util::read_stdout(
-            Command::new(binary).args(["init", "--org", ORG, "--admin-email", ADMIN_EMAIL, "--data-dir"]).arg(data),
+            Command::new(binary)
+                .args(["init", "--org", ORG, "--admin-email", ADMIN_EMAIL, "--token-default-ttl", "365d"])
+                .args(["--token-max-ttl", "365d", "--data-dir"])
+                .arg(data),
         )
         .map_err(|e| format!("{e}. If ./data holds an older demo without data/dev-admin.json, remove ./data"))?;
         write_private(&file, &out)?;
     }
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if v["expires_at"].as_u64().is_some_and(|at| at <= now) {
+        return Err(
+            format!("the demo admin token in {} has expired: remove ./data for a fresh demo", file.display()).into()
+        );
+    }
     v["token"].as_str().map(str::to_owned).ok_or_else(|| format!("{} has no token", file.display()).into())
 }
 

@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use common::{backends, Env, ADMIN, ORG};
+use common::{backends, Backend, Env, ADMIN, ORG};
+use embedgate_admin::server::{TokenPolicy, TrustedProxies};
 use embedgate_core::{
     find_embed_secrets, sign, AccountType, Claims, ClientId, CredentialRecord, EdgeKey, EmbedContext, EmbedSecret,
     KeyRing, KeySet, OrgSlug, Owner, Validation,
@@ -63,7 +64,7 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
         let again = embedgate_admin::store::open(&env.url).await.unwrap();
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM embedgate_migrations").fetch_one(&again.pool).await.unwrap();
-        assert_eq!(n, 5, "every embedded migration, once");
+        assert_eq!(n, 8, "every embedded migration, once");
         // The master key: the one that wraps the org keys passes (again and
         // again), another is refused with its id named.
         let keys = |k: &embedgate_core::MasterKey| embedgate_admin::store::keys::Keys::new(KeySet::single(k.clone()));
@@ -290,7 +291,8 @@ async fn unauthorized_forbidden_and_not_found() {
                 assert_eq!(s, StatusCode::NOT_FOUND, "{id} {action}");
             }
         }
-        let (s, _) = env.call("POST", &format!("/api/v1/orgs/{ORG}/members/ghost@acme.test/tokens"), t, None).await;
+        let (s, _) =
+            env.call("POST", &format!("/api/v1/orgs/{ORG}/members/ghost@acme.test/invitations"), t, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         for path in [format!("/api/v1/orgs/{ORG}/credentials/%FF%FE"), "/api/v1/orgs/%C3%28/credentials".to_owned()] {
             let (s, e) = env.call("GET", &path, t, None).await;
@@ -344,7 +346,8 @@ async fn non_admins_read_but_never_write() {
                 ("POST", cred(&id, "rotate"), None),
                 ("POST", cred(&id, "retire-previous"), None),
                 ("POST", members.clone(), Some(json!({"email": "new@acme.test", "account_type": "viewer"}))),
-                ("POST", format!("{members}/spare@acme.test/tokens"), None),
+                ("POST", format!("{members}/spare@acme.test/invitations"), None),
+                ("GET", format!("{members}/spare@acme.test/tokens"), None),
                 ("POST", format!("{members}/spare@acme.test/tokens/{token_id}/revoke"), None),
                 ("POST", format!("{members}/spare@acme.test/deactivate"), None),
                 ("PATCH", format!("{members}/spare@acme.test"), Some(json!({"account_type": "admin"}))),
@@ -360,6 +363,8 @@ async fn non_admins_read_but_never_write() {
                     "{account_type}: {method} {path}"
                 );
             }
+            let (s, e) = env.call("POST", &format!("{members}/spare@acme.test/tokens"), r, None).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::FORBIDDEN, Some("own_tokens_only")), "{account_type}");
             assert_eq!(env.db().state_version().await.unwrap(), version, "{account_type}: nothing changed");
         }
         let (_, got) = env.call("GET", &cred(&id, ""), Some(&env.admin_token), None).await;
@@ -868,8 +873,11 @@ async fn concurrent_creates_with_one_name_give_one_201() {
     }
 }
 
+/// Issue 14, item 5: failures from an address put it in back-off, but a
+/// valid token from that address is never refused (on the old code it got
+/// 429 for the rest of the minute: behind a shared proxy, every admin).
 #[tokio::test]
-async fn failed_auth_is_rate_limited_per_address() {
+async fn failed_auth_backs_off_but_never_refuses_a_valid_token() {
     for backend in backends() {
         let env = Env::with_auth_limit(&backend, 3).await;
         let a: SocketAddr = "192.0.2.1:5000".parse().unwrap();
@@ -879,16 +887,32 @@ async fn failed_auth_is_rate_limited_per_address() {
             let (s, _) = env.call_raw("GET", &creds(), bad, None, Some(a)).await;
             assert_eq!(s, StatusCode::UNAUTHORIZED);
         }
-        let (s, e) = env.call_raw("GET", &creds(), bad, None, Some(a)).await;
-        assert_eq!((s, e["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")));
-        // Even a good token is refused from the blocked address for the window...
-        let (s, _) = env.call_raw("GET", &creds(), Some(&env.admin_token), None, Some(a)).await;
-        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
-        // ...while another address is unaffected, and successes do not count.
-        for _ in 0..5 {
-            let (s, _) = env.call_raw("GET", &creds(), Some(&env.admin_token), None, Some(b)).await;
+        // In back-off: a bad token, or none, is 429 with retry-after...
+        for token in [bad, None, Some("egt_0000000000000000000000000000000000000000000000000000000000000000")] {
+            let (s, headers, e) = env.call_with("GET", &creds(), token, None, Some(a), &[]).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")));
+            let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=300).contains(&retry), "{retry}");
+        }
+        // ...and each further failure doubles it (it is not a fixed window).
+        let (_, headers, _) = env.call_with("GET", &creds(), bad, None, Some(a), &[]).await;
+        let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(retry >= 8, "doubled with each failure: {retry}");
+        // A valid token from the same address is served, reads and writes alike.
+        for _ in 0..3 {
+            let (s, _) = env.call_raw("GET", &creds(), Some(&env.admin_token), None, Some(a)).await;
             assert_eq!(s, StatusCode::OK);
         }
+        let body = json!({"name": "made during back-off", "owner": ADMIN, "privileges": ["embedding"]}).to_string();
+        let (s, _) =
+            env.call_raw("POST", &creds(), Some(&env.admin_token), Some((&body, "application/json")), Some(a)).await;
+        assert_eq!(s, StatusCode::CREATED);
+        // Its successes do not reset the address: the attacker stays in back-off.
+        let (s, _) = env.call_raw("GET", &creds(), bad, None, Some(a)).await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+        // Another address is unaffected.
+        let (s, _) = env.call_raw("GET", &creds(), bad, None, Some(b)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
         // Without ConnectInfo (oneshot) requests still work.
         let (s, _) = env.call("GET", &creds(), Some(&env.admin_token), None).await;
         assert_eq!(s, StatusCode::OK);
@@ -896,9 +920,53 @@ async fn failed_auth_is_rate_limited_per_address() {
     }
 }
 
+/// Issue 14, item 5: behind a trusted proxy each client has its own
+/// back-off (from X-Forwarded-For); from any other peer the header is
+/// ignored, so a client cannot spoof its way out of its back-off or into
+/// another's. On the old code every request through the proxy shared the
+/// proxy's bucket.
+#[tokio::test]
+async fn trusted_proxies_name_the_client_and_spoofs_are_ignored() {
+    let env = Env::with_state(&Backend::Sqlite, 2, |state| {
+        state.trusted_proxies = Arc::new(TrustedProxies::parse("10.0.0.0/8").unwrap());
+    })
+    .await;
+    let proxy: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+    let direct: SocketAddr = "198.51.100.1:40000".parse().unwrap();
+    let bad = Some("egt_bad");
+    let via = |client: &'static str| [("x-forwarded-for", client)];
+    for _ in 0..2 {
+        let (s, _, _) = env.call_with("GET", &creds(), bad, None, Some(proxy), &via("203.0.113.9")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, _, _) = env.call_with("GET", &creds(), bad, None, Some(proxy), &via("203.0.113.9")).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "the attacker behind the proxy is in back-off");
+    // Another client of the same proxy is not; nor is one that forges a
+    // left-hand entry (the proxy appends the real peer on the right).
+    let (s, _, _) = env.call_with("GET", &creds(), bad, None, Some(proxy), &via("203.0.113.10")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = env.call_with("GET", &creds(), bad, None, Some(proxy), &via("203.0.113.9, 203.0.113.11")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // The attacker's own valid token still works through the proxy.
+    let (s, _, _) =
+        env.call_with("GET", &creds(), Some(&env.admin_token), None, Some(proxy), &via("203.0.113.9")).await;
+    assert_eq!(s, StatusCode::OK);
+    // A peer that is not a trusted proxy cannot claim the attacker's address
+    // (its header is ignored: its own bucket)...
+    let (s, _, _) = env.call_with("GET", &creds(), bad, None, Some(direct), &via("203.0.113.9")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // ...nor escape its own back-off by naming another.
+    for _ in 0..2 {
+        env.call_with("GET", &creds(), bad, None, Some(direct), &via("203.0.113.77")).await;
+    }
+    let (s, _, _) = env.call_with("GET", &creds(), bad, None, Some(direct), &via("203.0.113.78")).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    env.finish().await;
+}
+
 /// The PATCH endpoints and the member reads go through the same limiter:
-/// bad tokens count (then 429 even with a good token), a non-admin's 403 and
-/// a member's reads do not.
+/// bad tokens count (then 429 for bad tokens, never for a good one), a
+/// non-admin's 403 and a member's reads do not.
 #[tokio::test]
 async fn new_endpoints_share_the_auth_limit() {
     for backend in backends() {
@@ -915,8 +983,10 @@ async fn new_endpoints_share_the_auth_limit() {
             assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
         }
         for (path, body) in [(cred(&id, ""), &rename), (member("vic@acme.test"), &demote)] {
-            let (s, e) = env.call_raw("PATCH", &path, Some(&env.admin_token), Some((body, json)), Some(a)).await;
+            let (s, e) = env.call_raw("PATCH", &path, Some("egt_bad"), Some((body, json)), Some(a)).await;
             assert_eq!((s, e["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")), "{path}");
+            let (s, _) = env.call_raw("PATCH", &path, Some(&env.admin_token), Some((body, json)), Some(a)).await;
+            assert_eq!(s, StatusCode::OK, "{path}");
         }
         for _ in 0..3 {
             let (s, _) = env.call_raw("PATCH", &cred(&id, ""), Some(&viewer), Some((&rename, json)), Some(b)).await;
@@ -957,7 +1027,8 @@ async fn audit_records_every_change_with_paging() {
                 "credential.retire_previous",
                 "credential.rotate",
                 "credential.create",
-                "member.token_issue",
+                "member.invitation_redeem",
+                "member.invite",
                 "member.create",
                 "org.create"
             ]
@@ -1057,7 +1128,7 @@ async fn member_tokens_revoke_and_members_deactivate() {
         let t = Some(env.admin_token.as_str());
         let members = format!("/api/v1/orgs/{ORG}/members");
         let bob = env.member_with_token("bob@acme.test", "admin").await;
-        let (s, issued) = env.call("POST", &format!("{members}/bob@acme.test/tokens"), t, None).await;
+        let (s, issued) = env.call("POST", &format!("{members}/bob@acme.test/tokens"), Some(&bob), None).await;
         assert_eq!(s, StatusCode::CREATED);
         let second = issued["token"].as_str().unwrap().to_owned();
         let id = issued["id"].as_str().unwrap();
@@ -1087,7 +1158,7 @@ async fn member_tokens_revoke_and_members_deactivate() {
             )
             .await;
         assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("owner")));
-        let (s, _) = env.call("POST", &format!("{members}/bob@acme.test/tokens"), t, None).await;
+        let (s, _) = env.call("POST", &format!("{members}/bob@acme.test/invitations"), t, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, _) = env.call("POST", &format!("{members}/ghost@acme.test/deactivate"), t, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
@@ -1297,6 +1368,307 @@ async fn a_deactivated_owners_credential_is_owner_inactive_everywhere() {
         // Revoked wins over the owner's standing.
         let (s, revoked) = env.call("POST", &cred(&id, "revoke"), t, None).await;
         assert_eq!((s, revoked["status"].as_str()), (StatusCode::OK, Some("revoked")));
+        env.finish().await;
+    }
+}
+
+fn now_s() -> i64 {
+    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap()
+}
+
+/// Issue 14, item 6: member tokens expire. A new token lives the server's
+/// default or what its issuer asks within the maximum; listings show the
+/// expiry; an expired token is 401 `token_expired` (the old code had no
+/// expiry at all: no `expires_at`, and a token worked until revoked).
+#[tokio::test]
+async fn member_tokens_expire() {
+    for backend in backends() {
+        let env = Env::with_state(&backend, 20, |s| s.tokens = TokenPolicy::new(3600, 7200).unwrap()).await;
+        let t = Some(env.admin_token.as_str());
+        let tokens = format!("/api/v1/orgs/{ORG}/members/{ADMIN}/tokens");
+        // The first admin's token (init) got the default lifetime too.
+        let (s, list) = env.call("GET", &tokens, t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        let first = list["tokens"][0]["expires_at"].as_i64().unwrap();
+        assert!((first - (now_s() + 30 * 86_400)).abs() < 60, "{list}");
+
+        let (s, issued) = env.call("POST", &tokens, t, None).await;
+        assert_eq!(s, StatusCode::CREATED, "{issued}");
+        let default = issued["expires_at"].as_i64().unwrap();
+        assert!((default - (now_s() + 3600)).abs() < 60, "{issued}");
+        let (s, short) = env.call("POST", &tokens, t, Some(&json!({"expires_in_s": 600}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{short}");
+        assert!((short["expires_at"].as_i64().unwrap() - (now_s() + 600)).abs() < 60, "{short}");
+        let (s, null) = env.call("POST", &tokens, t, Some(&json!({"expires_in_s": null}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{null}");
+        assert!((null["expires_at"].as_i64().unwrap() - default).abs() < 60, "{null}");
+
+        // Beyond the maximum, too short, not an integer, unknown keys: 422.
+        for (body, field) in [
+            (json!({"expires_in_s": 7201}), "expires_in_s"),
+            (json!({"expires_in_s": 59}), "expires_in_s"),
+            (json!({"expires_in_s": "3600"}), "expires_in_s"),
+            (json!({"expires_in_s": 1.5}), "expires_in_s"),
+            (json!({"lifetime": 60}), "body"),
+            (json!([1]), "body"),
+        ] {
+            let (s, e) = env.call("POST", &tokens, t, Some(&body)).await;
+            assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{body}: {e}");
+        }
+        assert!(env.call("POST", &tokens, t, Some(&json!({"expires_in_s": 7201}))).await.1["message"]
+            .as_str()
+            .unwrap()
+            .contains("7200"));
+        let (s, _) = env.call_raw("POST", &tokens, t, Some(("{\"expires_in_s\": 60}", "text/plain")), None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+
+        // Listings show every token's expiry.
+        let (_, list) = env.call("GET", &tokens, t, None).await;
+        let listed = list["tokens"].as_array().unwrap();
+        assert_eq!(listed.len(), 4, "{list}");
+        assert!(listed.iter().all(|tok| tok["expires_at"].as_i64().is_some()), "{list}");
+        let short_listed = listed.iter().find(|tok| tok["id"] == short["id"]).unwrap();
+        assert_eq!(short_listed["expires_at"], short["expires_at"]);
+
+        // Past its expiry the token is refused with its own code; others work.
+        let expired = short["token"].as_str().unwrap();
+        assert_eq!(env.call("GET", "/api/v1/me", Some(expired), None).await.0, StatusCode::OK);
+        sqlx::query("UPDATE member_tokens SET expires_at = $1 WHERE id = $2")
+            .bind(now_s())
+            .bind(short["id"].as_str().unwrap())
+            .execute(&env.db().pool)
+            .await
+            .unwrap();
+        let (s, e) = env.call("GET", "/api/v1/me", Some(expired), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("token_expired")), "{e}");
+        let (s, e) = env.call("GET", &creds(), Some(expired), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("token_expired")), "{e}");
+        assert_eq!(
+            env.call("GET", "/api/v1/me", Some(issued["token"].as_str().unwrap()), None).await.0,
+            StatusCode::OK
+        );
+        env.finish().await;
+    }
+}
+
+/// Tokens issued before expiry existed get 90 days (the default maximum)
+/// from the migration: an upgrade signs nobody out, and no token lives on
+/// forever. (Replayed by dropping the column and the migration's record.)
+#[tokio::test]
+async fn tokens_from_before_expiry_get_ninety_days_at_the_upgrade() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        for statement in
+            ["ALTER TABLE member_tokens DROP COLUMN expires_at", "DELETE FROM embedgate_migrations WHERE version = 6"]
+        {
+            sqlx::query(statement).execute(&env.db().pool).await.unwrap();
+        }
+        let upgraded = embedgate_admin::store::open(&env.url).await.unwrap();
+        let expires_at: i64 =
+            sqlx::query_scalar("SELECT expires_at FROM member_tokens").fetch_one(&upgraded.pool).await.unwrap();
+        assert!((expires_at - (now_s() + 90 * 86_400)).abs() < 60, "{expires_at}");
+        upgraded.pool.close().await;
+        let (s, _) = env.call("GET", "/api/v1/me", Some(&env.admin_token), None).await;
+        assert_eq!(s, StatusCode::OK);
+        env.finish().await;
+    }
+}
+
+/// Issue 14, item 6: every audit entry made through the API records the ID
+/// of the token used (never the token) and the client address as the
+/// trusted-proxy rule resolves it; the command line's entries have neither.
+/// (The old audit rows had no `token_id` or `address` at all.)
+#[tokio::test]
+async fn audit_records_the_token_id_and_client_address() {
+    for backend in backends() {
+        let env = Env::with_state(&backend, 20, |state| {
+            state.trusted_proxies = Arc::new(TrustedProxies::parse("10.0.0.0/8").unwrap());
+        })
+        .await;
+        let t = Some(env.admin_token.as_str());
+        let admin_token_id: String =
+            sqlx::query_scalar("SELECT id FROM member_tokens").fetch_one(&env.db().pool).await.unwrap();
+        let proxy: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+        let direct: SocketAddr = "[2001:db8::7]:40000".parse().unwrap();
+        let via = [("x-forwarded-for", "198.51.100.66, 203.0.113.5")];
+        let body = json!({"name": "audited", "owner": ADMIN, "privileges": ["embedding"]}).to_string();
+        let (s, _, _) = env.call_with("POST", &creds(), t, Some((&body, "application/json")), Some(proxy), &via).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let tokens = format!("/api/v1/orgs/{ORG}/members/{ADMIN}/tokens");
+        let (s, _, issued) = env.call_with("POST", &tokens, t, None, Some(direct), &[]).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let second = issued["token"].as_str().unwrap();
+        let patch = json!({"account_type": "admin"}).to_string();
+        let add = json!({"email": "bob@acme.test", "account_type": "viewer"}).to_string();
+        let (s, _) = env
+            .call_raw(
+                "POST",
+                &format!("/api/v1/orgs/{ORG}/members"),
+                Some(second),
+                Some((&add, "application/json")),
+                Some(direct),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, _) = env
+            .call_raw("PATCH", &member("bob@acme.test"), Some(second), Some((&patch, "application/json")), None)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+
+        let (s, page) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit"), t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        let items = page["items"].as_array().unwrap();
+        let find = |action: &str| items.iter().find(|i| i["action"] == action).unwrap().clone();
+        let create = find("credential.create");
+        assert_eq!(
+            (create["token_id"].as_str(), create["address"].as_str()),
+            (Some(admin_token_id.as_str()), Some("203.0.113.5"))
+        );
+        let issue = find("member.token_issue");
+        assert_eq!(
+            (issue["token_id"].as_str(), issue["address"].as_str()),
+            (Some(admin_token_id.as_str()), Some("2001:db8::7"))
+        );
+        let added = find("member.create");
+        assert_eq!(
+            (added["token_id"].as_str(), added["address"].as_str()),
+            (issued["id"].as_str(), Some("2001:db8::7"))
+        );
+        let updated = find("member.update");
+        assert_eq!(
+            (updated["token_id"].as_str(), updated["address"].as_str()),
+            (issued["id"].as_str(), Some("0.0.0.0"))
+        );
+        let init = find("org.create");
+        assert!(init["token_id"].is_null() && init["address"].is_null(), "{init}");
+        assert!(
+            items
+                .iter()
+                .filter(|i| i["actor"] != "embedgate-init")
+                .all(|i| i["token_id"].is_string() && i["address"].is_string()),
+            "{page}"
+        );
+        assert!(!page.to_string().contains(&env.admin_token) && !page.to_string().contains(second));
+        env.finish().await;
+    }
+}
+
+/// Issue 14, item 6: a member token is issued only to its own member (on
+/// the old code an admin could mint one for any member, another admin
+/// included, and act as them). A member issues, lists and revokes their own;
+/// an admin lists and revokes anyone's; a member without a live token gets
+/// in through a one-time invitation that they redeem themselves.
+#[tokio::test]
+#[allow(clippy::too_many_lines, clippy::many_single_char_names)] // one scenario, read top to bottom
+async fn tokens_are_issued_only_to_their_own_member() {
+    for backend in backends() {
+        let env = Env::with_auth_limit(&backend, 3).await;
+        let t = Some(env.admin_token.as_str());
+        let members = format!("/api/v1/orgs/{ORG}/members");
+        let bob = env.member_with_token("bob@acme.test", "admin").await;
+        let vic = env.member_with_token("vic@acme.test", "viewer").await;
+        // Nobody mints for someone else, an admin included.
+        for (who, email) in [(t, "bob@acme.test"), (t, "vic@acme.test"), (Some(vic.as_str()), ADMIN)] {
+            let (s, e) = env.call("POST", &format!("{members}/{email}/tokens"), who, None).await;
+            assert_eq!((s, e["error"].as_str()), (StatusCode::FORBIDDEN, Some("own_tokens_only")), "{email}");
+        }
+        // A viewer issues their own (for automation), lists and revokes them.
+        let (s, own) = env
+            .call("POST", &format!("{members}/vic@acme.test/tokens"), Some(&vic), Some(&json!({"expires_in_s": 3600})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{own}");
+        let (s, list) = env.call("GET", &format!("{members}/vic@acme.test/tokens"), Some(&vic), None).await;
+        assert_eq!((s, list["tokens"].as_array().unwrap().len()), (StatusCode::OK, 2));
+        assert!(list["tokens"].as_array().unwrap().iter().all(|tok| tok["created_by"] == "vic@acme.test"), "{list}");
+        let (s, e) = env.call("GET", &format!("{members}/{ADMIN}/tokens"), Some(&vic), None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+        let bobs_id: String = sqlx::query_scalar("SELECT id FROM member_tokens WHERE email = 'bob@acme.test'")
+            .fetch_one(&env.db().pool)
+            .await
+            .unwrap();
+        let (s, _) =
+            env.call("POST", &format!("{members}/bob@acme.test/tokens/{bobs_id}/revoke"), Some(&vic), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let own_revoke = format!("{members}/vic@acme.test/tokens/{}/revoke", own["id"].as_str().unwrap());
+        assert_eq!(env.call("POST", &own_revoke, Some(&vic), None).await.0, StatusCode::OK);
+        // An admin lists and revokes anyone's.
+        assert_eq!(env.call("GET", &format!("{members}/bob@acme.test/tokens"), t, None).await.0, StatusCode::OK);
+
+        // An invitation is only for a member without a live token...
+        let invite = format!("{members}/bob@acme.test/invitations");
+        let (s, e) = env.call("POST", &invite, t, None).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("member_has_token")));
+        assert_eq!(env.call("POST", &invite, Some(&vic), None).await.0, StatusCode::FORBIDDEN);
+        let (s, _) = env.call("POST", &format!("{members}/bob@acme.test/tokens/{bobs_id}/revoke"), t, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(env.call("GET", "/api/v1/me", Some(&bob), None).await.0, StatusCode::UNAUTHORIZED);
+        // ...single use, and a newer one voids the older.
+        let (s, older) = env.call("POST", &invite, t, None).await;
+        assert_eq!(s, StatusCode::CREATED, "{older}");
+        let (s, inv) = env.call("POST", &invite, t, None).await;
+        assert_eq!(s, StatusCode::CREATED, "{inv}");
+        assert!(inv["code"].as_str().unwrap().starts_with("egi_"));
+        let redeem = |code: &str| json!({"code": code, "expires_in_s": 600});
+        let a: SocketAddr = "192.0.2.40:1".parse().unwrap();
+        let redeem_from = |code: String, from: SocketAddr| {
+            let body = redeem(&code).to_string();
+            let env = &env;
+            async move {
+                let (s, _, b) = env
+                    .call_with(
+                        "POST",
+                        "/api/v1/invitations/redeem",
+                        None,
+                        Some((&body, "application/json")),
+                        Some(from),
+                        &[],
+                    )
+                    .await;
+                (s, b)
+            }
+        };
+        let (s, e) = redeem_from(older["code"].as_str().unwrap().to_owned(), a).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invitation_invalid")), "voided");
+        let (s, got) = redeem_from(inv["code"].as_str().unwrap().to_owned(), a).await;
+        assert_eq!(s, StatusCode::CREATED, "{got}");
+        assert!((got["expires_at"].as_i64().unwrap() - (now_s() + 600)).abs() < 60);
+        let fresh = got["token"].as_str().unwrap();
+        let (s, me) = env.call("GET", "/api/v1/me", Some(fresh), None).await;
+        assert_eq!((s, me["email"].as_str()), (StatusCode::OK, Some("bob@acme.test")));
+        let (_, list) = env.call("GET", &format!("{members}/bob@acme.test/tokens"), t, None).await;
+        assert_eq!(list["tokens"][0]["created_by"], "bob@acme.test", "the member issued it, not the admin: {list}");
+        // Used: refused; and failures count towards the address's back-off.
+        let (s, _) = redeem_from(inv["code"].as_str().unwrap().to_owned(), a).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, _) = redeem_from(format!("egi_{}", "0".repeat(64)), a).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, e) = redeem_from("not a code".to_owned(), a).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")));
+        // An expired invitation is refused.
+        let (_, vic_list) = env.call("GET", &format!("{members}/vic@acme.test/tokens"), t, None).await;
+        for tok in vic_list["tokens"].as_array().unwrap() {
+            let path = format!("{members}/vic@acme.test/tokens/{}/revoke", tok["id"].as_str().unwrap());
+            assert_eq!(env.call("POST", &path, t, None).await.0, StatusCode::OK);
+        }
+        let (s, late) = env.call("POST", &format!("{members}/vic@acme.test/invitations"), t, None).await;
+        assert_eq!(s, StatusCode::CREATED, "{late}");
+        sqlx::query("UPDATE member_invitations SET expires_at = $1 WHERE id = $2")
+            .bind(now_s())
+            .bind(late["id"].as_str().unwrap())
+            .execute(&env.db().pool)
+            .await
+            .unwrap();
+        let (s, _) = redeem_from(late["code"].as_str().unwrap().to_owned(), "192.0.2.41:1".parse().unwrap()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        // The audit: the admin invited, the member redeemed (with the new token's id and the address).
+        let (_, audit) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit"), t, None).await;
+        let items = audit["items"].as_array().unwrap();
+        let redeemed =
+            items.iter().find(|i| i["action"] == "member.invitation_redeem" && i["target"] == "bob@acme.test").unwrap();
+        assert_eq!(redeemed["actor"], "bob@acme.test");
+        assert_eq!(redeemed["token_id"], got["id"]);
+        assert_eq!(redeemed["address"], "192.0.2.40");
+        assert!(!audit.to_string().contains(inv["code"].as_str().unwrap()), "never the code");
         env.finish().await;
     }
 }

@@ -71,13 +71,15 @@ async fn a_delta_carries_exactly_what_changed_with_its_version() {
         assert_eq!(env.call("POST", &format!("{}/{b_id}/revoke", creds()), t, None).await.0, StatusCode::OK);
         assert_eq!(env.call("DELETE", &format!("{}/{b_id}", creds()), t, None).await.0, StatusCode::OK);
         let v_delete = version(&env).await;
-        env.member_with_token("carl@acme.test", "creator").await;
+        let carl = env.member_with_token("carl@acme.test", "creator").await;
         let member = format!("/api/v1/orgs/{ORG}/members/carl@acme.test");
         let (s, _) = env.call("PATCH", &member, t, Some(&json!({"account_type": "viewer"}))).await;
         assert_eq!(s, StatusCode::OK);
         // Nothing the edges see: no version, nothing logged.
         let v1 = version(&env).await;
-        env.call("POST", &format!("/api/v1/orgs/{ORG}/members/carl@acme.test/tokens"), t, None).await;
+        let (s, _) =
+            env.call("POST", &format!("/api/v1/orgs/{ORG}/members/carl@acme.test/tokens"), Some(&carl), None).await;
+        assert_eq!(s, StatusCode::CREATED);
         assert_eq!(version(&env).await, v1, "issuing a token changes nothing the edges see");
         assert_eq!(v1, v0 + 4);
 

@@ -26,6 +26,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/orgs/{org}/members/{email}/tokens"),
     ("get", "/api/v1/orgs/{org}/members/{email}/tokens"),
     ("post", "/api/v1/orgs/{org}/members/{email}/tokens/{token_id}/revoke"),
+    ("post", "/api/v1/orgs/{org}/members/{email}/invitations"),
+    ("post", "/api/v1/invitations/redeem"),
     ("post", "/api/v1/orgs/{org}/members/{email}/deactivate"),
     ("post", "/api/v1/orgs/{org}/credentials"),
     ("get", "/api/v1/orgs/{org}/credentials"),
@@ -40,6 +42,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/orgs/{org}/settings"),
     ("patch", "/api/v1/orgs/{org}/settings"),
     ("get", "/api/v1/edges"),
+    ("get", "/api/v1/orgs/{org}/edges"),
     ("get", "/api/v1/me"),
 ];
 
@@ -198,24 +201,57 @@ async fn metrics_count_requests_by_route_template() {
     }
 }
 
+/// Issue 14, item 6: every edge's detail (URL, key ids, errors, counters)
+/// is for platform operators, the admins of an org in
+/// EMBEDGATE_OPERATOR_ORGS; any other member, of any org, gets 403 and reads
+/// only their org's view, which names no edge. (On the old code any member
+/// of any org read every edge's URL and detail.)
 #[tokio::test]
-async fn edges_are_listed_to_any_member() {
+async fn edge_detail_is_for_operators_and_each_org_sees_its_own() {
     let backend = &backends()[0];
-    let mut env = Env::new(backend).await;
-    env.state.push.edges = vec!["http://127.0.0.1:1".into()];
-    env.state.edges = std::sync::Arc::new(embedgate_admin::server::push::EdgeBoard::new(&env.state.push.edges));
-    env.app = embedgate_admin::server::app(env.state.clone());
+    let env = Env::with_state(backend, 20, |state| {
+        state.push.edges = vec!["http://127.0.0.1:1".into(), "http://127.0.0.1:2".into()];
+        state.edges = std::sync::Arc::new(embedgate_admin::server::push::EdgeBoard::new(&state.push.edges));
+        state.operator_orgs = std::sync::Arc::new([ORG.to_owned()].into());
+    })
+    .await;
     let (s, body) = env.call("GET", "/api/v1/edges", None, None).await;
     assert_eq!((s, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    // The operator org's admin: every edge in detail.
+    let (s, body) = env.call("GET", "/api/v1/edges", Some(&env.admin_token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["edges"][0]["url"], "http://127.0.0.1:1");
+    assert_eq!(body["edges"][0]["state"], "unknown", "never reached: {body}");
+    assert_eq!(body["edges"][0]["applied_version"], Value::Null);
+    assert!(body["state_version"].as_u64().is_some());
+    // A viewer of the operator org, and the admin of another org: 403.
     let viewer = env.member_with_token("viewer@example.com", "viewer").await;
-    for token in [env.admin_token.as_str(), viewer.as_str()] {
+    let tenant = embedgate_admin::server::init_org(env.db(), env.keys(), "globex", "boss@globex.test")
+        .await
+        .unwrap()
+        .unwrap()
+        .to_string();
+    for token in [viewer.as_str(), tenant.as_str()] {
         let (s, body) = env.call("GET", "/api/v1/edges", Some(token), None).await;
-        assert_eq!(s, StatusCode::OK);
-        assert_eq!(body["edges"][0]["url"], "http://127.0.0.1:1");
-        assert_eq!(body["edges"][0]["state"], "unknown", "never reached: {body}");
-        assert_eq!(body["edges"][0]["applied_version"], Value::Null);
-        assert!(body["state_version"].as_u64().is_some());
+        assert_eq!((s, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("operator_only")), "{body}");
+        assert!(!body.to_string().contains("127.0.0.1"));
     }
+    // Each org's members see whether each edge has their org's latest
+    // change, and nothing that names or opens an edge.
+    for (org, token) in [(ORG, viewer.as_str()), ("globex", tenant.as_str())] {
+        let (s, body) = env.call("GET", &format!("/api/v1/orgs/{org}/edges"), Some(token), None).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert!(body["org_version"].as_u64().unwrap() > 0, "{body}");
+        let edges = body["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 2);
+        assert_eq!((edges[0]["edge"].as_str(), edges[1]["edge"].as_str()), (Some("edge-1"), Some("edge-2")));
+        assert_eq!((edges[0]["state"].as_str(), edges[0]["has_latest"].as_bool()), (Some("unknown"), Some(false)));
+        let text = body.to_string();
+        assert!(!text.contains("127.0.0.1") && !text.contains("edge_key") && !text.contains("last_error"), "{text}");
+    }
+    // Another org's view is 404 (its existence is not revealed).
+    let (s, _) = env.call("GET", &format!("/api/v1/orgs/{ORG}/edges"), Some(&tenant), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     env.finish().await;
 }
 
@@ -313,6 +349,9 @@ async fn openapi_documents_every_route() {
         let (s, body) = env.call(&method.to_uppercase(), &path, None, None).await;
         if route.starts_with("/api/v1/orgs/") || ["/api/v1/edges", "/api/v1/me"].contains(route) {
             assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {route}: {body}");
+        } else if *route == "/api/v1/invitations/redeem" {
+            // No bearer token (the code is the credential): without a body, 422 naming `code`.
+            assert_eq!((s, body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("code")), "{body}");
         } else {
             assert_eq!(s, StatusCode::OK, "{method} {route}");
         }

@@ -78,7 +78,10 @@ async fn call(
 #[tokio::test]
 async fn every_answer_of_a_whole_scenario_matches_its_published_schema() {
     for backend in backends() {
-        let env = Env::new(&backend).await;
+        let env = Env::with_state(&backend, 20, |state| {
+            state.operator_orgs = std::sync::Arc::new([ORG.to_owned()].into());
+        })
+        .await;
         let (status, doc) = env.call("GET", "/api/v1/openapi.json", None, None).await;
         assert_eq!(status, StatusCode::OK);
         let mut c = Checker { doc, seen: BTreeSet::new() };
@@ -91,6 +94,7 @@ async fn every_answer_of_a_whole_scenario_matches_its_published_schema() {
         let (_, me) = call(&env, &mut c, t, ("GET", "/api/v1/me", "/api/v1/me"), None).await;
         assert_eq!((me["org"].as_str(), me["email"].as_str()), (Some(ORG), Some(ADMIN)));
         call(&env, &mut c, t, ("GET", "/api/v1/edges", "/api/v1/edges"), None).await;
+        call(&env, &mut c, t, ("GET", "/api/v1/orgs/{org}/edges", &org("/edges")), None).await;
         call(&env, &mut c, None, ("GET", "/api/v1/me", "/api/v1/me"), None).await;
 
         // Members and their tokens.
@@ -127,14 +131,32 @@ async fn every_answer_of_a_whole_scenario_matches_its_published_schema() {
         )
         .await;
         assert_eq!(s, StatusCode::OK);
+        // Bob's first token: an invitation he redeems (an admin cannot issue one for him).
+        let invitations = format!("{bob}/invitations");
+        let invite = ("POST", "/api/v1/orgs/{org}/members/{email}/invitations", invitations.as_str());
+        let (s, older) = call(&env, &mut c, t, invite, None).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, inv) = call(&env, &mut c, t, invite, None).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let redeem = ("POST", "/api/v1/invitations/redeem", "/api/v1/invitations/redeem");
+        let (s, _) = call(&env, &mut c, None, redeem, Some(json!({"code": older["code"]}))).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "a newer invitation voids the older");
+        let (s, first) =
+            call(&env, &mut c, None, redeem, Some(json!({"code": inv["code"], "expires_in_s": 3600}))).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let bob_first = first["token"].as_str().unwrap().to_owned();
+        let (s, _) = call(&env, &mut c, t, invite, None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "member_has_token");
         let tokens = format!("{bob}/tokens");
-        let (s, issued) =
-            call(&env, &mut c, t, ("POST", "/api/v1/orgs/{org}/members/{email}/tokens", &tokens), None).await;
+        let issue = ("POST", "/api/v1/orgs/{org}/members/{email}/tokens", tokens.as_str());
+        let (s, _) = call(&env, &mut c, t, issue, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "own_tokens_only");
+        let (s, issued) = call(&env, &mut c, Some(&bob_first), issue, None).await;
         assert_eq!(s, StatusCode::CREATED);
         let bob_token = issued["token"].as_str().unwrap().to_owned();
         let (_, list) =
             call(&env, &mut c, t, ("GET", "/api/v1/orgs/{org}/members/{email}/tokens", &tokens), None).await;
-        assert_eq!(list["tokens"].as_array().unwrap().len(), 1);
+        assert_eq!(list["tokens"].as_array().unwrap().len(), 2);
         assert!(!list.to_string().contains(&bob_token), "a listed token never shows the token");
         let revoke = format!("{tokens}/{}/revoke", issued["id"].as_str().unwrap());
         let route = "/api/v1/orgs/{org}/members/{email}/tokens/{token_id}/revoke";

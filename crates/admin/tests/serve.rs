@@ -136,6 +136,10 @@ fn cli_flow(dir: &std::path::Path, url: &str) -> (Vec<String>, String) {
     assert_eq!(init["admin_email"], "admin@acme.test");
     let token = init["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("egt_") && token.len() == 68);
+    // The first admin's token expires (30 days by default; issue 14).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let expires_at = init["expires_at"].as_u64().unwrap();
+    assert!(expires_at.abs_diff(now + 30 * 86_400) < 60, "{init}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -306,5 +310,25 @@ fn serve_refuses_plain_http_edges_off_loopback() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{edge}: {stderr}");
         assert!(stderr.contains("must be an https:// URL"), "{edge}: {stderr}");
+    }
+}
+
+/// Issue 14: token lifetimes out of bounds, a default above the maximum,
+/// and trusted proxies that are not addresses are refused at start.
+#[test]
+fn serve_refuses_bad_token_lifetimes_and_proxies() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let url = embedgate_admin::store::default_sqlite_url(&data);
+    for (var, value, says) in [
+        ("EMBEDGATE_TOKEN_DEFAULT_TTL", "100d", "must not exceed the maximum"),
+        ("EMBEDGATE_TOKEN_MAX_TTL", "400d", "from 60 s to 365 days"),
+        ("EMBEDGATE_TOKEN_DEFAULT_TTL", "10s", "from 60 s to 365 days"),
+        ("EMBEDGATE_TRUSTED_PROXIES", "10.0.0.0/8,proxy.example", "not an IP address or CIDR block"),
+    ] {
+        let out = embedgate(&data, &url).args(["serve", "--listen", "127.0.0.1:0"]).env(var, value).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}: {stderr}");
+        assert!(stderr.contains(says), "{var}={value}: {stderr}");
     }
 }

@@ -136,6 +136,26 @@ fn write_private(path: &Path, contents: &str) -> Result<(), UsageError> {
     file.write_all(contents.as_bytes()).and_then(|()| file.sync_all()).map_err(err)
 }
 
+/// How long member API tokens live (shared by `init`, for the first
+/// admin's token, and `serve`).
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// How long a new member API token lives unless its issuer asks otherwise (60s to 365d).
+    #[arg(long, env = "EMBEDGATE_TOKEN_DEFAULT_TTL", default_value = "30d", value_parser = super::duration::parse_seconds)]
+    token_default_ttl: i64,
+    /// The longest lifetime a member API token may be given (60s to 365d, at least the default).
+    #[arg(long, env = "EMBEDGATE_TOKEN_MAX_TTL", default_value = "90d", value_parser = super::duration::parse_seconds)]
+    token_max_ttl: i64,
+}
+
+impl TokenArgs {
+    /// The policy, checked.
+    pub fn policy(&self) -> Result<server::TokenPolicy, UsageError> {
+        server::TokenPolicy::new(self.token_default_ttl, self.token_max_ttl)
+            .map_err(|e| UsageError::new(format!("EMBEDGATE_TOKEN_DEFAULT_TTL / EMBEDGATE_TOKEN_MAX_TTL: {e}")))
+    }
+}
+
 /// Arguments of `embedgate init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -145,6 +165,8 @@ pub struct InitArgs {
     /// The email of the org's first admin.
     #[arg(long)]
     admin_email: String,
+    #[command(flatten)]
+    tokens: TokenArgs,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -181,6 +203,18 @@ pub struct ServeArgs {
     /// reload) instead of the copy built into the binary.
     #[arg(long, env = "EMBEDGATE_WWW", value_name = "DIR")]
     www: Option<PathBuf>,
+    /// Comma-separated IP addresses or CIDR blocks of the reverse proxies in front of the admin (e.g.
+    /// 10.0.0.0/8,fd00::/8). Only a request whose TCP peer is one of them has its client address read
+    /// from X-Forwarded-For (the right-most entry that is not itself a trusted proxy); from any other
+    /// peer the header is ignored. Default: none (the peer is the client).
+    #[arg(long, env = "EMBEDGATE_TRUSTED_PROXIES", value_name = "LIST", default_value = "",
+          value_parser = trusted_proxies)]
+    trusted_proxies: server::TrustedProxies,
+    /// Comma-separated org slugs whose active admins are platform operators: they read every edge's
+    /// detail (GET /api/v1/edges: URLs, key ids, errors, counters). Default: none; every member reads
+    /// only their own org's view (GET /api/v1/orgs/{org}/edges).
+    #[arg(long, env = "EMBEDGATE_OPERATOR_ORGS", value_name = "ORGS", value_delimiter = ',')]
+    operator_orgs: Vec<String>,
     /// Serve the host-app demo's signing endpoints (`/demo/api/…`): development only, loopback only.
     #[arg(long, env = "EMBEDGATE_DEMO")]
     demo: bool,
@@ -191,7 +225,14 @@ pub struct ServeArgs {
     #[arg(long, env = "EMBEDGATE_DEMO_EDGE_URL", value_name = "URL", requires = "demo")]
     demo_edge_url: Option<String>,
     #[command(flatten)]
+    tokens: TokenArgs,
+    #[command(flatten)]
     store: StoreArgs,
+}
+
+/// `--trusted-proxies`: a comma-separated list of addresses and CIDR blocks.
+fn trusted_proxies(text: &str) -> Result<server::TrustedProxies, String> {
+    server::TrustedProxies::parse(text)
 }
 
 /// `--sync-page-bytes`: 4096 up to the page budget under the 1 MiB message cap.
@@ -256,17 +297,19 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
 
 /// Creates the org and its first admin, prints `{"org","admin_email","token"}`.
 pub fn run_init(args: &InitArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageError> {
+    let policy = args.tokens.policy()?;
     let masters = args.store.load_or_generate_master_keys()?;
     runtime()?.block_on(async {
         let (db, keys) = args.store.open(masters).await?;
-        let result = server::init_org(&db, &keys, &args.org, &args.admin_email).await;
+        let result = server::init_org_with_ttl(&db, &keys, &args.org, &args.admin_email, policy.default_ttl_s).await;
         db.pool.close().await;
         match result {
-            Ok(Some(token)) => {
+            Ok(Some((token, expires_at))) => {
                 let line = serde_json::json!({
                     "org": args.org,
                     "admin_email": args.admin_email.trim().to_lowercase(),
                     "token": token.as_str(),
+                    "expires_at": expires_at,
                 });
                 write_line(out, &line.to_string())?;
                 Ok(0)
@@ -283,6 +326,7 @@ pub fn run_init(args: &InitArgs, out: &mut dyn std::io::Write) -> Result<u8, Usa
 /// Runs the admin server until SIGINT or SIGTERM.
 pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
     init_tracing();
+    let token_policy = args.tokens.policy()?;
     let masters = args.store.load_master_keys()?;
     let sync_keys: Option<KeySet<SyncKey>> =
         args.sync_key.as_ref().map(|k| k.keys("EMBEDGATE_SYNC_KEY")).transpose()?;
@@ -338,6 +382,8 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
         let addr = listener.local_addr().map_err(|e| UsageError::new(e.to_string()))?;
         tracing::info!(%addr, "embedgate admin listening on http://{addr}");
         let mut state = AppState::new(db.clone(), keys.clone());
+        configure_access(args, &mut state);
+        state.tokens = token_policy;
         state.push = server::PushConfig {
             edges,
             sync_keys: sync_keys.map(std::sync::Arc::new),
@@ -379,6 +425,20 @@ pub fn run_serve(args: &ServeArgs) -> Result<u8, UsageError> {
         tracing::info!("stopped");
         Ok(0)
     })
+}
+
+/// Who the API believes and admits: the trusted proxies and the operator orgs.
+fn configure_access(args: &ServeArgs, state: &mut AppState) {
+    if !args.trusted_proxies.is_empty() {
+        tracing::info!(proxies = %args.trusted_proxies, "X-Forwarded-For is read from these peers only");
+    }
+    state.trusted_proxies = std::sync::Arc::new(args.trusted_proxies.clone());
+    let operators: std::collections::BTreeSet<String> =
+        args.operator_orgs.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
+    if !operators.is_empty() {
+        tracing::info!(orgs = ?operators, "the admins of these orgs read every edge's detail");
+    }
+    state.operator_orgs = std::sync::Arc::new(operators);
 }
 
 fn init_tracing() {

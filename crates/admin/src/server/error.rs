@@ -15,9 +15,10 @@ use crate::store::StoreError;
 /// secret, a token or the offending value.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// `unauthorized`, `too_many_attempts`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `unauthorized`, `token_expired`, `invitation_invalid`, `too_many_attempts`, `forbidden`, `own_tokens_only`, `operator_only`,
+    /// `not_found`, `method_not_allowed`,
     /// `malformed_json`, `malformed_query`, `payload_too_large`, `invalid_input`, `name_taken`, `member_exists`,
-    /// `already_revoked`, `credential_revoked`, `retire_first`, `no_previous`, `revoke_first`, `last_admin`
+    /// `already_revoked`, `credential_revoked`, `retire_first`, `no_previous`, `revoke_first`, `last_admin`, `member_has_token`
     /// or `internal`.
     #[schema(example = "invalid_input")]
     pub error: &'static str,
@@ -35,12 +36,32 @@ pub enum AppError {
     /// 401 `unauthorized`: no, unknown or revoked member token, or a deactivated member.
     #[error("a valid member token is required (Authorization: Bearer …)")]
     Unauthorized,
-    /// 429 `too_many_attempts`: too many failed authentications from this address.
-    #[error("too many failed authentication attempts; try again later")]
-    TooManyAttempts,
+    /// 401 `token_expired`: the member token is past its expiry; issue a new one.
+    #[error("the member token has expired; sign in with a current one")]
+    TokenExpired,
+    /// 429 `too_many_attempts`: a request without a valid token from an
+    /// address in back-off after many failed authentications (a valid token
+    /// is never refused for its address's failures).
+    #[error("too many failed authentication attempts from this address; retry after {retry_after_s} s")]
+    TooManyAttempts {
+        /// Seconds until the back-off ends (the `retry-after` header).
+        retry_after_s: u64,
+    },
     /// 403 `forbidden`: the member is authenticated but not allowed (only admins manage).
     #[error("only an admin of this org may do this")]
     Forbidden,
+    /// 403 `own_tokens_only`: member tokens are issued only to their own member.
+    #[error("a member API token is issued only to its own member: sign in as them, or give them an invitation")]
+    OwnTokensOnly,
+    /// 403 `operator_only`: every edge's detail is for platform operators.
+    #[error("every edge's detail is for platform operators (admins of an org in EMBEDGATE_OPERATOR_ORGS); read GET /api/v1/orgs/{{org}}/edges")]
+    OperatorOnly,
+    /// 401 `invitation_invalid`: no such invitation code, or it was used or has expired.
+    #[error("the invitation code is unknown, used or expired; ask an admin of the org for a new one")]
+    InvitationInvalid,
+    /// 409 `member_has_token`: an invitation is only for a member without a live token.
+    #[error("the member holds a live token; an invitation is only for a member without one (revoke theirs first)")]
+    MemberHasToken,
     /// 404 `not_found`: no such org (or not the token's org), member or credential.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -103,8 +124,13 @@ impl AppError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            Self::TokenExpired => (StatusCode::UNAUTHORIZED, "token_expired"),
+            Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::OwnTokensOnly => (StatusCode::FORBIDDEN, "own_tokens_only"),
+            Self::OperatorOnly => (StatusCode::FORBIDDEN, "operator_only"),
+            Self::InvitationInvalid => (StatusCode::UNAUTHORIZED, "invitation_invalid"),
+            Self::MemberHasToken => (StatusCode::CONFLICT, "member_has_token"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::MalformedJson => (StatusCode::BAD_REQUEST, "malformed_json"),
@@ -149,6 +175,7 @@ impl From<StoreError> for AppError {
             StoreError::NoPrevious => Self::NoPrevious,
             StoreError::RevokeFirst => Self::RevokeFirst,
             StoreError::LastAdmin => Self::LastAdmin,
+            StoreError::MemberHasToken => Self::MemberHasToken,
             other => Self::Internal(other.to_string()),
         }
     }
@@ -165,6 +192,10 @@ impl IntoResponse for AppError {
             }
             _ => None,
         };
-        (status, Json(ErrorBody { error, message: self.to_string(), field })).into_response()
+        let mut response = (status, Json(ErrorBody { error, message: self.to_string(), field })).into_response();
+        if let Self::TooManyAttempts { retry_after_s } = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after_s.into());
+        }
+        response
     }
 }

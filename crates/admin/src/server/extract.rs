@@ -52,6 +52,41 @@ impl<S: Send + Sync, T: Body> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// An optional JSON object body: `None` for an empty body sent without a
+/// `Content-Type`; otherwise as [`ApiJson`] reads it (400 `malformed_json`,
+/// 413), and 422 `body` when it is not an object. The handler checks the
+/// fields (bodies that are not one of core's types).
+#[derive(Debug)]
+pub struct MaybeJson(pub Option<serde_json::Map<String, serde_json::Value>>);
+
+impl<S: Send + Sync> FromRequest<S> for MaybeJson {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::PayloadTooLarge
+                } else {
+                    AppError::MalformedJson
+                }
+            })?;
+            return if bytes.is_empty() { Ok(Self(None)) } else { Err(AppError::MalformedJson) };
+        }
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await.map_err(|e| {
+            if JsonRejection::status(&e) == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge
+            } else {
+                AppError::MalformedJson
+            }
+        })?;
+        match value {
+            serde_json::Value::Object(map) => Ok(Self(Some(map))),
+            _ => Err(AppError::invalid("body", "body must be a JSON object")),
+        }
+    }
+}
+
 /// The query parameters (a query string that does not decode is 400
 /// `malformed_query`), read by name with their rule.
 #[derive(Debug)]

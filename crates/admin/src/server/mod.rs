@@ -6,7 +6,16 @@
 //!
 //! Decisions where the design is silent:
 //! - Member tokens are `egt_` + 64 lower-case hex characters (256 random
-//!   bits), shown once, stored as SHA-256 hex.
+//!   bits), shown once, stored as SHA-256 hex. They expire ([`TokenPolicy`]:
+//!   30 days by default, 90 at most; 401 `token_expired`) and are issued only
+//!   to their own member (403 `own_tokens_only`, admins included); a member
+//!   without a live token gets in through an admin's one-time invitation
+//!   (`egi_…`, 72 h) that they redeem for a token of their own. Tokens from
+//!   before the expiry migration got 90 days from the upgrade.
+//! - `GET /api/v1/edges` (every edge's detail) is for platform operators only,
+//!   the active admins of an org in `EMBEDGATE_OPERATOR_ORGS` (403
+//!   `operator_only`); any member reads `GET …/orgs/{org}/edges` (whether each
+//!   edge has the org's latest change, no URL, key or error).
 //! - Every `/api/v1/orgs/{org}/…` endpoint needs an active member of that
 //!   org ([`OrgMember`]). The three reads the Developer Access console shows
 //!   every member (`GET …/credentials`, `GET …/credentials/{client_id}`,
@@ -48,14 +57,21 @@
 //!   a body over 2 MiB 413 `payload_too_large`; a path segment that is not
 //!   UTF-8, or a malformed client ID / email / token ID in the path, 404.
 //! - Failed authentications (absent, malformed, unknown or revoked token) are
-//!   counted per client IP; past the limit (20 a minute) every request from
-//!   that IP gets 429 `too_many_attempts` until the minute is over, even with
-//!   a good token. Without `ConnectInfo` all callers share one bucket.
+//!   counted per client address ([`limiter`]; IPv6 per /64): after 20, the
+//!   address is in exponential back-off (1 s doubling to 5 min, forgotten
+//!   after 15 quiet minutes) and a request from it *without a valid token* is
+//!   429 `too_many_attempts` with `retry-after`. The token is checked first:
+//!   a valid token is never refused for its address's failures (behind a
+//!   shared proxy, one attacker must not lock every admin out). The client
+//!   address is the TCP peer, or `X-Forwarded-For`'s right-most untrusted
+//!   entry when the peer is in `EMBEDGATE_TRUSTED_PROXIES` ([`client`]).
+//!   Without `ConnectInfo` all callers share one bucket.
 //! - The database records a one-way check value of the master key; `init` and
 //!   `serve` refuse to run with another key.
 //! - `/metrics`, `/healthz` and `/api/v1/openapi.json` need no token (they
 //!   carry no secret and no per-org data: credential counts are over all
-//!   orgs). Request metrics are labelled by the matched route *template*
+//!   orgs). `/metrics`' per-edge series name the edge URLs (operator data):
+//!   it belongs on the operator's network, not behind the public proxy. Request metrics are labelled by the matched route *template*
 //!   (`/api/v1/orgs/{org}/credentials`), never the raw path, and `unmatched`
 //!   for the fallback, so label cardinality stays bounded; methods outside the
 //!   standard set are `other`.
@@ -67,9 +83,11 @@
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod demo;
 mod error;
 pub mod extract;
+pub mod limiter;
 pub mod metrics;
 pub mod push;
 pub mod web;
@@ -80,14 +98,16 @@ use embedgate_core::rules::Email;
 use embedgate_core::OrgSlug;
 
 pub use api::app;
-pub use auth::{FailureLimiter, Member, OrgAdmin, OrgMember};
+pub use auth::{Caller, Member, OrgAdmin, OrgMember, TokenPolicy};
+pub use client::{ClientAddr, TrustedProxies};
 pub use error::{AppError, ErrorBody};
+pub use limiter::{FailureLimiter, LimiterConfig};
 pub use push::PushConfig;
 
 use crate::store::keys::Keys;
 use crate::store::{Event, Store, StoreError};
 
-/// Failed authentications allowed per client address per minute by default.
+/// Failed authentications an address may make before its back-off starts, by default.
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
 
 /// What every request handler shares.
@@ -100,6 +120,12 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// The failed-authentication limiter.
     pub limiter: Arc<FailureLimiter>,
+    /// Whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: Arc<TrustedProxies>,
+    /// How long member tokens live.
+    pub tokens: TokenPolicy,
+    /// The orgs whose active admins are platform operators (every edge's detail).
+    pub operator_orgs: Arc<std::collections::BTreeSet<String>>,
     /// Where and how to push state to the edges (architecture.md §6).
     pub push: PushConfig,
     /// What the admin knows of every edge (`GET /api/v1/edges`, `/metrics`).
@@ -118,12 +144,16 @@ impl AppState {
         Self::with_auth_limit(store, keys, DEFAULT_AUTH_FAILURES_PER_MINUTE)
     }
 
-    /// A state allowing `failures_per_minute` failed authentications per address.
-    pub fn with_auth_limit(store: Store, keys: Arc<Keys>, failures_per_minute: u32) -> Self {
+    /// A state whose limiter gives each address `free_failures` failed
+    /// authentications before its back-off starts.
+    pub fn with_auth_limit(store: Store, keys: Arc<Keys>, free_failures: u32) -> Self {
         Self {
             store,
             keys,
-            limiter: Arc::new(FailureLimiter::new(failures_per_minute)),
+            limiter: Arc::new(FailureLimiter::new(LimiterConfig::with_free(free_failures))),
+            trusted_proxies: Arc::new(TrustedProxies::default()),
+            tokens: TokenPolicy::default(),
+            operator_orgs: Arc::new(std::collections::BTreeSet::new()),
             push: PushConfig::default(),
             edges: Arc::new(push::EdgeBoard::default()),
             metrics: Arc::new(metrics::Metrics::default()),
@@ -141,13 +171,26 @@ pub fn now() -> i64 {
 }
 
 /// Creates `org` with its first admin and returns that admin's token (shown
-/// once), or `None` when the org already exists. `embedgate init` runs it.
+/// once, living the default token lifetime), or `None` when the org already exists.
 pub async fn init_org(
     store: &Store,
     keys: &Keys,
     org: &str,
     admin_email: &str,
 ) -> Result<Option<zeroize::Zeroizing<String>>, AppError> {
+    Ok(init_org_with_ttl(store, keys, org, admin_email, TokenPolicy::default().default_ttl_s).await?.map(|(t, _)| t))
+}
+
+/// Creates `org` with its first admin and returns that admin's token (shown
+/// once, living `token_ttl_s`) and its expiry, or `None` when the org
+/// already exists. `embedgate init` runs it.
+pub async fn init_org_with_ttl(
+    store: &Store,
+    keys: &Keys,
+    org: &str,
+    admin_email: &str,
+    token_ttl_s: i64,
+) -> Result<Option<(zeroize::Zeroizing<String>, i64)>, AppError> {
     let org: OrgSlug =
         org.parse().map_err(|_| AppError::invalid("org", "an org slug is 1 to 63 characters of a-z, 0-9 and '-'"))?;
     let admin = Email::parse(admin_email)
@@ -155,10 +198,12 @@ pub async fn init_org(
     let (token, hash) = auth::new_member_token()?;
     let token_id = auth::random_id()?;
     let mut change = store.change(org.as_str(), "embedgate-init").await?;
-    match change.create_org(keys, &admin, &token_id, &hash, now()).await {
+    let at = now();
+    let stored = crate::store::tokens::NewToken { id: &token_id, hash: &hash, expires_at: at + token_ttl_s };
+    match change.create_org(keys, &admin, &stored, at).await {
         Err(StoreError::OrgExists) => return Ok(None),
         other => other?,
     }
     change.commit(Event::OrgCreated { admin }).await?;
-    Ok(Some(token))
+    Ok(Some((token, at + token_ttl_s)))
 }

@@ -52,6 +52,22 @@ pub enum Event {
         /// The token's ID.
         token_id: String,
     },
+    /// `member.invite`: an admin gave a member a one-time invitation code.
+    MemberInvited {
+        /// The member.
+        email: Email,
+        /// The invitation's ID (never the code).
+        invitation_id: String,
+    },
+    /// `member.invitation_redeem`: the member exchanged the code for a token of their own.
+    InvitationRedeemed {
+        /// The member.
+        email: Email,
+        /// The invitation's ID.
+        invitation_id: String,
+        /// The new token's ID.
+        token_id: String,
+    },
     /// `credential.create`.
     CredentialCreated {
         /// The new credential.
@@ -140,6 +156,8 @@ impl Event {
             Self::MemberDeactivated { .. } => "member.deactivate",
             Self::TokenIssued { .. } => "member.token_issue",
             Self::TokenRevoked { .. } => "member.token_revoke",
+            Self::MemberInvited { .. } => "member.invite",
+            Self::InvitationRedeemed { .. } => "member.invitation_redeem",
             Self::CredentialCreated { .. } => "credential.create",
             Self::CredentialUpdated { .. } => "credential.update",
             Self::CredentialRevoked { .. } => "credential.revoke",
@@ -167,7 +185,9 @@ impl Event {
             | Self::MemberTypeChanged { email, .. }
             | Self::MemberDeactivated { email }
             | Self::TokenIssued { email, .. }
-            | Self::TokenRevoked { email, .. } => email.as_str(),
+            | Self::TokenRevoked { email, .. }
+            | Self::MemberInvited { email, .. }
+            | Self::InvitationRedeemed { email, .. } => email.as_str(),
             Self::CredentialCreated { client_id, .. }
             | Self::CredentialUpdated { client_id, .. }
             | Self::CredentialRevoked { client_id }
@@ -184,6 +204,10 @@ impl Event {
             Self::MemberCreated { account_type, .. } => json!({ "account_type": account_type }),
             Self::MemberTypeChanged { from, to, .. } => json!({ "account_type": { "from": from, "to": to } }),
             Self::TokenIssued { token_id, .. } | Self::TokenRevoked { token_id, .. } => json!({ "token_id": token_id }),
+            Self::MemberInvited { invitation_id, .. } => json!({ "invitation_id": invitation_id }),
+            Self::InvitationRedeemed { invitation_id, token_id, .. } => {
+                json!({ "invitation_id": invitation_id, "token_id": token_id })
+            }
             Self::CredentialCreated { name, owner, privileges, .. } => {
                 json!({ "name": name, "owner": owner, "privileges": privileges })
             }
@@ -206,19 +230,24 @@ impl Event {
 pub(super) async fn insert(
     conn: &mut AnyConnection,
     org: &str,
-    actor: &str,
+    (actor, origin): (&str, Option<&super::Origin>),
     event: &Event,
     at: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO audit (org, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(org)
-        .bind(at)
-        .bind(actor)
-        .bind(event.action())
-        .bind(event.target(org))
-        .bind(event.detail().to_string())
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO audit (org, at, actor, action, target, detail, token_id, address) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(org)
+    .bind(at)
+    .bind(actor)
+    .bind(event.action())
+    .bind(event.target(org))
+    .bind(event.detail().to_string())
+    .bind(origin.map(|o| o.token_id.as_str()))
+    .bind(origin.map(|o| o.address.as_str()))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -237,12 +266,17 @@ pub struct Entry {
     pub target: String,
     /// Its details.
     pub detail: Value,
+    /// The ID of the member token that made it (null: the command line, or before issue 14).
+    pub token_id: Option<String>,
+    /// The client address it came from (null as `token_id`).
+    pub address: Option<String>,
 }
 
 /// The org's entries with an ID below `before`, newest first, at most `limit`.
 pub async fn page(conn: &mut AnyConnection, org: &str, before: i64, limit: i64) -> Result<Vec<Entry>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, at, actor, action, target, detail FROM audit WHERE org = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        "SELECT id, at, actor, action, target, detail, token_id, address FROM audit \
+         WHERE org = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
     )
     .bind(org)
     .bind(before)
@@ -259,6 +293,8 @@ pub async fn page(conn: &mut AnyConnection, org: &str, before: i64, limit: i64) 
                 action: row.try_get("action")?,
                 target: row.try_get("target")?,
                 detail: super::stored("audit.detail", serde_json::from_str(&detail))?,
+                token_id: row.try_get("token_id")?,
+                address: row.try_get("address")?,
             })
         })
         .collect()

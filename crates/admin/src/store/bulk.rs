@@ -45,8 +45,9 @@ pub async fn load(
         let admin = Email::parse(&format!("admin@{org}.test")).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut change = store.change(&org, "embedgate-bench-load").await?;
         let token_id = ClientId::generate().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        // The admin's token hash is random: nobody holds the token.
-        change.create_org(keys, &admin, token_id.as_str(), token_id.as_str(), at).await?;
+        // The admin's token hash is random (nobody holds the token), and it has expired.
+        let token = super::tokens::NewToken { id: token_id.as_str(), hash: token_id.as_str(), expires_at: at };
+        change.create_org(keys, &admin, &token, at).await?;
         change.bulk_credentials(&admin, per_org, at).await?;
         let committed = change.commit(Event::BulkLoaded { count: per_org }).await?;
         loaded.orgs += 1;

@@ -43,6 +43,15 @@ pub(crate) const KIND_CREDENTIAL: &str = "credential";
 /// See [`KIND_ORG`].
 pub(crate) const KIND_OWNER: &str = "owner";
 
+/// Where an API change came from: the member token's ID and the client address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The ID of the member token used (never the token).
+    pub token_id: String,
+    /// The client address (after the trusted-proxy rule).
+    pub address: String,
+}
+
 /// A write transaction in progress (see [`Store::change`]).
 #[derive(Debug)]
 pub struct Change {
@@ -52,6 +61,7 @@ pub struct Change {
     committed: Arc<watch::Sender<i64>>,
     org: String,
     actor: String,
+    origin: Option<Origin>,
     touched: BTreeSet<Touched>,
     version_to: Option<i64>,
     /// Audit entries of other orgs a batch writes ([`Change::commit_batch`]).
@@ -66,7 +76,12 @@ pub struct Committed {
 }
 
 impl Change {
-    pub(super) async fn begin(store: &Store, org: &str, actor: &str) -> Result<Self, StoreError> {
+    pub(super) async fn begin(
+        store: &Store,
+        org: &str,
+        actor: &str,
+        origin: Option<Origin>,
+    ) -> Result<Self, StoreError> {
         let (tx, gate) = match store.backend {
             Backend::Sqlite => {
                 let gate = store.write_gate.clone().lock_owned().await;
@@ -84,6 +99,7 @@ impl Change {
             committed: store.committed.clone(),
             org: org.to_owned(),
             actor: actor.to_owned(),
+            origin,
             touched: BTreeSet::new(),
             version_to: None,
             batch: Vec::new(),
@@ -116,7 +132,7 @@ impl Change {
     /// the edge pushers only once the commit is durable.
     pub async fn commit(mut self, event: Event) -> Result<Committed, StoreError> {
         let at = now();
-        audit::insert(&mut self.tx, &self.org, &self.actor, &event, at).await?;
+        audit::insert(&mut self.tx, &self.org, (&self.actor, self.origin.as_ref()), &event, at).await?;
         let version = if self.touched.is_empty() {
             None
         } else {
@@ -195,7 +211,7 @@ impl Change {
         let at = now();
         let batch = std::mem::take(&mut self.batch);
         for (org, event) in &batch {
-            audit::insert(&mut self.tx, org, &self.actor, event, at).await?;
+            audit::insert(&mut self.tx, org, (&self.actor, self.origin.as_ref()), event, at).await?;
         }
         self.finish(None).await
     }

@@ -19,13 +19,14 @@ pub mod bulk;
 mod change;
 pub mod credentials;
 pub mod export;
+pub mod invitations;
 pub mod keys;
 pub mod members;
 pub mod orgs;
 pub mod tokens;
 
 pub use audit::Event;
-pub use change::{Change, Committed};
+pub use change::{Change, Committed, Origin};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -67,6 +68,9 @@ impl Backend {
                 (3, include_str!("../../migrations/sqlite/0003_credentials_page_index.sql")),
                 (4, include_str!("../../migrations/sqlite/0004_change_log.sql")),
                 (5, include_str!("../../migrations/sqlite/0005_org_keys.sql")),
+                (6, include_str!("../../migrations/sqlite/0006_token_expiry.sql")),
+                (7, include_str!("../../migrations/sqlite/0007_audit_origin.sql")),
+                (8, include_str!("../../migrations/sqlite/0008_invitations.sql")),
             ],
             Self::Postgres => &[
                 (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -74,6 +78,9 @@ impl Backend {
                 (3, include_str!("../../migrations/postgres/0003_credentials_page_index.sql")),
                 (4, include_str!("../../migrations/postgres/0004_change_log.sql")),
                 (5, include_str!("../../migrations/postgres/0005_org_keys.sql")),
+                (6, include_str!("../../migrations/postgres/0006_token_expiry.sql")),
+                (7, include_str!("../../migrations/postgres/0007_audit_origin.sql")),
+                (8, include_str!("../../migrations/postgres/0008_invitations.sql")),
             ],
         }
     }
@@ -160,6 +167,9 @@ pub enum StoreError {
     /// There is no previous secret to retire.
     #[error("the credential has no previous secret")]
     NoPrevious,
+    /// The member holds a live token: an invitation would let its holder act as them.
+    #[error("the member holds a live token; revoke it first or let them issue their own")]
+    MemberHasToken,
     /// The change would leave the org without an active admin.
     #[error("the org's last active admin cannot be deactivated or demoted")]
     LastAdmin,
@@ -282,7 +292,20 @@ impl Store {
     /// still covers other processes). On PostgreSQL the lock is the
     /// state-version row (`SELECT … FOR UPDATE`).
     pub async fn change(&self, org: &str, actor: &str) -> Result<Change, StoreError> {
-        Change::begin(self, org, actor).await
+        Change::begin(self, org, actor, None).await
+    }
+
+    /// A change with an explicit origin (a member redeeming an invitation:
+    /// the new token's ID and their address).
+    pub async fn change_from(&self, org: &str, actor: &str, origin: Origin) -> Result<Change, StoreError> {
+        Change::begin(self, org, actor, Some(origin)).await
+    }
+
+    /// A change made through the API by `caller`: its audit entry records
+    /// the member, the ID of the token they used and their client address.
+    pub async fn change_by(&self, org: &str, caller: &crate::server::Caller) -> Result<Change, StoreError> {
+        let origin = Origin { token_id: caller.token_id.clone(), address: caller.addr.to_string() };
+        Change::begin(self, org, caller.email.as_str(), Some(origin)).await
     }
 
     /// Hears of every committed change that bumped the state version in this
@@ -303,7 +326,7 @@ impl Store {
     pub async fn advance_version_past(&self, past: u64) -> Result<i64, StoreError> {
         let target =
             i64::try_from(past).map_err(|_| StoreError::Corrupt("edge version out of range".into()))?.saturating_add(1);
-        let mut change = Change::begin(self, "", "").await?;
+        let mut change = Change::begin(self, "", "", None).await?;
         change.advance_version_to(target).await?;
         change.commit_version_only().await
     }

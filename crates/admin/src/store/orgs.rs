@@ -12,14 +12,12 @@ use super::{is_unique_violation, stored, Change, StoreError};
 impl Change {
     /// Creates this change's org, with its own key material wrapped under
     /// the current master key, and `admin` as its first (active) admin
-    /// holding the token that hashes to `token_hash` ([`StoreError::OrgExists`]
-    /// if the org is there already).
+    /// holding `token` ([`StoreError::OrgExists`] if the org is there already).
     pub async fn create_org(
         &mut self,
         keys: &super::keys::Keys,
         admin: &Email,
-        token_id: &str,
-        token_hash: &str,
+        token: &super::tokens::NewToken<'_>,
         at: i64,
     ) -> Result<(), StoreError> {
         let org = self.org().to_owned();
@@ -44,13 +42,15 @@ impl Change {
         .execute(self.conn())
         .await?;
         sqlx::query(
-            "INSERT INTO member_tokens (id, org, email, token_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $3)",
+            "INSERT INTO member_tokens (id, org, email, token_hash, created_at, created_by, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $3, $6)",
         )
-        .bind(token_id)
+        .bind(token.id)
         .bind(&org)
         .bind(admin.as_str())
-        .bind(token_hash)
+        .bind(token.hash)
         .bind(at)
+        .bind(token.expires_at)
         .execute(self.conn())
         .await?;
         self.touch(Touched::Org);
@@ -119,4 +119,19 @@ impl Change {
         self.touch(Touched::Org);
         Ok(true)
     }
+}
+
+/// The state version of `org`'s latest change the edges see: the newest of
+/// its records' versions and its change-log rows (0 when none).
+pub async fn latest_version(conn: &mut sqlx::AnyConnection, org: &str) -> Result<u64, StoreError> {
+    let v: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(v) FROM (SELECT version AS v FROM orgs WHERE slug = $1 \
+         UNION ALL SELECT MAX(version) FROM credentials WHERE org = $1 \
+         UNION ALL SELECT MAX(version) FROM members WHERE org = $1 \
+         UNION ALL SELECT MAX(version) FROM changes WHERE org = $1) AS versions",
+    )
+    .bind(org)
+    .fetch_one(conn)
+    .await?;
+    Ok(v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
 }

@@ -21,6 +21,33 @@ pub struct TokenInfo {
     pub created_by: String,
     /// When it was revoked (Unix seconds).
     pub revoked_at: Option<i64>,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// A token about to be stored: its ID, its hash, its expiry (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    /// Its ID (32 hex characters).
+    pub id: &'a str,
+    /// Its SHA-256, hex.
+    pub hash: &'a str,
+    /// When it stops working.
+    pub expires_at: i64,
+}
+
+/// What a presented token turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Presented {
+    /// No token hashes to this.
+    Unknown,
+    /// A token of ours, but revoked, or its member deactivated.
+    Refused,
+    /// A token of ours, past its expiry.
+    Expired,
+    /// A live token of an active member (and the token's ID).
+    Valid(Member, String),
 }
 
 impl TokenInfo {
@@ -31,11 +58,12 @@ impl TokenInfo {
             created_at: row.try_get("created_at")?,
             created_by: row.try_get("created_by")?,
             revoked_at: row.try_get("revoked_at")?,
+            expires_at: row.try_get("expires_at")?,
         })
     }
 }
 
-const COLUMNS: &str = "id, email, created_at, created_by, revoked_at";
+const COLUMNS: &str = "id, email, created_at, created_by, revoked_at, expires_at";
 
 /// A member's tokens, newest first.
 pub async fn list(conn: &mut AnyConnection, org: &str, email: &Email) -> Result<Vec<TokenInfo>, StoreError> {
@@ -51,36 +79,48 @@ pub async fn list(conn: &mut AnyConnection, org: &str, email: &Email) -> Result<
     .collect()
 }
 
-/// The active member whose unrevoked token hashes to `hash`.
-pub async fn authenticate(conn: &mut AnyConnection, hash: &str) -> Result<Option<Member>, StoreError> {
-    sqlx::query(
-        "SELECT m.org, m.email, m.account_type, m.status, m.created_at, m.version FROM member_tokens t \
-         JOIN members m ON m.org = t.org AND m.email = t.email \
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND m.status = 'active'",
+/// What the token that hashes to `hash` is at `now`: valid only when it is
+/// unrevoked, unexpired and its member active.
+pub async fn authenticate(conn: &mut AnyConnection, hash: &str, now: i64) -> Result<Presented, StoreError> {
+    let Some(row) = sqlx::query(
+        "SELECT m.org, m.email, m.account_type, m.status, m.created_at, m.version, \
+         t.id AS token_id, t.revoked_at, t.expires_at \
+         FROM member_tokens t JOIN members m ON m.org = t.org AND m.email = t.email WHERE t.token_hash = $1",
     )
     .bind(hash)
     .fetch_optional(conn)
     .await?
-    .as_ref()
-    .map(Member::from_row)
-    .transpose()
+    else {
+        return Ok(Presented::Unknown);
+    };
+    let member = Member::from_row(&row)?;
+    let revoked: Option<i64> = row.try_get("revoked_at")?;
+    let expires_at: i64 = row.try_get("expires_at")?;
+    Ok(if revoked.is_some() || member.status != embedgate_core::rules::MemberStatus::Active {
+        Presented::Refused
+    } else if now >= expires_at {
+        Presented::Expired
+    } else {
+        Presented::Valid(member, row.try_get("token_id")?)
+    })
 }
 
 impl Change {
-    /// Stores a new token (its `hash`) for an active member of this change's
-    /// org, issued by this change's actor.
-    pub async fn issue_token(&mut self, email: &Email, id: &str, hash: &str, at: i64) -> Result<(), StoreError> {
+    /// Stores a new token for an active member of this change's org, issued
+    /// by this change's actor.
+    pub async fn issue_token(&mut self, email: &Email, token: &NewToken<'_>, at: i64) -> Result<(), StoreError> {
         let (org, actor) = (self.org().to_owned(), self.actor().to_owned());
         let inserted = sqlx::query(
-            "INSERT INTO member_tokens (id, org, email, token_hash, created_at, created_by) \
-             SELECT $1, org, email, $2, $3, $4 FROM members WHERE org = $5 AND email = $6 AND status = 'active'",
+            "INSERT INTO member_tokens (id, org, email, token_hash, created_at, created_by, expires_at) \
+             SELECT $1, org, email, $2, $3, $4, $7 FROM members WHERE org = $5 AND email = $6 AND status = 'active'",
         )
-        .bind(id)
-        .bind(hash)
+        .bind(token.id)
+        .bind(token.hash)
         .bind(at)
         .bind(&actor)
         .bind(&org)
         .bind(email.as_str())
+        .bind(token.expires_at)
         .execute(self.conn())
         .await?;
         if inserted.rows_affected() == 0 {

@@ -189,8 +189,15 @@ impl Env {
         Self::with_auth_limit(backend, server::DEFAULT_AUTH_FAILURES_PER_MINUTE).await
     }
 
-    /// A fresh environment allowing `limit` failed authentications per address per minute.
+    /// A fresh environment whose limiter gives each address `limit` failed
+    /// authentications before its back-off starts.
     pub async fn with_auth_limit(backend: &Backend, limit: u32) -> Self {
+        Self::with_state(backend, limit, |_| {}).await
+    }
+
+    /// A fresh environment with `limit` free failures per address and the
+    /// state adjusted by `adjust` before the app is built.
+    pub async fn with_state(backend: &Backend, limit: u32, adjust: impl FnOnce(&mut AppState)) -> Self {
         captured_logs();
         let dir = tempfile::TempDir::new().unwrap();
         let database = TestDatabase::create(backend, dir.path()).await;
@@ -200,7 +207,8 @@ impl Env {
         let keys = std::sync::Arc::new(Keys::new(embedgate_core::KeySet::single(master.clone())));
         embedgate_admin::store::keys::prepare(&db, &keys).await.unwrap();
         let token = server::init_org(&db, &keys, ORG, ADMIN).await.unwrap().unwrap();
-        let state = AppState::with_auth_limit(db, keys, limit);
+        let mut state = AppState::with_auth_limit(db, keys, limit);
+        adjust(&mut state);
         Self {
             app: server::app(state.clone()),
             state,
@@ -268,7 +276,25 @@ impl Env {
         body: Option<(&str, &str)>,
         from: Option<SocketAddr>,
     ) -> (StatusCode, Value) {
+        let (status, _, json) = self.call_with(method, path, token, body, from, &[]).await;
+        (status, json)
+    }
+
+    /// Sends a request with a raw body, from a client address, with extra
+    /// headers; returns status, headers and JSON body.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, &str)>,
+        from: Option<SocketAddr>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
         let mut req = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -285,12 +311,14 @@ impl Env {
         }
         let res = self.app.clone().oneshot(req).await.unwrap();
         let status = res.status();
+        let headers = res.headers().clone();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
-        (status, json)
+        (status, headers, json)
     }
 
-    /// Creates a member (as the admin) and issues a token for them.
+    /// Creates a member (as the admin), invites them, and redeems the
+    /// invitation as them: their first token (an admin cannot issue one).
     pub async fn member_with_token(&self, email: &str, account_type: &str) -> String {
         let (s, _) = self
             .call(
@@ -301,9 +329,18 @@ impl Env {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED);
-        let (s, body) = self
-            .call("POST", &format!("/api/v1/orgs/{ORG}/members/{email}/tokens"), Some(&self.admin_token), None)
+        self.invited_token(email).await
+    }
+
+    /// Invites an existing member (as the admin) and redeems it as them.
+    pub async fn invited_token(&self, email: &str) -> String {
+        let (s, invitation) = self
+            .call("POST", &format!("/api/v1/orgs/{ORG}/members/{email}/invitations"), Some(&self.admin_token), None)
             .await;
+        assert_eq!(s, StatusCode::CREATED, "{invitation}");
+        let code = invitation["code"].as_str().unwrap();
+        let (s, body) =
+            self.call("POST", "/api/v1/invitations/redeem", None, Some(&serde_json::json!({ "code": code }))).await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_owned()
     }

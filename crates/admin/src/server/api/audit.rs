@@ -26,11 +26,28 @@ pub struct AuditItem {
     /// Action-specific details (never a secret).
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
+    /// The ID of the member token that made the change (never the token); null for the command
+    /// line's changes (`embedgate init`, `rekey`, the upgrade) and entries from before it was recorded.
+    #[schema(required = true)]
+    pub token_id: Option<String>,
+    /// The client address the change came from (the TCP peer, or X-Forwarded-For's client behind
+    /// a trusted proxy); null as `token_id`.
+    #[schema(required = true)]
+    pub address: Option<String>,
 }
 
 impl From<Entry> for AuditItem {
     fn from(e: Entry) -> Self {
-        Self { id: e.id, at: e.at, actor: e.actor, action: e.action, target: e.target, detail: e.detail }
+        Self {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            detail: e.detail,
+            token_id: e.token_id,
+            address: e.address,
+        }
     }
 }
 

@@ -151,7 +151,7 @@ pub async fn create_credential(
     ApiJson(new): ApiJson<NewCredential>,
 ) -> Result<(StatusCode, Json<CredentialWithSecret>), AppError> {
     let client_id = ClientId::generate().map_err(|e| AppError::Internal(format!("random source: {e}")))?;
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     let credential = change.create_credential(&client_id, &new, now()).await?;
     let secret = change.current_secret(&state.keys, &credential).await?;
     let event = Event::CredentialCreated { client_id, name: new.name, owner: new.owner, privileges: new.privileges };
@@ -222,7 +222,7 @@ pub async fn update_credential(
     ApiJson(patch): ApiJson<CredentialPatch>,
 ) -> Result<Json<CredentialBody>, AppError> {
     let client_id = path_client_id(&client_id)?;
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     let (credential, fields) = change.update_credential(&client_id, &patch).await?;
     if !fields.is_empty() {
         change.commit(Event::CredentialUpdated { client_id, fields }).await?;
@@ -245,7 +245,7 @@ pub async fn revoke_credential(
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<CredentialBody>, AppError> {
     let client_id = path_client_id(&client_id)?;
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     let credential = change.revoke_credential(&client_id, now()).await?;
     change.commit(Event::CredentialRevoked { client_id }).await?;
     Ok(Json(credential.into()))
@@ -266,7 +266,7 @@ pub async fn rotate_credential(
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<CredentialWithSecret>, AppError> {
     let client_id = path_client_id(&client_id)?;
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     let credential = change.rotate_credential(&client_id).await?;
     let secret = change.current_secret(&state.keys, &credential).await?;
     change.commit(Event::CredentialRotated { client_id, generation: credential.current_generation }).await?;
@@ -288,7 +288,7 @@ pub async fn retire_previous(
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<CredentialBody>, AppError> {
     let client_id = path_client_id(&client_id)?;
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     let credential = change.retire_previous(&client_id).await?;
     change.commit(Event::PreviousSecretRetired { client_id }).await?;
     Ok(Json(credential.into()))
@@ -310,7 +310,7 @@ pub async fn delete_credential(
     Path((org, client_id)): Path<(String, String)>,
 ) -> Result<Json<CredentialBody>, AppError> {
     let client_id = path_client_id(&client_id)?;
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     let credential = change.delete_credential(&client_id).await?;
     change.commit(Event::CredentialDeleted { client_id, name: credential.name.clone() }).await?;
     Ok(Json(credential.into()))

@@ -1,11 +1,18 @@
-//! `GET /api/v1/edges`: what the admin knows of every edge it pushes to.
+//! What the admin knows of the edges it pushes to, scoped by who asks:
+//! `GET /api/v1/edges` (every edge in detail: URLs, key ids, errors,
+//! counters, regions) is for platform operators only, the active admins of
+//! an org in `EMBEDGATE_OPERATOR_ORGS`; `GET /api/v1/orgs/{org}/edges`
+//! tells any member of an org whether each edge has that org's latest
+//! change, and nothing about the edge's address, keys or errors.
 
 use axum::extract::State;
 use axum::Json;
+use embedgate_core::AccountType;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::super::auth::Member;
+use super::super::auth::{Caller, OrgMember};
+use super::super::extract::Path;
 use super::super::push::EdgeStatus;
 use super::super::{AppError, AppState, ErrorBody};
 
@@ -120,16 +127,80 @@ impl EdgeStatusBody {
     }
 }
 
-/// Every configured edge's applied version, lag and last contact. Any
-/// active member's token of any org may read it (it holds no org data).
+/// Whether `caller` is a platform operator: an active admin of an org named
+/// in `EMBEDGATE_OPERATOR_ORGS`.
+pub fn is_operator(state: &AppState, caller: &Caller) -> bool {
+    caller.account_type == AccountType::Admin && state.operator_orgs.contains(&caller.org)
+}
+
+/// Every configured edge's applied version, lag, last contact, URL, key
+/// ids, errors and counters: for platform operators only (the admins of an
+/// org in `EMBEDGATE_OPERATOR_ORGS`; 403 `operator_only` for anyone else,
+/// who reads `GET /api/v1/orgs/{org}/edges`).
 #[utoipa::path(get, path = "/api/v1/edges", tag = "operations",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every configured edge's applied version, lag and last contact.", body = EdgeList),
         (status = 401, description = "No valid member token.", body = ErrorBody),
+        (status = 403, description = "`operator_only`: not an admin of an operator org.", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address.", body = ErrorBody)))]
-pub async fn list_edges(_member: Member, State(state): State<AppState>) -> Result<Json<EdgeList>, AppError> {
+pub async fn list_edges(caller: Caller, State(state): State<AppState>) -> Result<Json<EdgeList>, AppError> {
+    if !is_operator(&state, &caller) {
+        return Err(AppError::OperatorOnly);
+    }
     let version = u64::try_from(state.store.state_version().await?).unwrap_or(0);
     let edges = state.edges.statuses().into_iter().map(|s| EdgeStatusBody::new(s, version)).collect();
     Ok(Json(EdgeList { state_version: version, edges }))
+}
+
+/// `GET /api/v1/orgs/{org}/edges`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgEdges {
+    /// The state version of the org's latest change (0: none since the change log began).
+    pub org_version: u64,
+    /// Every configured edge, in configuration order, without its address.
+    pub edges: Vec<OrgEdgeBody>,
+}
+
+/// One edge as an org sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgEdgeBody {
+    /// `edge-1`, `edge-2`, … in configuration order (never its URL).
+    pub edge: String,
+    /// `in_sync`, `behind`, `bootstrapping`, `failing`, `ahead`, `unreachable` or `unknown`.
+    pub state: &'static str,
+    /// Whether the edge has applied the org's latest change (a revocation, say).
+    pub has_latest: bool,
+    /// Seconds the edge has been behind a version the admin had (0 in sync).
+    pub lag_seconds: f64,
+}
+
+/// Whether each edge has the org's latest change: for any active member of
+/// the org (is my revocation live everywhere?). No edge URL, key id, error
+/// text or counter: those are the platform operator's (`GET /api/v1/edges`).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/edges", tag = "operations",
+    params(("org" = String, Path, description = "The org slug.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Each edge's state and whether it has the org's latest change.", body = OrgEdges)))]
+pub async fn org_edges(
+    _reader: OrgMember,
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+) -> Result<Json<OrgEdges>, AppError> {
+    let admin_version = u64::try_from(state.store.state_version().await?).unwrap_or(0);
+    let mut conn = state.store.pool.acquire().await?;
+    let org_version = crate::store::orgs::latest_version(&mut conn, &org).await?;
+    let edges = state
+        .edges
+        .statuses()
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| OrgEdgeBody {
+            edge: format!("edge-{}", i + 1),
+            state: s.state(admin_version),
+            has_latest: s.applied_version.is_some_and(|v| v >= org_version),
+            lag_seconds: s.lag_seconds(),
+        })
+        .collect();
+    Ok(Json(OrgEdges { org_version, edges }))
 }

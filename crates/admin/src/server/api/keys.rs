@@ -49,7 +49,7 @@ pub async fn rotate_org_key(
     if body.confirm != org {
         return Err(FieldError::new("confirm", RuleError::Confirm).into());
     }
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     let (epoch, rotated) = change.rotate_org_key(&state.keys).await?;
     change.commit(Event::OrgKeyRotated { epoch, credentials: rotated.len() }).await?;
     let mut credentials = Vec::new();

@@ -22,7 +22,7 @@ use super::super::ErrorBody;
     components(schemas(ErrorBody)),
     tags(
         (name = "operations", description = "Health, metrics, this document, the edges' status and whose token this is."),
-        (name = "members", description = "Members of an org and their API tokens (admins only; any member may list them)."),
+        (name = "members", description = "Members of an org, their API tokens (each issued only by its own member; they expire) and invitations (admins manage members; any member may list them)."),
         (name = "credentials", description = "Embed credentials (admins only; any member may list and view them); a secret is shown once."),
         (name = "audit", description = "The org's audit log (admins only)."),
     )
@@ -57,7 +57,7 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("egt_ member token")
-                    .description(Some("A member API token from `embedgate init` or `POST …/members/{email}/tokens`."))
+                    .description(Some("A member API token from `embedgate init`, `POST /api/v1/invitations/redeem` or `POST …/members/{email}/tokens` (your own)."))
                     .build(),
             ),
         );

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use embedgate_core::rules::OrgSettingsPatch;
 
-use super::super::auth::{Member, OrgAdmin, OrgMember};
+use super::super::auth::{Caller, OrgAdmin, OrgMember};
 use super::super::extract::{ApiJson, Path};
 use super::super::{AppError, AppState, ErrorBody};
 use crate::store::{orgs, Event};
@@ -48,8 +48,9 @@ pub struct Me {
         (status = 200, description = "The token's member and org.", body = Me),
         (status = 401, description = "No valid member token.", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address.", body = ErrorBody)))]
-pub async fn me(member: Member) -> Json<Me> {
-    Json(Me { org: member.org, email: member.email, account_type: member.account_type })
+pub async fn me(caller: Caller) -> Json<Me> {
+    let m = caller.member;
+    Json(Me { org: m.org, email: m.email, account_type: m.account_type })
 }
 
 /// `GET`/`PATCH …/settings`.
@@ -93,7 +94,7 @@ pub async fn update_settings(
     Path(org): Path<String>,
     ApiJson(patch): ApiJson<OrgSettingsPatch>,
 ) -> Result<Json<OrgSettings>, AppError> {
-    let mut change = state.store.change(&org, admin.email.as_str()).await?;
+    let mut change = state.store.change_by(&org, &admin).await?;
     if change.set_home_region(patch.home_region).await? {
         change.commit(Event::HomeRegionSet { home_region: patch.home_region }).await?;
     }
