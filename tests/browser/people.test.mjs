@@ -146,17 +146,34 @@ describe("People", () => {
     await modal.waitFor({ state: "detached" });
     const found = await traces(page, code);
     assert.deepEqual(found, [], `the code is still in: ${found.join(", ")}`);
-    // The member redeems it (the admin never sees their token).
-    const redeemed = await adminApi(e, "POST", "/invitations/redeem", { code }, "none");
-    assert.equal(redeemed.status, 201);
-    token = redeemed.body.token;
+    // The member redeems it at the console's sign-in (the admin never sees their token): signed
+    // in, their token shown once.
+    const theirs = await newPage(browser);
+    await theirs.goto(`${e.adminUrl}/`);
+    await theirs.getByLabel("API token or invitation code").fill(code);
+    await theirs.getByRole("button", { name: "Sign in" }).click();
+    const welcome = theirs.getByRole("dialog", { name: "Welcome" });
+    await welcome.waitFor();
+    token = (await welcome.getByTestId("redeemed-token-value").textContent()).trim();
     assert.match(token, /^egt_[0-9a-f]{64}$/);
+    assert.match(await welcome.textContent(), new RegExp(`signed in as ${email.replace(/[.]/g, "\\.")}`));
+    await shot(theirs, "signin-invitation-redeemed");
+    await welcome.getByRole("button", { name: "Done" }).click();
+    await theirs.getByRole("heading", { name: "Developer Access", level: 1 }).waitFor();
+    // Used once: the same code again is refused, at the field.
+    await theirs.getByTestId("signout").click();
+    await theirs.getByLabel("API token or invitation code").fill(code);
+    await theirs.getByRole("button", { name: "Sign in" }).click();
+    await theirs.locator("#signin-token-error:not([hidden])").waitFor();
+    assert.match(await theirs.locator("#signin-token-error").textContent(), /invitation code was not accepted/);
+    assert.deepEqual(theirs.errors, []);
+    await theirs.context().close();
     await page.reload();
     const tokenRow = page.getByTestId("token-row");
     await tokenRow.first().waitFor();
     assert.equal(await tokenRow.count(), 1);
     tokenId = await tokenRow.first().getAttribute("data-token-id");
-    assert.equal(tokenId, redeemed.body.id);
+    assert.ok(tokenId);
     assert.equal(await tokenRow.first().getAttribute("data-state"), "active");
     assert.match(await tokenRow.first().textContent(), new RegExp(email.replace(/[.]/g, "\\.")), "issued by the member");
     await tokenRow.first().getByTestId("token-expires").waitFor();

@@ -49,12 +49,26 @@ export async function whoAmI(token) {
 }
 
 /**
- * Calls the admin API. Resolves with the parsed JSON body of a 2xx answer;
+ * Exchanges an invitation code (`egi_…`) for its member's own API token:
+ * `{id, email, token, expires_at}` (`POST /api/v1/invitations/redeem`, no
+ * token needed); rejects with ApiError.
+ */
+export async function redeem(code) {
+  const answer = await api(null, "POST", "/api/v1/invitations/redeem", { code });
+  if (!answer || typeof answer.token !== "string" || typeof answer.email !== "string") {
+    throw new ApiError(0, "bad_answer", "The server's answer to the invitation was not understood.");
+  }
+  return answer;
+}
+
+/**
+ * Calls the admin API (`token` null: without one). Resolves with the parsed JSON body of a 2xx answer;
  * rejects with ApiError otherwise (status 0 and code `network` when the
  * server cannot be reached).
  */
 export async function api(token, method, path, body) {
-  const headers = { accept: "application/json", authorization: `Bearer ${token}` };
+  const headers = { accept: "application/json" };
+  if (token !== null) headers.authorization = `Bearer ${token}`;
   const init = { method, headers, cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer" };
   if (body !== undefined) {
     headers["content-type"] = "application/json";

@@ -19,7 +19,7 @@
 // rules.js; the server's 422 is shown by the field when the module is
 // missing or disagrees.
 
-import { api, ApiError, clearSession, describeError, loadToken, saveToken, whoAmI } from "./api.js";
+import { api, ApiError, clearSession, describeError, loadToken, redeem, saveToken, whoAmI } from "./api.js";
 import { $, call, endsSession, fetchCredentials, handleError, loadMembers, setHooks, state } from "./app.js";
 import { closePeopleModals, leavePeople, renderMemberPage, renderPeoplePage, refreshPeopleViews } from "./people.js";
 import {
@@ -69,6 +69,8 @@ const ui = {
   tab: "credentials",
   edgesTimer: null,
   edgesInFlight: false,
+  /** Whether the edges tab shows the org's view (the member is not a platform operator). */
+  edgesOrgView: false,
   auditNext: null,
   auditItems: [],
   credentialsLoaded: false,
@@ -108,8 +110,12 @@ async function onSignin(e) {
     tokenInput.focus();
     return;
   }
+  if (token.startsWith("egi_")) {
+    await redeemInvitation(token);
+    return;
+  }
   if (!token.startsWith("egt_")) {
-    setFieldError(tokenInput, tokenError, "Member API tokens start with egt_ (an embed secret, egs_…, does not sign in).");
+    setFieldError(tokenInput, tokenError, "Member API tokens start with egt_, invitation codes with egi_ (an embed secret, egs_…, does not sign in).");
     tokenInput.focus();
     return;
   }
@@ -132,6 +138,69 @@ async function onSignin(e) {
   } finally {
     setPending(button, false);
   }
+}
+
+/**
+ * An invitation code typed at sign-in: exchanged for the member's own API
+ * token (POST /api/v1/invitations/redeem), which signs this tab in and is
+ * shown once for the member's own tools.
+ */
+async function redeemInvitation(code) {
+  const tokenInput = $("signin-token");
+  const tokenError = $("signin-token-error");
+  const button = $("signin-submit");
+  setFieldError(tokenInput, tokenError, null);
+  setPending(button, true, "Redeeming…");
+  $("signin-message").hidden = true;
+  let answer;
+  try {
+    answer = await redeem(code);
+  } catch (err) {
+    if (err instanceof ApiError && err.status < 500 && err.status !== 429 && err.status !== 0) {
+      setFieldError(tokenInput, tokenError, "This invitation code was not accepted: it is unknown, used, expired or replaced by a newer one. Ask an admin of your organization for a new one.");
+    } else {
+      $("signin-message-text").textContent = describeError(err);
+      $("signin-message").hidden = false;
+    }
+    tokenInput.focus();
+    setPending(button, false);
+    return;
+  }
+  tokenInput.value = "";
+  setPending(button, false);
+  try {
+    await enterApp(answer.token);
+  } catch (err) {
+    $("signin-message-text").textContent = describeError(err);
+    $("signin-message").hidden = false;
+    return;
+  }
+  showRedeemedToken(answer);
+}
+
+/** The token an invitation gave: shown once, for the member's automation. */
+function showRedeemedToken(answer) {
+  const field = copyField({ value: answer.token, label: "API token", testid: "redeemed-token-value" });
+  delete answer.token; // eslint-disable-line no-param-reassign
+  const body = h(
+    "div",
+    {},
+    h(
+      "div",
+      { class: "alert alert-warning secret-warning", role: "note" },
+      h("span", { class: "alert-icon", "aria-hidden": "true", text: "!" }),
+      h("div", {}, h("p", { text: `You are signed in as ${answer.email}. This is your API token, shown this once: keep it to sign in again or for your automation. It works until ${new Date(answer.expires_at * 1000).toLocaleString()} or until it is revoked.` }))
+    ),
+    h("div", { class: "field" }, h("span", { class: "field-label", text: "API token" }), field)
+  );
+  const modal = openModal({
+    title: "Welcome",
+    description: "Your invitation was redeemed.",
+    testid: "redeemed-modal",
+    initialFocus: () => field.querySelector("button"),
+    build: () => ({ body, footer: [h("button", { type: "button", class: "btn btn-primary", text: "Done", dataset: { testid: "redeemed-done" }, on: { click: () => modal.close() } })] }),
+    onClose: () => body.replaceChildren(),
+  });
 }
 
 /** Asks the server whose token this is, then shows the console. */
@@ -189,6 +258,7 @@ async function recheckIdentity() {
 
 function signOut(message) {
   clearSession();
+  ui.edgesOrgView = false;
   closeAllModals();
   showSignin(message);
   if (!message) announce("Signed out");
@@ -1242,8 +1312,17 @@ async function refreshEdges() {
   if (ui.edgesInFlight || !state.token) return;
   ui.edgesInFlight = true;
   try {
-    const data = await api(state.token, "GET", "/api/v1/edges");
-    renderEdges(data);
+    // Every edge's detail is for platform operators; everyone else sees what their org may see.
+    if (!ui.edgesOrgView) {
+      try {
+        renderEdges(await api(state.token, "GET", "/api/v1/edges"));
+        return;
+      } catch (err) {
+        if (!(err instanceof ApiError && err.code === "operator_only")) throw err;
+        ui.edgesOrgView = true;
+      }
+    }
+    renderOrgEdges(await api(state.token, "GET", `/api/v1/orgs/${encodeURIComponent(state.org)}/edges`));
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       handleError(err);
@@ -1288,6 +1367,36 @@ function renderEdges(data) {
     h("tbody", {}, rows)
   );
   body.replaceChildren(scrollTable(table, "Edge sync status"));
+}
+
+/** The org's view of the edges: whether each has this org's latest change, no URL or key. */
+function renderOrgEdges(data) {
+  $("edges-version").textContent = `Org version ${data.org_version}`;
+  $("edges-sub").textContent = `Whether each edge has your organization's latest change · refreshes every 2 seconds · updated ${new Date().toLocaleTimeString()}`;
+  const body = $("edges-body");
+  if (!data.edges.length) {
+    body.replaceChildren(h("div", { class: "empty-state" }, h("h3", { text: "No edges configured" }), h("p", { class: "muted", text: "Ask your platform operator." })));
+    return;
+  }
+  const rows = data.edges.map((e) => {
+    const [label, cls] = EDGE_STATES[e.state] || [e.state, "badge-neutral"];
+    return h(
+      "tr",
+      { dataset: { testid: "edge-row" } },
+      h("td", {}, h("code", { text: e.edge })),
+      h("td", {}, h("span", { class: `badge badge-dot ${cls}`, text: label })),
+      h("td", {}, e.has_latest ? "Yes" : h("span", { class: "muted", text: "Not yet" })),
+      h("td", {}, `${e.lag_seconds.toFixed(e.lag_seconds < 10 ? 1 : 0)} s`)
+    );
+  });
+  const table = h(
+    "table",
+    { class: "data data-edges", dataset: { testid: "edges-table" } },
+    h("caption", { class: "visually-hidden", text: "Edge sync status for your organization" }),
+    h("thead", {}, h("tr", {}, ["Edge", "Status", "Has your latest change", "Lag"].map((t) => h("th", { scope: "col", text: t })))),
+    h("tbody", {}, rows)
+  );
+  body.replaceChildren(scrollTable(table, "Edge sync status for your organization"));
 }
 
 // ------------------------------------------------------------------ start

@@ -332,3 +332,57 @@ fn serve_refuses_bad_token_lifetimes_and_proxies() {
         assert!(stderr.contains(says), "{var}={value}: {stderr}");
     }
 }
+
+/// An org whose admins hold no live token is not locked out: `embedgate
+/// invite`, run with the database and its key, prints a one-time code the
+/// member redeems for a token of their own; unknown orgs and members are
+/// usage errors, and the invitation is audited.
+#[test]
+fn invite_is_the_recovery_path_when_no_admin_holds_a_token() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for backend in common::backends() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let database = rt.block_on(common::TestDatabase::create(&backend, dir.path()));
+        let (data, url) = (dir.path().join("data"), database.url.clone());
+        let init = embedgate(&data, &url).args(["init", "--org", "acme", "--admin-email", "admin@acme.test"]).output();
+        let init: Value = serde_json::from_slice(&init.unwrap().stdout).unwrap();
+        let old = init["token"].as_str().unwrap().to_owned();
+
+        for (args, why) in [
+            (["invite", "--org", "globex", "--email", "admin@acme.test"], "not an active member of the org \"globex\""),
+            (["invite", "--org", "acme", "--email", "nobody@acme.test"], "nobody@acme.test is not an active member"),
+            (["invite", "--org", "acme", "--email", "not an email"], "--email"),
+        ] {
+            let out = embedgate(&data, &url).args(args).output().unwrap();
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains(why),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let out =
+            embedgate(&data, &url).args(["invite", "--org", "acme", "--email", "Admin@Acme.test"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let invite: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(invite["email"], "admin@acme.test");
+        let code = invite["code"].as_str().unwrap().to_owned();
+        assert!(code.starts_with("egi_"), "{invite}");
+
+        let (_server, addr, ..) = start(&data, &url);
+        let (status, redeemed) = http(addr, "POST", "/api/v1/invitations/redeem", None, Some(&json!({"code": code})));
+        assert_eq!(status, 201, "{redeemed}");
+        let token = redeemed["token"].as_str().unwrap();
+        assert_ne!(token, old);
+        let (status, me) = http(addr, "GET", "/api/v1/me", Some(token), None);
+        assert_eq!((status, me["email"].as_str()), (200, Some("admin@acme.test")), "{me}");
+        let (status, again) = http(addr, "POST", "/api/v1/invitations/redeem", None, Some(&json!({"code": code})));
+        assert_eq!((status, again["error"].as_str()), (401, Some("invitation_invalid")), "{again}");
+        let (status, audit) = http(addr, "GET", "/api/v1/orgs/acme/audit", Some(token), None);
+        assert_eq!(status, 200, "{audit}");
+        let text = audit.to_string();
+        assert!(text.contains("member.invite") && text.contains("embedgate-cli"), "{text}");
+        drop(_server);
+        rt.block_on(database.remove());
+    }
+}

@@ -5,6 +5,7 @@
 //! stderr as one plain sentence; results go to stdout.
 
 mod duration;
+pub mod invite;
 pub mod keygen;
 pub mod rekey;
 pub mod server;
@@ -34,6 +35,9 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Create an org and its first admin; print that admin's API token once.
     Init(server::InitArgs),
+    /// Print a one-time invitation code for a member (recovery when no admin
+    /// holds a live token); the member redeems it for a token of their own.
+    Invite(invite::InviteArgs),
     /// Run the admin server.
     Serve(server::ServeArgs),
     /// Re-wrap every org key under a new master key (from the environment variable named); resumable.
@@ -78,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args, &mut out),
         Command::Keygen(args) => keygen::run(&args, &mut out),
         Command::Init(args) => server::run_init(&args, &mut out),
+        Command::Invite(args) => invite::run(&args, &mut out),
         Command::BenchLoad(args) => server::run_bench_load(&args, &mut out),
         Command::Rekey(args) => rekey::run(&args, &mut out),
         Command::Serve(args) => {
