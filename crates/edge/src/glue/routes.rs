@@ -231,7 +231,7 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
     }
 
     // A session check (JSON, no `:jwt`, as the demo page's heartbeat sends)
-    // answers the identity and sets no cookie: only first loads mint one.
+    // answers the identity and sets no cookie: only first loads and refreshes mint one.
     let frame_ancestors = framing.frame_ancestors;
     let (mut resp, csp) = if json {
         // `exp`: when the session the browser now holds ends (none without one).
