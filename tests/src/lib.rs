@@ -379,6 +379,17 @@ impl Edge {
         self.embed_in(None, org, token, cookie).await
     }
 
+    /// A refresh as the embed page sends it: `GET /{org}/workbook/wb-1?:jwt=token&:refresh=1`
+    /// as JSON, with the session `cookie` it extends.
+    pub async fn refresh(&self, org: &str, token: &str, cookie: Option<&str>) -> Answer {
+        let url = format!("{}/{org}/workbook/wb-1?:jwt={token}&:refresh=1", self.url);
+        let mut req = http().get(url).header("accept", "application/json");
+        if let Some(cookie) = cookie {
+            req = req.header("cookie", cookie);
+        }
+        Answer::from(req.send().await.unwrap()).await
+    }
+
     /// [`Edge::embed`] reading the replica of `region` (header
     /// `x-embedgate-region`, honoured with `EMBEDGATE_TRUST_REGION_HEADER=true`).
     pub async fn embed_in(&self, region: Option<&str>, org: &str, token: Option<&str>, cookie: Option<&str>) -> Answer {

@@ -7,8 +7,14 @@
 //! verify` gives them, an org of its own for the emergency key rotation),
 //! runs `node --test 'tests/browser/*.test.mjs'`, checks at the edge what the
 //! console's key rotation did (the old secrets and their sessions refused,
-//! the downloaded new ones accepted), and stops the stack. Screenshots land
-//! in `target/browser-artifacts/`.
+//! the downloaded new ones accepted), and stops the stack. Then it starts a
+//! second stack whose edge keeps sessions for only [`SHORT_TTL_S`] seconds
+//! and runs the suites that need short sessions ([`SHORT_SESSION_SUITES`]:
+//! embeds that refresh in place) against it. Screenshots land in
+//! `target/browser-artifacts/`.
+//!
+//! `EMBEDGATE_BROWSER_TESTS=refresh.test.mjs,demo.test.mjs` runs only those
+//! files (a stack is started only if one of its suites is chosen).
 #![allow(clippy::unwrap_used)]
 
 #[path = "../../crates/core/tests/vectors/recipe.rs"]
@@ -16,7 +22,7 @@ mod recipe;
 
 use std::process::{Command, Stdio};
 
-use embedgate_e2e::{embedgate_bin, repo_root, step, Credential, Stack, ADMIN, ORG, OTHER_ORG};
+use embedgate_e2e::{embedgate_bin, repo_root, step, Credential, Setup, Stack, ADMIN, ORG, OTHER_ORG};
 use serde_json::{json, Value};
 
 const TOKENS: &str = include_str!("../../crates/core/tests/vectors/tokens.json");
@@ -45,6 +51,54 @@ fn vectors_with_cli_answers() -> Vec<Value> {
     out
 }
 
+/// The suites run on the stack with short sessions, not on the main one.
+const SHORT_SESSION_SUITES: [&str; 1] = ["refresh.test.mjs"];
+/// `SESSION_TTL_S` of the short-session stack's edge: three refreshes take
+/// about 15 s.
+const SHORT_TTL_S: &str = "6";
+
+/// The browser suites (`tests/browser/*.test.mjs` file names) to run on the
+/// main stack (`short == false`) or the short-session one, as
+/// `EMBEDGATE_BROWSER_TESTS` allows.
+fn suites(short: bool) -> Vec<String> {
+    let only = std::env::var("EMBEDGATE_BROWSER_TESTS").ok().filter(|v| !v.trim().is_empty());
+    let chosen = |name: &str| only.as_deref().is_none_or(|list| list.split(',').any(|n| n.trim() == name));
+    let mut names: Vec<String> = std::fs::read_dir(repo_root().join("tests/browser"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".test.mjs") && SHORT_SESSION_SUITES.contains(&name.as_str()) == short)
+        .filter(|name| chosen(name))
+        .collect();
+    names.sort();
+    names
+}
+
+/// `node --test` on `files` (under `tests/browser/`) with the stack's
+/// environment and `more`; panics if a test fails.
+fn run_node(stack: &Stack, files: &[String], more: &[(&str, &str)]) {
+    let root = repo_root();
+    let artifacts = root.join("target/browser-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    // Blocking is fine: the stack's servers are processes of their own.
+    let mut node = Command::new(root.join("node_modules/.bin/node"));
+    node.args(["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-reporter=spec"])
+        .args(files.iter().map(|f| format!("tests/browser/{f}")))
+        .current_dir(&root)
+        .env("EMBEDGATE_ADMIN_URL", &stack.admin.url)
+        .env("EMBEDGATE_EDGE_URL", &stack.edges[0].url)
+        .env("EMBEDGATE_ORG", ORG)
+        .env("EMBEDGATE_ADMIN_EMAIL", ADMIN)
+        .env("EMBEDGATE_ADMIN_TOKEN", &stack.token)
+        .env("EMBEDGATE_ARTIFACTS", &artifacts)
+        .env("EMBEDGATE_CHROMIUM", chromium())
+        .stdin(Stdio::null());
+    for (k, v) in more {
+        node.env(k, v);
+    }
+    let status = node.status().unwrap();
+    assert!(status.success(), "the browser tests failed ({status}); screenshots in {}", artifacts.display());
+}
+
 fn chromium() -> String {
     std::env::var("EMBEDGATE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
 }
@@ -59,6 +113,28 @@ async fn the_pages_work_in_chromium_against_the_live_stack() {
     );
     assert!(std::path::Path::new(&chromium()).exists(), "{} is missing: run `cargo xtask setup`", chromium());
 
+    let main = suites(false);
+    if !main.is_empty() {
+        main_stack(&main).await;
+    }
+    let short = suites(true);
+    if !short.is_empty() {
+        step("a stack whose edge keeps sessions for a few seconds: embeds that refresh in place");
+        let www = root.join("www").to_str().unwrap().to_owned();
+        let setup = Setup {
+            admin_env: &[("EMBEDGATE_WWW", &www), ("EMBEDGATE_DEMO", "true")],
+            edge_vars: &[("SESSION_TTL_S", SHORT_TTL_S)],
+            orgs: &[],
+        };
+        let stack = Stack::start_setup(1, &setup).await;
+        run_node(&stack, &short, &[("EMBEDGATE_SESSION_TTL_S", SHORT_TTL_S)]);
+        drop(stack);
+    }
+}
+
+/// The main stack: every suite but the short-session ones, then the checks
+/// of the console's key rotation at the edge.
+async fn main_stack(files: &[String]) {
     let stack = Stack::start_with_pages(1).await;
     step("a viewer (non-admin) member with a token");
     let (status, body) = stack
@@ -92,32 +168,24 @@ async fn the_pages_work_in_chromium_against_the_live_stack() {
     assert!(vectors.len() >= 40, "{} vectors", vectors.len());
     let vectors_file = stack.dir().join("vectors.json");
     std::fs::write(&vectors_file, serde_json::to_string(&vectors).unwrap()).unwrap();
-    let artifacts = root.join("target/browser-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
 
     step("node --test tests/browser/ (playwright-core, headless Chromium)");
-    // Blocking is fine: the stack's servers are processes of their own.
-    let status = Command::new(&node)
-        .args(["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-reporter=spec"])
-        // node expands the pattern itself (Node >= 21).
-        .arg("tests/browser/*.test.mjs")
-        .current_dir(&root)
-        .env("EMBEDGATE_ADMIN_URL", &stack.admin.url)
-        .env("EMBEDGATE_EDGE_URL", &stack.edges[0].url)
-        .env("EMBEDGATE_ORG", ORG)
-        .env("EMBEDGATE_ADMIN_EMAIL", ADMIN)
-        .env("EMBEDGATE_ADMIN_TOKEN", &stack.token)
-        .env("EMBEDGATE_VIEWER_TOKEN", &viewer_token)
-        .env("EMBEDGATE_VECTORS", &vectors_file)
-        .env("EMBEDGATE_ROTATE_ORG", OTHER_ORG)
-        .env("EMBEDGATE_ROTATE_TOKEN", stack.token_of(OTHER_ORG))
-        .env("EMBEDGATE_ROTATE_DOWNLOAD", &downloaded)
-        .env("EMBEDGATE_ARTIFACTS", &artifacts)
-        .env("EMBEDGATE_CHROMIUM", chromium())
-        .stdin(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "the browser tests failed ({status}); screenshots in {}", artifacts.display());
+    let vectors_file = vectors_file.to_str().unwrap();
+    let downloaded_file = downloaded.to_str().unwrap();
+    run_node(
+        &stack,
+        files,
+        &[
+            ("EMBEDGATE_VIEWER_TOKEN", &viewer_token),
+            ("EMBEDGATE_VECTORS", vectors_file),
+            ("EMBEDGATE_ROTATE_ORG", OTHER_ORG),
+            ("EMBEDGATE_ROTATE_TOKEN", stack.token_of(OTHER_ORG)),
+            ("EMBEDGATE_ROTATE_DOWNLOAD", downloaded_file),
+        ],
+    );
+    if !files.iter().any(|f| f == "rotate.test.mjs") {
+        return;
+    }
 
     step("the console's key rotation at the edge: old secrets and sessions refused, the downloaded ones accepted");
     let file: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&downloaded).unwrap()).unwrap();

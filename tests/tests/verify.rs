@@ -58,6 +58,7 @@ async fn embeds_verify_and_every_change_reaches_both_edges() {
     let cookies = first_load_replay_and_session(&stack, &portal).await;
     last_use_reaches_the_admin(&stack, &portal).await;
     other_orgs_url(&stack, &portal, &cookies).await;
+    refresh_in_place(&stack, &portal, &cookies).await;
     let carols = creator_cannot_impersonate(&stack).await;
     // The sessions opened so far were opened with the first secret: retiring it ends them.
     let portal = rotation(&stack, portal, &cookies).await;
@@ -136,6 +137,38 @@ async fn other_orgs_url(stack: &Stack, portal: &Credential, cookies: &[String]) 
         // A browser would not send the cookie there (Path=/acme/); a client that does is refused.
         let a = edge.embed(OTHER_ORG, None, Some(cookie)).await;
         assert_refused(&a, edge, 403, "org_mismatch");
+    }
+}
+
+/// A refresh (`:refresh=1`) extends the user's own session with a new token,
+/// verified with every rule, replay included; it never switches users.
+async fn refresh_in_place(stack: &Stack, portal: &Credential, cookies: &[String]) {
+    step("refresh: a new token of the session's user extends it; another user's is refused unspent; replay refused");
+    for (edge, cookie) in stack.edges.iter().zip(cookies) {
+        let before = edge.embed(ORG, None, Some(cookie)).await;
+        assert_ok(&before, edge, ALICE, &portal.client_id);
+        let exp = before.body["exp"].as_i64().unwrap();
+
+        let alone = edge.refresh(ORG, &portal.sign(ALICE), None).await;
+        assert_refused(&alone, edge, 401, "malformed_token");
+
+        let bobs = portal.sign(BOB);
+        let switched = edge.refresh(ORG, &bobs, Some(cookie)).await;
+        assert_refused(&switched, edge, 403, "impersonation_not_allowed");
+        // The refused refresh spent nothing: Bob's token still opens Bob's own embed.
+        assert_ok(&edge.embed(ORG, Some(&bobs), None).await, edge, BOB, &portal.client_id);
+
+        let token = portal.sign(ALICE);
+        let refreshed = edge.refresh(ORG, &token, Some(cookie)).await;
+        assert_ok(&refreshed, edge, ALICE, &portal.client_id);
+        assert!(refreshed.body["exp"].as_i64().unwrap() >= exp, "{}: {:?}", edge.name, refreshed.body);
+        let new_cookie = refreshed.session_cookie().unwrap();
+        assert_ne!(&new_cookie, cookie, "{}", edge.name);
+        assert_ok(&edge.embed(ORG, None, Some(&new_cookie)).await, edge, ALICE, &portal.client_id);
+
+        // Replay included: a spent token refreshes nothing, not even its own user's session.
+        let again = edge.refresh(ORG, &token, Some(&new_cookie)).await;
+        assert_refused(&again, edge, 401, "replayed");
     }
 }
 
@@ -218,10 +251,21 @@ async fn load_demo_page(edge: &Edge, token: &str) -> String {
     let scripts: Vec<&str> =
         page.split("<script>").skip(1).map(|rest| rest.split_once("</script>").unwrap().0).collect();
     assert_eq!(scripts.len(), 1, "{}: {page}", edge.name);
-    for needle in ["embedgate:loaded", "embedgate:error", "location.pathname", "\"application/json\"", "setTimeout"] {
+    for needle in [
+        "embedgate:loaded",
+        "embedgate:error",
+        "location.pathname",
+        "\"application/json\"",
+        "setTimeout",
+        "embedgate:expiring",
+        "embedgate:refresh\"",
+        "&:refresh=1",
+    ] {
         assert!(scripts[0].contains(needle), "{}: no {needle} in {}", edge.name, scripts[0]);
     }
     assert!(page.contains("\"heartbeat\":true"), "{}: {page}", edge.name);
+    // What a refresh needs: the session's end and who may send one (nobody may frame this credential).
+    assert!(page.contains("\"exp\":") && page.contains("\"origins\":[]"), "{}: {page}", edge.name);
     let hash = sha256_base64(scripts[0]);
     assert_eq!(
         csp,

@@ -64,7 +64,7 @@ export const CODES = {
   impersonation_not_allowed: {
     status: 403,
     title: "Impersonation not allowed",
-    explain: "The credential's owner is not an admin, so it may only sign for its own email and at most its own account type.",
+    explain: "The credential's owner is not an admin, so it may only sign for its own email and at most its own account type; or a refresh carried a token for another user or credential than the embed's session.",
   },
   org_mismatch: {
     status: 403,

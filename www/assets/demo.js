@@ -2,13 +2,16 @@
 // (/demo/api, the admin's --demo host) keeps the embed secret and signs
 // embed URLs; this page frames them and shows what the edge says about the
 // embed (postMessage from the edge's pages, accepted only from the edge's
-// origin and from our iframe).
+// origin and from our iframe). When the embed announces that its session is
+// ending (embedgate:expiring), it asks its server for a fresh token for the
+// same user and hands it to the iframe (embedgate:refresh): the embed goes
+// on without reloading.
 
 import { CODES, explainCode } from "./codes.js";
 import { announce, setPending } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { config: null, edgeOrigin: null, expectedSub: null, loads: 0 };
+const state = { config: null, edgeOrigin: null, expectedSub: null, loads: 0, signed: null, refreshes: 0, refreshing: false };
 
 async function demoApi(method, path, body) {
   const init = { method, headers: { accept: "application/json" }, credentials: "same-origin", cache: "no-store" };
@@ -233,6 +236,11 @@ async function onLoadEmbed(e) {
   clearError();
   state.loads += 1;
   state.expectedSub = email;
+  // What the refreshes of this embed ask the server for: the same user, kind and workbook.
+  state.signed = body;
+  state.refreshes = 0;
+  state.refreshing = false;
+  showRefresh(null);
   const { url, expires_at: expiresAt } = res.data;
   $("signed-url").textContent = displayUrl(url);
   $("signed-url-meta").textContent = `Single use · expires ${new Date(expiresAt * 1000).toLocaleString()}`;
@@ -241,6 +249,35 @@ async function onLoadEmbed(e) {
   const frame = $("embed-frame");
   frame.hidden = false;
   frame.src = url;
+}
+
+/** The refresh line under the status: `null` hides it. */
+function showRefresh(text, kind = "ok") {
+  const el = $("embed-refresh");
+  el.hidden = text === null;
+  el.textContent = text || "";
+  el.dataset.state = kind;
+  el.dataset.refreshes = String(state.refreshes);
+}
+
+/**
+ * The embed's session is ending: a fresh token for the same user from our
+ * server, handed to the iframe (only to the edge's origin). This is the
+ * whole host-app side of refresh in place (README, "Embeds that refresh").
+ */
+async function refreshEmbed(frame) {
+  if (state.refreshing || !state.signed) return;
+  state.refreshing = true;
+  const load = state.loads;
+  const res = await demoApi("POST", "/demo/api/embed-url", state.signed);
+  state.refreshing = false;
+  if (load !== state.loads) return; // another embed was loaded meanwhile
+  if (!res.ok) {
+    showRefresh(`Could not sign a fresh token: ${res.data.message || res.data.error}`, "error");
+    return;
+  }
+  const jwt = new URL(res.data.url).searchParams.get(":jwt");
+  if (jwt && frame.contentWindow) frame.contentWindow.postMessage({ type: "embedgate:refresh", jwt }, state.edgeOrigin);
 }
 
 function onMessage(event) {
@@ -257,6 +294,17 @@ function onMessage(event) {
     if (typeof msg.client_id === "string") detail.push(`client ${msg.client_id}`);
     if (typeof msg.org === "string") detail.push(`org ${msg.org}`);
     $("embed-status-text").title = detail.join(", ");
+  } else if (msg.type === "embedgate:expiring") {
+    refreshEmbed(frame);
+  } else if (msg.type === "embedgate:refreshed") {
+    state.refreshes += 1;
+    const until = Number.isInteger(msg.exp) ? ` · until ${new Date(msg.exp * 1000).toLocaleTimeString()}` : "";
+    showRefresh(`Session extended · ${state.refreshes} refresh${state.refreshes === 1 ? "" : "es"}${until}`);
+  } else if (msg.type === "embedgate:error" && msg.refresh === true) {
+    // A refused refresh: the embed goes on until its session ends (then embedgate:error says why).
+    const codeText = typeof msg.code === "string" && /^[a-z0-9_]{1,64}$/.test(msg.code) ? msg.code : "unknown_error";
+    showRefresh(`Refresh refused: ${codeText}`, "error");
+    $("embed-refresh").dataset.code = codeText;
   } else if (msg.type === "embedgate:error") {
     const codeText = typeof msg.code === "string" && /^[a-z0-9_]{1,64}$/.test(msg.code) ? msg.code : "unknown_error";
     const status = Number.isInteger(msg.status) ? msg.status : null;

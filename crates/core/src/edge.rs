@@ -165,6 +165,25 @@ impl EdgeVerifier {
         check_embed(record, ctx, session.iat)
     }
 
+    /// The session rule of a refresh (`:refresh=1`, architecture.md §5): a
+    /// token sent to extend a live `session` in place must be of the same
+    /// credential (so of the same org) and name the same user (`sub`, both
+    /// canonical), or it is `impersonation_not_allowed`: a refresh extends a
+    /// session, it never switches whose it is. Call it after the token's own
+    /// checks and before its `jti` is spent, so a refused refresh spends
+    /// nothing.
+    pub fn check_refresh(session: &Session, token: &VerifiedToken<'_>) -> Result<(), VerifyError> {
+        let record = token.credential();
+        let same = record.client_id.as_str() == session.client_id
+            && record.org.as_str() == session.org
+            && token.sub() == session.sub.as_str();
+        if same {
+            Ok(())
+        } else {
+            Err(VerifyError::ImpersonationNotAllowed)
+        }
+    }
+
     /// [`EdgeVerifier::open_session`] then [`EdgeVerifier::check_session`].
     pub fn resume_session(
         &self,
@@ -382,6 +401,35 @@ mod tests {
         );
         let only_new = EdgeVerifier::new(&KeySet::single(new_key), Validation::default());
         assert_eq!(only_new.open_session(&cookie, NOW).unwrap_err(), VerifyError::BadSignature, "old key retired");
+    }
+
+    #[test]
+    fn a_refresh_extends_the_same_user_only() {
+        let s = Setup::new();
+        let ctx = EmbedContext::default();
+        let keys = s.keys();
+        let first = verify(&s.edge, &s.token(1), &s.record, &keys, &ctx).unwrap();
+        let session = EdgeVerifier::session_for(&first, NOW, 6);
+        assert_eq!(session.exp, NOW + 6);
+        // A new token for the same user and credential: accepted, and the new session runs from now.
+        let again = verify(&s.edge, &s.token(1), &s.record, &keys, &ctx).unwrap();
+        assert_eq!(EdgeVerifier::check_refresh(&session, &again), Ok(()));
+        assert_eq!(EdgeVerifier::session_for(&again, NOW + 5, 6).exp, NOW + 11);
+        // The same user in another case is the same canonical user.
+        let upper = sign(&Claims::new("Ana@ACME.test", NOW, 3600).unwrap(), &s.record.client_id, &s.secret(1)).unwrap();
+        let upper = verify(&s.edge, &upper, &s.record, &keys, &ctx).unwrap();
+        assert_eq!(EdgeVerifier::check_refresh(&session, &upper), Ok(()));
+        // Another user of the same credential (its owner is an admin, so the token itself is fine).
+        let bob = sign(&Claims::new("bob@acme.test", NOW, 3600).unwrap(), &s.record.client_id, &s.secret(1)).unwrap();
+        let bob = verify(&s.edge, &bob, &s.record, &keys, &ctx).unwrap();
+        assert_eq!(EdgeVerifier::check_refresh(&session, &bob), Err(VerifyError::ImpersonationNotAllowed));
+        // The same user through another credential.
+        let mut other = session.clone();
+        other.client_id = ClientId::generate().unwrap().as_str().to_owned();
+        assert_eq!(EdgeVerifier::check_refresh(&other, &again), Err(VerifyError::ImpersonationNotAllowed));
+        let mut other = session;
+        other.org = "globex".into();
+        assert_eq!(EdgeVerifier::check_refresh(&other, &again), Err(VerifyError::ImpersonationNotAllowed));
     }
 
     #[test]

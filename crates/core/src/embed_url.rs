@@ -102,6 +102,14 @@ pub fn query_without_token(url_or_query: &str) -> String {
         .join("&")
 }
 
+/// Whether the query asks for a refresh (`:refresh=1`, exactly once): the
+/// embed page sends its new token so, to extend its session in place
+/// (architecture.md §5). Anything else (absent, repeated, another value)
+/// is not a refresh.
+pub fn is_refresh(url_or_query: &str) -> bool {
+    query_param(url_or_query, REFRESH_PARAM).is_some_and(|v| v == "1")
+}
+
 /// The origin (`scheme://host[:port]`) of an absolute http(s) URL, e.g. a
 /// `Referer`; `None` for anything else.
 pub fn origin_of(url: &str) -> Option<&str> {
@@ -114,6 +122,7 @@ pub fn origin_of(url: &str) -> Option<&str> {
 }
 
 const EMBED_TOKEN_PARAM: &str = ":jwt";
+const REFRESH_PARAM: &str = ":refresh";
 
 fn is_token_key(k: &str) -> bool {
     percent_decode(k).as_deref() == Some(EMBED_TOKEN_PARAM)
@@ -205,6 +214,15 @@ mod tests {
         );
         assert_eq!(query_without_token("/a/workbook/1?:jwt=x"), "");
         assert_eq!(query_without_token("theme=dark&%3Ajwt=x"), "theme=dark");
+    }
+
+    #[test]
+    fn refresh_requests() {
+        assert!(is_refresh("/a/workbook/1?:jwt=x&:refresh=1"));
+        assert!(is_refresh("?%3Arefresh=1&:jwt=x"));
+        for not in ["/a/workbook/1?:jwt=x", "?:refresh=0", "?:refresh", "?:refresh=1&:refresh=1", "?refresh=1"] {
+            assert!(!is_refresh(not), "{not}");
+        }
     }
 
     #[test]

@@ -53,7 +53,7 @@ mod validation;
 pub use credential::{CredentialRecord, KeyRing, Owner, Policy, SecretGeneration, MAX_LIVE_SECRETS};
 pub use duration::parse_seconds;
 pub use edge::{EdgeVerifier, Session, MAX_SESSION_BYTES, MAX_SESSION_TTL_S, SESSION_COOKIE};
-pub use embed_url::{embed_token, origin_of, query_param, query_without_token, EmbedKind, EmbedTarget};
+pub use embed_url::{embed_token, is_refresh, origin_of, query_param, query_without_token, EmbedKind, EmbedTarget};
 pub use error::{Class, VerifyError};
 pub use keys::{KeyId, KeySet, OrgKey, Wrapped};
 pub use offline::{Inspection, OfflineCheck, OptionsError, Outcome, Report, Rule, RuleVerdict, Verdict};

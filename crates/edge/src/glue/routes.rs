@@ -3,8 +3,8 @@
 use embedgate_core::origin::{self, AssertionClaims, ASSERTION_HEADER, JWKS_PATH};
 use embedgate_core::sync::{state_age_s, state_too_old, SyncError, SYNC_PATH};
 use embedgate_core::{
-    embed_token, origin_of, query_without_token, EdgeVerifier, EmbedContext, EmbedTarget, Session, UnverifiedToken,
-    VerifyError, MAX_TOKEN_BYTES, SESSION_COOKIE,
+    embed_token, is_refresh, origin_of, query_without_token, CredentialRecord, EdgeVerifier, EmbedContext, EmbedTarget,
+    Session, UnverifiedToken, VerifyError, MAX_TOKEN_BYTES, SESSION_COOKIE,
 };
 use futures_util::future::join_all;
 use worker::{event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result};
@@ -186,21 +186,29 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
     let load = Load { env, config, region, now, ectx: &ectx };
 
     let token_in_url = matches!(embed_token(query), Ok(Some(_)));
-    let Loaded { session, new_cookie, frame_ancestors, has_cookie } = match embed_token(query) {
+    // A refresh (the embed page sending a new token to extend its session in
+    // place) is a JSON exchange; on a page load `:refresh` means nothing.
+    let refresh = json && is_refresh(query);
+    let Loaded { session, new_cookie, framing, has_cookie } = match embed_token(query) {
         Err(e) => return refuse(&e, json, None),
-        Ok(Some(token)) => match load.first(&token, target.org, cookie_header.as_deref()).await? {
-            Ok(found) => found,
-            Err(e) => return refuse(&e, json, None),
-        },
+        Ok(Some(token)) => {
+            let loaded = if refresh {
+                load.refresh(&token, target.org, cookie_header.as_deref()).await?
+            } else {
+                load.first(&token, target.org, cookie_header.as_deref(), None).await?
+            };
+            match loaded {
+                Ok(found) => found,
+                Err(e) => return refuse(&e, json, None),
+            }
+        }
         Ok(None) => {
             let Some(value) = render::cookie(cookie_header.as_deref(), SESSION_COOKIE) else {
                 let e = VerifyError::MalformedToken("no :jwt parameter and no edge session");
                 return refuse(&e, json, None);
             };
             match load.resume(value).await? {
-                Ok((session, frame_ancestors)) => {
-                    Loaded { session, new_cookie: None, frame_ancestors, has_cookie: true }
-                }
+                Ok((session, framing)) => Loaded { session, new_cookie: None, framing, has_cookie: true },
                 Err(e) => {
                     return refuse(&e, json, Some(render::clear_session_cookie(target.org, config.secure_cookie)))
                 }
@@ -208,7 +216,58 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
         }
     };
 
-    if let Some(rows) = cache::note_use(&session.client_id, now) {
+    report_use(env, ctx, region, &session.client_id, now);
+
+    // A page load that brought its token in the URL and holds a session now
+    // is sent on to the same URL without `:jwt` (other parameters untouched):
+    // the spent token leaves the address bar, history, logs and Referer.
+    if token_in_url && !json && has_cookie {
+        let stripped = query_without_token(query);
+        let location = if stripped.is_empty() { url.path().to_owned() } else { format!("{}?{stripped}", url.path()) };
+        let mut resp = with_common_headers(Response::empty()?.with_status(303))?;
+        let h = resp.headers_mut();
+        h.set("location", &location)?;
+        h.set("content-security-policy", &framing.frame_ancestors)?;
+        if let Some(value) = new_cookie {
+            let max_age = session.exp.saturating_sub(now);
+            h.append("set-cookie", &render::session_cookie(target.org, &value, max_age, config.secure_cookie))?;
+        }
+        return Ok(resp);
+    }
+
+    // A session check (JSON, no `:jwt`, as the demo page's heartbeat sends)
+    // answers the identity and sets no cookie: only first loads and refreshes mint one.
+    let frame_ancestors = framing.frame_ancestors;
+    let (mut resp, csp) = if json {
+        // `exp`: when the session the browser now holds ends (none without one).
+        (json_response(200, render::success_json(&session, has_cookie.then_some(session.exp)))?, frame_ancestors)
+    } else if let Some(target_origin) = &config.origin {
+        let edge_origin = embedgate_core::origin_of(url.as_str()).unwrap_or_default();
+        let sent = Forward { origin: target_origin, edge_origin, path: url.path(), query, session: &session, now };
+        let (resp, origin_csp) = sent.send(&req, config).await?;
+        (resp, origin::with_frame_ancestors(origin_csp.as_deref(), &frame_ancestors))
+    } else {
+        let live = (config.session_ttl_s > 0 && has_cookie).then(|| render::Live {
+            now,
+            ttl_s: config.session_ttl_s.clamp(0, embedgate_core::MAX_SESSION_TTL_S),
+            origins: &framing.origins,
+        });
+        let page = render::demo_workbook(target.kind.as_str(), target.id, &session, live.as_ref());
+        (html_response(200, page)?, render::page_csp(&frame_ancestors))
+    };
+    let h = resp.headers_mut();
+    h.set("content-security-policy", &csp)?;
+    if let Some(value) = new_cookie {
+        let max_age = session.exp.saturating_sub(now);
+        h.append("set-cookie", &render::session_cookie(target.org, &value, max_age, config.secure_cookie))?;
+    }
+    Ok(resp)
+}
+
+/// Notes the credential's use; when the batch is due, reports it to the
+/// region's head after the answer (`wait_until`).
+fn report_use(env: &Env, ctx: &Context, region: embedgate_core::Region, client_id: &str, now: i64) {
+    if let Some(rows) = cache::note_use(client_id, now) {
         let env = env.clone();
         ctx.wait_until(async move {
             let body = serde_json::to_string(&rows).unwrap_or_default();
@@ -220,45 +279,6 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
             }
         });
     }
-
-    // A page load that brought its token in the URL and holds a session now
-    // is sent on to the same URL without `:jwt` (other parameters untouched):
-    // the spent token leaves the address bar, history, logs and Referer.
-    if token_in_url && !json && has_cookie {
-        let stripped = query_without_token(query);
-        let location = if stripped.is_empty() { url.path().to_owned() } else { format!("{}?{stripped}", url.path()) };
-        let mut resp = with_common_headers(Response::empty()?.with_status(303))?;
-        let h = resp.headers_mut();
-        h.set("location", &location)?;
-        h.set("content-security-policy", &frame_ancestors)?;
-        if let Some(value) = new_cookie {
-            let max_age = session.exp.saturating_sub(now);
-            h.append("set-cookie", &render::session_cookie(target.org, &value, max_age, config.secure_cookie))?;
-        }
-        return Ok(resp);
-    }
-
-    // A session check (JSON, no `:jwt`, as the demo page's heartbeat sends)
-    // answers the identity and sets no cookie: only first loads mint one.
-    let (mut resp, csp) = if json {
-        (json_response(200, render::success_json(&session))?, frame_ancestors)
-    } else if let Some(target_origin) = &config.origin {
-        let edge_origin = embedgate_core::origin_of(url.as_str()).unwrap_or_default();
-        let sent = Forward { origin: target_origin, edge_origin, path: url.path(), query, session: &session, now };
-        let (resp, origin_csp) = sent.send(&req, config).await?;
-        (resp, origin::with_frame_ancestors(origin_csp.as_deref(), &frame_ancestors))
-    } else {
-        let heartbeat = config.session_ttl_s > 0;
-        let page = render::demo_workbook(target.kind.as_str(), target.id, &session, heartbeat);
-        (html_response(200, page)?, render::page_csp(&frame_ancestors))
-    };
-    let h = resp.headers_mut();
-    h.set("content-security-policy", &csp)?;
-    if let Some(value) = new_cookie {
-        let max_age = session.exp.saturating_sub(now);
-        h.append("set-cookie", &render::session_cookie(target.org, &value, max_age, config.secure_cookie))?;
-    }
-    Ok(resp)
 }
 
 fn refuse(e: &VerifyError, json: bool, clear_cookie: Option<String>) -> Result<Response> {
@@ -280,23 +300,48 @@ struct Loaded {
     session: Session,
     /// A cookie to set (a first load's new session).
     new_cookie: Option<String>,
-    /// The credential's `frame-ancestors` directive.
-    frame_ancestors: String,
+    /// Who may frame the embed.
+    framing: Framing,
     /// Whether the browser holds a session after this answer (a new one, or
     /// the one it sent): only then may the URL lose its token.
     has_cookie: bool,
 }
 
+/// Who may frame an embed: the credential's allowed origins, as the CSP
+/// directive and as the entries the demo page accepts refreshes from.
+struct Framing {
+    /// The credential's `frame-ancestors` directive.
+    frame_ancestors: String,
+    /// Its allowed origins' entries (`*`, `'self'`, origins).
+    origins: Vec<String>,
+}
+
+impl Framing {
+    /// The credential's; nobody's for an unknown one.
+    fn of(record: Option<&CredentialRecord>) -> Self {
+        match record {
+            Some(r) => Self {
+                frame_ancestors: r.policy.allowed_origins.frame_ancestors(),
+                origins: r.policy.allowed_origins.entries().map(str::to_owned).collect(),
+            },
+            None => Self { frame_ancestors: "frame-ancestors 'none'".to_owned(), origins: Vec::new() },
+        }
+    }
+}
+
 impl Load<'_> {
     /// A first load: the header rules, the credential (the cache, else one
     /// round trip), every other check, then the `jti` spent at the org's
-    /// replay guard (last, as §4 orders), then a session. The outer
-    /// `Result` is an internal failure.
+    /// replay guard (last, as §4 orders), then a session. `refreshing`: the
+    /// live session a refresh extends; the token must then be its user's
+    /// ([`EdgeVerifier::check_refresh`], before the `jti` is spent) and is
+    /// never excused as a reload. The outer `Result` is an internal failure.
     async fn first(
         &self,
         token: &str,
         url_org: &str,
         cookies: Option<&str>,
+        refreshing: Option<&Session>,
     ) -> Result<std::result::Result<Loaded, VerifyError>> {
         let (env, config, now) = (self.env, self.config, self.now);
         let parsed = match UnverifiedToken::parse(token, MAX_TOKEN_BYTES) {
@@ -316,8 +361,13 @@ impl Load<'_> {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
             };
+        if let Some(current) = refreshing {
+            if let Err(e) = EdgeVerifier::check_refresh(current, &verified) {
+                return Ok(Err(e));
+            }
+        }
         let record = verified.credential();
-        let frame_ancestors = record.policy.allowed_origins.frame_ancestors();
+        let framing = Framing::of(Some(record));
         let (client_id, org) = (record.client_id.as_str(), record.org.as_str());
         let (key, guard) = replay::key(org, client_id, &verified.jti());
         let until =
@@ -329,6 +379,9 @@ impl Load<'_> {
                 .await?
                 .json()
                 .await?;
+        if !verdict.first && refreshing.is_some() {
+            return Ok(Err(VerifyError::Replayed));
+        }
         if !verdict.first {
             // A reload of the same embed URL: the user's own live session for this
             // credential and user carries on; anyone else gets `replayed`.
@@ -337,30 +390,45 @@ impl Load<'_> {
                 .filter(|s| s.client_id == client_id && s.sub == verified.sub())
                 .filter(|s| EdgeVerifier::check_session(s, Some(record), self.ectx).is_ok());
             return Ok(own
-                .map(|session| Loaded { session, new_cookie: None, frame_ancestors, has_cookie: true })
+                .map(|session| Loaded { session, new_cookie: None, framing, has_cookie: true })
                 .ok_or(VerifyError::Replayed));
         }
         let session = EdgeVerifier::session_for(&verified, now, config.session_ttl_s);
         let new_cookie = (config.session_ttl_s > 0).then(|| config.verifier.seal_session(&session, now)).flatten();
         let has_cookie = new_cookie.is_some();
-        Ok(Ok(Loaded { session, new_cookie, frame_ancestors, has_cookie }))
+        Ok(Ok(Loaded { session, new_cookie, framing, has_cookie }))
+    }
+
+    /// A refresh: the session it extends (re-checked as every request on it
+    /// is), then the token as a first load that must be that session's user.
+    /// A refused refresh leaves the cookie alone: the page's heartbeat ends
+    /// the embed with the session's own reason if it has ended.
+    async fn refresh(
+        &self,
+        token: &str,
+        url_org: &str,
+        cookies: Option<&str>,
+    ) -> Result<std::result::Result<Loaded, VerifyError>> {
+        let Some(value) = render::cookie(cookies, SESSION_COOKIE) else {
+            return Ok(Err(VerifyError::MalformedToken("a refresh needs the edge session it extends")));
+        };
+        match self.resume(value).await? {
+            Ok((current, _)) => self.first(token, url_org, cookies, Some(&current)).await,
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     /// A load on the session cookie: opened, then re-checked against the
     /// credential's current record (the cache, else one round trip), so a
     /// revocation ends it.
-    async fn resume(&self, cookie: &str) -> Result<std::result::Result<(Session, String), VerifyError>> {
+    async fn resume(&self, cookie: &str) -> Result<std::result::Result<(Session, Framing), VerifyError>> {
         let session = match self.config.verifier.open_session(cookie, self.now) {
             Ok(session) => session,
             Err(e) => return Ok(Err(e)),
         };
         let found = cache::credential(self.env, self.config, self.region, &session.org, &session.client_id).await?;
         let record = found.as_ref().map(|c| &c.record);
-        Ok(EdgeVerifier::check_session(&session, record, self.ectx).map(|()| {
-            let frame_ancestors = record
-                .map_or_else(|| "frame-ancestors 'none'".to_owned(), |r| r.policy.allowed_origins.frame_ancestors());
-            (session, frame_ancestors)
-        }))
+        Ok(EdgeVerifier::check_session(&session, record, self.ectx).map(|()| (session, Framing::of(record))))
     }
 }
 
