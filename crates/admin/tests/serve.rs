@@ -369,7 +369,7 @@ fn invite_is_the_recovery_path_when_no_admin_holds_a_token() {
         let code = invite["code"].as_str().unwrap().to_owned();
         assert!(code.starts_with("egi_"), "{invite}");
 
-        let (_server, addr, ..) = start(&data, &url);
+        let (server, addr, ..) = start(&data, &url);
         let (status, redeemed) = http(addr, "POST", "/api/v1/invitations/redeem", None, Some(&json!({"code": code})));
         assert_eq!(status, 201, "{redeemed}");
         let token = redeemed["token"].as_str().unwrap();
@@ -382,7 +382,7 @@ fn invite_is_the_recovery_path_when_no_admin_holds_a_token() {
         assert_eq!(status, 200, "{audit}");
         let text = audit.to_string();
         assert!(text.contains("member.invite") && text.contains("embedgate-cli"), "{text}");
-        drop(_server);
+        drop(server);
         rt.block_on(database.remove());
     }
 }
