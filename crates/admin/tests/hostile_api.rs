@@ -42,13 +42,14 @@ use tower::ServiceExt;
 /// A marker inside every hostile string value: a 4xx must never echo it.
 const MARK: &str = "HOSTILEzq7";
 /// Every error code the admin API answers with (`AppError::status_and_code`).
-const CODES: [&str; 20] = [
+const CODES: [&str; 21] = [
     "unauthorized",
     "token_expired",
     "invitation_invalid",
     "own_tokens_only",
     "member_has_token",
     "operator_only",
+    "member_token_required",
     "too_many_attempts",
     "forbidden",
     "not_found",
@@ -62,6 +63,17 @@ const CODES: [&str; 20] = [
     "retire_first",
     "no_previous",
     "last_admin",
+    "method_not_allowed",
+];
+
+/// The error codes of the OAuth endpoints (RFC 6749 §5.2's `{"error","error_description"}`).
+const OAUTH_CODES: [&str; 7] = [
+    "invalid_request",
+    "invalid_client",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "too_many_attempts",
     "method_not_allowed",
 ];
 
@@ -149,11 +161,16 @@ async fn send(app: &Router, case: &Case, token: &str) -> Result<u16, String> {
             let body: Value = serde_json::from_slice(&bytes)
                 .map_err(|_| format!("status {status}: the body is not JSON: {:?}", clip(&text)))?;
             let code = body["error"].as_str().ok_or_else(|| format!("status {status}: no `error` code: {body}"))?;
-            if !CODES.contains(&code) {
+            let (codes, text_field) = if case.uri.starts_with("/api/v1/oauth/") && status != 405 {
+                (&OAUTH_CODES[..], "error_description")
+            } else {
+                (&CODES[..], "message")
+            };
+            if !codes.contains(&code) {
                 return Err(format!("status {status}: unknown error code {code:?}"));
             }
-            if !body["message"].is_string() {
-                return Err(format!("status {status}: no `message`: {body}"));
+            if !body[text_field].is_string() {
+                return Err(format!("status {status}: no `{text_field}`: {body}"));
             }
         }
         if let Some(echo) = case.no_echo.as_deref() {
@@ -301,7 +318,8 @@ fn operations(doc: &Value) -> Vec<Operation> {
                 .filter(|p| p["in"] == "query")
                 .map(|p| p["name"].as_str().unwrap().to_owned())
                 .collect();
-            let authed = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            // Bearer-authenticated (the OAuth endpoints authenticate the client by Basic or form instead).
+            let authed = op["security"].as_array().is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
             ops.push(Operation { method, template: template.clone(), authed, body_schema, query });
         }
     }

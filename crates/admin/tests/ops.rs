@@ -28,6 +28,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/orgs/{org}/members/{email}/tokens/{token_id}/revoke"),
     ("post", "/api/v1/orgs/{org}/members/{email}/invitations"),
     ("post", "/api/v1/invitations/redeem"),
+    ("post", "/api/v1/oauth/token"),
+    ("post", "/api/v1/oauth/revoke"),
     ("post", "/api/v1/orgs/{org}/members/{email}/deactivate"),
     ("post", "/api/v1/orgs/{org}/credentials"),
     ("get", "/api/v1/orgs/{org}/credentials"),
@@ -352,6 +354,9 @@ async fn openapi_documents_every_route() {
         } else if *route == "/api/v1/invitations/redeem" {
             // No bearer token (the code is the credential): without a body, 422 naming `code`.
             assert_eq!((s, body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("code")), "{body}");
+        } else if route.starts_with("/api/v1/oauth/") {
+            // RFC 6749 §5.2: without a form body, 400 `invalid_request`.
+            assert_eq!((s, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
         } else {
             assert_eq!(s, StatusCode::OK, "{method} {route}");
         }

@@ -75,6 +75,14 @@ async fn call(
     (status, answer)
 }
 
+/// POSTs a form body to `route` (an OAuth endpoint), validates the answer; returns it.
+async fn call_form(env: &Env, checker: &mut Checker, route: &str, body: &str) -> (StatusCode, Value) {
+    let form = Some((body, "application/x-www-form-urlencoded"));
+    let (status, _, answer) = env.call_with("POST", route, None, form, None, &[]).await;
+    checker.check("POST", route, status, &answer);
+    (status, answer)
+}
+
 #[tokio::test]
 async fn every_answer_of_a_whole_scenario_matches_its_published_schema() {
     for backend in backends() {
@@ -180,6 +188,18 @@ async fn every_answer_of_a_whole_scenario_matches_its_published_schema() {
         let (_, bobs) = call(&env, &mut c, t, ("POST", "/api/v1/orgs/{org}/credentials", &creds), owned_by_bob).await;
         let id = created["client_id"].as_str().unwrap();
         let one = format!("{creds}/{id}");
+
+        // The OAuth grant (a form body) and RFC 7009 revocation of its token.
+        let secret = created["secret"].as_str().unwrap();
+        let token_route = "/api/v1/oauth/token";
+        let good = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
+        let (s, granted) = call_form(&env, &mut c, token_route, &good).await;
+        assert_eq!(s, StatusCode::OK);
+        let wrong = format!("grant_type=client_credentials&client_id={id}&client_secret=x");
+        assert_eq!(call_form(&env, &mut c, token_route, &wrong).await.0, StatusCode::UNAUTHORIZED);
+        let access = granted["access_token"].as_str().unwrap();
+        let revoke = format!("token={access}&client_id={id}&client_secret={secret}");
+        assert_eq!(call_form(&env, &mut c, "/api/v1/oauth/revoke", &revoke).await.0, StatusCode::OK);
         let route = "/api/v1/orgs/{org}/credentials/{client_id}";
         call(&env, &mut c, t, ("GET", route, &one), None).await;
         call(&env, &mut c, t, ("GET", route, &format!("{creds}/{}", "0".repeat(32))), None).await;

@@ -224,10 +224,23 @@ pub struct ServeArgs {
     /// The edge the demo's embed URLs point at (default: the first of EMBEDGATE_EDGES).
     #[arg(long, env = "EMBEDGATE_DEMO_EDGE_URL", value_name = "URL", requires = "demo")]
     demo_edge_url: Option<String>,
+    /// How long an API access token from the OAuth client-credentials grant (POST /api/v1/oauth/token)
+    /// lives: 60s to 1d.
+    #[arg(long, env = "EMBEDGATE_API_TOKEN_TTL", default_value = "1h", value_parser = api_token_ttl)]
+    api_token_ttl: i64,
     #[command(flatten)]
     tokens: TokenArgs,
     #[command(flatten)]
     store: StoreArgs,
+}
+
+/// `--api-token-ttl`: a duration from a minute to a day.
+fn api_token_ttl(text: &str) -> Result<i64, String> {
+    let range = server::api::oauth::API_TOKEN_TTL_RANGE_S;
+    super::duration::parse_seconds(text)
+        .ok()
+        .filter(|s| range.contains(s))
+        .ok_or_else(|| "must be a duration from 60s to 1d (e.g. 15m, 1h)".to_owned())
 }
 
 /// `--trusted-proxies`: a comma-separated list of addresses and CIDR blocks.
@@ -433,6 +446,7 @@ fn configure_access(args: &ServeArgs, state: &mut AppState) {
         tracing::info!(proxies = %args.trusted_proxies, "X-Forwarded-For is read from these peers only");
     }
     state.trusted_proxies = std::sync::Arc::new(args.trusted_proxies.clone());
+    state.api_token_ttl_s = args.api_token_ttl;
     let operators: std::collections::BTreeSet<String> =
         args.operator_orgs.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
     if !operators.is_empty() {

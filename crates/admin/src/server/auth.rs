@@ -1,7 +1,8 @@
 //! Member API tokens (`egt_` + 64 hex characters, 256 random bits, shown once,
-//! stored only as their SHA-256) and the bearer-token extractors ([`Caller`],
-//! [`OrgAdmin`], [`OrgMember`]), which consult the failure limiter
-//! ([`super::limiter`]) only once the token has failed.
+//! stored only as their SHA-256), API access tokens (`egc_`, the OAuth
+//! grant's, [`super::api::oauth`]), and the bearer-token extractors
+//! ([`Caller`], [`OrgAdmin`], [`OrgMember`]), which consult the failure
+//! limiter ([`super::limiter`]) only once the token has failed.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use zeroize::Zeroizing;
 
 use super::client::ClientAddr;
 use super::{AppError, AppState};
+use crate::store::api_tokens;
 pub use crate::store::members::Member;
 use crate::store::tokens::{self, Presented};
 
@@ -27,6 +29,9 @@ fn hex(bytes: &[u8]) -> String {
         s
     })
 }
+
+/// Prefix of every API access token (the OAuth client-credentials grant's).
+pub const API_TOKEN_PREFIX: &str = "egc_";
 
 /// Prefix of every invitation code.
 pub const INVITATION_PREFIX: &str = "egi_";
@@ -46,6 +51,11 @@ fn new_bearer(prefix: &str) -> Result<(Zeroizing<String>, String), AppError> {
 /// A fresh member token and its stored hash.
 pub fn new_member_token() -> Result<(Zeroizing<String>, String), AppError> {
     new_bearer(MEMBER_TOKEN_PREFIX)
+}
+
+/// A fresh API access token and its stored hash.
+pub fn new_api_token() -> Result<(Zeroizing<String>, String), AppError> {
+    new_bearer(API_TOKEN_PREFIX)
 }
 
 /// A fresh invitation code and its stored hash.
@@ -152,6 +162,11 @@ impl FromRequestParts<AppState> for OrgMember {
 /// address (as the trusted-proxy rule resolves it). The audit log records
 /// all three.
 ///
+/// An API access token (`Bearer egc_…`) makes a caller too: the credential's
+/// owner as they are now (their current account type, so a demoted owner's
+/// token loses admin powers at once), in the credential's org only, with
+/// [`Caller::credential`] set; it acts (and is audited) as the credential.
+///
 /// The token is checked first: a valid one is never refused for its
 /// address's failures. A request that fails (no token, a malformed or
 /// unknown one) counts as a failure of its address; while the address is in
@@ -166,6 +181,30 @@ pub struct Caller {
     pub token_id: String,
     /// The client address.
     pub addr: IpAddr,
+    /// The credential whose API access token this is (`None`: a member token).
+    pub credential: Option<embedgate_core::ClientId>,
+}
+
+impl Caller {
+    /// Who the audit log names: the member, or `credential:<client_id>`.
+    pub fn actor(&self) -> String {
+        match &self.credential {
+            Some(client_id) => format!("credential:{client_id}"),
+            None => self.member.email.as_str().to_owned(),
+        }
+    }
+
+    /// Refuses an API access token (403 `member_token_required`): what only
+    /// a member's own token may do (issue member tokens, invitations, rotate
+    /// the org key, read every edge), so a short-lived token can never be
+    /// turned into a long-lived one.
+    pub fn require_member_token(&self) -> Result<(), AppError> {
+        if self.credential.is_some() {
+            Err(AppError::MemberTokenRequired)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl std::ops::Deref for Caller {
@@ -183,7 +222,7 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
-        .filter(|t| t.starts_with(MEMBER_TOKEN_PREFIX) && t.len() <= 128)
+        .filter(|t| (t.starts_with(MEMBER_TOKEN_PREFIX) || t.starts_with(API_TOKEN_PREFIX)) && t.len() <= 128)
 }
 
 /// Whole seconds, rounded up, at least 1 (a `retry-after` value).
@@ -194,10 +233,18 @@ fn retry_after(d: Duration) -> u64 {
 /// Counts a failed authentication of `addr`: `refusal` (401), or 429 if the
 /// address was in back-off already.
 pub(crate) fn failed(state: &AppState, addr: IpAddr, in_backoff: bool, refusal: AppError) -> AppError {
-    let now_in = state.limiter.record_failure(addr);
-    match now_in {
-        Some(d) if in_backoff => AppError::TooManyAttempts { retry_after_s: retry_after(d).max(1) },
-        _ => refusal,
+    match count_failure(state, addr, in_backoff) {
+        Some(retry_after_s) => AppError::TooManyAttempts { retry_after_s },
+        None => refusal,
+    }
+}
+
+/// Counts a failed authentication of `addr`; the `retry-after` seconds of a
+/// 429 when the address was in back-off already (else the caller's own refusal).
+pub(crate) fn count_failure(state: &AppState, addr: IpAddr, in_backoff: bool) -> Option<u64> {
+    match state.limiter.record_failure(addr) {
+        Some(d) if in_backoff => Some(retry_after(d).max(1)),
+        _ => None,
     }
 }
 
@@ -211,8 +258,18 @@ impl FromRequestParts<AppState> for Caller {
             return Err(failed(state, addr, in_backoff, AppError::Unauthorized));
         };
         let mut conn = state.store.pool.acquire().await?;
+        if token.starts_with(API_TOKEN_PREFIX) {
+            return match api_tokens::authenticate(&mut conn, &token_hash(token), super::now()).await? {
+                api_tokens::Presented::Valid(member, token_id, client_id) => {
+                    Ok(Self { member, token_id, addr, credential: Some(client_id) })
+                }
+                api_tokens::Presented::Expired => Err(failed(state, addr, false, AppError::TokenExpired)),
+                api_tokens::Presented::Refused => Err(failed(state, addr, false, AppError::Unauthorized)),
+                _ => Err(failed(state, addr, in_backoff, AppError::Unauthorized)),
+            };
+        }
         match tokens::authenticate(&mut conn, &token_hash(token), super::now()).await? {
-            Presented::Valid(member, token_id) => Ok(Self { member, token_id, addr }),
+            Presented::Valid(member, token_id) => Ok(Self { member, token_id, addr, credential: None }),
             // One of ours (so not a guess): its own answer even in back-off, but counted.
             Presented::Expired => Err(failed(state, addr, false, AppError::TokenExpired)),
             Presented::Refused => Err(failed(state, addr, false, AppError::Unauthorized)),

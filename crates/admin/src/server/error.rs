@@ -15,7 +15,7 @@ use crate::store::StoreError;
 /// secret, a token or the offending value.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// `unauthorized`, `token_expired`, `invitation_invalid`, `too_many_attempts`, `forbidden`, `own_tokens_only`, `operator_only`,
+    /// `unauthorized`, `token_expired`, `invitation_invalid`, `too_many_attempts`, `forbidden`, `own_tokens_only`, `operator_only`, `member_token_required`,
     /// `not_found`, `method_not_allowed`,
     /// `malformed_json`, `malformed_query`, `payload_too_large`, `invalid_input`, `name_taken`, `member_exists`,
     /// `already_revoked`, `credential_revoked`, `retire_first`, `no_previous`, `revoke_first`, `last_admin`, `member_has_token`
@@ -53,6 +53,10 @@ pub enum AppError {
     /// 403 `own_tokens_only`: member tokens are issued only to their own member.
     #[error("a member API token is issued only to its own member: sign in as them, or give them an invitation")]
     OwnTokensOnly,
+    /// 403 `member_token_required`: an API access token (the OAuth grant's)
+    /// may not do this; a member's own token is needed.
+    #[error("an API access token cannot do this (issue member tokens or invitations, rotate the org key, read every edge); use a member's own token")]
+    MemberTokenRequired,
     /// 403 `operator_only`: every edge's detail is for platform operators.
     #[error("every edge's detail is for platform operators (admins of an org in EMBEDGATE_OPERATOR_ORGS); read GET /api/v1/orgs/{{org}}/edges")]
     OperatorOnly,
@@ -129,6 +133,7 @@ impl AppError {
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::OwnTokensOnly => (StatusCode::FORBIDDEN, "own_tokens_only"),
             Self::OperatorOnly => (StatusCode::FORBIDDEN, "operator_only"),
+            Self::MemberTokenRequired => (StatusCode::FORBIDDEN, "member_token_required"),
             Self::InvitationInvalid => (StatusCode::UNAUTHORIZED, "invitation_invalid"),
             Self::MemberHasToken => (StatusCode::CONFLICT, "member_has_token"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),

@@ -124,6 +124,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<TrustedProxies>,
     /// How long member tokens live.
     pub tokens: TokenPolicy,
+    /// How long the OAuth grant's API access tokens live, in seconds (1 h by default).
+    pub api_token_ttl_s: i64,
     /// The orgs whose active admins are platform operators (every edge's detail).
     pub operator_orgs: Arc<std::collections::BTreeSet<String>>,
     /// Where and how to push state to the edges (architecture.md §6).
@@ -153,6 +155,7 @@ impl AppState {
             limiter: Arc::new(FailureLimiter::new(LimiterConfig::with_free(free_failures))),
             trusted_proxies: Arc::new(TrustedProxies::default()),
             tokens: TokenPolicy::default(),
+            api_token_ttl_s: api::oauth::DEFAULT_API_TOKEN_TTL_S,
             operator_orgs: Arc::new(std::collections::BTreeSet::new()),
             push: PushConfig::default(),
             edges: Arc::new(push::EdgeBoard::default()),

@@ -110,6 +110,25 @@ pub enum Event {
         /// Its name (free again).
         name: CredentialName,
     },
+    /// `credential.api_token_issue`: the OAuth client-credentials grant
+    /// issued the credential an API access token (the actor is the credential).
+    ApiTokenIssued {
+        /// The credential.
+        client_id: ClientId,
+        /// The access token's ID (never the token).
+        token_id: String,
+        /// The secret generation that authenticated the grant.
+        generation: u32,
+        /// When the token expires (Unix seconds).
+        expires_at: i64,
+    },
+    /// `credential.api_token_revoke`: the credential revoked one of its access tokens (RFC 7009).
+    ApiTokenRevoked {
+        /// The credential.
+        client_id: ClientId,
+        /// The access token's ID.
+        token_id: String,
+    },
     /// `credential.bulk_create`: a benchmark's bulk load (`embedgate bench-load`).
     BulkLoaded {
         /// Credentials created.
@@ -164,6 +183,8 @@ impl Event {
             Self::CredentialRotated { .. } => "credential.rotate",
             Self::PreviousSecretRetired { .. } => "credential.retire_previous",
             Self::CredentialDeleted { .. } => "credential.delete",
+            Self::ApiTokenIssued { .. } => "credential.api_token_issue",
+            Self::ApiTokenRevoked { .. } => "credential.api_token_revoke",
             Self::HomeRegionSet { .. } => "org.settings",
             Self::BulkLoaded { .. } => "credential.bulk_create",
             Self::OrgKeyCreated { .. } => "org.key_create",
@@ -193,7 +214,9 @@ impl Event {
             | Self::CredentialRevoked { client_id }
             | Self::CredentialRotated { client_id, .. }
             | Self::PreviousSecretRetired { client_id }
-            | Self::CredentialDeleted { client_id, .. } => client_id.as_str(),
+            | Self::CredentialDeleted { client_id, .. }
+            | Self::ApiTokenIssued { client_id, .. }
+            | Self::ApiTokenRevoked { client_id, .. } => client_id.as_str(),
         }
     }
 
@@ -203,7 +226,9 @@ impl Event {
             Self::OrgCreated { admin } => json!({ "admin": admin }),
             Self::MemberCreated { account_type, .. } => json!({ "account_type": account_type }),
             Self::MemberTypeChanged { from, to, .. } => json!({ "account_type": { "from": from, "to": to } }),
-            Self::TokenIssued { token_id, .. } | Self::TokenRevoked { token_id, .. } => json!({ "token_id": token_id }),
+            Self::TokenIssued { token_id, .. }
+            | Self::TokenRevoked { token_id, .. }
+            | Self::ApiTokenRevoked { token_id, .. } => json!({ "token_id": token_id }),
             Self::MemberInvited { invitation_id, .. } => json!({ "invitation_id": invitation_id }),
             Self::InvitationRedeemed { invitation_id, token_id, .. } => {
                 json!({ "invitation_id": invitation_id, "token_id": token_id })
@@ -214,6 +239,9 @@ impl Event {
             Self::CredentialUpdated { fields, .. } => json!({ "fields": fields }),
             Self::CredentialRotated { generation, .. } => json!({ "generation": generation }),
             Self::CredentialDeleted { name, .. } => json!({ "name": name }),
+            Self::ApiTokenIssued { token_id, generation, expires_at, .. } => {
+                json!({ "token_id": token_id, "generation": generation, "expires_at": expires_at })
+            }
             Self::HomeRegionSet { home_region } => json!({ "home_region": home_region }),
             Self::BulkLoaded { count } => json!({ "count": count }),
             Self::OrgKeyCreated { master_key, sealed } => json!({ "master_key": master_key, "sealed": sealed }),

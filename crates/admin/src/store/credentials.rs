@@ -178,6 +178,18 @@ pub async fn get(conn: &mut AnyConnection, org: &str, client_id: &ClientId) -> R
         .transpose()
 }
 
+/// The credential with this client ID, whatever its org (client IDs are
+/// unique across orgs): how the OAuth grant finds the client it authenticates.
+pub async fn find(conn: &mut AnyConnection, client_id: &ClientId) -> Result<Option<Credential>, StoreError> {
+    sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE c.client_id = $1"))
+        .bind(client_id.as_str())
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(Credential::from_row)
+        .transpose()
+}
+
 /// A page of an org's credentials.
 #[derive(Debug, Clone)]
 pub struct Page {

@@ -5,7 +5,7 @@
 //! placeholders, BIGINT Unix seconds, integers for booleans, JSON text for
 //! lists), and a small migration runner.
 //!
-//! Queries live beside the types they load: [`members`], [`tokens`],
+//! Queries live beside the types they load: [`members`], [`tokens`], [`api_tokens`],
 //! [`credentials`], [`audit`], [`orgs`]; [`export`] reads what the edges get.
 //! Reads take any connection. **Every write goes through a [`Change`]**
 //! ([`Store::change`]): it takes the state-version lock first, and its only
@@ -14,6 +14,7 @@
 //! dropping it rolls everything back. No handler can order these steps
 //! wrongly, and the edge change log hooks in at that one place.
 
+pub mod api_tokens;
 pub mod audit;
 pub mod bulk;
 mod change;
@@ -71,6 +72,7 @@ impl Backend {
                 (6, include_str!("../../migrations/sqlite/0006_token_expiry.sql")),
                 (7, include_str!("../../migrations/sqlite/0007_audit_origin.sql")),
                 (8, include_str!("../../migrations/sqlite/0008_invitations.sql")),
+                (9, include_str!("../../migrations/sqlite/0009_api_tokens.sql")),
             ],
             Self::Postgres => &[
                 (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -81,6 +83,7 @@ impl Backend {
                 (6, include_str!("../../migrations/postgres/0006_token_expiry.sql")),
                 (7, include_str!("../../migrations/postgres/0007_audit_origin.sql")),
                 (8, include_str!("../../migrations/postgres/0008_invitations.sql")),
+                (9, include_str!("../../migrations/postgres/0009_api_tokens.sql")),
             ],
         }
     }
@@ -303,9 +306,11 @@ impl Store {
 
     /// A change made through the API by `caller`: its audit entry records
     /// the member, the ID of the token they used and their client address.
+    /// A caller holding an API access token acts as the credential
+    /// (`credential:<client_id>`, the access token's ID), not as its owner.
     pub async fn change_by(&self, org: &str, caller: &crate::server::Caller) -> Result<Change, StoreError> {
         let origin = Origin { token_id: caller.token_id.clone(), address: caller.addr.to_string() };
-        Change::begin(self, org, caller.email.as_str(), Some(origin)).await
+        Change::begin(self, org, &caller.actor(), Some(origin)).await
     }
 
     /// Hears of every committed change that bumped the state version in this

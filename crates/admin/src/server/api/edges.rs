@@ -145,6 +145,7 @@ pub fn is_operator(state: &AppState, caller: &Caller) -> bool {
         (status = 403, description = "`operator_only`: not an admin of an operator org.", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address.", body = ErrorBody)))]
 pub async fn list_edges(caller: Caller, State(state): State<AppState>) -> Result<Json<EdgeList>, AppError> {
+    caller.require_member_token()?;
     if !is_operator(&state, &caller) {
         return Err(AppError::OperatorOnly);
     }

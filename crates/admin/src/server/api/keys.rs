@@ -46,6 +46,7 @@ pub async fn rotate_org_key(
     Path(org): Path<String>,
     ApiJson(body): ApiJson<OrgKeyRotation>,
 ) -> Result<Json<OrgKeyRotated>, AppError> {
+    admin.require_member_token()?;
     if body.confirm != org {
         return Err(FieldError::new("confirm", RuleError::Confirm).into());
     }

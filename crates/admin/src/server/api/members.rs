@@ -226,6 +226,8 @@ pub async fn issue_token(
     MaybeJson(body): MaybeJson,
 ) -> Result<(StatusCode, Json<IssuedToken>), AppError> {
     let email = member_email(&email)?;
+    // An API access token must not outlive itself as a member token.
+    caller.require_member_token()?;
     if caller.email != email {
         return Err(AppError::OwnTokensOnly);
     }
@@ -320,6 +322,7 @@ pub async fn invite_member(
     State(state): State<AppState>,
     Path((org, email)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<IssuedInvitation>), AppError> {
+    admin.require_member_token()?;
     let email = member_email(&email)?;
     let (code, hash) = super::super::auth::new_invitation_code()?;
     let id = random_id()?;

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod edges;
 pub mod keys;
 pub mod members;
+pub mod oauth;
 pub mod openapi;
 pub mod ops;
 
@@ -41,6 +42,8 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(members::revoke_token))
         .routes(routes!(members::invite_member))
         .routes(routes!(members::redeem_invitation))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::revoke))
         .routes(routes!(members::deactivate_member))
         .routes(routes!(credentials::create_credential, credentials::list_credentials))
         .routes(routes!(credentials::get_credential, credentials::update_credential, credentials::delete_credential))

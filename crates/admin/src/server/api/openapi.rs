@@ -25,6 +25,7 @@ use super::super::ErrorBody;
         (name = "members", description = "Members of an org, their API tokens (each issued only by its own member; they expire) and invitations (admins manage members; any member may list them)."),
         (name = "credentials", description = "Embed credentials (admins only; any member may list and view them); a secret is shown once."),
         (name = "audit", description = "The org's audit log (admins only)."),
+        (name = "oauth", description = "The OAuth 2.0 client-credentials grant (RFC 6749 §4.4) of credentials with the `api` privilege, and revocation of its access tokens (RFC 7009)."),
     )
 )]
 pub struct ApiDoc;
@@ -57,7 +58,16 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("egt_ member token")
-                    .description(Some("A member API token from `embedgate init`, `POST /api/v1/invitations/redeem` or `POST …/members/{email}/tokens` (your own)."))
+                    .description(Some("A member API token from `embedgate init`, `POST /api/v1/invitations/redeem` or `POST …/members/{email}/tokens` (your own), or an API access token (`egc_…`) from `POST /api/v1/oauth/token`, acting as its credential's owner."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("OAuth client authentication (RFC 6749 §2.3.1): a credential's client ID and one of its live embed secrets (`egs_…`)."))
                     .build(),
             ),
         );
@@ -126,6 +136,10 @@ impl Modify for ErrorResponses {
             );
         }
         for (path, item) in &mut openapi.paths.paths {
+            // The OAuth endpoints answer RFC 6749 §5.2 errors, each documented at its handler.
+            if path.starts_with("/api/v1/oauth/") {
+                continue;
+            }
             let authed = path.starts_with("/api/v1/orgs/");
             for (method, op) in [
                 (HttpMethod::Get, item.get.as_mut()),
