@@ -88,6 +88,8 @@ async fn an_api_credential_calls_the_api_with_an_oauth_token_until_it_is_revoked
     assert_eq!((status, refused["error"].as_str()), (403, Some("member_token_required")), "{refused}");
 
     step("the README's Python standard-library snippet");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    assert!(readme.contains(PYTHON_SNIPPET.trim()), "README.md's Python snippet differs from the one tested here");
     let out = std::process::Command::new(python())
         .args(["-c", PYTHON_SNIPPET])
         .env("EMBEDGATE_URL", &admin)

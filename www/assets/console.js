@@ -397,7 +397,9 @@ function privilegeBadges(privileges) {
   return h(
     "div",
     { class: "badges" },
-    privileges.map((p) => h("span", { class: `badge ${p === "embedding" ? "badge-info" : "badge-neutral"}`, text: privilegeLabel(p) }))
+    privileges.map((p) =>
+      h("span", { class: `badge ${p === "embedding" ? "badge-info" : "badge-neutral"}`, text: privilegeLabel(p), title: privilegeHelp(p) || undefined })
+    )
   );
 }
 

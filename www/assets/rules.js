@@ -88,7 +88,10 @@ const ACCOUNT_TYPE_LABELS = {
 
 const PRIVILEGE_LABELS = {
   embedding: ["Embedding", "Sign embed tokens for secure embeds."],
-  api: ["REST API", "Call the REST API with these credentials."],
+  api: [
+    "REST API",
+    "Call the admin API from your server: the client ID and secret get a 1-hour token (OAuth client credentials, POST /api/v1/oauth/token) that acts as the owner.",
+  ],
 };
 
 /** "Admin" for `admin`; an unknown type shows as itself. */

@@ -12,6 +12,16 @@
 //!   without a live token gets in through an admin's one-time invitation
 //!   (`egi_…`, 72 h) that they redeem for a token of their own. Tokens from
 //!   before the expiry migration got 90 days from the upgrade.
+//! - A credential with the `api` privilege gets an API access token (`egc_…`,
+//!   `EMBEDGATE_API_TOKEN_TTL`, 1 h by default, stored as SHA-256) from the
+//!   OAuth client-credentials grant (`POST /api/v1/oauth/token`, [`api::oauth`]),
+//!   authenticated by its client ID and a live embed secret. The token acts as
+//!   the credential's owner with the owner's current account type, in its org
+//!   only, audited as `credential:<client_id>`; it dies with the credential's
+//!   revocation, its secret generation's retirement, the loss of `api` or the
+//!   owner's deactivation (one join per request), and may not issue member
+//!   tokens or invitations, rotate the org key or read every edge (403
+//!   `member_token_required`).
 //! - `GET /api/v1/edges` (every edge's detail) is for platform operators only,
 //!   the active admins of an org in `EMBEDGATE_OPERATOR_ORGS` (403
 //!   `operator_only`); any member reads `GET …/orgs/{org}/edges` (whether each
