@@ -297,6 +297,31 @@ async fn the_token_expires() {
 }
 
 #[tokio::test]
+async fn the_next_grant_forgets_tokens_expired_for_over_a_day() {
+    for backend in backends() {
+        let env = Env::new(&backend).await;
+        let (id, secret) = credential(&env, "api", ADMIN, &["api"]).await;
+        let (old, recent) = (grant(&env, &id, &secret).await, grant(&env, &id, &secret).await);
+        let now = embedgate_admin::server::now();
+        for (token, expired) in [(&old, now - 86_400 - 10), (&recent, now - 3600)] {
+            sqlx::query("UPDATE api_tokens SET expires_at = $1 WHERE token_hash = $2")
+                .bind(expired)
+                .bind(hex(&sha2::Sha256::digest(token.as_bytes())))
+                .execute(&env.db().pool)
+                .await
+                .unwrap();
+        }
+        grant(&env, &id, &secret).await;
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens").fetch_one(&env.db().pool).await.unwrap();
+        assert_eq!(left, 2, "the token expired a day ago is gone, the one expired an hour ago stays");
+        let (s, body) = list_status(&env, &recent).await;
+        assert_eq!((s, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("token_expired")));
+        assert_eq!(list_status(&env, &old).await.0, StatusCode::UNAUTHORIZED);
+        env.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn an_access_token_cannot_make_itself_long_lived() {
     for backend in backends() {
         let env = Env::new(&backend).await;

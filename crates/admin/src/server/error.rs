@@ -36,8 +36,8 @@ pub enum AppError {
     /// 401 `unauthorized`: no, unknown or revoked member token, or a deactivated member.
     #[error("a valid member token is required (Authorization: Bearer …)")]
     Unauthorized,
-    /// 401 `token_expired`: the member token is past its expiry; issue a new one.
-    #[error("the member token has expired; sign in with a current one")]
+    /// 401 `token_expired`: the member token or API access token is past its expiry; get a new one.
+    #[error("the token has expired; sign in with a current one (an API access token: run the OAuth grant again)")]
     TokenExpired,
     /// 429 `too_many_attempts`: a request without a valid token from an
     /// address in back-off after many failed authentications (a valid token

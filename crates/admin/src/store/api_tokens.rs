@@ -13,6 +13,10 @@ use sqlx::{AnyConnection, Row};
 use super::members::Member;
 use super::{stored, Change, StoreError};
 
+/// How long after its expiry an access token's row is kept (a day): then the
+/// next grant of its credential deletes it.
+pub const PRUNE_AFTER_S: i64 = 86_400;
+
 /// An access token about to be stored (never the token: its hash).
 #[derive(Debug, Clone, Copy)]
 pub struct NewApiToken<'a> {
@@ -100,9 +104,18 @@ pub async fn find_unrevoked(
 }
 
 impl Change {
-    /// Stores a new access token of a credential of this change's org.
+    /// Stores a new access token of a credential of this change's org, and
+    /// forgets that credential's tokens expired for over a day (so a job that
+    /// runs the grant every hour keeps a bounded number of rows; the audit
+    /// log keeps their IDs).
     pub async fn issue_api_token(&mut self, token: &NewApiToken<'_>, at: i64) -> Result<(), StoreError> {
         let org = self.org().to_owned();
+        sqlx::query("DELETE FROM api_tokens WHERE org = $1 AND client_id = $2 AND expires_at < $3")
+            .bind(&org)
+            .bind(token.client_id.as_str())
+            .bind(at - PRUNE_AFTER_S)
+            .execute(self.conn())
+            .await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, org, client_id, generation, owner_email, token_hash, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -106,7 +106,7 @@ impl TestDatabase {
     pub async fn dump_text(&self) -> Vec<String> {
         let db = embedgate_admin::store::open(&self.url).await.unwrap();
         let mut out = Vec::new();
-        for table in ["credentials", "audit", "members", "member_tokens", "orgs", "state_version"] {
+        for table in ["credentials", "audit", "members", "member_tokens", "api_tokens", "orgs", "state_version"] {
             let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM {table} t"))
                 .fetch_all(&db.pool)
                 .await

@@ -467,3 +467,18 @@ pub async fn revoke(
     no_store(&mut response);
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::form_decode;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let decoded = |s: &str| form_decode(s).map(|d| d.to_string());
+        assert_eq!(decoded("egs_ABC"), Some("egs_ABC".to_owned()));
+        assert_eq!(decoded("a+b%3Ac%25"), Some("a b:c%".to_owned()));
+        assert_eq!(decoded("%zz"), None);
+        assert_eq!(decoded("%4"), None);
+        assert_eq!(decoded("%ff"), None, "not UTF-8");
+    }
+}
