@@ -383,7 +383,7 @@ async fn change_as(
         (status = 401, description = "`invalid_client`: unknown client, wrong secret, revoked credential or deactivated owner.", body = OAuthErrorBody),
         (status = 429, description = "`too_many_attempts`: too many failed authentications from this address.", body = OAuthErrorBody),
         (status = 500, description = "`server_error` (logged, never detailed).", body = OAuthErrorBody)))]
-pub async fn token(
+pub async fn oauth_token(
     ClientAddr(addr): ClientAddr,
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -441,7 +441,7 @@ pub async fn token(
         (status = 401, description = "`invalid_client`.", body = OAuthErrorBody),
         (status = 429, description = "`too_many_attempts`.", body = OAuthErrorBody),
         (status = 500, description = "`server_error` (logged, never detailed).", body = OAuthErrorBody)))]
-pub async fn revoke(
+pub async fn oauth_revoke(
     ClientAddr(addr): ClientAddr,
     State(state): State<AppState>,
     headers: HeaderMap,
