@@ -540,7 +540,17 @@ pub fn run_bench_load(args: &BenchLoadArgs, out: &mut dyn std::io::Write) -> Res
 
 #[cfg(test)]
 mod tests {
-    use super::is_push_target;
+    use super::{api_token_ttl, is_push_target};
+
+    #[test]
+    fn api_token_lifetimes_are_a_minute_to_a_day() {
+        assert_eq!(api_token_ttl("1h"), Ok(3600));
+        assert_eq!(api_token_ttl("60s"), Ok(60));
+        assert_eq!(api_token_ttl("1d"), Ok(86_400));
+        for bad in ["59s", "2d", "0", "forever", ""] {
+            assert!(api_token_ttl(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn pushes_go_over_tls_except_to_a_loopback_edge() {
