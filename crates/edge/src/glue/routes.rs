@@ -130,14 +130,19 @@ async fn healthz(env: &Env, config: &Config) -> Result<Response> {
     json_response(if ok { 200 } else { 503 }, body.to_string())
 }
 
+/// 405 `method_not_allowed` with `Allow: GET, HEAD`, saying `why`.
+fn only_get(why: &str, json: bool) -> Result<Response> {
+    let mut resp = refusal(405, "method_not_allowed", why, json, None)?;
+    resp.headers_mut().set("allow", "GET, HEAD")?;
+    Ok(resp)
+}
+
 /// The public keys of the identity assertion (RFC 7517), current first.
 /// Cacheable for five minutes: a new key is published (with the edge key's
 /// rotation) well before it signs for longer than that.
 fn jwks(req: &Request, config: &Config, json: bool) -> Result<Response> {
     if !matches!(req.method(), Method::Get | Method::Head) {
-        let mut resp = refusal(405, "method_not_allowed", "the key set is read with GET", json, None)?;
-        resp.headers_mut().set("allow", "GET, HEAD")?;
-        return Ok(resp);
+        return only_get("the key set is read with GET", json);
     }
     let mut resp = json_response(200, config.assertion.jwks())?;
     resp.headers_mut().set("cache-control", "public, max-age=300")?;
@@ -160,9 +165,7 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
         return refusal(404, "not_found", "no such page on this edge", json, None);
     };
     if !matches!(req.method(), Method::Get | Method::Head) {
-        let mut resp = refusal(405, "method_not_allowed", "embeds are loaded with GET", json, None)?;
-        resp.headers_mut().set("allow", "GET, HEAD")?;
-        return Ok(resp);
+        return only_get("embeds are loaded with GET", json);
     }
     cache::count_load();
     let region = config.region_for(&req);
@@ -217,6 +220,9 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
     };
 
     report_use(env, ctx, region, &session.client_id, now);
+    // The new session's cookie, set on whichever answer follows.
+    let set_cookie = new_cookie
+        .map(|value| render::session_cookie(target.org, &value, session.exp.saturating_sub(now), config.secure_cookie));
 
     // A page load that brought its token in the URL and holds a session now
     // is sent on to the same URL without `:jwt` (other parameters untouched):
@@ -228,9 +234,8 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
         let h = resp.headers_mut();
         h.set("location", &location)?;
         h.set("content-security-policy", &framing.frame_ancestors)?;
-        if let Some(value) = new_cookie {
-            let max_age = session.exp.saturating_sub(now);
-            h.append("set-cookie", &render::session_cookie(target.org, &value, max_age, config.secure_cookie))?;
+        if let Some(cookie) = &set_cookie {
+            h.append("set-cookie", cookie)?;
         }
         return Ok(resp);
     }
@@ -257,9 +262,8 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
     };
     let h = resp.headers_mut();
     h.set("content-security-policy", &csp)?;
-    if let Some(value) = new_cookie {
-        let max_age = session.exp.saturating_sub(now);
-        h.append("set-cookie", &render::session_cookie(target.org, &value, max_age, config.secure_cookie))?;
+    if let Some(cookie) = &set_cookie {
+        h.append("set-cookie", cookie)?;
     }
     Ok(resp)
 }
