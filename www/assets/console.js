@@ -57,6 +57,7 @@ import {
   setPending,
   shortDate,
   showFormError,
+  showOnceModal,
   timeEl,
   timeOfDay,
   toast,
@@ -180,26 +181,17 @@ async function redeemInvitation(code) {
 
 /** The token an invitation gave: shown once, for the member's automation. */
 function showRedeemedToken(answer) {
-  const field = copyField({ value: answer.token, label: "API token", testid: "redeemed-token-value" });
-  delete answer.token; // eslint-disable-line no-param-reassign
-  const body = h(
-    "div",
-    {},
-    h(
-      "div",
-      { class: "alert alert-warning secret-warning", role: "note" },
-      h("span", { class: "alert-icon", "aria-hidden": "true", text: "!" }),
-      h("div", {}, h("p", { text: `You are signed in as ${answer.email}. This is your API token, shown this once: keep it to sign in again or for your automation. It works until ${new Date(answer.expires_at * 1000).toLocaleString()} or until it is revoked.` }))
-    ),
-    h("div", { class: "field" }, h("span", { class: "field-label", text: "API token" }), field)
-  );
-  const modal = openModal({
+  showOnceModal({
     title: "Welcome",
     description: "Your invitation was redeemed.",
-    testid: "redeemed-modal",
-    initialFocus: () => field.querySelector("button"),
-    build: () => ({ body, footer: [h("button", { type: "button", class: "btn btn-primary", text: "Done", dataset: { testid: "redeemed-done" }, on: { click: () => modal.close() } })] }),
-    onClose: () => body.replaceChildren(),
+    label: "API token",
+    value: answer.token,
+    testid: "redeemed",
+    valueTestid: "redeemed-token-value",
+    lines: [
+      `You are signed in as ${answer.email}. This is your API token, shown this once: keep it to sign in again or for your automation. It works until ${new Date(answer.expires_at * 1000).toLocaleString()} or until it is revoked.`,
+    ],
+    closed: "Welcome closed. The token is no longer shown.",
   });
 }
 

@@ -20,7 +20,6 @@ import {
   absoluteTime,
   announce,
   confirmDialog,
-  copyField,
   dialogError,
   emailText,
   fieldError,
@@ -38,6 +37,7 @@ import {
   setPending,
   shortDate,
   showFormError,
+  showOnceModal,
   timeEl,
   toast,
 } from "./ui.js";
@@ -819,83 +819,41 @@ async function inviteMember(m, { afterAdd = false } = {}) {
   showInvitationModal(answer, code);
 }
 
-/** The "Invitation" modal: the code lives only in its <code> node, removed on close. */
-function showInvitationModal(answer, codeText) {
-  const warnId = newId("invitation-warning");
-  const codeField = copyField({ value: codeText, label: "Invitation code", testid: "invitation-value", describedBy: warnId });
-  codeText = null; // eslint-disable-line no-param-reassign
-  const body = h(
-    "div",
-    {},
-    h(
-      "div",
-      { class: "alert alert-warning secret-warning", id: warnId, role: "note" },
-      h("span", { class: "alert-icon", "aria-hidden": "true", text: "!" }),
-      h(
-        "div",
-        {},
-        h("p", { text: "This is the only time the invitation code is shown. Hand it to its member securely." }),
-        h("p", { text: `It works once, until ${absoluteTime(answer.expires_at)}: ${answer.email} exchanges it for an API token of their own (POST /api/v1/invitations/redeem with {"code": …}), which you never see.` })
-      )
-    ),
-    h("div", { class: "field" }, h("span", { class: "field-label", text: "Invitation code" }), codeField)
-  );
-  const modal = track(
-    openModal({
+/** The "Invitation" modal: the code shown once. */
+function showInvitationModal(answer, code) {
+  track(
+    showOnceModal({
       title: "Invitation",
       description: `For ${answer.email}.`,
-      testid: "invitation-modal",
-      initialFocus: () => codeField.querySelector("button"),
-      build: () => ({
-        body,
-        footer: [h("button", { type: "button", class: "btn btn-primary", text: "Done", dataset: { testid: "invitation-done" }, on: { click: () => modal.close() } })],
-      }),
-      onClose: () => {
-        view.modals.delete(modal);
-        body.replaceChildren();
-        announce("Invitation closed. The code is no longer shown.");
-      },
+      label: "Invitation code",
+      value: code,
+      testid: "invitation",
+      lines: [
+        "This is the only time the invitation code is shown. Hand it to its member securely.",
+        `It works once, until ${absoluteTime(answer.expires_at)}: ${answer.email} exchanges it for an API token of their own (POST /api/v1/invitations/redeem with {"code": …}), which you never see.`,
+      ],
+      closed: "Invitation closed. The code is no longer shown.",
+      onClose: (modal) => view.modals.delete(modal),
     })
   );
 }
 
-/** The "New API token" modal: the token lives only in its <code> node, removed on close. */
-function showTokenModal(answer, tokenText) {
-  const warnId = newId("token-warning");
-  const tokenField = copyField({ value: tokenText, label: "API token", testid: "token-value", describedBy: warnId });
-  tokenText = null; // eslint-disable-line no-param-reassign
-  const body = h(
-    "div",
-    {},
-    h(
-      "div",
-      { class: "alert alert-warning secret-warning", id: warnId, role: "note" },
-      h("span", { class: "alert-icon", "aria-hidden": "true", text: "!" }),
-      h(
-        "div",
-        {},
-        h("p", { text: "This is the only time the API token is shown. Copy it into your automation's secret store; it cannot be retrieved later." }),
-        h("p", { text: `Anyone holding it acts as ${answer.email} in ${state.org}, this console and the admin API, until ${absoluteTime(answer.expires_at)} or until it is revoked.` })
-      )
-    ),
-    h("div", { class: "field" }, h("span", { class: "field-label", text: "API token" }), tokenField),
-    h("p", { class: "muted small" }, "Token ID ", h("code", { text: answer.id }))
-  );
-  const modal = track(
-    openModal({
+/** The "New API token" modal: the token shown once. */
+function showTokenModal(answer, token) {
+  track(
+    showOnceModal({
       title: "New API token",
       description: `For ${answer.email}.`,
-      testid: "token-modal",
-      initialFocus: () => tokenField.querySelector("button"),
-      build: () => ({
-        body,
-        footer: [h("button", { type: "button", class: "btn btn-primary", text: "Done", dataset: { testid: "token-done" }, on: { click: () => modal.close() } })],
-      }),
-      onClose: () => {
-        view.modals.delete(modal);
-        body.replaceChildren();
-        announce("New API token closed. The token is no longer shown.");
-      },
+      label: "API token",
+      value: token,
+      testid: "token",
+      lines: [
+        "This is the only time the API token is shown. Copy it into your automation's secret store; it cannot be retrieved later.",
+        `Anyone holding it acts as ${answer.email} in ${state.org}, this console and the admin API, until ${absoluteTime(answer.expires_at)} or until it is revoked.`,
+      ],
+      extra: h("p", { class: "muted small" }, "Token ID ", h("code", { text: answer.id })),
+      closed: "New API token closed. The token is no longer shown.",
+      onClose: (modal) => view.modals.delete(modal),
     })
   );
 }

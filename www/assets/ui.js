@@ -482,6 +482,47 @@ export function copyField({ value, label, testid, describedBy }) {
   return h("div", { class: "copy-field" }, code, button);
 }
 
+/**
+ * A modal that shows a value once (an API token, an invitation code): a
+ * warning (`lines`), the value in a copy field, optional `extra` nodes. The
+ * value lives only in its <code> node, removed when the modal closes; then
+ * `closed` is announced and `onClose` runs. `testid` names the modal
+ * (`<testid>-modal`), the value (`valueTestid`, by default `<testid>-value`)
+ * and Done (`<testid>-done`).
+ */
+export function showOnceModal({ title, description, label, value, testid, valueTestid = `${testid}-value`, lines, extra = null, closed, onClose }) {
+  const warnId = newId(`${testid}-warning`);
+  const field = copyField({ value, label, testid: valueTestid, describedBy: warnId });
+  const body = h(
+    "div",
+    {},
+    h(
+      "div",
+      { class: "alert alert-warning secret-warning", id: warnId, role: "note" },
+      h("span", { class: "alert-icon", "aria-hidden": "true", text: "!" }),
+      h("div", {}, lines.map((text) => h("p", { text })))
+    ),
+    h("div", { class: "field" }, h("span", { class: "field-label", text: label }), field),
+    extra
+  );
+  const modal = openModal({
+    title,
+    description,
+    testid: `${testid}-modal`,
+    initialFocus: () => field.querySelector("button"),
+    build: () => ({
+      body,
+      footer: [h("button", { type: "button", class: "btn btn-primary", text: "Done", dataset: { testid: `${testid}-done` }, on: { click: () => modal.close() } })],
+    }),
+    onClose: () => {
+      body.replaceChildren();
+      announce(closed);
+      if (onClose) onClose(modal);
+    },
+  });
+  return modal;
+}
+
 // ------------------------------------------------------------------ misc
 
 /** Toggles a button's pending state (spinner + disabled + aria-busy). */
