@@ -30,6 +30,19 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
+/// The body as JSON sent as `application/json`: 400 `malformed_json`
+/// otherwise, 413 past the size limit.
+async fn json_value<S: Send + Sync>(req: Request, state: &S) -> Result<serde_json::Value, AppError> {
+    let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await.map_err(|e| {
+        if JsonRejection::status(&e) == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge
+        } else {
+            AppError::MalformedJson
+        }
+    })?;
+    Ok(value)
+}
+
 /// A request body of type `T` (one of core's [`Body`] types), parsed under
 /// core's rules: 400 `malformed_json` when it is not JSON sent as
 /// `application/json`, 413 past the size limit, 422 `invalid_input` naming
@@ -41,14 +54,7 @@ impl<S: Send + Sync, T: Body> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await.map_err(|e| {
-            if JsonRejection::status(&e) == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge
-            } else {
-                AppError::MalformedJson
-            }
-        })?;
-        Ok(Self(parse_body(value, now())?))
+        Ok(Self(parse_body(json_value(req, state).await?, now())?))
     }
 }
 
@@ -73,14 +79,7 @@ impl<S: Send + Sync> FromRequest<S> for MaybeJson {
             })?;
             return if bytes.is_empty() { Ok(Self(None)) } else { Err(AppError::MalformedJson) };
         }
-        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await.map_err(|e| {
-            if JsonRejection::status(&e) == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge
-            } else {
-                AppError::MalformedJson
-            }
-        })?;
-        match value {
+        match json_value(req, state).await? {
             serde_json::Value::Object(map) => Ok(Self(Some(map))),
             _ => Err(AppError::invalid("body", "body must be a JSON object")),
         }
