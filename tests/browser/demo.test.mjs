@@ -4,7 +4,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createCredential, env, launch, newPage, shot, signIn, unique } from "./lib.mjs";
+import { configureDemoHost, createCredential, env, launch, newPage, shot, signIn, unique } from "./lib.mjs";
 
 const e = env("adminUrl", "edgeUrl", "org", "adminToken", "adminEmail");
 let browser;
@@ -41,13 +41,7 @@ describe("host-app demo", () => {
   });
 
   test("configures the host app; the secret input is cleared", async () => {
-    await demo.goto(`${e.adminUrl}/demo`);
-    await demo.getByTestId("config-current").filter({ hasNotText: "Loading" }).waitFor();
-    await demo.getByLabel("Organization").fill(e.org);
-    await demo.getByLabel("Client ID").fill(cred.clientId);
-    await demo.getByLabel("Embed secret").fill(cred.secret);
-    await demo.getByRole("button", { name: "Save" }).click();
-    await demo.getByTestId("config-current").filter({ hasText: cred.clientId }).waitFor();
+    await configureDemoHost(demo, e, cred);
     assert.equal(await demo.getByTestId("config-badge").textContent(), "Configured");
     assert.equal(await demo.getByLabel("Embed secret").inputValue(), "");
     assert.equal(await demo.evaluate((s) => document.documentElement.outerHTML.includes(s), cred.secret), false);

@@ -100,6 +100,17 @@ export async function signIn(page, e, token, { hash = "" } = {}) {
   }
 }
 
+/** Opens the host-app demo on `page` and saves `cred` (`{clientId, secret}`) of org `e.org` as its configuration. */
+export async function configureDemoHost(page, e, cred) {
+  await page.goto(`${e.adminUrl}/demo`);
+  await page.getByTestId("config-current").filter({ hasNotText: "Loading" }).waitFor();
+  await page.getByLabel("Organization").fill(e.org);
+  await page.getByLabel("Client ID").fill(cred.clientId);
+  await page.getByLabel("Embed secret").fill(cred.secret);
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByTestId("config-current").filter({ hasText: cred.clientId }).waitFor();
+}
+
 /** An admin API call with `token` (default: the admin's): `{status, body}`. */
 export async function adminApi(e, method, path, body, token = e.adminToken) {
   const r = await fetch(`${e.adminUrl}/api/v1${path}`, {

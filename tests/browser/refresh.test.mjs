@@ -9,7 +9,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { env, launch, newPage, orgApi, shot, unique } from "./lib.mjs";
+import { configureDemoHost, env, launch, newPage, orgApi, shot, unique } from "./lib.mjs";
 
 const e = env("adminUrl", "edgeUrl", "org", "adminToken", "adminEmail");
 const ttl = Number(process.env.EMBEDGATE_SESSION_TTL_S || 0);
@@ -62,13 +62,7 @@ describe("embeds that refresh in place", { skip: short ? false : "needs an edge 
     });
     assert.equal(status, 201, JSON.stringify(body));
     cred = { clientId: body.client_id, secret: body.secret };
-    await demo.goto(`${e.adminUrl}/demo`);
-    await demo.getByTestId("config-current").filter({ hasNotText: "Loading" }).waitFor();
-    await demo.getByLabel("Organization").fill(e.org);
-    await demo.getByLabel("Client ID").fill(cred.clientId);
-    await demo.getByLabel("Embed secret").fill(cred.secret);
-    await demo.getByRole("button", { name: "Save" }).click();
-    await demo.getByTestId("config-current").filter({ hasText: cred.clientId }).waitFor();
+    await configureDemoHost(demo, e, cred);
   });
   after(async () => {
     await browser?.close();
