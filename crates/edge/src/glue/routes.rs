@@ -188,11 +188,12 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
     let cookie_header = req.headers().get("cookie")?;
     let load = Load { env, config, region, now, ectx: &ectx };
 
-    let token_in_url = matches!(embed_token(query), Ok(Some(_)));
+    let token = embed_token(query);
+    let token_in_url = matches!(token, Ok(Some(_)));
     // A refresh (the embed page sending a new token to extend its session in
     // place) is a JSON exchange; on a page load `:refresh` means nothing.
     let refresh = json && is_refresh(query);
-    let Loaded { session, new_cookie, framing, has_cookie } = match embed_token(query) {
+    let Loaded { session, new_cookie, framing, has_cookie } = match token {
         Err(e) => return refuse(&e, json, None),
         Ok(Some(token)) => {
             let loaded = if refresh {
