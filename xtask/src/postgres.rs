@@ -9,7 +9,6 @@
 use std::env;
 use std::fs;
 use std::io::Write as _;
-use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -326,10 +325,10 @@ impl Drop for Cluster {
     }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago (outside the
+/// kernel's ephemeral range: see [`embedgate_harness::free_port`]).
 fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
+    Ok(embedgate_harness::free_port()?)
 }
 
 /// Runs the command with its output captured: `Ok(output)` if it succeeded,

@@ -6,9 +6,53 @@ use std::time::{Duration, Instant};
 
 use crate::{Proc, Result};
 
-/// A free TCP port on 127.0.0.1 (bound, then released: racy, fine locally).
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a server about
+/// to be started on it.
+///
+/// Not an ephemeral port (`bind(":0")`): the kernel hands those out again, to
+/// the next `bind(":0")` and to every outgoing connection (an admin's push,
+/// workerd's own loopback sockets), so a server started a second later could
+/// find its port taken (CI saw `Address already in use` from wrangler). The
+/// port comes instead from below the kernel's ephemeral range, which nothing
+/// is given without asking for it, starting at a point that differs per
+/// process, and a process never hands out the same port twice.
 pub fn free_port() -> std::io::Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    static START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let (low, high) = fixed_port_range();
+    let span = u32::from(high - low);
+    let start = *START.get_or_init(|| process_seed() % span);
+    for _ in 0..span {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = low + u16::try_from(offset).unwrap_or(0);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Ports `[low, high)` outside the kernel's ephemeral range (Linux's
+/// `ip_local_port_range`, 32768–60999 by default; elsewhere that default).
+fn fixed_port_range() -> (u16, u16) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<u16>().ok()))
+        .unwrap_or(32768);
+    if ephemeral_low > 12_000 {
+        (10_000, ephemeral_low)
+    } else {
+        // An unusual kernel setting: use the ports above the range.
+        (61_000, 65_000)
+    }
+}
+
+/// Differs between processes (and runs), so that two test processes
+/// started together begin their search in different places.
+fn process_seed() -> u32 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    std::process::id().wrapping_mul(2_654_435_761) ^ nanos
 }
 
 /// Fails when something already listens on 127.0.0.1:`port` (it would
@@ -167,6 +211,17 @@ mod tests {
         assert!(http(addr, "GET", "/", &[], "").is_err());
         server.join().unwrap();
         assert!(http(addr, "GET", "/", &[], "").is_err(), "nothing listens any more");
+    }
+
+    #[test]
+    fn free_ports_are_never_ephemeral_and_never_repeat() {
+        let (low, high) = fixed_port_range();
+        let ports: Vec<u16> = (0..50).map(|_| free_port().unwrap()).collect();
+        let unique: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(unique.len(), ports.len(), "a port was handed out twice: {ports:?}");
+        assert!(ports.iter().all(|p| (low..high).contains(p)), "{ports:?} not in {low}..{high}");
+        let ephemeral = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        assert!(!(low..high).contains(&ephemeral), "the range {low}..{high} overlaps the kernel's ({ephemeral})");
     }
 
     #[test]
