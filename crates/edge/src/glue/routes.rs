@@ -216,7 +216,8 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
         }
     };
 
-    report_use(env, ctx, region, &session.client_id, now);
+    // A session check (the heartbeat) moves last seen; loads and refreshes count.
+    report_use(env, ctx, region, &session, now, token_in_url || !json);
 
     // A page load that brought its token in the URL and holds a session now
     // is sent on to the same URL without `:jwt` (other parameters untouched):
@@ -266,8 +267,8 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
 
 /// Notes the credential's use; when the batch is due, reports it to the
 /// region's head after the answer (`wait_until`).
-fn report_use(env: &Env, ctx: &Context, region: embedgate_core::Region, client_id: &str, now: i64) {
-    if let Some(rows) = cache::note_use(client_id, now) {
+fn report_use(env: &Env, ctx: &Context, region: embedgate_core::Region, session: &Session, now: i64, counted: bool) {
+    if let Some(rows) = cache::note_use(session, now, counted) {
         let env = env.clone();
         ctx.wait_until(async move {
             let body = serde_json::to_string(&rows).unwrap_or_default();
