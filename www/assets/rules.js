@@ -90,7 +90,7 @@ const PRIVILEGE_LABELS = {
   embedding: ["Embedding", "Sign embed tokens for secure embeds."],
   api: [
     "REST API",
-    "Call the admin API from your server: the client ID and secret get a 1-hour token (OAuth client credentials, POST /api/v1/oauth/token) that acts as the owner.",
+    "Call the admin API from your server: the client ID and secret get a 1-hour access token (OAuth client credentials, POST /api/v1/oauth/token) with the rights of the member these credentials belong to.",
   ],
 };
 
