@@ -59,7 +59,7 @@ describe("console as an admin", () => {
     await modal.getByRole("button", { name: "Create", exact: true }).click();
     const nameInput = modal.getByLabel("Name", { exact: true });
     assert.equal(await nameInput.getAttribute("aria-invalid"), "true");
-    assert.equal(await modal.getByLabel("Owner").getAttribute("aria-invalid"), "true");
+    assert.equal(await modal.getByTestId("create-owner").getAttribute("aria-invalid"), "true");
     assert.equal(await fieldErrorText(page, nameInput), "name must be 1 to 100 characters (trimmed), without control or bidirectional-override characters");
     assert.ok(await nameInput.evaluate((el) => el === document.activeElement), "focus should go to the first field in error");
     await shot(page, "console-create-errors");
@@ -138,7 +138,7 @@ describe("console as an admin", () => {
     await page.getByTestId("create-new").click();
     const modal = page.getByRole("dialog", { name: "Create client credentials" });
     await modal.getByLabel("Name", { exact: true }).fill(name);
-    await modal.getByLabel("Owner").selectOption(e.adminEmail);
+    await modal.getByTestId("create-owner").selectOption(e.adminEmail);
     await modal.getByRole("button", { name: "Create", exact: true }).click();
     const nameInput = modal.getByLabel("Name", { exact: true });
     await page.waitForFunction((el) => el.getAttribute("aria-invalid") === "true", await nameInput.elementHandle());
@@ -195,6 +195,12 @@ describe("console as an admin", () => {
     assert.ok((await page.getByTestId("audit-table").textContent()).includes("credential.create"));
     await shot(page, "console-audit");
     await page.getByRole("tab", { name: "Audit log" }).focus();
+    await page.keyboard.press("ArrowRight");
+    assert.equal(await page.getByRole("tab", { name: "Embed users" }).getAttribute("aria-selected"), "true");
+    // The table once an edge reported a load, else the empty state; the filter lists the credentials.
+    await page.locator("#embed-users-body table, #embed-users-body .empty-state").first().waitFor();
+    assert.ok((await page.getByTestId("embed-users-filter").locator("option").count()) >= 2);
+    await shot(page, "console-embed-users");
     await page.keyboard.press("ArrowRight");
     assert.equal(await page.getByRole("tab", { name: "Edges" }).getAttribute("aria-selected"), "true");
     await page.locator("#edges-body table, #edges-body .empty-state").first().waitFor();
@@ -363,7 +369,7 @@ describe("console without the WASM module", () => {
     await page.waitForFunction((el) => el.getAttribute("aria-invalid") === "true", await nameInput.elementHandle());
     assert.equal(await fieldErrorText(page, nameInput), "name is required");
     await nameInput.fill(name);
-    await modal.getByLabel("Owner").selectOption(e.adminEmail);
+    await modal.getByTestId("create-owner").selectOption(e.adminEmail);
     await modal.getByText("Advanced").click();
     const lifetime = modal.getByLabel(/^Max token lifetime/);
     await lifetime.fill("0");

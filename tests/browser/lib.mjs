@@ -187,7 +187,7 @@ export async function createCredential(page, { name, owner, description, api = f
   if (api) await modal.getByLabel("REST API").check();
   await modal.getByLabel("Name", { exact: true }).fill(name);
   if (description) await modal.getByLabel(/^Description/).fill(description);
-  await modal.getByLabel("Owner").selectOption(owner);
+  await modal.getByTestId("create-owner").selectOption(owner);
   if (origins.length) {
     await modal.getByText("Advanced").click();
     await modal.getByLabel(/^Allowed origins/).fill(origins.join("\n"));

@@ -4,7 +4,7 @@
 // sync status, and the People pages (people.js).
 //
 // Routes are the URL's fragment: `#credentials` (or none), `#audit`,
-// `#edges`, `#people`, `#people/<email>`.
+// `#embed-users`, `#edges`, `#people`, `#people/<email>`.
 //
 // Secrets: a create or rotate answer's secret goes straight into one
 // <code> node of the "Access Credentials" modal and the property is
@@ -74,6 +74,8 @@ const ui = {
   edgesOrgView: false,
   auditNext: null,
   auditItems: [],
+  usersNext: null,
+  usersItems: [],
   credentialsLoaded: false,
   credFilter: "",
   credSignature: null,
@@ -267,7 +269,7 @@ function closeAllModals() {
 
 // ------------------------------------------------------------------ navigation
 
-const TABS = ["credentials", "audit", "edges"];
+const TABS = ["credentials", "audit", "embed-users", "edges"];
 const PAGES = ["access", "people", "member"];
 
 /** The page (and tab or member) the URL's fragment names. */
@@ -337,6 +339,7 @@ function selectTab(name, focus = true) {
     history.replaceState(null, "", want ? want : location.pathname + location.search);
   }
   if (name === "audit") loadAudit(true);
+  if (name === "embed-users") loadEmbedUsers(true);
   if (name === "edges") startEdges();
   else stopEdges();
 }
@@ -1277,6 +1280,89 @@ function renderAudit() {
   body.replaceChildren(scrollTable(table, "Audit log"), ...(more ? [more] : []));
 }
 
+// ------------------------------------------------------------------ embed users
+
+/** Fills the credential filter from the loaded credentials, keeping the choice. */
+function fillUsersFilter() {
+  const select = $("embed-users-filter");
+  const chosen = select.value;
+  const options = (state.credentials || []).map((c) => h("option", { value: c.client_id, text: `${c.name} (${c.client_id})` }));
+  select.replaceChildren(h("option", { value: "", text: "All" }), ...options);
+  select.value = (state.credentials || []).some((c) => c.client_id === chosen) ? chosen : "";
+}
+
+async function loadEmbedUsers(reset) {
+  const body = $("embed-users-body");
+  if (!state.isAdmin) {
+    body.replaceChildren(
+      h(
+        "div",
+        { class: "alert alert-info load-error", dataset: { testid: "embed-users-admin-only" } },
+        h("span", { class: "alert-icon", "aria-hidden": "true", text: "i" }),
+        h("p", { text: "Embed users are available to org admins only." })
+      )
+    );
+    $("embed-users-refresh").hidden = true;
+    return;
+  }
+  $("embed-users-refresh").hidden = false;
+  if (reset) {
+    fillUsersFilter();
+    ui.usersItems = [];
+    ui.usersNext = null;
+    body.replaceChildren(h("div", { class: "loading", role: "status", text: "Loading embed users…" }));
+  }
+  try {
+    const params = new URLSearchParams({ limit: "50" });
+    const filter = $("embed-users-filter").value;
+    if (filter) params.set("client_id", filter);
+    if (ui.usersNext) params.set("cursor", ui.usersNext);
+    const page = await call("GET", `/embed-users?${params}`);
+    ui.usersItems.push(...page.users);
+    ui.usersNext = page.next;
+    renderEmbedUsers();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return handleError(err);
+    body.replaceChildren(h("div", { class: "alert alert-danger load-error", role: "alert" }, h("p", { text: `Embed users could not be loaded. ${describeError(err)}` })));
+  }
+}
+
+function renderEmbedUsers() {
+  const body = $("embed-users-body");
+  if (ui.usersItems.length === 0) {
+    body.replaceChildren(h("div", { class: "empty-state" }, h("p", { class: "muted", text: "No embed loads reported yet." })));
+    return;
+  }
+  const names = new Map((state.credentials || []).map((c) => [c.client_id, c.name]));
+  const when = (at) =>
+    h("time", { datetime: new Date(at * 1000).toISOString(), title: `${absoluteTime(at)} (${relativeTime(at)})` }, h("span", { text: shortDate(at) }), h("span", { class: "time-of-day", text: timeOfDay(at) }));
+  const rows = ui.usersItems.map((u) => {
+    const known = names.get(u.client_id);
+    return h(
+      "tr",
+      { dataset: { testid: "embed-user-row" } },
+      h("td", { class: "col-actor" }, h("span", { class: "owner-email" }, emailText(u.email))),
+      h("td", { class: "col-target" }, known ? h("span", { class: "target-name", text: known }) : null, h("span", { class: "target-id mono", text: u.client_id })),
+      h("td", { text: u.account_type || "—" }),
+      h("td", { text: u.teams.length ? u.teams.join(", ") : "—" }),
+      h("td", { class: "col-when" }, when(u.first_seen)),
+      h("td", { class: "col-when" }, when(u.last_seen)),
+      h("td", { class: "num", text: String(u.loads) })
+    );
+  });
+  const more = ui.usersNext
+    ? h("div", { class: "table-foot" }, h("button", { type: "button", class: "btn btn-sm", text: "Load more", dataset: { testid: "embed-users-more" }, on: { click: () => loadEmbedUsers(false) } }))
+    : null;
+  const table = h(
+    "table",
+    { class: "data data-embed-users", dataset: { testid: "embed-users-table" } },
+    h("caption", { class: "visually-hidden", text: "Embed users, latest last seen first" }),
+    h("thead", {}, h("tr", {}, ["User", "Credentials", "Account type", "Teams", "First seen", "Last seen", "Loads"].map((t) => h("th", { scope: "col", text: t })))),
+    h("tbody", {}, rows)
+  );
+  body.replaceChildren(scrollTable(table, "Embed users"), ...(more ? [more] : []));
+}
+
 // ------------------------------------------------------------------ edges
 
 const EDGE_STATES = {
@@ -1412,6 +1498,8 @@ function start() {
   $("create-new").addEventListener("click", openCreate);
   $("rotate-org-keys").addEventListener("click", confirmRotateOrgKeys);
   $("audit-refresh").addEventListener("click", () => loadAudit(true));
+  $("embed-users-refresh").addEventListener("click", () => loadEmbedUsers(true));
+  $("embed-users-filter").addEventListener("change", () => loadEmbedUsers(true));
   $("cred-filter").addEventListener("input", (e) => {
     ui.credFilter = e.target.value;
     renderCredentials();

@@ -45,6 +45,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/orgs/{org}/settings"),
     ("get", "/api/v1/edges"),
     ("get", "/api/v1/orgs/{org}/edges"),
+    ("get", "/api/v1/orgs/{org}/embed-users"),
     ("get", "/api/v1/me"),
 ];
 

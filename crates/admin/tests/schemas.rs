@@ -292,6 +292,28 @@ async fn every_answer_of_a_whole_scenario_matches_its_published_schema() {
         let (s, e) = call(&env, &mut c, t, ("PATCH", "/api/v1/orgs/{org}/settings", &settings), mars).await;
         assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("home_region")));
 
+        // Embed users (from a report, as an edge's ack brings them), a page, a filter, a bad cursor.
+        let eu = "/api/v1/orgs/{org}/embed-users";
+        let client_id = bobs["client_id"].as_str().unwrap();
+        let used = embedgate_core::usage::EmbedUse::new(client_id, "ann@acme.test", None, &["sales".into()], 10);
+        let users = std::collections::BTreeMap::from([(embedgate_core::Region::ALL[0], vec![used])]);
+        embedgate_admin::store::embed_users::record(&env.db().pool, "http://edge", &users).await.unwrap();
+        let (s, got) = call(&env, &mut c, t, ("GET", eu, &org("/embed-users?limit=1")), None).await;
+        assert_eq!((s, got["users"][0]["account_type"].clone()), (StatusCode::OK, Value::Null));
+        call(
+            &env,
+            &mut c,
+            t,
+            (
+                "GET",
+                eu,
+                &org(&format!("/embed-users?client_id={client_id}&cursor={}", got["next"].as_str().unwrap_or(""))),
+            ),
+            None,
+        )
+        .await;
+        call(&env, &mut c, t, ("GET", eu, &org("/embed-users?cursor=%21")), None).await;
+
         // Audit, and refusals: no token, another org, a non-admin.
         call(&env, &mut c, t, ("GET", "/api/v1/orgs/{org}/audit", &org("/audit")), None).await;
         call(&env, &mut c, t, ("GET", "/api/v1/orgs/{org}/audit", &org("/audit?limit=1&before=3")), None).await;

@@ -48,6 +48,7 @@ mod state;
 pub mod sync;
 mod types;
 mod unverified;
+pub mod usage;
 mod validation;
 
 pub use credential::{CredentialRecord, KeyRing, Owner, Policy, SecretGeneration, MAX_LIVE_SECRETS};

@@ -155,6 +155,11 @@ pub struct SyncRequest {
     /// Per region, the edge reports credential use recorded after this cursor (absent: all).
     #[serde(default)]
     pub usage_after: BTreeMap<Region, u64>,
+    /// Per region, the edge reports embed users recorded after this cursor
+    /// (absent: all). Sent only once an ack gave cursors, so an edge that
+    /// predates it (unknown fields refused) is never sent one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub users_after: BTreeMap<Region, u64>,
     /// Random, echoed by the ack.
     pub nonce: String,
     /// When the admin sent it (Unix seconds; 0: not said). The edge counts
@@ -223,6 +228,11 @@ pub struct Usage {
     pub last_used_at: i64,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)]
+const fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What the edge answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncAck {
@@ -238,6 +248,18 @@ pub struct SyncAck {
     pub usage: Vec<Usage>,
     /// The cursors to send as `usage_after` next time.
     pub usage_cursor: BTreeMap<Region, u64>,
+    /// Per region, the embed users whose totals changed after the request's
+    /// `users_after` (running totals: loads only grow), at most
+    /// [`crate::usage::USERS_ACK_BYTES`] of them over all regions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub users: BTreeMap<Region, Vec<crate::usage::EmbedUse>>,
+    /// The cursors to send as `users_after` next time.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub users_cursor: BTreeMap<Region, u64>,
+    /// Identities the isolates could not keep (their windows were full), in
+    /// the regions' totals.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub users_dropped: u64,
     /// The request's nonce.
     pub nonce: String,
 }
@@ -278,7 +300,15 @@ impl SyncRequest {
         usage_after: BTreeMap<Region, u64>,
         now: i64,
     ) -> Result<Self, crate::KeyError> {
-        Ok(Self { lineage: lineage.to_owned(), version, body, usage_after, nonce: random_nonce()?, sent_at: now })
+        Ok(Self {
+            lineage: lineage.to_owned(),
+            version,
+            body,
+            usage_after,
+            users_after: BTreeMap::new(),
+            nonce: random_nonce()?,
+            sent_at: now,
+        })
     }
 
     /// A probe: "I am at `version`; where are you?".
@@ -528,6 +558,21 @@ mod tests {
     }
 
     #[test]
+    fn user_cursors_travel_only_when_known() {
+        // An edge that predates embed users refuses unknown fields: none is sent until an ack gave cursors.
+        let mut req = delta(1, 2);
+        assert!(!String::from_utf8(seal_request(&req, &key()).body).unwrap().contains("users_after"));
+        req.users_after.insert(Region::ALL[0], 3);
+        let k = key();
+        let sealed = seal_request(&req, &k);
+        assert_eq!(open_request(&sealed.body, Some(&sealed.signature), &k).unwrap(), req);
+        // An ack from an edge that predates them parses, with none.
+        let old = r#"{"applied_version":1,"applied_issued_at":0,"regions":[],"outcome":"probed","usage":[],"usage_cursor":{},"nonce":"n"}"#;
+        let ack: SyncAck = serde_json::from_str(old).unwrap();
+        assert!(ack.users.is_empty() && ack.users_cursor.is_empty() && ack.users_dropped == 0);
+    }
+
+    #[test]
     fn request_round_trip_and_tamper() {
         let k = key();
         let req = delta(6, 7);
@@ -588,6 +633,9 @@ mod tests {
             outcome: SyncOutcome::Probed,
             usage: vec![],
             usage_cursor: BTreeMap::new(),
+            users: BTreeMap::new(),
+            users_cursor: BTreeMap::new(),
+            users_dropped: 0,
             nonce: "n".into(),
         };
         let sealed = seal_ack(&ack, &k);
@@ -644,6 +692,9 @@ mod tests {
             outcome: SyncOutcome::Taken,
             usage: vec![],
             usage_cursor: BTreeMap::new(),
+            users: BTreeMap::new(),
+            users_cursor: BTreeMap::new(),
+            users_dropped: 0,
             nonce: "n".into(),
         };
         assert_eq!(ack.full_progress().unwrap().next_seq, 2, "the slower region decides");

@@ -41,7 +41,7 @@ use super::metrics::edge_label;
 use super::now;
 use crate::store::export::{self, DeltaCursor, ForEdge, FullCursor};
 use crate::store::keys::Keys;
-use crate::store::{credentials, Store};
+use crate::store::{credentials, embed_users, Store};
 
 /// How often every edge is probed when nothing changes.
 pub const DEFAULT_RECONCILE: Duration = Duration::from_secs(10);
@@ -179,6 +179,8 @@ pub struct EdgeStatus {
     pub failures: u64,
     behind_since: Option<Instant>,
     usage_cursor: BTreeMap<Region, u64>,
+    users_cursor: BTreeMap<Region, u64>,
+    users_dropped: u64,
 }
 
 impl EdgeStatus {
@@ -462,8 +464,9 @@ impl Task {
             if s.applied_version.is_none_or(|a| a < version) && s.behind_since.is_none() {
                 s.behind_since = Some(Instant::now());
             }
-            (s.applied_version, s.usage_cursor.clone())
+            (s.applied_version, (s.usage_cursor.clone(), s.users_cursor.clone()))
         });
+        let (cursor, users_after) = cursor;
         let reach = version.saturating_add(MAX_VERSION_JUMP);
         let diverged = applied.is_some_and(|a| a > reach) && !self.replace;
         let (kind, body) = match applied {
@@ -480,10 +483,15 @@ impl Task {
         // asked unstamped (`sent_at` 0 vouches for nothing), so one bounded by
         // EMBEDGATE_MAX_STATE_AGE still goes stale and fails closed.
         let sent_at = if diverged { 0 } else { now() };
-        let request = SyncRequest::new(&self.lineage, version, body, cursor, sent_at).map_err(|e| e.to_string())?;
+        let mut request = SyncRequest::new(&self.lineage, version, body, cursor, sent_at).map_err(|e| e.to_string())?;
+        request.users_after = users_after;
         let ack = self.send(kind, &request).await?;
         if let Err(e) = credentials::record_usage(&db.pool, &ack.usage).await {
             tracing::warn!(error = %e, "cannot record credential use");
+        }
+        let edge = self.shared.board.update(self.index, |s| s.url.clone());
+        if let Err(e) = embed_users::record(&db.pool, &edge, &ack.users).await {
+            tracing::warn!(error = %e, "cannot record embed users");
         }
         self.absorb(&ack, version);
         if ack.applied_version > reach && !self.replace {
@@ -694,6 +702,11 @@ impl Task {
             s.last_ack_at = Some(now());
             s.consecutive_failures = 0;
             s.usage_cursor.clone_from(&ack.usage_cursor);
+            s.users_cursor.clone_from(&ack.users_cursor);
+            if ack.users_dropped > s.users_dropped {
+                tracing::warn!(edge = %s.url, dropped = ack.users_dropped, "edge isolates dropped embed users (windows full)");
+            }
+            s.users_dropped = ack.users_dropped;
             s.failing = error.is_some();
             s.last_error = error;
             if behind {

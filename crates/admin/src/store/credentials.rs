@@ -452,6 +452,8 @@ impl Change {
             .bind(client_id.as_str())
             .execute(self.conn())
             .await?;
+        // Who used it goes with it (SECURITY.md: embed users).
+        super::embed_users::forget(self.conn(), client_id.as_str()).await?;
         self.touch(Touched::Credential(client_id.as_str().to_owned()));
         Ok(credential)
     }

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod bulk;
 mod change;
 pub mod credentials;
+pub mod embed_users;
 pub mod export;
 pub mod invitations;
 pub mod keys;
@@ -73,6 +74,7 @@ impl Backend {
                 (7, include_str!("../../migrations/sqlite/0007_audit_origin.sql")),
                 (8, include_str!("../../migrations/sqlite/0008_invitations.sql")),
                 (9, include_str!("../../migrations/sqlite/0009_api_tokens.sql")),
+                (10, include_str!("../../migrations/sqlite/0010_embed_users.sql")),
             ],
             Self::Postgres => &[
                 (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -84,6 +86,7 @@ impl Backend {
                 (7, include_str!("../../migrations/postgres/0007_audit_origin.sql")),
                 (8, include_str!("../../migrations/postgres/0008_invitations.sql")),
                 (9, include_str!("../../migrations/postgres/0009_api_tokens.sql")),
+                (10, include_str!("../../migrations/postgres/0010_embed_users.sql")),
             ],
         }
     }

@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use embedgate_core::cache::{Cached, CredentialCache, Found, Lookup, OrgAnswer};
 use embedgate_core::replica::ReplicaMeta;
-use embedgate_core::sync::Usage;
+use embedgate_core::usage::{UsageBatch, UsageBuffer};
 use embedgate_core::{KeyRing, OrgSlug, Region};
 use serde::Serialize;
 use worker::{Env, Result};
@@ -45,7 +45,7 @@ pub struct RoundTrips {
 struct Isolate {
     cache: Option<CredentialCache>,
     trips: RoundTrips,
-    usage: HashMap<String, i64>,
+    usage: UsageBuffer,
     usage_flushed_ms: u64,
     vouched: HashMap<Region, (u64, i64)>,
 }
@@ -54,7 +54,7 @@ thread_local! {
     static ISOLATE: RefCell<Isolate> = RefCell::new(Isolate {
         cache: None,
         trips: RoundTrips::default(),
-        usage: HashMap::new(),
+        usage: UsageBuffer::default(),
         usage_flushed_ms: 0,
         vouched: HashMap::new(),
     });
@@ -174,17 +174,17 @@ pub fn home_region(config: &Config, org: &str) -> Region {
     config.home_of(with_cache(config, |c| c.home_region(org)))
 }
 
-/// Notes a successful embed load of `client_id` at `now` (Unix seconds);
-/// returns the batch to flush to the region head when it is time.
-pub fn note_use(client_id: &str, now: i64) -> Option<Vec<Usage>> {
+/// Notes a successful embed load by `session`'s identity at `now` (Unix
+/// seconds; `counted`: a load, not a session check); returns the batch
+/// (bounded by core's [`UsageBuffer`]) to flush to the region head when it is time.
+pub fn note_use(session: &embedgate_core::Session, now: i64, counted: bool) -> Option<UsageBatch> {
     ISOLATE.with(|i| {
         let mut i = i.borrow_mut();
-        let last = i.usage.entry(client_id.to_owned()).or_insert(now);
-        *last = (*last).max(now);
+        i.usage.note(&session.client_id, &session.sub, session.account_type, &session.teams, now, counted);
         let now_ms = now_ms();
         (now_ms.saturating_sub(i.usage_flushed_ms) >= USAGE_FLUSH_MS).then(|| {
             i.usage_flushed_ms = now_ms;
-            i.usage.drain().map(|(client_id, last_used_at)| Usage { client_id, last_used_at }).collect()
+            i.usage.drain()
         })
     })
 }

@@ -220,15 +220,18 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
         }
     };
 
-    report_use(env, ctx, region, &session.client_id, now);
+    // A page load that brought its token in the URL and holds a session now
+    // is sent on to the same URL without `:jwt` (other parameters untouched):
+    // the spent token leaves the address bar, history, logs and Referer.
+    let clean_url = token_in_url && !json && has_cookie;
+    // Loads and refreshes count once (a redirect is not a load: the page it
+    // leads to is); a session check (the heartbeat) only moves last seen.
+    report_use(env, ctx, region, &session, now, (token_in_url || !json) && !clean_url);
     // The new session's cookie, set on whichever answer follows.
     let set_cookie = new_cookie
         .map(|value| render::session_cookie(target.org, &value, session.exp.saturating_sub(now), config.secure_cookie));
 
-    // A page load that brought its token in the URL and holds a session now
-    // is sent on to the same URL without `:jwt` (other parameters untouched):
-    // the spent token leaves the address bar, history, logs and Referer.
-    if token_in_url && !json && has_cookie {
+    if clean_url {
         let stripped = query_without_token(query);
         let location = if stripped.is_empty() { url.path().to_owned() } else { format!("{}?{stripped}", url.path()) };
         let mut resp = with_common_headers(Response::empty()?.with_status(303))?;
@@ -271,8 +274,8 @@ async fn embed(req: Request, env: &Env, ctx: &Context, config: &Config, json: bo
 
 /// Notes the credential's use; when the batch is due, reports it to the
 /// region's head after the answer (`wait_until`).
-fn report_use(env: &Env, ctx: &Context, region: embedgate_core::Region, client_id: &str, now: i64) {
-    if let Some(rows) = cache::note_use(client_id, now) {
+fn report_use(env: &Env, ctx: &Context, region: embedgate_core::Region, session: &Session, now: i64, counted: bool) {
+    if let Some(rows) = cache::note_use(session, now, counted) {
         let env = env.clone();
         ctx.wait_until(async move {
             let body = serde_json::to_string(&rows).unwrap_or_default();

@@ -15,6 +15,7 @@ use embedgate_core::sync::{
     check_signature_header, open_request_keyed, seal_ack, RegionAck, SyncAck, SyncBody, SyncError, SyncOutcome,
     SyncRequest, Usage, MAX_SYNC_BYTES, SIGNATURE_HEADER,
 };
+use embedgate_core::usage::{EmbedUse, USERS_ACK_BYTES};
 use embedgate_core::{OrgChanges, Region};
 use futures_util::future::{join_all, select, Either};
 use futures_util::StreamExt as _;
@@ -107,11 +108,21 @@ pub async fn sync(mut req: Request, env: &Env, config: &Config) -> Result<Respon
         verdicts.push(verdict);
     }
     let outcome = outcome(&request.body, &regions, &verdicts);
-    let (usage, usage_cursor) = usage(env, config, &request.usage_after).await?;
+    let reported = usage(env, config, &request).await?;
     let applied_version = regions.iter().map(|r| r.version).min().unwrap_or(0);
     let applied_issued_at = results_issued_at(env, config).await.unwrap_or(0);
-    let ack =
-        SyncAck { applied_version, applied_issued_at, regions, outcome, usage, usage_cursor, nonce: request.nonce };
+    let ack = SyncAck {
+        applied_version,
+        applied_issued_at,
+        regions,
+        outcome,
+        usage: reported.usage,
+        usage_cursor: reported.usage_cursor,
+        users: reported.users,
+        users_cursor: reported.users_cursor,
+        users_dropped: reported.users_dropped,
+        nonce: request.nonce,
+    };
     // Answered under the key that sealed the request (it is configured: it opened it).
     let Some(key) = config.sync.get(kid) else { return sync_refusal(&SyncError::UnknownKey(kid)) };
     let sealed = seal_ack(&ack, key);
@@ -279,15 +290,23 @@ fn outcome(body: &SyncBody, regions: &[RegionAck], verdicts: &[Verdict]) -> Sync
     }
 }
 
-/// Credential use every region recorded after the admin's cursors.
-async fn usage(
-    env: &Env,
-    config: &Config,
-    after: &BTreeMap<Region, u64>,
-) -> Result<(Vec<Usage>, BTreeMap<Region, u64>)> {
+/// What every region recorded after the admin's cursors.
+struct Reported {
+    usage: Vec<Usage>,
+    usage_cursor: BTreeMap<Region, u64>,
+    users: BTreeMap<Region, Vec<EmbedUse>>,
+    users_cursor: BTreeMap<Region, u64>,
+    users_dropped: u64,
+}
+
+/// Credential use and embed users every region recorded after the admin's
+/// cursors (embed users within [`USERS_ACK_BYTES`], shared by the regions).
+async fn usage(env: &Env, config: &Config, request: &SyncRequest) -> Result<Reported> {
+    let budget = USERS_ACK_BYTES / config.regions.len().max(1);
     let pages = join_all(config.regions.iter().map(|region| async move {
-        let cursor = after.get(region).copied().unwrap_or(0);
-        let path = format!("/usage?after={cursor}");
+        let cursor = request.usage_after.get(region).copied().unwrap_or(0);
+        let users_after = request.users_after.get(region).copied().unwrap_or(0);
+        let path = format!("/usage?after={cursor}&users_after={users_after}&users_budget={budget}");
         let page: UsagePage =
             call(env, HEAD_BINDING, &head_object(*region), Some(region.as_str()), &path, None, Purpose::Sync)
                 .await?
@@ -296,12 +315,22 @@ async fn usage(
         Ok::<_, worker::Error>((*region, page))
     }))
     .await;
-    let mut usage = Vec::new();
-    let mut cursors = BTreeMap::new();
+    let mut out = Reported {
+        usage: Vec::new(),
+        usage_cursor: BTreeMap::new(),
+        users: BTreeMap::new(),
+        users_cursor: BTreeMap::new(),
+        users_dropped: 0,
+    };
     for page in pages {
         let (region, page) = page?;
-        usage.extend(page.usage);
-        cursors.insert(region, page.cursor);
+        out.usage.extend(page.usage);
+        out.usage_cursor.insert(region, page.cursor);
+        if !page.users.is_empty() {
+            out.users.insert(region, page.users);
+        }
+        out.users_cursor.insert(region, page.users_cursor);
+        out.users_dropped = out.users_dropped.saturating_add(page.users_dropped);
     }
-    Ok((usage, cursors))
+    Ok(out)
 }

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod credentials;
 pub mod edges;
+pub mod embed_users;
 pub mod keys;
 pub mod members;
 pub mod oauth;
@@ -53,6 +54,7 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(credentials::retire_previous))
         .routes(routes!(keys::rotate_org_key))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(embed_users::list_embed_users))
         .split_for_parts();
     openapi::finish(&mut doc);
     (router, doc)

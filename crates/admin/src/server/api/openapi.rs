@@ -25,6 +25,7 @@ use super::super::ErrorBody;
         (name = "members", description = "Members of an org, their API tokens (each issued only by its own member; they expire) and invitations (admins manage members; any member may list them)."),
         (name = "credentials", description = "Embed credentials (admins only; any member may list and view them); a secret is shown once."),
         (name = "audit", description = "The org's audit log (admins only)."),
+        (name = "embed users", description = "Who loaded embeds with which credential, from the edges' reports (admins only: end users' emails)."),
         (name = "oauth", description = "The OAuth 2.0 client-credentials grant (RFC 6749 §4.4) of credentials with the `api` privilege, and revocation of its access tokens (RFC 7009)."),
     )
 )]
