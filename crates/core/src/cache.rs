@@ -402,7 +402,7 @@ mod tests {
             client_id: ClientId::generate().unwrap(),
             owner: owner.into(),
             privileges: [Privilege::Embedding].into(),
-            secrets: vec![SecretGeneration { generation: 1, key: None }],
+            secrets: vec![SecretGeneration { generation: 1, key: None, public_key: None }],
             policy: Policy::default(),
             revoked_at: None,
             version,

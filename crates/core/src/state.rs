@@ -283,7 +283,7 @@ mod tests {
             client_id,
             owner: "ana@acme.test".into(),
             privileges: [Privilege::Embedding].into(),
-            secrets: vec![SecretGeneration { generation: 1, key: Some(key) }],
+            secrets: vec![SecretGeneration::wrapped(1, key)],
             policy: Policy::default(),
             revoked_at: None,
             version,

@@ -136,7 +136,7 @@ impl Keys {
                 let secret = secret_of(&key, credential, generation)?;
                 let wrapped =
                     edge.wrap_secret(&credential.org, &credential.client_id, generation, &secret).map_err(key_error)?;
-                Ok(SecretGeneration { generation, key: Some(wrapped) })
+                Ok(SecretGeneration::wrapped(generation, wrapped))
             })
             .collect()
     }
