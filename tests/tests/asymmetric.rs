@@ -100,6 +100,23 @@ async fn public_key_credentials_sign_at_the_host_and_verify_at_the_edge() {
         assert_eq!(load(edge, &pyjwt_sign_as(other, &client_id, &next_pem, SUB, None)).await, "credential_revoked");
     }
 
+    step("the README's signer (examples/sign-with-key.mjs, Node's standard library) for both algorithms");
+    for kind in ["es256", "eddsa"] {
+        let pair = node_signer(&["keygen", kind], None);
+        let pair: Value = serde_json::from_str(&pair).unwrap();
+        let created = stack
+            .post(
+                "/credentials",
+                json!({"name": format!("node {kind}"), "owner": ADMIN, "privileges": ["embedding"], "public_key": pair["public_jwk"]}),
+                201,
+            )
+            .await;
+        let client_id = created["client_id"].as_str().unwrap().to_owned();
+        stack.wait_in_sync(Duration::from_secs(30)).await;
+        let token = node_signer(&["sign", &client_id, SUB], Some(&pair["private_jwk"].to_string()));
+        assert_eq!(load(edge, &token).await, "ok", "{kind}");
+    }
+
     step("a private JWK, an RSA key and a non-object are refused (422), never stored");
     for bad in [
         json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}),
@@ -117,4 +134,19 @@ async fn public_key_credentials_sign_at_the_host_and_verify_at_the_edge() {
 /// use it for an HMAC key.
 fn expected_canonical(key: &PublicJwk) -> String {
     key.canonical_json()
+}
+
+/// Runs `examples/sign-with-key.mjs ARGS` with Node (the private JWK, if
+/// any, in `EMBED_PRIVATE_JWK`); its stdout, trimmed.
+fn node_signer(args: &[&str], private_jwk: Option<&str>) -> String {
+    let node = embedgate_harness::node_bin().join("node");
+    let script = embedgate_harness::repo_root().join("examples/sign-with-key.mjs");
+    let mut cmd = std::process::Command::new(node);
+    cmd.arg(script).args(args).stdin(std::process::Stdio::null());
+    if let Some(jwk) = private_jwk {
+        cmd.env("EMBED_PRIVATE_JWK", jwk);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "sign-with-key.mjs {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
