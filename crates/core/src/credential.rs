@@ -228,3 +228,19 @@ impl KeyRing {
         self.keys.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    /// The isolate's cache bounds its memory by an estimate per live key:
+    /// every kind of key (an HMAC state, a P-256 or Ed25519 public key) fits it.
+    #[test]
+    fn a_live_key_fits_the_caches_estimate() {
+        let size = core::mem::size_of::<(u32, VerifyKey)>();
+        assert!(size <= crate::cache::PER_KEY, "a key ring entry is {size} bytes");
+    }
+}
