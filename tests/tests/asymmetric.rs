@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
-use embedgate_e2e::{embedgate, pyjwt_keygen, pyjwt_sign, pyjwt_sign_as, step, Edge, Stack, ADMIN, ORG};
 use embedgate_core::PublicJwk;
+use embedgate_e2e::{embedgate, pyjwt_keygen, pyjwt_sign, pyjwt_sign_as, step, Edge, Stack, ADMIN, ORG};
 use serde_json::{json, Value};
 
 const SUB: &str = "ana@customer.test";
@@ -63,7 +63,9 @@ async fn public_key_credentials_sign_at_the_host_and_verify_at_the_edge() {
         .unwrap();
         assert_eq!(verdict["ok"], true, "{verdict}");
 
-        step(&format!("{alg}: HS256 with any key (the public key's text, a secret), and another key pair, are refused"));
+        step(&format!(
+            "{alg}: HS256 with any key (the public key's text, a secret), and another key pair, are refused"
+        ));
         let confused = pyjwt_sign(&client_id, &expected_canonical(&expected), SUB, None);
         assert_eq!(load(edge, &confused).await, "unsupported_algorithm");
         let confused_raw = pyjwt_sign(&client_id, &jwk_text, SUB, None);
@@ -123,8 +125,13 @@ async fn public_key_credentials_sign_at_the_host_and_verify_at_the_edge() {
         json!({"kty": "RSA", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1Wl", "e": "AQAB"}),
         json!("egs_not_a_key"),
     ] {
-        let answer =
-            stack.post("/credentials", json!({"name": "bad key", "owner": ADMIN, "privileges": ["embedding"], "public_key": bad}), 422).await;
+        let answer = stack
+            .post(
+                "/credentials",
+                json!({"name": "bad key", "owner": ADMIN, "privileges": ["embedding"], "public_key": bad}),
+                422,
+            )
+            .await;
         assert!(answer.to_string().contains("public_key"), "{answer}");
         assert!(!answer.to_string().contains("nWGxne_9WmC6"), "the refusal echoes the private key: {answer}");
     }
