@@ -274,7 +274,7 @@ async fn bad_public_keys_are_refused_by_name_and_never_500() {
             ("Ed25519 with y", ed_with_y, "no y"),
             ("oversize", oversize, "longer than 2048"),
             ("garbage object", json!({"hello": "world"}), "kty"),
-            ("number member", json!({"kty": "EC", "crv": "P-256", "x": 424242, "y": "a"}), "not a JWK"),
+            ("number member", json!({"kty": "EC", "crv": "P-256", "x": 424_242, "y": "a"}), "not a JWK"),
             ("a string", json!("egs_looks_like_a_secret_but_is_a_string"), "not a JWK"),
             ("JSON text in a string", json!(public_jwk(&es).to_string()), "not a JWK"),
             ("an array", json!([public_jwk(&es)]), "not a JWK"),

@@ -78,7 +78,7 @@ pub fn run(args: &SignArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageErr
 /// What signs: the embed secret or the host app's private key.
 enum Key {
     Secret(embedgate_core::EmbedSecret),
-    Private(SigningJwk),
+    Private(Box<SigningJwk>),
 }
 
 /// The key `--secret-env` or `--private-key` names (clap ensures exactly one).
@@ -96,7 +96,7 @@ fn signing_key(args: &SignArgs) -> Result<Key, UsageError> {
                 .read_to_string(&mut text)
                 .map_err(|e| UsageError::new(format!("--private-key @{path}: {e}")))?;
             let key = SigningJwk::parse(&text).map_err(|e| UsageError::new(format!("--private-key @{path}: {e}")))?;
-            Ok(Key::Private(key))
+            Ok(Key::Private(Box::new(key)))
         }
         _ => Err(UsageError::new("give the signing key: --secret-env VAR or --private-key @PATH (not both)")),
     }
