@@ -25,7 +25,7 @@
 //! The functions below work on JSON values and are tested natively; the
 //! `bindings` module only converts between them and JavaScript values.
 
-use embedgate_core::{sign as sign_token, ClientId, EmbedSecret, Inspection, OfflineCheck, VerifyError};
+use embedgate_core::{sign as sign_token, ClientId, EmbedSecret, Inspection, KeyRing, OfflineCheck, VerifyError};
 use serde_json::{json, Map, Value};
 
 /// A caller's mistake (bad options or sign input): `"<field>: <why>"`.
@@ -47,6 +47,14 @@ fn secret_of(secret: Option<&str>) -> Option<EmbedSecret> {
     secret.filter(|s| !s.is_empty()).map(|s| EmbedSecret::new(s.to_owned()))
 }
 
+/// The key ring of the credential's key as given: an embed secret, or a public JWK.
+fn keys_of(secret: Option<&str>) -> Result<Option<KeyRing>, InputError> {
+    secret
+        .filter(|s| !s.is_empty())
+        .map(|s| KeyRing::from_key_text(s, 1).map_err(|e| InputError(format!("secret: {e}"))))
+        .transpose()
+}
+
 /// What the token says, unverified.
 pub fn inspect_value(token: &str) -> Value {
     serde_json::to_value(Inspection::of(token)).unwrap_or(Value::Null)
@@ -55,15 +63,15 @@ pub fn inspect_value(token: &str) -> Value {
 /// Every rule's verdict and the final answer.
 pub fn explain_value(token: &str, secret: Option<&str>, options_value: Value, now: i64) -> Result<Value, InputError> {
     let check = options(options_value)?;
-    let report = check.explain(token, secret_of(secret).as_ref(), now).map_err(|e| InputError(e.to_string()))?;
+    let report = check.explain(token, keys_of(secret)?.as_ref(), now).map_err(|e| InputError(e.to_string()))?;
     serde_json::to_value(report).map_err(|e| InputError(e.to_string()))
 }
 
 /// The answer of `embedgate verify` for the same token, secret and options.
 pub fn verify_value(token: &str, secret: &str, options_value: Value, now: i64) -> Result<Value, InputError> {
     let check = options(options_value)?;
-    let secret = secret_of(Some(secret)).ok_or_else(|| InputError("secret: the embed secret is required".into()))?;
-    let result = check.verify(token, &secret, now).map_err(|e| InputError(e.to_string()))?;
+    let keys = keys_of(Some(secret))?.ok_or_else(|| InputError("secret: the embed secret is required".into()))?;
+    let result = check.verify(token, &keys, now).map_err(|e| InputError(e.to_string()))?;
     Ok(check.answer(&result))
 }
 

@@ -29,9 +29,9 @@ fn verify_and_explain_answer_every_vector_as_expected() {
     let file = recipe::load(TOKENS);
     for case in &file.cases {
         let b = recipe::build(&file.defaults, case);
-        let verified = verify_value(&b.token, &b.secret, b.options_json(), 0).unwrap();
+        let verified = verify_value(&b.token, &b.key, b.options_json(), 0).unwrap();
         assert_eq!(code(&verified), b.expect, "{}: verify", b.name);
-        let report = explain_value(&b.token, Some(&b.secret), b.options_json(), 0).unwrap();
+        let report = explain_value(&b.token, Some(&b.key), b.options_json(), 0).unwrap();
         assert_eq!(code(&report["result"]), b.expect, "{}: explain", b.name);
         assert_eq!(report["rules"].as_array().unwrap().len(), 17, "{}", b.name);
         let failing: Vec<_> = report["rules"].as_array().unwrap().iter().filter(|r| r["verdict"] == "fail").collect();
