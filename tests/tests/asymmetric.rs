@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
-use embedgate_core::PublicJwk;
-use embedgate_e2e::{embedgate, pyjwt_keygen, pyjwt_sign, pyjwt_sign_as, step, Edge, Stack, ADMIN, ORG};
+use embedgate_core::{sign, Claims, EmbedSecret, PublicJwk};
+use embedgate_e2e::{embedgate, pyjwt_keygen, pyjwt_sign_as, step, Edge, Stack, ADMIN, ORG};
 use serde_json::{json, Value};
 
 const SUB: &str = "ana@customer.test";
@@ -66,13 +66,15 @@ async fn public_key_credentials_sign_at_the_host_and_verify_at_the_edge() {
         step(&format!(
             "{alg}: HS256 with any key (the public key's text, a secret), and another key pair, are refused"
         ));
-        let confused = pyjwt_sign(&client_id, &expected_canonical(&expected), SUB, None);
-        assert_eq!(load(edge, &confused).await, "unsupported_algorithm");
-        let confused_raw = pyjwt_sign(&client_id, &jwk_text, SUB, None);
-        assert_eq!(load(edge, &confused_raw).await, "unsupported_algorithm");
-        let some_secret = embedgate_core::EmbedSecret::generate().unwrap();
-        let with_secret = pyjwt_sign(&client_id, some_secret.expose_secret(), SUB, None);
-        assert_eq!(load(edge, &with_secret).await, "unsupported_algorithm");
+        // PyJWT itself refuses an asymmetric key's text as an HMAC secret: an attacker
+        // uses a library that does not, as core's `sign` here.
+        for hmac_key in
+            [expected.canonical_json(), jwk_text.clone(), EmbedSecret::generate().unwrap().expose_secret().to_owned()]
+        {
+            let claims = Claims::new(SUB, now(), 600).unwrap();
+            let confused = sign(&claims, &client_id.parse().unwrap(), &EmbedSecret::new(hmac_key)).unwrap();
+            assert_eq!(load(edge, &confused).await, "unsupported_algorithm");
+        }
         let (stranger_pem, _) = pyjwt_keygen(alg);
         assert_eq!(load(edge, &pyjwt_sign_as(alg, &client_id, &stranger_pem, SUB, None)).await, "bad_signature");
 
@@ -137,10 +139,9 @@ async fn public_key_credentials_sign_at_the_host_and_verify_at_the_edge() {
     }
 }
 
-/// The public key's canonical JSON (RFC 7638 members), as an attacker might
-/// use it for an HMAC key.
-fn expected_canonical(key: &PublicJwk) -> String {
-    key.canonical_json()
+/// Unix seconds now.
+fn now() -> i64 {
+    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap()
 }
 
 /// Runs `examples/sign-with-key.mjs ARGS` with Node (the private JWK, if
