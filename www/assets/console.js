@@ -1279,7 +1279,9 @@ function confirmRotateOrgKeys() {
   const org = state.org;
   const list = state.credentials || [];
   const revoked = list.filter((c) => c.status === "revoked").length;
-  const live = list.length - revoked;
+  // Credentials with the host app's public key hold no secret under the org's keys.
+  const ownKeys = list.filter((c) => c.status !== "revoked" && usesPublicKeys(c)).length;
+  const live = list.length - revoked - ownKeys;
   let answer = null;
   confirmDialog({
     title: `Rotate the keys of ${org}?`,
@@ -1310,6 +1312,9 @@ function confirmRotateOrgKeys() {
         h("li", {}, "Every embed signed with an old secret is refused (", h("code", { text: "bad_signature" }), ") until its host app signs with the new secret of its credential."),
         h("li", { text: "Open embed sessions end: their users load the embeds again once the host app is updated." }),
         revoked ? h("li", { text: `The ${credentialCount(revoked)} revoked stay${revoked === 1 ? "s" : ""} revoked and get${revoked === 1 ? "s" : ""} no secret.` }) : null,
+        ownKeys
+          ? h("li", { text: `The ${credentialCount(ownKeys)} with the host app's own public key (ES256/EdDSA) ${ownKeys === 1 ? "is" : "are"} not affected: no org key protects a host app's private key.` })
+          : null,
         h("li", { text: "The new secrets are shown once, right after: download them or copy each one then." })
       ),
     ],
@@ -1367,7 +1372,11 @@ function downloadSecrets(rows, fileName, near) {
 function showRotatedSecrets(answer) {
   const org = answer.org;
   const fileName = secretsFileName(org);
-  const credentials = Array.isArray(answer.credentials) ? answer.credentials : [];
+  const listed = Array.isArray(answer.credentials) ? answer.credentials : [];
+  // A credential with the host app's public key has no secret under the org's keys: should the
+  // answer list one, it is shown as unchanged, not as a secret.
+  const credentials = listed.filter((c) => typeof c.secret === "string");
+  const ownKeys = listed.filter((c) => typeof c.secret !== "string");
   const revoked = Array.isArray(answer.revoked) ? answer.revoked : [];
   let downloaded = false;
   let modal = null;
@@ -1446,6 +1455,17 @@ function showRotatedSecrets(answer) {
           h("div", { class: "rotated-download" }, h("p", { class: "muted small" }, "One file with every secret below: ", h("code", { text: fileName }), "."), download),
           h("h3", { class: "rotated-title", text: `Live credentials (${items.length})` }),
           h("ul", { class: "rotated-list", dataset: { testid: "rotated-list" } }, items)
+        );
+      }
+      if (ownKeys.length) {
+        content.push(
+          h("h3", { class: "rotated-title", text: `Credentials with the host app's public key (${ownKeys.length})` }),
+          h("p", { class: "muted small", text: "Unchanged: their tokens are signed with the host app's private key, which no org key protects." }),
+          h(
+            "ul",
+            { class: "rotated-revoked", dataset: { testid: "rotated-public-key-list" } },
+            ownKeys.map((c) => h("li", { dataset: { testid: "rotated-public-key", clientId: c.client_id } }, h("span", { class: "cred-name", text: c.name }), idCell(c.client_id, { label: `client ID of ${c.name}`, what: "Client ID" })))
+          )
         );
       }
       if (revoked.length) {
