@@ -864,17 +864,18 @@ function jwkValue(text) {
 
 /**
  * Why `text` cannot be a credential's public key, or null: the module's
- * JWK rules (the core's, the server's), or only the JSON shape without the
- * module (the server's 422 then says the rest). Never repeats the text.
+ * sentence for the `public_key` field (the server's 422, which never
+ * repeats the key), or only the JSON shape without the module (the
+ * server's 422 then says the rest).
  */
 function checkPublicKey(text) {
   const t = text.trim();
   if (!t) return "public_key is required: paste the host app's public key as a JWK, or choose a generated secret.";
-  if (!t.startsWith("{")) return "public_key must be a JWK: JSON starting with { (PEM and other formats are not accepted).";
-  const info = publicKeyInfo(t);
-  if (info) return info.error ? `public_key: ${info.error}` : null;
+  if (!t.startsWith("{")) return "public_key is refused: it must be a JWK, JSON starting with { (PEM and other formats are not accepted).";
   const v = jwkValue(t);
-  return typeof v === "object" ? null : "public_key must be a JWK: a JSON object.";
+  const message = checkField("public_key", v);
+  if (message) return message;
+  return typeof v === "object" ? null : "public_key is refused: it must be a JSON object.";
 }
 
 /**

@@ -85,8 +85,8 @@ fn unverified_sub(token: &str) -> Option<String> {
 
 /// What is wrong with one case's run, if anything.
 fn check_case(b: &recipe::Built) -> Result<(), String> {
-    let out = embedgate(&verify_args(b)?, Some(&b.secret));
-    if !out.hides(&b.secret) {
+    let out = embedgate(&verify_args(b)?, Some(&b.key));
+    if !out.hides(&b.key) {
         return Err(format!("the output shows the secret: {out:?}"));
     }
     if b.token.len() >= 16 && out.stdout.contains(&b.token) {
@@ -141,7 +141,7 @@ fn every_vector_case_through_embedgate_verify() {
 
     // The minimal case reports its identity, and an empty token is malformed (exit 1, not a usage error).
     let minimal = built.iter().find(|b| b.name == "valid_minimal").unwrap();
-    let out = embedgate(&verify_args(minimal).unwrap(), Some(&minimal.secret));
+    let out = embedgate(&verify_args(minimal).unwrap(), Some(&minimal.key));
     assert_eq!(out.code, Some(0), "{out:?}");
     let body = out.json();
     assert_eq!(body["sub"], "ana@example.com");
@@ -149,7 +149,7 @@ fn every_vector_case_through_embedgate_verify() {
     assert_eq!(body["jti"], "jti-0001");
     let empty = built.iter().find(|b| b.name == "malformed_empty").unwrap();
     assert_eq!(empty.token, "");
-    let out = embedgate(&verify_args(empty).unwrap(), Some(&empty.secret));
+    let out = embedgate(&verify_args(empty).unwrap(), Some(&empty.key));
     assert_eq!((out.code, out.json()["error"].as_str()), (Some(1), Some("malformed_token")), "{out:?}");
 }
 

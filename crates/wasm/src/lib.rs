@@ -32,8 +32,9 @@
 //! The functions below work on JSON values and are tested natively; the
 //! `bindings` module only converts between them and JavaScript values.
 
+use embedgate_core::rules::KeyRule;
 use embedgate_core::{
-    sign as sign_token, ClientId, EmbedSecret, Inspection, KeyRing, OfflineCheck, PublicJwk, VerifyError,
+    sign as sign_token, ClientId, EmbedSecret, Inspection, JwkError, KeyRing, OfflineCheck, PublicJwk, VerifyError,
 };
 use serde_json::{json, Map, Value};
 
@@ -61,12 +62,19 @@ fn is_jwk(text: &str) -> bool {
     text.trim_start().starts_with('{')
 }
 
+/// A refused JWK as the caller's mistake: `key: <why>`, in the admin's
+/// words for a `public_key` ([`KeyRule`]: without the JSON parser's own
+/// text, which could quote a member's value).
+fn jwk_error(e: &JwkError) -> InputError {
+    InputError(format!("key: {}", KeyRule::from(e)))
+}
+
 /// The key ring of a pasted key (secret or public JWK); `None` when empty.
 /// A bad JWK is the caller's mistake, said without the key's text.
 fn keys_of(key: Option<&str>) -> Result<Option<KeyRing>, InputError> {
     match key.filter(|k| !k.is_empty()) {
         None => Ok(None),
-        Some(text) => KeyRing::from_key_text(text, 1).map(Some).map_err(|e| InputError(format!("key: {e}"))),
+        Some(text) => KeyRing::from_key_text(text, 1).map(Some).map_err(|e| jwk_error(&e)),
     }
 }
 
@@ -81,7 +89,7 @@ pub fn key_info_value(key: &str) -> Result<Value, InputError> {
     if !is_jwk(key) {
         return Ok(json!({"kind": "secret"}));
     }
-    let jwk = PublicJwk::parse(key).map_err(|e| InputError(format!("key: {e}")))?;
+    let jwk = PublicJwk::parse(key).map_err(|e| jwk_error(&e))?;
     Ok(json!({"kind": "public_key", "algorithm": jwk.algorithm().as_str(), "thumbprint": jwk.thumbprint()}))
 }
 
