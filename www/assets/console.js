@@ -701,6 +701,7 @@ async function openCreate() {
   // Outside the form element (in the modal footer) but submitting it, so Enter in a field submits too.
   const submit = h("button", { type: "submit", form: form.id, class: "btn btn-primary", text: "Create", dataset: { testid: "create-submit" } });
 
+  for (const box of privBoxes) box.addEventListener("change", signingKey.refresh);
   const controls = { privileges: privBoxes, name, description, owner, public_key: publicKey, allowed_origins: origins, max_token_lifetime_s: lifetime };
   const ORDER = ["privileges", "name", "description", "owner", "public_key", "allowed_origins", "max_token_lifetime_s"];
 
@@ -920,7 +921,7 @@ function publicKeyField({ label, testid, hint }) {
 /**
  * The create form's choice of signing key: a generated secret (HS256), or
  * the host app's own public key (ES256 or EdDSA) pasted as a JWK. Returns
- * `{fieldset, textarea, usesPublicKey()}`.
+ * `{fieldset, textarea, usesPublicKey(), refresh()}`.
  */
 function signingKeyChoice() {
   const radios = [
@@ -941,9 +942,22 @@ function signingKeyChoice() {
   });
   field.hidden = true;
   const usesPublicKey = () => radios[1].checked;
+  // The REST API's client-credentials grant authenticates with the secret: a key pair has none.
+  const apiNote = h("p", {
+    class: "hint warn",
+    role: "note",
+    hidden: true,
+    dataset: { testid: "create-public-key-api-note" },
+    text: "The REST API privilege needs a generated secret: with a public key these credentials cannot get API access tokens (private_key_jwt is not supported).",
+  });
+  const refresh = () => {
+    field.hidden = !usesPublicKey();
+    const api = field.closest("form") && field.closest("form").querySelector('input[name="privileges"][value="api"]');
+    apiNote.hidden = !(usesPublicKey() && api && api.checked);
+  };
   for (const r of radios) {
     r.addEventListener("change", () => {
-      field.hidden = !usesPublicKey();
+      refresh();
       if (usesPublicKey()) textarea.focus();
     });
   }
@@ -952,9 +966,11 @@ function signingKeyChoice() {
     { class: "signing-key", dataset: { testid: "create-signing-key" } },
     h("legend", { text: "Signing key" }),
     radios.map((r) => h("label", { class: "check" }, r, h("span", {}, h("strong", { text: texts[r.value][0] }), h("span", { class: "desc", text: texts[r.value][1] })))),
-    field
+    field,
+    apiNote
   );
-  return { fieldset, textarea, usesPublicKey };
+  // `refresh` again when the privileges (chosen above, in the same form) change.
+  return { fieldset, textarea, usesPublicKey, refresh };
 }
 
 /** The live public keys of a credential's answer (current first; empty for a secret credential). */
@@ -1314,7 +1330,7 @@ function confirmRotateOrgKeys() {
         h("li", { text: "Open embed sessions end: their users load the embeds again once the host app is updated." }),
         revoked ? h("li", { text: `The ${credentialCount(revoked)} revoked stay${revoked === 1 ? "s" : ""} revoked and get${revoked === 1 ? "s" : ""} no secret.` }) : null,
         ownKeys
-          ? h("li", { text: `The ${credentialCount(ownKeys)} with the host app's own public key (ES256/EdDSA) ${ownKeys === 1 ? "is" : "are"} not affected: no org key protects a host app's private key.` })
+          ? h("li", { text: `The ${credentialCount(ownKeys)} with the host app's own public key (ES256/EdDSA) ${ownKeys === 1 ? "is" : "are"} left alone: nothing of theirs derives from the org's keys.` })
           : null,
         h("li", { text: "The new secrets are shown once, right after: download them or copy each one then." })
       ),
@@ -1374,10 +1390,10 @@ function showRotatedSecrets(answer) {
   const org = answer.org;
   const fileName = secretsFileName(org);
   const listed = Array.isArray(answer.credentials) ? answer.credentials : [];
-  // A credential with the host app's public key has no secret under the org's keys: should the
-  // answer list one, it is shown as unchanged, not as a secret.
+  // Credentials with the host app's public key are left alone (`public_key`): nothing of theirs
+  // derives from the org's keys. Should `credentials` list one without a secret, it is shown with them.
   const credentials = listed.filter((c) => typeof c.secret === "string");
-  const ownKeys = listed.filter((c) => typeof c.secret !== "string");
+  const ownKeys = [...(Array.isArray(answer.public_key) ? answer.public_key : []), ...listed.filter((c) => typeof c.secret !== "string")];
   const revoked = Array.isArray(answer.revoked) ? answer.revoked : [];
   let downloaded = false;
   let modal = null;
@@ -1461,7 +1477,7 @@ function showRotatedSecrets(answer) {
       if (ownKeys.length) {
         content.push(
           h("h3", { class: "rotated-title", text: `Credentials with the host app's public key (${ownKeys.length})` }),
-          h("p", { class: "muted small", text: "Unchanged: their tokens are signed with the host app's private key, which no org key protects." }),
+          h("p", { class: "muted small", text: "Left alone: their tokens are signed with the host app's private key, and nothing of theirs derives from the org's keys." }),
           h(
             "ul",
             { class: "rotated-revoked", dataset: { testid: "rotated-public-key-list" } },
