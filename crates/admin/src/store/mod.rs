@@ -75,6 +75,7 @@ impl Backend {
                 (8, include_str!("../../migrations/sqlite/0008_invitations.sql")),
                 (9, include_str!("../../migrations/sqlite/0009_api_tokens.sql")),
                 (10, include_str!("../../migrations/sqlite/0010_embed_users.sql")),
+                (11, include_str!("../../migrations/sqlite/0011_credential_public_keys.sql")),
             ],
             Self::Postgres => &[
                 (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -87,6 +88,7 @@ impl Backend {
                 (8, include_str!("../../migrations/postgres/0008_invitations.sql")),
                 (9, include_str!("../../migrations/postgres/0009_api_tokens.sql")),
                 (10, include_str!("../../migrations/postgres/0010_embed_users.sql")),
+                (11, include_str!("../../migrations/postgres/0011_credential_public_keys.sql")),
             ],
         }
     }
@@ -173,6 +175,15 @@ pub enum StoreError {
     /// There is no previous secret to retire.
     #[error("the credential has no previous secret")]
     NoPrevious,
+    /// Rotating a credential that signs with a public key needs its new public key.
+    #[error("a credential that signs with a public key rotates to a new public key, which was not given")]
+    PublicKeyRequired,
+    /// A credential that signs with a generated secret cannot rotate to a public key.
+    #[error("this credential signs with a generated secret; it cannot take a public key")]
+    SecretCredential,
+    /// The new public key is the current one (same RFC 7638 thumbprint).
+    #[error("the new public key is the credential's current one")]
+    SamePublicKey,
     /// The member holds a live token: an invitation would let its holder act as them.
     #[error("the member holds a live token; revoke it first or let them issue their own")]
     MemberHasToken,
