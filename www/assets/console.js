@@ -770,9 +770,12 @@ async function openCreate() {
   for (const key of ORDER) {
     const els = key === "privileges" ? privBoxes : [controls[key]];
     for (const el of els) {
-      el.addEventListener(key === "privileges" || key === "owner" ? "change" : "blur", () => {
+      el.addEventListener(key === "privileges" || key === "owner" ? "change" : "blur", (e) => {
         // An empty field is only flagged on submit: tabbing through the form is not a mistake.
         if (key !== "privileges" && valueOf(key) === undefined) return;
+        // Leaving the field for Create: the submit checks it. Shown now, the error would grow the
+        // modal and move the button from under the pointer before the click lands.
+        if (e.relatedTarget === submit) return;
         showError(key, check(key));
       });
       el.addEventListener("input", () => {
@@ -1064,8 +1067,9 @@ function rotatePublicKey(c) {
   textarea.addEventListener("input", () => {
     if (textarea.getAttribute("aria-invalid") === "true" && !checkPublicKey(textarea.value)) showError(null);
   });
-  textarea.addEventListener("blur", () => {
-    if (textarea.value.trim()) showError(checkPublicKey(textarea.value));
+  textarea.addEventListener("blur", (e) => {
+    // Leaving for the submit button: the submit checks it (an error shown now could move the button).
+    if (textarea.value.trim() && e.relatedTarget !== submit) showError(checkPublicKey(textarea.value));
   });
   let pending = false;
   form.addEventListener("submit", async (e) => {
