@@ -1299,9 +1299,9 @@ function credentialCount(n) {
 function confirmRotateOrgKeys() {
   const org = state.org;
   const list = state.credentials || [];
-  const revoked = list.filter((c) => c.status === "revoked").length;
-  // Credentials with the host app's public key hold no secret under the org's keys.
-  const ownKeys = list.filter((c) => c.status !== "revoked" && usesPublicKeys(c)).length;
+  // Credentials with the host app's public key (live or revoked) hold nothing under the org's keys.
+  const ownKeys = list.filter((c) => usesPublicKeys(c)).length;
+  const revoked = list.filter((c) => c.status === "revoked" && !usesPublicKeys(c)).length;
   const live = list.length - revoked - ownKeys;
   let answer = null;
   confirmDialog({
