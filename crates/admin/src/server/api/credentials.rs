@@ -138,6 +138,7 @@ pub struct CredentialWithSecret {
     pub generation: u32,
 }
 
+#[allow(clippy::ref_option, reason = "serde's serialize_with hands the field by reference")]
 fn expose<S: serde::Serializer>(secret: &Option<EmbedSecret>, s: S) -> Result<S::Ok, S::Error> {
     match secret {
         Some(secret) => s.serialize_str(secret.expose_secret()),
