@@ -296,11 +296,11 @@ pub enum Rule {
     Size,
     /// Three strict base64url parts; header and payload JSON objects.
     Structure,
-    /// `alg` exactly HS256, no forbidden header, `typ` JWT if present.
+    /// `alg` exactly HS256, ES256 or EdDSA (the credential key's), no forbidden header, `typ` JWT if present.
     Header,
     /// `kid` names the credential.
     Kid,
-    /// The MAC matches a live secret.
+    /// The MAC (or public-key signature) matches a live key.
     Signature,
     /// `sub`, `jti`, `iat`, `exp` present.
     RequiredClaims,
@@ -378,9 +378,11 @@ impl Rule {
         match self {
             Rule::Size => "Token is at most 8 KiB",
             Rule::Structure => "Three base64url parts; header and claims are JSON objects",
-            Rule::Header => "alg is HS256; no jku, jwk, x5u, x5c or crit; typ is JWT",
+            Rule::Header => {
+                "alg is the credential key's (HS256, ES256 or EdDSA); no jku, jwk, x5u, x5c or crit; typ is JWT"
+            }
             Rule::Kid => "kid names the credential",
-            Rule::Signature => "Signature matches the embed secret",
+            Rule::Signature => "Signature matches the embed secret or public key",
             Rule::RequiredClaims => "sub, jti, iat and exp are present",
             Rule::ClaimValues => "Claims have valid types and values",
             Rule::NotBefore => "iat and nbf are not in the future",
