@@ -772,10 +772,15 @@ async fn slow_and_oversized_sync_bodies(port: u16, f: &mut Findings) {
     // then closed under a client still writing, which may see a reset, or
     // (wrangler dev only) its proxy's 500 "Network connection lost" from
     // miniflare's entry worker. What matters: the edge stopped reading early,
-    // and never answered with its own 5xx.
+    // and never answered with its own 5xx. On loopback the kernel may take
+    // the whole body into its buffers before the reset arrives, and the
+    // reset discards the 413 already received (seen once in a loaded full
+    // run): a close with no answer at all is that refusal too, as a body the
+    // edge had read would have been answered (401 for its signature).
     let edge_5xx = result.answer.as_ref().is_some_and(|r| r.status >= 500 && !r.body.contains("miniflare"));
     let refused_early = result.sent < limit && !edge_5xx;
-    f.check(result.answer.as_ref().is_some_and(|r| r.status == 413) || refused_early, || {
+    let reset_unanswered = result.answer.is_none() && result.closed;
+    f.check(result.answer.as_ref().is_some_and(|r| r.status == 413) || refused_early || reset_unanswered, || {
         format!("a sync body over the limit with its Content-Length: {result:?}")
     });
 }
