@@ -86,13 +86,17 @@ impl core::str::FromStr for Algorithm {
     }
 }
 
-/// Why a JWK was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a JWK was refused. Every message is fixed text: none repeats the
+/// JWK, nor the JSON parser's words (which could quote a member's value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JwkError {
     /// Not a JSON object, or a member has the wrong type.
-    #[error("not a JWK: {0}")]
-    NotJson(String),
+    #[error("not a JWK: it must be a JSON object whose kty, crv, x (and, for P-256, y) members are strings")]
+    NotJwk,
+    /// A required member is absent (its name).
+    #[error("not a JWK: the member \"{0}\" is missing")]
+    Missing(&'static str),
     /// Longer than [`MAX_JWK_BYTES`].
     #[error("the JWK is longer than 2048 bytes")]
     TooLong,
@@ -152,7 +156,7 @@ impl fmt::Debug for PublicJwk {
 }
 
 fn coordinate(value: Option<&String>, name: &'static str) -> Result<[u8; 32], JwkError> {
-    let text = value.ok_or(JwkError::NotJson(format!("the member \"{name}\" is missing")))?;
+    let text = value.ok_or(JwkError::Missing(name))?;
     b64url_decode(text).and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or(JwkError::BadCoordinate(name))
 }
 
@@ -162,7 +166,7 @@ impl PublicJwk {
         if json.len() > MAX_JWK_BYTES {
             return Err(JwkError::TooLong);
         }
-        let raw: RawJwk = serde_json::from_str(json).map_err(|e| JwkError::NotJson(e.to_string()))?;
+        let raw: RawJwk = serde_json::from_str(json).map_err(|_| JwkError::NotJwk)?;
         Self::from_raw(&raw)
     }
 
@@ -331,9 +335,9 @@ impl SigningJwk {
         if json.len() > MAX_JWK_BYTES {
             return Err(JwkError::TooLong);
         }
-        let with_d: WithD = serde_json::from_str(json).map_err(|e| JwkError::NotJson(e.to_string()))?;
-        let d = Zeroizing::new(with_d.d.ok_or(JwkError::NotJson("a private JWK needs its \"d\" member".into()))?);
-        let raw: RawJwk = serde_json::from_str(json).map_err(|e| JwkError::NotJson(e.to_string()))?;
+        let with_d: WithD = serde_json::from_str(json).map_err(|_| JwkError::NotJwk)?;
+        let d = Zeroizing::new(with_d.d.ok_or(JwkError::Missing("d"))?);
+        let raw: RawJwk = serde_json::from_str(json).map_err(|_| JwkError::NotJwk)?;
         let public = PublicJwk::from_raw(&RawJwk { d: None, ..raw })?;
         let d = Zeroizing::new(coordinate(Some(&d), "d")?);
         let key = match public.algorithm() {

@@ -32,7 +32,6 @@
 //! The functions below work on JSON values and are tested natively; the
 //! `bindings` module only converts between them and JavaScript values.
 
-use embedgate_core::rules::KeyRule;
 use embedgate_core::{
     sign as sign_token, ClientId, EmbedSecret, Inspection, JwkError, KeyRing, OfflineCheck, PublicJwk, VerifyError,
 };
@@ -63,10 +62,9 @@ fn is_jwk(text: &str) -> bool {
 }
 
 /// A refused JWK as the caller's mistake: `key: <why>`, in the admin's
-/// words for a `public_key` ([`KeyRule`]: without the JSON parser's own
-/// text, which could quote a member's value).
+/// words for a `public_key` (fixed text: never the key's).
 fn jwk_error(e: &JwkError) -> InputError {
-    InputError(format!("key: {}", KeyRule::from(e)))
+    InputError(format!("key: {e}"))
 }
 
 /// The key ring of a pasted key (secret or public JWK); `None` when empty.

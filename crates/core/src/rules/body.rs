@@ -446,7 +446,7 @@ mod tests {
         assert_eq!(c.public_key, None);
         let private: Value = serde_json::from_str(&key.to_json()).unwrap();
         let e = parse_body::<NewCredential>(body(private), NOW).unwrap_err();
-        assert_eq!(e, FieldError::new("public_key", RuleError::PublicKey(crate::rules::KeyRule::PrivateKey)));
+        assert_eq!(e, FieldError::new("public_key", RuleError::PublicKey(crate::JwkError::PrivateKey)));
         assert!(e.to_string().starts_with("public_key is refused: this JWK holds a private key"), "{e}");
         let e = parse_body::<NewCredential>(body(json!("egs_not_a_key")), NOW).unwrap_err();
         assert_eq!(e.field, "public_key");

@@ -32,7 +32,7 @@ pub use fields::{
     AllowedOrigins, CredentialName, Cutoff, Description, Email, Origin, Privileges, TokenLifetime, ANY_ORIGIN,
     SELF_ORIGIN,
 };
-pub use key::{public_key_of, KeyRule};
+pub use key::public_key_of;
 pub use status::{CredentialStatus, MemberStatus};
 
 use crate::validation::MAX_LIFETIME_CAP_S;
@@ -100,7 +100,7 @@ pub enum RuleError {
     Confirm,
     /// A public key (a JWK) that is not accepted: [`crate::JwkError`]'s message.
     #[error("is refused: {0}")]
-    PublicKey(KeyRule),
+    PublicKey(crate::JwkError),
     /// A credential that signs with a public key rotates only to a new public key.
     #[error("is required for a credential that signs with a public key")]
     PublicKeyRequired,
