@@ -92,6 +92,7 @@ fn request(version: u64, body: SyncBody, nonce: &str) -> SyncRequest {
         version,
         body,
         usage_after: BTreeMap::new(),
+        users_after: [(embedgate_core::Region::Wnam, 3)].into(),
         nonce: nonce.into(),
         sent_at: fz::NOW,
     }
@@ -153,6 +154,21 @@ fn sync_seeds() -> Seeds {
         outcome: SyncOutcome::Applied,
         usage: vec![Usage { client_id: fz::CLIENT_ID.into(), last_used_at: fz::NOW }],
         usage_cursor: [(embedgate_core::Region::Wnam, 4)].into(),
+        users: [(
+            embedgate_core::Region::Wnam,
+            vec![embedgate_core::usage::EmbedUse {
+                client_id: fz::CLIENT_ID.into(),
+                sub: "ana@example.com".into(),
+                account_type: Some(embedgate_core::AccountType::Viewer),
+                teams: vec!["sales".into()],
+                first_seen: fz::NOW - 60,
+                last_seen: fz::NOW,
+                loads: 3,
+            }],
+        )]
+        .into(),
+        users_cursor: [(embedgate_core::Region::Wnam, 5)].into(),
+        users_dropped: 1,
         nonce: "n".into(),
     };
     let sealed = sync::seal_ack(&ack, &key);
