@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use embedgate_e2e::{pyjwt_sign, step, Answer, Edge, Stack, ORG};
+use embedgate_e2e::{metric, pyjwt_sign, step, Answer, Edge, Stack, ORG};
 use serde_json::{json, Value};
 
 const ALICE: &str = "alice@customer.test";
@@ -76,6 +76,12 @@ async fn embed_users_add_up_across_edges() {
     assert_eq!(page["users"].as_array().unwrap().len(), 4, "{page}");
     // Newest last seen first: zed's loads came last.
     assert_eq!(page["users"][0]["email"], ZED, "{page}");
+
+    step("nothing was dropped, and /metrics says so per edge");
+    let text = stack.metrics().await;
+    for edge in &stack.edges {
+        assert_eq!(metric(&text, "embedgate_embed_users_dropped_total", &[("edge", &edge.url)]), 0);
+    }
 
     step("filtered by credential, and in pages");
     let only = users(&stack, &format!("?client_id={}", devs.client_id)).await;

@@ -144,6 +144,7 @@ async fn metrics_count_requests_by_route_template() {
         assert!(!before.iter().any(|(n, _, _)| n == "embedgate_push_lag_seconds"), "no edges, no lag series");
         assert!(text.contains("# HELP embedgate_push_lag_seconds"));
         assert!(text.contains("# TYPE embedgate_push_message_bytes_max gauge"));
+        assert!(text.contains("# TYPE embedgate_embed_users_dropped_total counter"));
         let version_before = find(&before, "embedgate_state_version", &[]).unwrap();
 
         let a = env.create_credential("one").await;

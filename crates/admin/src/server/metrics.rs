@@ -151,7 +151,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         `embedgate_http_request_duration_seconds{route}`, `embedgate_credentials{state}`, \
         `embedgate_state_version`, `embedgate_push_lag_seconds{edge}`, `embedgate_edge_applied_version{edge}`, \
         `embedgate_push_failures_total{edge}`, `embedgate_push_bytes_total{edge}`, `embedgate_pushes_total{edge,kind}`, \
-        `embedgate_push_message_bytes_max{edge,kind}`.",
+        `embedgate_push_message_bytes_max{edge,kind}`, `embedgate_embed_users_dropped_total{edge}`.",
         body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn scrape(State(state): State<AppState>) -> Result<Response, AppError> {
     let (active, revoked) = crate::store::credentials::counts(&state.store.pool).await?;
@@ -224,6 +224,19 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, AppError>
                 edge.largest[i]
             );
         }
+    }
+    out.push_str(
+        "# HELP embedgate_embed_users_dropped_total Embed-user sightings each edge counted but could not keep \
+         (an isolate's flush window was full): the embed users directory misses them.\n",
+    );
+    out.push_str("# TYPE embedgate_embed_users_dropped_total counter\n");
+    for edge in &statuses {
+        let _ = writeln!(
+            out,
+            "embedgate_embed_users_dropped_total{{edge=\"{}\"}} {}",
+            escape(&edge.url),
+            edge.users_dropped
+        );
     }
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], out).into_response())
 }

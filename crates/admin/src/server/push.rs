@@ -180,7 +180,9 @@ pub struct EdgeStatus {
     behind_since: Option<Instant>,
     usage_cursor: BTreeMap<Region, u64>,
     users_cursor: BTreeMap<Region, u64>,
-    users_dropped: u64,
+    /// Embed-user sightings the edge's isolates counted but could not keep
+    /// (a flush window full), as the edge last reported its running total.
+    pub users_dropped: u64,
 }
 
 impl EdgeStatus {
