@@ -38,6 +38,10 @@ use std::time::Duration;
 use embedgate_core::MasterKey;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
+use tokio::sync::OwnedMutexGuard;
+
+/// A transaction of the store's pool.
+pub(crate) type WriteTx = sqlx::Transaction<'static, sqlx::Any>;
 
 use crate::server::now;
 
@@ -294,6 +298,22 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = 'lineage'").fetch_one(&self.pool).await?)
+    }
+
+    /// A write transaction outside a [`Change`] (records the edges report,
+    /// which bump no state version), with the same locking: on SQLite the
+    /// process's FIFO gate (held until the returned guard drops: keep it as
+    /// long as the transaction) and `BEGIN IMMEDIATE`, so a transaction that
+    /// reads before it writes never meets `database is locked` when it
+    /// would upgrade its lock; on PostgreSQL a plain transaction.
+    pub(crate) async fn write(&self) -> Result<(WriteTx, Option<OwnedMutexGuard<()>>), StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let gate = self.write_gate.clone().lock_owned().await;
+                (self.pool.begin_with("BEGIN IMMEDIATE").await?, Some(gate))
+            }
+            Backend::Postgres => (self.pool.begin().await?, None),
+        })
     }
 
     /// Begins a change to `org` by `actor` (a member's email, or
