@@ -179,7 +179,7 @@ impl PublicJwk {
         if raw.d.is_some() {
             return Err(JwkError::PrivateKey);
         }
-        if raw.use_.as_deref().is_some_and(|u| u != "sig") {
+        if !matches!(raw.use_.as_deref(), None | Some("sig")) {
             return Err(JwkError::Mismatch("use", "an embed token key must be a signature key (\"sig\")"));
         }
         let key = match (raw.kty.as_deref(), raw.crv.as_deref()) {
