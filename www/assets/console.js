@@ -1542,21 +1542,28 @@ function detailValue(v) {
   return String(v);
 }
 
+/**
+ * A tab that only org admins may read: for anyone else, `body` says so
+ * (`text`, test id `testid`) and the tab's refresh button hides. Whether
+ * the caller is an admin (the tab then loads as usual).
+ */
+function adminsOnly(body, refresh, testid, text) {
+  refresh.hidden = !state.isAdmin;
+  if (state.isAdmin) return true;
+  body.replaceChildren(
+    h(
+      "div",
+      { class: "alert alert-info load-error", dataset: { testid } },
+      h("span", { class: "alert-icon", "aria-hidden": "true", text: "i" }),
+      h("p", { text })
+    )
+  );
+  return false;
+}
+
 async function loadAudit(reset) {
   const body = $("audit-body");
-  if (!state.isAdmin) {
-    body.replaceChildren(
-      h(
-        "div",
-        { class: "alert alert-info load-error", dataset: { testid: "audit-admin-only" } },
-        h("span", { class: "alert-icon", "aria-hidden": "true", text: "i" }),
-        h("p", { text: "The audit log is available to org admins only." })
-      )
-    );
-    $("audit-refresh").hidden = true;
-    return;
-  }
-  $("audit-refresh").hidden = false;
+  if (!adminsOnly(body, $("audit-refresh"), "audit-admin-only", "The audit log is available to org admins only.")) return;
   if (reset) {
     ui.auditItems = [];
     ui.auditNext = null;
@@ -1630,19 +1637,7 @@ function fillUsersFilter() {
 
 async function loadEmbedUsers(reset) {
   const body = $("embed-users-body");
-  if (!state.isAdmin) {
-    body.replaceChildren(
-      h(
-        "div",
-        { class: "alert alert-info load-error", dataset: { testid: "embed-users-admin-only" } },
-        h("span", { class: "alert-icon", "aria-hidden": "true", text: "i" }),
-        h("p", { text: "Embed users are available to org admins only." })
-      )
-    );
-    $("embed-users-refresh").hidden = true;
-    return;
-  }
-  $("embed-users-refresh").hidden = false;
+  if (!adminsOnly(body, $("embed-users-refresh"), "embed-users-admin-only", "Embed users are available to org admins only.")) return;
   if (reset) {
     fillUsersFilter();
     ui.usersItems = [];
