@@ -55,6 +55,30 @@ fn token_seeds(file: &recipe::File) -> (Seeds, Seeds) {
     (verify, offline)
 }
 
+/// The vectors' public keys (and their private JWKs, which must be refused),
+/// and their asymmetric cases' tokens, raw and to be re-signed.
+fn public_key_seeds(file: &recipe::File) -> Seeds {
+    let mut seeds = Seeds::new();
+    for (name, jwk) in &file.defaults.keys {
+        seeds.insert(format!("{name}.private"), with_mode(0, jwk.to_string().as_bytes()));
+        let public = embedgate_core::SigningJwk::parse(&jwk.to_string()).expect("a vector key").public();
+        seeds.insert(format!("{name}.public"), with_mode(0, serde_json::to_string(&public).expect("JSON").as_bytes()));
+    }
+    for case in file.cases.iter().filter(|c| c.sign_jwk.is_some()) {
+        let b = recipe::build(&file.defaults, case);
+        let mode = if case.sign_jwk.as_deref().is_some_and(|k| k.starts_with("ed25519")) { 0b11 } else { 0b01 };
+        seeds.insert(format!("{}.raw", b.name), with_mode(mode, b.token.as_bytes()));
+        let mut parts = b.token.splitn(3, '.');
+        if let (Some(Some(h)), Some(Some(p))) = (parts.next().map(b64url_decode), parts.next().map(b64url_decode)) {
+            let mut rest = h;
+            rest.push(b'\n');
+            rest.extend_from_slice(&p);
+            seeds.insert(format!("{}.signed", b.name), with_mode(mode | 0b100, &rest));
+        }
+    }
+    seeds
+}
+
 /// The records as the admin pushes them, grouped by org.
 fn orgs(version: u64, records: Vec<embedgate_core::CredentialRecord>) -> Vec<OrgChanges> {
     let mut orgs: BTreeMap<embedgate_core::OrgSlug, OrgChanges> = BTreeMap::new();
@@ -75,7 +99,7 @@ fn orgs(version: u64, records: Vec<embedgate_core::CredentialRecord>) -> Vec<Org
             secrets: r
                 .generations
                 .iter()
-                .map(|&generation| embedgate_core::SecretGeneration { generation, key: None })
+                .map(|&generation| embedgate_core::SecretGeneration { generation, key: None, public_key: None })
                 .collect(),
             policy: r.policy,
             revoked_at: r.revoked_at,
@@ -221,9 +245,11 @@ fn main() -> std::io::Result<()> {
     let (verify, offline) = token_seeds(&file);
     let sync = sync_seeds();
     let admin = admin_seeds();
-    let targets: [(&str, &Seeds, Option<fn(&[u8])>); 4] = [
+    let public = public_key_seeds(&file);
+    let targets: [(&str, &Seeds, Option<fn(&[u8])>); 5] = [
         ("verify_token", &verify, Some(fz::verify_token)),
         ("offline_check", &offline, Some(fz::offline_check)),
+        ("public_key", &public, Some(fz::public_key)),
         ("sync_open", &sync, Some(fz::sync_open)),
         ("admin_bodies", &admin, None),
     ];

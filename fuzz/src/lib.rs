@@ -20,13 +20,19 @@
 //!   the fixture sync key (so the JSON and the state rules are reached).
 //! - `admin_bodies` (feature `admin`): `selector ‖ JSON body`, the selector
 //!   picking one of the admin API's body-taking endpoints.
+//! - `public_key`: `mode ‖ rest`. Mode bit 0 clear: `rest` is a JWK, parsed as
+//!   a credential's public key (and, if it parses, round-tripped). Set: a
+//!   token verified by a public-key credential (the vectors' P-256 key, or
+//!   with bit 1 their Ed25519 key); with bit 2 `rest` is `header JSON ‖ '\n' ‖
+//!   payload JSON`, signed here with that key's private half (so the claim
+//!   rules are reached on the asymmetric path), else `rest` is the token.
 
 use embedgate_core::rules::{AllowedOrigins, TokenLifetime};
 use embedgate_core::sync::{self, SyncAck, SyncError, SyncRequest};
 use embedgate_core::{
     jws::Hs256Key, sign_raw, AccountType, CredentialRecord, EdgeCredential, EmbedContext, EmbedSecret, Inspection,
-    KeyRing, OfflineCheck, Outcome, Owner, Rule, SyncKey, UnverifiedToken, Validation, Verdict, VerifyError,
-    MAX_JTI_CHARS, MAX_LIFETIME_CAP_S, MAX_SUB_CHARS, MAX_TOKEN_BYTES,
+    KeyRing, OfflineCheck, Outcome, Owner, PublicJwk, Rule, SigningJwk, SyncKey, UnverifiedToken, Validation, Verdict,
+    VerifyError, MAX_JTI_CHARS, MAX_LIFETIME_CAP_S, MAX_SUB_CHARS, MAX_TOKEN_BYTES,
 };
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -171,7 +177,7 @@ pub fn offline_check(data: &[u8]) {
     let (options, token) = split_at_byte(data, 0);
     let Ok(check) = serde_json::from_slice::<OfflineCheck>(options) else { return };
     let token = token.map_or_else(valid_token, |t| lossy(t).into_owned());
-    let secret = EmbedSecret::new(SECRET.into());
+    let secret = KeyRing::from_secret(&EmbedSecret::new(SECRET.into()), 1);
     let _ = check.validate();
     let verified = check.verify(&token, &secret, NOW);
     if let Ok(Err(e)) = &verified {
@@ -200,6 +206,73 @@ pub fn offline_check(data: &[u8]) {
                 assert!(check.validate().is_err(), "explain refused valid options: {e}");
             }
         }
+    }
+}
+
+/// The vectors' named private JWK (`defaults.keys`, test keys published in tokens.json).
+pub fn vector_key(name: &str) -> SigningJwk {
+    static KEYS: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        let file: serde_json::Value =
+            serde_json::from_str(include_str!("../../crates/core/tests/vectors/tokens.json")).expect("tokens.json");
+        file["defaults"]["keys"].clone()
+    });
+    SigningJwk::parse(&keys[name].to_string()).expect("a vector key")
+}
+
+/// `public_key`: JWK parsing never panics and what parses round-trips
+/// canonically; tokens of a public-key credential are refused with a listed
+/// code or satisfy what `verify_token` checks of accepted tokens.
+pub fn public_key(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else { return };
+    if mode & 1 == 0 {
+        let text = lossy(rest);
+        match PublicJwk::parse(&text) {
+            Ok(key) => {
+                let again = PublicJwk::parse(&key.canonical_json()).expect("a canonical JWK parses");
+                assert_eq!(again, key, "the canonical form is the same key");
+                assert_eq!(again.thumbprint(), key.thumbprint());
+                let json = serde_json::to_string(&key).expect("a public key serializes");
+                assert!(!json.contains("\"d\""), "a private member survived: {json}");
+                let _ = key.verify(rest, rest);
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if text.len() >= 16 {
+                    assert!(!message.contains(&*text), "a JWK error echoes its input");
+                }
+            }
+        }
+        return;
+    }
+    let signer = vector_key(if mode & 2 == 0 { "p256" } else { "ed25519" });
+    let token = if mode & 4 == 0 {
+        lossy(rest).into_owned()
+    } else {
+        let (header, payload) = split_at_byte(rest, b'\n');
+        let input = format!(
+            "{}.{}",
+            embedgate_core::jws::b64url_encode(header),
+            embedgate_core::jws::b64url_encode(payload.unwrap_or_default())
+        );
+        let signature = embedgate_core::jws::b64url_encode(&signer.sign(input.as_bytes()));
+        format!("{input}.{signature}")
+    };
+    let record = record(false, false);
+    let keys = KeyRing::from_public_key(&signer.public(), 1);
+    match Validation::default()
+        .verify(&token, NOW, &EmbedContext::default(), |kid| (kid == CLIENT_ID).then_some((&record, &keys)))
+    {
+        Ok(v) => {
+            assert!(v.exp() > v.iat() && v.exp().saturating_add(60) >= NOW, "a bad lifetime accepted");
+            let alg = UnverifiedToken::parse(&token, MAX_TOKEN_BYTES).ok().and_then(|t| {
+                let header: serde_json::Value = serde_json::from_str(t.header_json()).ok()?;
+                header.get("alg").and_then(|a| a.as_str()).map(str::to_owned)
+            });
+            assert_eq!(alg.as_deref(), Some(signer.algorithm().as_str()), "a token of another alg verified");
+            let _ = serde_json::to_string(&v.identity()).expect("an identity serializes");
+        }
+        Err(e) => check_error(&e, &token),
     }
 }
 

@@ -29,8 +29,15 @@ const FIELDS = {
   now: ["now-input", "text"],
 };
 
+/**
+ * The credential's key of a vector as the inspector takes it: the embed
+ * secret, or the public JWK's JSON of an ES256/EdDSA case (the harness
+ * names it `key`, or `secret` as before).
+ */
+const keyOf = (v) => v.key ?? v.secret ?? "";
+
 /** Fills the whole form for one case (fields absent from `options` are emptied or reset). */
-async function fill(page, { token, secret, options }) {
+async function fill(page, { token, options, ...rest }) {
   const unknown = Object.keys(options).filter((k) => !(k in FIELDS) && k !== "privileges");
   assert.deepEqual(unknown, [], "options the inspector has no field for");
   const values = {};
@@ -45,7 +52,7 @@ async function fill(page, { token, secret, options }) {
   values["privileges-embedding-input"] = privileges.includes("embedding");
   values["privileges-api-input"] = privileges.includes("api");
   values["token-input"] = token;
-  values["secret-input"] = secret ?? "";
+  values["secret-input"] = keyOf(rest);
   // Set every field at once in the page (typing 8 KiB tokens key by key is slow), then Check.
   await page.evaluate((vals) => {
     for (const [testid, v] of Object.entries(vals)) {
@@ -97,7 +104,7 @@ describe("token inspector", () => {
   test("without a secret a well-formed token is signature_not_checked", async () => {
     const valid = vectors.find((v) => v.cli.ok);
     assert.ok(valid, "a valid vector");
-    const got = await fill(page, { ...valid, secret: "" });
+    const got = await fill(page, { ...valid, secret: "", key: "" });
     assert.equal(got, "signature_not_checked");
     await page.getByTestId("rules-table").locator("tr[data-verdict=not_reached]").first().waitFor();
     await shot(page, "inspect-no-secret");
@@ -131,11 +138,16 @@ describe("token inspector", () => {
     await shot(page, "inspect");
   });
 
+  test("public-key vectors are among them", () => {
+    assert.ok(vectors.some((v) => keyOf(v).trimStart().startsWith("{") && v.cli.ok), "an accepted ES256/EdDSA vector");
+  });
+
   test("create a test token fills the token box", async () => {
-    const valid = vectors.find((v) => v.cli.ok);
+    // Test tokens are HS256, signed with an embed secret.
+    const valid = vectors.find((v) => v.cli.ok && !keyOf(v).trimStart().startsWith("{"));
     await page.getByText("Create a test token").click();
     await page.getByTestId("sign-client-id").fill(valid.options.client_id || "0123456789abcdef0123456789abcdef");
-    await page.getByTestId("sign-secret").fill(valid.secret);
+    await page.getByTestId("sign-secret").fill(keyOf(valid));
     await page.getByTestId("sign-sub").fill("test@example.com");
     // "now" of the vector may be in the past: check as of now.
     await page.getByTestId("now-input").fill("");

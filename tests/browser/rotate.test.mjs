@@ -6,11 +6,14 @@
 // secret shown once and downloaded as one JSON file (saved to
 // EMBEDGATE_ROTATE_DOWNLOAD, where the Rust harness signs with the new
 // and old secrets at the edge); closing asks first and leaves no trace;
-// the list and the audit log show the rotation.
+// the list and the audit log show the rotation. A credential with the host
+// app's own public key (ES256), made here, is left alone: listed apart, no
+// secret, the same key after.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import { generateKeyPairSync } from "node:crypto";
 import { adminApi, env, fieldErrorText, launch, newPage, shot, signIn, traces } from "./lib.mjs";
 
 const e = env("adminUrl", "viewerToken", "rotateOrg", "rotateToken", "rotateDownload");
@@ -35,6 +38,9 @@ async function credentials() {
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body.credentials;
 }
+
+/** Whether a credential signs with the host app's public key (no secret under the org's keys). */
+const usesPublicKey = (c) => (c.public_keys || []).length > 0;
 
 /** Today as YYYY-MM-DD in local time (the page's clock is this machine's). */
 function today() {
@@ -86,13 +92,25 @@ describe("org key rotation as an admin", () => {
   let page;
   let live;
   let revoked;
+  let ownKeys;
   let shown;
   const posts = [];
 
   before(async () => {
+    const jwk = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "jwk" });
+    const me = await adminApi(e, "GET", "/me", undefined, e.rotateToken);
+    const made = await adminApi(
+      e,
+      "POST",
+      `/orgs/${org}/credentials`,
+      { name: `Own key ${Date.now().toString(36)}`, owner: me.body.email, privileges: ["embedding"], public_key: jwk },
+      e.rotateToken
+    );
+    assert.equal(made.status, 201, JSON.stringify(made.body));
     const list = await credentials();
-    live = list.filter((c) => c.status !== "revoked");
-    revoked = list.filter((c) => c.status === "revoked");
+    live = list.filter((c) => c.status !== "revoked" && !usesPublicKey(c));
+    revoked = list.filter((c) => c.status === "revoked" && !usesPublicKey(c));
+    ownKeys = list.filter(usesPublicKey);
     assert.ok(live.length >= 2 && revoked.length >= 1, `the harness makes live and revoked credentials in ${org}`);
     assert.ok(live.some((c) => c.live_generations.length === 2), "and one with two live secrets");
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1, acceptDownloads: true });
@@ -131,6 +149,7 @@ describe("org key rotation as an admin", () => {
     assert.match(text, /bad_signature\) until its host app signs with the new secret/);
     assert.match(text, /Open embed sessions end/);
     assert.match(text, new RegExp(`The ${revoked.length} credentials? revoked stays? revoked`));
+    assert.match(text, new RegExp(`The ${ownKeys.length} credentials? with the host app's own public key \\(ES256/EdDSA\\) (is|are) left alone`));
     assert.match(text, /shown once/);
     const input = dialog.getByLabel(`Type ${org} to confirm`);
     assert.ok(await input.evaluate((el) => el === document.activeElement), "focus starts in the confirmation field");
@@ -199,7 +218,7 @@ describe("org key rotation as an admin", () => {
     await page.unroute("**/keys/rotate");
     // Nothing was rotated.
     for (const c of await credentials()) {
-      const before = [...live, ...revoked].find((x) => x.client_id === c.client_id);
+      const before = [...live, ...revoked, ...ownKeys].find((x) => x.client_id === c.client_id);
       assert.deepEqual(c.live_generations, before.live_generations, "refused: nothing rotated");
     }
     // Typing clears the error.
@@ -245,6 +264,10 @@ describe("org key rotation as an admin", () => {
     const revokedItems = modal.getByTestId("rotated-revoked");
     assert.deepEqual((await revokedItems.evaluateAll((els) => els.map((el) => el.dataset.clientId))).sort(), revoked.map((c) => c.client_id).sort());
     assert.doesNotMatch(await modal.getByTestId("rotated-revoked-list").textContent(), /egs_/);
+    // The public-key ones: listed apart, without a secret.
+    const ownItems = modal.getByTestId("rotated-public-key");
+    assert.deepEqual((await ownItems.evaluateAll((els) => els.map((el) => el.dataset.clientId))).sort(), ownKeys.map((c) => c.client_id).sort());
+    assert.doesNotMatch(await modal.getByTestId("rotated-public-key-list").textContent(), /egs_/);
     await shot(page, "rotate-secrets-modal");
     for (const [width, height] of SIZES) {
       await page.setViewportSize({ width, height });
@@ -339,6 +362,12 @@ describe("org key rotation as an admin", () => {
     assert.match(text, /org\.key_rotate/);
     assert.match(text, /epoch: 2/);
     assert.match(text, new RegExp(`credentials: ${live.length + revoked.length}`));
+    // The public-key credentials keep their keys.
+    const after = await credentials();
+    for (const c of ownKeys) {
+      const now = after.find((x) => x.client_id === c.client_id);
+      assert.deepEqual(now.public_keys, c.public_keys, `${c.name}: the same key`);
+    }
     for (const s of shown) assert.ok(!(await page.content()).includes(s.secret));
     await shot(page, "rotate-audit");
     await page.getByRole("tab", { name: "Credentials" }).click();

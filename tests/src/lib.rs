@@ -146,10 +146,16 @@ pub fn python() -> PathBuf {
 /// An embed token for `sub`, signed by PyJWT with `secret` under `client_id`
 /// (fresh `jti`, `iat` now, `exp` in 10 minutes), plus `extra` claims.
 pub fn pyjwt_sign(client_id: &str, secret: &str, sub: &str, extra: Option<&Value>) -> String {
+    pyjwt_sign_as("HS256", client_id, secret, sub, extra)
+}
+
+/// [`pyjwt_sign`] with the algorithm `alg`: `HS256` with an embed secret, or
+/// `ES256`/`EdDSA` with a host app's private key (PEM, from [`pyjwt_keygen`]).
+pub fn pyjwt_sign_as(alg: &str, client_id: &str, key: &str, sub: &str, extra: Option<&Value>) -> String {
     let python = python();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pyjwt_embed.py");
     let mut cmd = Command::new(&python);
-    cmd.arg(script).args([client_id, sub]).env("EMBED_SECRET", secret).stdin(Stdio::null());
+    cmd.arg(script).args([client_id, sub]).env("EMBED_SECRET", key).env("EMBED_ALG", alg).stdin(Stdio::null());
     if let Some(extra) = extra {
         cmd.arg(extra.to_string());
     }
@@ -165,6 +171,18 @@ pub fn pyjwt_sign(client_id: &str, secret: &str, sub: &str, extra: Option<&Value
     let token = stdout.trim().to_owned();
     assert_eq!(token.split('.').count(), 3, "not a JWS: {token}");
     token
+}
+
+/// A host app's new key pair for `alg` (`ES256` or `EdDSA`), made by Python's
+/// `cryptography`: the private key as PEM, and the public key as PyJWT
+/// exports it (a JWK), which is what the admin is given.
+pub fn pyjwt_keygen(alg: &str) -> (String, Value) {
+    let python = python();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pyjwt_embed.py");
+    let out = Command::new(&python).arg(script).args(["--keygen", alg]).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "--keygen {alg} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (v["private_pem"].as_str().unwrap().to_owned(), v["public_jwk"].clone())
 }
 
 /// Many embed tokens in one interpreter start (a start costs ~0.2 s): for

@@ -40,13 +40,11 @@ fn vectors_with_cli_answers() -> Vec<Value> {
         let b = recipe::build(&file.defaults, case);
         let Ok(args) = b.verify_args(SECRET_VAR) else { continue };
         let run =
-            Command::new(embedgate_bin()).args(&args).env(SECRET_VAR, &b.secret).stdin(Stdio::null()).output().unwrap();
+            Command::new(embedgate_bin()).args(&args).env(SECRET_VAR, &b.key).stdin(Stdio::null()).output().unwrap();
         let line = String::from_utf8(run.stdout).unwrap();
         let cli: Value = serde_json::from_str(line.trim())
             .unwrap_or_else(|e| panic!("{}: embedgate verify printed {line:?}: {e}", b.name));
-        out.push(
-            json!({"name": b.name, "token": b.token, "secret": b.secret, "options": b.options_json(), "cli": cli}),
-        );
+        out.push(json!({"name": b.name, "token": b.token, "secret": b.key, "options": b.options_json(), "cli": cli}));
     }
     out
 }

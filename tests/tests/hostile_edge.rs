@@ -361,6 +361,9 @@ struct Spec {
     /// The cutoff's template (`$now-10`), resolved when the credential is created.
     cutoff: Option<String>,
     revoked: bool,
+    /// The vector key (`defaults.keys`) whose public half the credential
+    /// holds: a public-key credential (else a generated secret).
+    public_key: Option<String>,
 }
 
 /// A credential made for a [`Spec`]; `base_now` is the time its cutoff was
@@ -408,6 +411,7 @@ fn spec_of(defaults: &recipe::Defaults, case: &Value) -> Spec {
         max_token_lifetime_s: case.get("max_token_lifetime_s").and_then(Value::as_u64),
         cutoff: case.get("not_before_cutoff").map(|c| c.as_str().unwrap().to_owned()),
         revoked: case.get("revoked").and_then(Value::as_bool).unwrap_or(false),
+        public_key: case.get("credential_jwk").or_else(|| case.get("sign_jwk")).map(|k| k.as_str().unwrap().to_owned()),
     }
 }
 
@@ -417,7 +421,7 @@ fn resolve(template: &str, now: i64) -> i64 {
     now + if rest.is_empty() { 0 } else { rest.trim_start_matches('+').parse::<i64>().unwrap() }
 }
 
-async fn make_credentials(stack: &Stack, specs: &[Spec]) -> HashMap<Spec, Made> {
+async fn make_credentials(stack: &Stack, defaults: &recipe::Defaults, specs: &[Spec]) -> HashMap<Spec, Made> {
     let mut members = std::collections::BTreeSet::new();
     for spec in specs.iter().filter(|s| s.owner_email != ADMIN) {
         if members.insert(spec.owner_email.clone()) {
@@ -438,10 +442,15 @@ async fn make_credentials(stack: &Stack, specs: &[Spec]) -> HashMap<Spec, Made> 
         if let Some(max) = spec.max_token_lifetime_s {
             body["max_token_lifetime_s"] = json!(max);
         }
+        if let Some(name) = &spec.public_key {
+            let private = embedgate_core::SigningJwk::parse(&defaults.keys[name].to_string()).unwrap();
+            body["public_key"] = serde_json::to_value(private.public()).unwrap();
+        }
         let created = stack.post("/credentials", body, 201).await;
         let cred = Credential {
             client_id: created["client_id"].as_str().unwrap().to_owned(),
-            secret: created["secret"].as_str().unwrap().to_owned(),
+            // A public-key credential has none.
+            secret: created["secret"].as_str().unwrap_or_default().to_owned(),
         };
         let mut base_now = None;
         if let Some(template) = &spec.cutoff {
@@ -469,7 +478,9 @@ fn build_for(d: &recipe::Defaults, case: &Value, made: &Made, jti: &str) -> reci
     let mut case = case.clone();
     replace_strings(&mut case, &d.client_id, &cred.client_id);
     replace_strings(&mut case, &d.client_id.to_uppercase(), &cred.client_id.to_uppercase());
-    replace_strings(&mut case, d.secret.strip_prefix("egs_").unwrap(), cred.secret.strip_prefix("egs_").unwrap());
+    if let Some(secret) = cred.secret.strip_prefix("egs_") {
+        replace_strings(&mut case, d.secret.strip_prefix("egs_").unwrap(), secret);
+    }
     replace_strings(&mut case, d.claims["jti"].as_str().unwrap(), jti);
     let case: recipe::Case = serde_json::from_value(case).unwrap();
     let now = made.base_now.unwrap_or_else(|| {
@@ -492,6 +503,7 @@ fn build_for(d: &recipe::Defaults, case: &Value, made: &Made, jti: &str) -> reci
         privileges: d.privileges.clone(),
         header: d.header.clone(),
         claims,
+        keys: d.keys.clone(),
     };
     recipe::build(&defaults, &case)
 }
@@ -517,7 +529,7 @@ async fn vectors_over_http(stack: &Stack, port: u16, f: &mut Findings) {
             specs.push(spec);
         }
     }
-    let made = make_credentials(stack, &specs).await;
+    let made = make_credentials(stack, &file.defaults, &specs).await;
     stack.wait_pushed().await;
     eprintln!("  {} credentials for {} runnable cases", specs.len(), runnable.len());
 
@@ -760,10 +772,15 @@ async fn slow_and_oversized_sync_bodies(port: u16, f: &mut Findings) {
     // then closed under a client still writing, which may see a reset, or
     // (wrangler dev only) its proxy's 500 "Network connection lost" from
     // miniflare's entry worker. What matters: the edge stopped reading early,
-    // and never answered with its own 5xx.
+    // and never answered with its own 5xx. On loopback the kernel may take
+    // the whole body into its buffers before the reset arrives, and the
+    // reset discards the 413 already received (seen once in a loaded full
+    // run): a close with no answer at all is that refusal too, as a body the
+    // edge had read would have been answered (401 for its signature).
     let edge_5xx = result.answer.as_ref().is_some_and(|r| r.status >= 500 && !r.body.contains("miniflare"));
     let refused_early = result.sent < limit && !edge_5xx;
-    f.check(result.answer.as_ref().is_some_and(|r| r.status == 413) || refused_early, || {
+    let reset_unanswered = result.answer.is_none() && result.closed;
+    f.check(result.answer.as_ref().is_some_and(|r| r.status == 413) || refused_early || reset_unanswered, || {
         format!("a sync body over the limit with its Content-Length: {result:?}")
     });
 }

@@ -31,6 +31,7 @@ import {
   privilegeHelp,
   privilegeLabel,
   privileges as privilegeList,
+  publicKeyInfo,
   rules,
   rulesReady,
 } from "./rules.js";
@@ -436,7 +437,9 @@ function statusCell(c) {
     "td",
     { class: "status-cell" },
     statusBadge(c),
-    c.status === "active" && c.live_generations.length > 1 ? h("span", { class: "status-note is-warning", dataset: { testid: "rotating-hint" }, text: "2 live secrets" }) : null
+    c.status === "active" && c.live_generations.length > 1
+      ? h("span", { class: "status-note is-warning", dataset: { testid: "rotating-hint" }, text: usesPublicKeys(c) ? "2 live keys" : "2 live secrets" })
+      : null
   );
 }
 
@@ -527,7 +530,7 @@ function credentialRow(c) {
       h("span", { class: "visually-hidden", text: "Privileges: " }),
       privilegeBadges(c.privileges)
     ),
-    h("td", { class: "col-id" }, idCell(c.client_id, { label: `client ID of ${c.name}`, what: "Client ID", testid: "row-client-id" })),
+    h("td", { class: "col-id" }, idCell(c.client_id, { label: `client ID of ${c.name}`, what: "Client ID", testid: "row-client-id" }), keyCell(c)),
     ownerCell(c),
     h(
       "td",
@@ -545,15 +548,45 @@ function credentialRow(c) {
   return h("tr", { class: cls, dataset: { testid: "credential-row", clientId: c.client_id, status: String(c.status) } }, cells);
 }
 
+/**
+ * Under the client ID: how the credential's tokens are signed (its
+ * algorithm) and, for a public-key credential, the thumbprint of each live
+ * key (current first, then the previous one while it is live).
+ */
+function keyCell(c) {
+  if (!c.algorithm) return null;
+  const keys = publicKeys(c);
+  const line = h(
+    "div",
+    { class: "key-line", dataset: { testid: "row-algorithm", algorithm: c.algorithm } },
+    h("span", { class: "visually-hidden", text: "Signing algorithm: " }),
+    h("span", {
+      class: `badge ${usesPublicKeys(c) ? "badge-info" : "badge-neutral"}`,
+      title: usesPublicKeys(c) ? "Tokens signed with the host app's private key; embedgate holds the public key" : "Tokens signed with a generated embed secret",
+      text: c.algorithm,
+    })
+  );
+  const thumbs = keys.map((k, i) =>
+    h(
+      "div",
+      { class: "key-thumb", dataset: { testid: "row-key", generation: String(k.generation), algorithm: k.algorithm || "" } },
+      h("span", { class: "key-note", text: i === 0 ? "Key" : "Previous key" }),
+      idCell(k.thumbprint, { label: `${i === 0 ? "key" : "previous key"} thumbprint of ${c.name}`, what: "Thumbprint", testid: "row-thumbprint" })
+    )
+  );
+  return [line, ...thumbs];
+}
+
 /** The row's menu: rotate and retire only while active; revoke while not revoked. */
 function rowMenu(c) {
   if (c.status === "revoked") return null;
   const items = [];
   if (c.status === "active") {
     const two = c.live_generations.length > 1;
+    const what = usesPublicKeys(c) ? "key" : "secret";
     items.push(
-      { label: "Rotate secret", disabled: two, hint: "Two secrets are live: retire the previous one first", onSelect: () => rotate(c) },
-      { label: "Retire previous secret", disabled: !two, hint: "Only one secret is live", onSelect: () => confirmRetire(c) },
+      { label: `Rotate ${what}`, disabled: two, hint: `Two ${what}s are live: retire the previous one first`, onSelect: () => rotate(c) },
+      { label: `Retire previous ${what}`, disabled: !two, hint: `Only one ${what} is live`, onSelect: () => confirmRetire(c) },
       "separator"
     );
   }
@@ -600,6 +633,8 @@ async function openCreate() {
     anyWarning.hidden = !anyOrigin.checked;
   });
   const lifetime = h("input", { type: "text", name: "max_token_lifetime_s", inputmode: "numeric", autocomplete: "off", spellcheck: "false", dataset: { testid: "create-lifetime" } });
+  const signingKey = signingKeyChoice();
+  const publicKey = signingKey.textarea;
   const privError = h("p", { class: "error", id: newId("priv-error"), hidden: true });
   const formError = formErrorBox();
 
@@ -659,14 +694,16 @@ async function openCreate() {
       control: owner,
       hint: "The credentials can do what this member's account type allows: an admin owner may sign for any user; any other owner only as itself. If the owner is deactivated, the credentials stop working.",
     }),
+    signingKey.fieldset,
     advanced
   );
   form.id = newId("create-form");
   // Outside the form element (in the modal footer) but submitting it, so Enter in a field submits too.
   const submit = h("button", { type: "submit", form: form.id, class: "btn btn-primary", text: "Create", dataset: { testid: "create-submit" } });
 
-  const controls = { privileges: privBoxes, name, description, owner, allowed_origins: origins, max_token_lifetime_s: lifetime };
-  const ORDER = ["privileges", "name", "description", "owner", "allowed_origins", "max_token_lifetime_s"];
+  for (const box of privBoxes) box.addEventListener("change", signingKey.refresh);
+  const controls = { privileges: privBoxes, name, description, owner, public_key: publicKey, allowed_origins: origins, max_token_lifetime_s: lifetime };
+  const ORDER = ["privileges", "name", "description", "owner", "public_key", "allowed_origins", "max_token_lifetime_s"];
 
   /** The value each field adds to the body (undefined: left out). */
   function valueOf(key) {
@@ -686,6 +723,8 @@ async function openCreate() {
       }
       case "max_token_lifetime_s":
         return integerOrText(lifetime.value);
+      case "public_key":
+        return signingKey.usesPublicKey() ? jwkValue(publicKey.value) : undefined;
       default:
         return undefined;
     }
@@ -704,6 +743,7 @@ async function openCreate() {
    * sentence for the required ones.
    */
   function check(key) {
+    if (key === "public_key") return signingKey.usesPublicKey() ? checkPublicKey(publicKey.value) : null;
     const v = valueOf(key);
     const message = checkField(key, v === undefined ? null : v);
     if (message && key === "allowed_origins" && Array.isArray(v)) {
@@ -730,9 +770,12 @@ async function openCreate() {
   for (const key of ORDER) {
     const els = key === "privileges" ? privBoxes : [controls[key]];
     for (const el of els) {
-      el.addEventListener(key === "privileges" || key === "owner" ? "change" : "blur", () => {
+      el.addEventListener(key === "privileges" || key === "owner" ? "change" : "blur", (e) => {
         // An empty field is only flagged on submit: tabbing through the form is not a mistake.
         if (key !== "privileges" && valueOf(key) === undefined) return;
+        // Leaving the field for Create: the submit checks it. Shown now, the error would grow the
+        // modal and move the button from under the pointer before the click lands.
+        if (e.relatedTarget === submit) return;
         showError(key, check(key));
       });
       el.addEventListener("input", () => {
@@ -744,7 +787,7 @@ async function openCreate() {
   let pending = false;
   const modal = openModal({
     title: "Create client credentials",
-    description: "Client credentials (a client ID and an embed secret) sign the JWTs of your secure embeds.",
+    description: "Client credentials (a client ID and an embed secret, or your host app's own key pair) sign the JWTs of your secure embeds.",
     testid: "create-modal",
     initialFocus: () => name,
     build: () => ({
@@ -764,7 +807,9 @@ async function openCreate() {
       if (m) errors[key] = m;
     }
     if (Object.keys(errors).length === 0) {
-      const whole = checkBody("credential", body);
+      // The key is checked above (the module's JWK rules); the rest of the body as the server checks it.
+      const { public_key: _key, ...rest } = body; // eslint-disable-line no-unused-vars
+      const whole = checkBody("credential", rest);
       if (!whole.ok) errors[controls[whole.field] ? whole.field : "body"] = whole.message;
     }
     const keys = ORDER.filter((k) => errors[k]);
@@ -782,7 +827,9 @@ async function openCreate() {
       const secret = takeSecret(created);
       form.reset();
       modal.close();
-      showSecretModal(created, secret, false);
+      // A public-key credential has no secret: its algorithm and key thumbprint are shown instead.
+      if (secret) showSecretModal(created, secret, false);
+      else showPublicKeyModal(created, false);
       loadCredentials();
     } catch (err) {
       if (endsSession(err)) return;
@@ -792,6 +839,269 @@ async function openCreate() {
       } else if (err instanceof ApiError && err.code === "name_taken") {
         showError("name", "A credential with this name already exists in the org (names of revoked ones stay taken). Choose another.");
         name.focus();
+      } else {
+        if (err instanceof ApiError && err.status === 403) recheckIdentity();
+        showFormError(formError, describeError(err));
+      }
+    } finally {
+      pending = false;
+      if (submit.isConnected) setPending(submit, false);
+    }
+  });
+}
+
+// ------------------------------------------------------------------ public keys (ES256 / EdDSA credentials)
+
+const JWK_PLACEHOLDER = '{"kty":"EC","crv":"P-256","x":"…","y":"…"}';
+
+/** The body's `public_key`: the JWK as a JSON object, or the text when it is not one (the server then says why). */
+function jwkValue(text) {
+  const t = text.trim();
+  if (!t) return undefined;
+  try {
+    const v = JSON.parse(t);
+    return v && typeof v === "object" && !Array.isArray(v) ? v : t;
+  } catch {
+    return t;
+  }
+}
+
+/**
+ * Why `text` cannot be a credential's public key, or null: the module's
+ * sentence for the `public_key` field (the server's 422, which never
+ * repeats the key), or only the JSON shape without the module (the
+ * server's 422 then says the rest).
+ */
+function checkPublicKey(text) {
+  const t = text.trim();
+  if (!t) return "public_key is required: paste the host app's public key as a JWK, or choose a generated secret.";
+  if (!t.startsWith("{")) return "public_key is refused: it must be a JWK, JSON starting with { (PEM and other formats are not accepted).";
+  const v = jwkValue(t);
+  const message = checkField("public_key", v);
+  if (message) return message;
+  return typeof v === "object" ? null : "public_key is refused: it must be a JSON object.";
+}
+
+/**
+ * A public-key textarea (`label`) that says, as it is typed, which key it
+ * holds (algorithm and RFC 7638 thumbprint, by the module): returns
+ * `{field, textarea, info}`; the error paragraph stays last in its
+ * aria-describedby, as `fieldError` expects.
+ */
+function publicKeyField({ label, testid, hint }) {
+  const textarea = h("textarea", {
+    name: "public_key",
+    rows: "5",
+    class: "mono jwk-input",
+    spellcheck: "false",
+    autocapitalize: "off",
+    autocomplete: "off",
+    placeholder: JWK_PLACEHOLDER,
+    dataset: { testid },
+  });
+  const field = formField({ id: newId("public-key"), label, control: textarea, hint });
+  const info = h("p", { class: "hint key-info", id: newId("key-info"), role: "status", hidden: true, dataset: { testid: `${testid}-info` } });
+  const errorEl = field.querySelector(".error");
+  field.insertBefore(info, errorEl);
+  const ids = textarea.getAttribute("aria-describedby").split(" ");
+  ids.splice(ids.length - 1, 0, info.id);
+  textarea.setAttribute("aria-describedby", ids.join(" "));
+  const update = () => {
+    const t = textarea.value.trim();
+    const known = t.startsWith("{") ? publicKeyInfo(t) : null;
+    if (known && known.thumbprint) {
+      info.replaceChildren(`${known.algorithm} key · thumbprint `, h("code", { class: "thumbprint", text: known.thumbprint }));
+      info.hidden = false;
+    } else {
+      info.replaceChildren();
+      info.hidden = true;
+    }
+  };
+  textarea.addEventListener("input", update);
+  return { field, textarea, info };
+}
+
+/**
+ * The create form's choice of signing key: a generated secret (HS256), or
+ * the host app's own public key (ES256 or EdDSA) pasted as a JWK. Returns
+ * `{fieldset, textarea, usesPublicKey(), refresh()}`.
+ */
+function signingKeyChoice() {
+  const radios = [
+    h("input", { type: "radio", name: "signing_key", value: "secret", checked: true, dataset: { testid: "create-key-secret" } }),
+    h("input", { type: "radio", name: "signing_key", value: "public_key", dataset: { testid: "create-key-public" } }),
+  ];
+  const texts = {
+    secret: ["Generated secret (HS256)", "embedgate generates an embed secret, shown once; your server signs tokens with it."],
+    public_key: [
+      "My own public key (ES256 or EdDSA JWK)",
+      "Your host app signs tokens with its private key, which never leaves it; embedgate keeps only the public key, so nothing it stores can sign for you.",
+    ],
+  };
+  const { field, textarea } = publicKeyField({
+    label: "Public key (JWK)",
+    testid: "create-public-key",
+    hint: "The public half of your host app's key pair, as a JWK: P-256 (ES256) or Ed25519 (EdDSA). Never paste the private key (a JWK with a \"d\" member).",
+  });
+  field.hidden = true;
+  const usesPublicKey = () => radios[1].checked;
+  // The REST API's client-credentials grant authenticates with the secret: a key pair has none.
+  const apiNote = h("p", {
+    class: "hint warn",
+    role: "note",
+    hidden: true,
+    dataset: { testid: "create-public-key-api-note" },
+    text: "The REST API privilege needs a generated secret: with a public key these credentials cannot get API access tokens (private_key_jwt is not supported).",
+  });
+  const refresh = () => {
+    field.hidden = !usesPublicKey();
+    const api = field.closest("form") && field.closest("form").querySelector('input[name="privileges"][value="api"]');
+    apiNote.hidden = !(usesPublicKey() && api && api.checked);
+  };
+  for (const r of radios) {
+    r.addEventListener("change", () => {
+      refresh();
+      if (usesPublicKey()) textarea.focus();
+    });
+  }
+  const fieldset = h(
+    "fieldset",
+    { class: "signing-key", dataset: { testid: "create-signing-key" } },
+    h("legend", { text: "Signing key" }),
+    radios.map((r) => h("label", { class: "check" }, r, h("span", {}, h("strong", { text: texts[r.value][0] }), h("span", { class: "desc", text: texts[r.value][1] })))),
+    field,
+    apiNote
+  );
+  // `refresh` again when the privileges (chosen above, in the same form) change.
+  return { fieldset, textarea, usesPublicKey, refresh };
+}
+
+/** The live public keys of a credential's answer (current first; empty for a secret credential). */
+function publicKeys(c) {
+  return Array.isArray(c.public_keys) ? c.public_keys : [];
+}
+
+/** Whether a credential verifies with public keys (ES256 / EdDSA) rather than a generated secret. */
+function usesPublicKeys(c) {
+  return Boolean(c.algorithm && c.algorithm !== "HS256") || publicKeys(c).length > 0;
+}
+
+/**
+ * After creating a public-key credential or rotating its key: no secret
+ * to show once, but what identifies the key: the client ID, the algorithm
+ * and the key's RFC 7638 thumbprint, to compare with the host app's.
+ */
+function showPublicKeyModal(credential, rotated) {
+  const keys = publicKeys(credential);
+  const current = keys.find((k) => k.generation === credential.generation) || keys[0] || {};
+  const algorithm = current.algorithm || credential.algorithm || "";
+  const clientField = copyField({ value: credential.client_id, label: "Client ID", testid: "client-id-value" });
+  const thumbprintField = copyField({ value: current.thumbprint || "", label: "Key thumbprint", testid: "thumbprint-value" });
+  return openModal({
+    title: rotated ? "New public key in use" : "Credentials created",
+    description: rotated ? `New key for “${credential.name}”.` : `Credentials for “${credential.name}”.`,
+    testid: "public-key-modal",
+    initialFocus: () => thumbprintField.querySelector("button"),
+    onClose: () => announce(rotated ? "New key details closed." : "Credential details closed."),
+    build: (api) => ({
+      body: h(
+        "div",
+        {},
+        h(
+          "div",
+          { class: "alert alert-info", role: "note" },
+          h("span", { class: "alert-icon", "aria-hidden": "true", text: "i" }),
+          h(
+            "div",
+            {},
+            h("p", {
+              text: `There is no embed secret: your host app signs its tokens (${algorithm || "ES256 or EdDSA"}) with its private key, which embedgate never sees. Put the client ID in each token's kid header.`,
+            }),
+            h("p", { text: "Compare the thumbprint with your key's (RFC 7638) to be sure this is the key you meant." }),
+            rotated
+              ? h("p", { text: "The previous key stays live until you choose “Retire previous key”, so you can switch your host app to the new private key first." })
+              : null
+          )
+        ),
+        h("div", { class: "field" }, h("span", { class: "field-label", text: "Client ID" }), clientField),
+        h("div", { class: "field" }, h("span", { class: "field-label", text: "Algorithm" }), h("code", { class: "value", dataset: { testid: "algorithm-value" }, text: algorithm })),
+        h(
+          "div",
+          { class: "field" },
+          h("span", { class: "field-label", text: rotated ? "New key thumbprint" : "Key thumbprint" }),
+          thumbprintField
+        )
+      ),
+      footer: [h("button", { type: "button", class: "btn btn-primary", text: "Done", dataset: { testid: "public-key-done" }, on: { click: () => api.close() } })],
+    }),
+  });
+}
+
+/**
+ * Rotating a public-key credential: the host app's new public JWK is
+ * asked for (the server has no key to generate). The previous key stays
+ * live until it is retired.
+ */
+function rotatePublicKey(c) {
+  const { field, textarea } = publicKeyField({
+    label: "New public key (JWK)",
+    testid: "rotate-public-key",
+    hint: "The public half of the host app's new key pair, as a JWK. Never paste the private key.",
+  });
+  const formError = formErrorBox();
+  const form = h("form", { novalidate: true, id: newId("rotate-key-form") }, formError, field);
+  const submit = h("button", { type: "submit", form: form.id, class: "btn btn-primary", text: "Rotate key", dataset: { testid: "rotate-key-submit" } });
+  const current = publicKeys(c)[0];
+  const showError = (message) => setFieldError(textarea, fieldError(textarea), message);
+  const modal = openModal({
+    title: `Rotate the key of “${c.name}”`,
+    description: current ? `Current key: ${current.algorithm}, thumbprint ${current.thumbprint}.` : undefined,
+    testid: "rotate-key-modal",
+    initialFocus: () => textarea,
+    returnFocus: rowFocus(c),
+    build: (api) => ({
+      body: form,
+      footer: [h("button", { type: "button", class: "btn", text: "Cancel", on: { click: () => api.close() } }), submit],
+    }),
+  });
+  textarea.addEventListener("input", () => {
+    if (textarea.getAttribute("aria-invalid") === "true" && !checkPublicKey(textarea.value)) showError(null);
+  });
+  textarea.addEventListener("blur", (e) => {
+    // Leaving for the submit button: the submit checks it (an error shown now could move the button).
+    if (textarea.value.trim() && e.relatedTarget !== submit) showError(checkPublicKey(textarea.value));
+  });
+  let pending = false;
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (pending) return;
+    showFormError(formError, null);
+    const message = checkPublicKey(textarea.value);
+    showError(message);
+    if (message) {
+      textarea.focus();
+      announce("The public key needs attention");
+      return;
+    }
+    pending = true;
+    setPending(submit, true, "Rotating…");
+    try {
+      const answer = await call("POST", `/credentials/${encodeURIComponent(c.client_id)}/rotate`, { public_key: jwkValue(textarea.value) });
+      // A public-key credential has no secret; should an answer carry one anyway, it is not kept.
+      takeSecret(answer);
+      modal.close();
+      showPublicKeyModal(answer, true);
+      loadCredentials();
+    } catch (err) {
+      if (endsSession(err)) return;
+      if (err instanceof ApiError && err.code === "same_public_key") {
+        showError("This is the key the credentials already use: paste the host app's new public key.");
+        textarea.focus();
+      } else if (err instanceof ApiError && err.field === "public_key") {
+        showError(err.message);
+        textarea.focus();
+      } else if (err instanceof ApiError && err.code === "retire_first") {
+        showFormError(formError, "Two keys are already live: retire the previous one first.");
       } else {
         if (err instanceof ApiError && err.status === 403) recheckIdentity();
         showFormError(formError, describeError(err));
@@ -896,6 +1206,10 @@ function showSecretModal(credential, secretText, rotated) {
 // ------------------------------------------------------------------ rotate / retire / revoke
 
 async function rotate(c) {
+  if (usesPublicKeys(c)) {
+    rotatePublicKey(c);
+    return;
+  }
   try {
     const answer = await call("POST", `/credentials/${encodeURIComponent(c.client_id)}/rotate`);
     const secret = takeSecret(answer);
@@ -913,24 +1227,27 @@ function rowFocus(c) {
 }
 
 function confirmRetire(c) {
+  const what = usesPublicKeys(c) ? "key" : "secret";
+  const previous = publicKeys(c)[1];
   confirmDialog({
-    title: "Retire previous secret?",
+    title: `Retire previous ${what}?`,
     testid: "retire-dialog",
     returnFocus: rowFocus(c),
-    confirmLabel: "Retire previous secret",
+    confirmLabel: `Retire previous ${what}`,
     pendingLabel: "Retiring…",
     lines: [
-      h("p", {}, "Tokens signed with the previous secret of ", h("span", { class: "confirm-name", text: c.name }), " stop verifying immediately."),
-      h("p", { class: "muted", text: "Make sure every host app signs with the new secret first." }),
+      h("p", {}, `Tokens signed with the previous ${what} of `, h("span", { class: "confirm-name", text: c.name }), " stop verifying immediately."),
+      previous ? h("p", { class: "muted small" }, "Previous key thumbprint ", h("code", { class: "thumbprint", text: previous.thumbprint })) : null,
+      h("p", { class: "muted", text: usesPublicKeys(c) ? "Make sure every host app signs with the new private key first." : "Make sure every host app signs with the new secret first." }),
     ],
     action: async () => {
       try {
         await call("POST", `/credentials/${encodeURIComponent(c.client_id)}/retire-previous`);
-        toast(`Retired the previous secret of “${c.name}”.`, "success");
-        announce(`Retired the previous secret of ${c.name}`);
+        toast(`Retired the previous ${what} of “${c.name}”.`, "success");
+        announce(`Retired the previous ${what} of ${c.name}`);
       } catch (err) {
-        if (err instanceof ApiError && err.code === "no_previous") toast("There is no previous secret to retire.", "error");
-        else handleError(err, `Retiring the previous secret of “${c.name}” failed`);
+        if (err instanceof ApiError && err.code === "no_previous") toast(`There is no previous ${what} to retire.`, "error");
+        else handleError(err, `Retiring the previous ${what} of “${c.name}” failed`);
       }
       await loadCredentials();
     },
@@ -982,8 +1299,10 @@ function credentialCount(n) {
 function confirmRotateOrgKeys() {
   const org = state.org;
   const list = state.credentials || [];
-  const revoked = list.filter((c) => c.status === "revoked").length;
-  const live = list.length - revoked;
+  // Credentials with the host app's public key (live or revoked) hold nothing under the org's keys.
+  const ownKeys = list.filter((c) => usesPublicKeys(c)).length;
+  const revoked = list.filter((c) => c.status === "revoked" && !usesPublicKeys(c)).length;
+  const live = list.length - revoked - ownKeys;
   let answer = null;
   confirmDialog({
     title: `Rotate the keys of ${org}?`,
@@ -1014,6 +1333,9 @@ function confirmRotateOrgKeys() {
         h("li", {}, "Every embed signed with an old secret is refused (", h("code", { text: "bad_signature" }), ") until its host app signs with the new secret of its credential."),
         h("li", { text: "Open embed sessions end: their users load the embeds again once the host app is updated." }),
         revoked ? h("li", { text: `The ${credentialCount(revoked)} revoked stay${revoked === 1 ? "s" : ""} revoked and get${revoked === 1 ? "s" : ""} no secret.` }) : null,
+        ownKeys
+          ? h("li", { text: `The ${credentialCount(ownKeys)} with the host app's own public key (ES256/EdDSA) ${ownKeys === 1 ? "is" : "are"} left alone: nothing of theirs derives from the org's keys.` })
+          : null,
         h("li", { text: "The new secrets are shown once, right after: download them or copy each one then." })
       ),
     ],
@@ -1071,7 +1393,11 @@ function downloadSecrets(rows, fileName, near) {
 function showRotatedSecrets(answer) {
   const org = answer.org;
   const fileName = secretsFileName(org);
-  const credentials = Array.isArray(answer.credentials) ? answer.credentials : [];
+  const listed = Array.isArray(answer.credentials) ? answer.credentials : [];
+  // Credentials with the host app's public key are left alone (`public_key`): nothing of theirs
+  // derives from the org's keys. Should `credentials` list one without a secret, it is shown with them.
+  const credentials = listed.filter((c) => typeof c.secret === "string");
+  const ownKeys = [...(Array.isArray(answer.public_key) ? answer.public_key : []), ...listed.filter((c) => typeof c.secret !== "string")];
   const revoked = Array.isArray(answer.revoked) ? answer.revoked : [];
   let downloaded = false;
   let modal = null;
@@ -1152,6 +1478,17 @@ function showRotatedSecrets(answer) {
           h("ul", { class: "rotated-list", dataset: { testid: "rotated-list" } }, items)
         );
       }
+      if (ownKeys.length) {
+        content.push(
+          h("h3", { class: "rotated-title", text: `Credentials with the host app's public key (${ownKeys.length})` }),
+          h("p", { class: "muted small", text: "Left alone: their tokens are signed with the host app's private key, and nothing of theirs derives from the org's keys." }),
+          h(
+            "ul",
+            { class: "rotated-revoked", dataset: { testid: "rotated-public-key-list" } },
+            ownKeys.map((c) => h("li", { dataset: { testid: "rotated-public-key", clientId: c.client_id } }, h("span", { class: "cred-name", text: c.name }), idCell(c.client_id, { label: `client ID of ${c.name}`, what: "Client ID" })))
+          )
+        );
+      }
       if (revoked.length) {
         content.push(
           h("h3", { class: "rotated-title", text: `Revoked credentials (${revoked.length})` }),
@@ -1205,21 +1542,28 @@ function detailValue(v) {
   return String(v);
 }
 
+/**
+ * A tab that only org admins may read: for anyone else, `body` says so
+ * (`text`, test id `testid`) and the tab's refresh button hides. Whether
+ * the caller is an admin (the tab then loads as usual).
+ */
+function adminsOnly(body, refresh, testid, text) {
+  refresh.hidden = !state.isAdmin;
+  if (state.isAdmin) return true;
+  body.replaceChildren(
+    h(
+      "div",
+      { class: "alert alert-info load-error", dataset: { testid } },
+      h("span", { class: "alert-icon", "aria-hidden": "true", text: "i" }),
+      h("p", { text })
+    )
+  );
+  return false;
+}
+
 async function loadAudit(reset) {
   const body = $("audit-body");
-  if (!state.isAdmin) {
-    body.replaceChildren(
-      h(
-        "div",
-        { class: "alert alert-info load-error", dataset: { testid: "audit-admin-only" } },
-        h("span", { class: "alert-icon", "aria-hidden": "true", text: "i" }),
-        h("p", { text: "The audit log is available to org admins only." })
-      )
-    );
-    $("audit-refresh").hidden = true;
-    return;
-  }
-  $("audit-refresh").hidden = false;
+  if (!adminsOnly(body, $("audit-refresh"), "audit-admin-only", "The audit log is available to org admins only.")) return;
   if (reset) {
     ui.auditItems = [];
     ui.auditNext = null;
@@ -1293,19 +1637,7 @@ function fillUsersFilter() {
 
 async function loadEmbedUsers(reset) {
   const body = $("embed-users-body");
-  if (!state.isAdmin) {
-    body.replaceChildren(
-      h(
-        "div",
-        { class: "alert alert-info load-error", dataset: { testid: "embed-users-admin-only" } },
-        h("span", { class: "alert-icon", "aria-hidden": "true", text: "i" }),
-        h("p", { text: "Embed users are available to org admins only." })
-      )
-    );
-    $("embed-users-refresh").hidden = true;
-    return;
-  }
-  $("embed-users-refresh").hidden = false;
+  if (!adminsOnly(body, $("embed-users-refresh"), "embed-users-admin-only", "Embed users are available to org admins only.")) return;
   if (reset) {
     fillUsersFilter();
     ui.usersItems = [];

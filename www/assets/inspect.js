@@ -96,6 +96,45 @@ function readToken() {
   return raw;
 }
 
+/** The error under the key field (a JWK that is not a usable public key), or none. */
+function setKeyError(message) {
+  $("secret-error").textContent = message || "";
+  $("secret-error").hidden = !message;
+  if (message) $("secret").setAttribute("aria-invalid", "true");
+  else $("secret").removeAttribute("aria-invalid");
+}
+
+/**
+ * Under the key field, what a pasted public key is (its algorithm and RFC
+ * 7638 thumbprint, to compare with the console's), or why it is not a
+ * usable one (a private key, another curve…; the module's sentence never
+ * repeats the key). Nothing for a secret, whose text is never echoed.
+ */
+function showKeyInfo(text) {
+  const el = $("secret-key-info");
+  let info = null;
+  let error = null;
+  if (text.trimStart().startsWith("{")) {
+    try {
+      info = wasm.keyInfo(text);
+    } catch (err) {
+      // "key: why": said by the field (never with the key's text).
+      error = String((err && err.message) || err).replace(/^key:\s*/, "");
+    }
+  }
+  setKeyError(error);
+  if (info && info.kind === "public_key") {
+    el.replaceChildren(
+      `Public key · ${info.algorithm} · thumbprint `,
+      h("code", { class: "mono", dataset: { testid: "secret-thumbprint" }, text: info.thumbprint })
+    );
+    el.hidden = false;
+  } else {
+    el.replaceChildren();
+    el.hidden = true;
+  }
+}
+
 function showVerdict(kind, code, message) {
   const box = $("verdict");
   box.className = `verdict is-${kind}`;
@@ -168,6 +207,7 @@ function evaluate(explicit) {
     : "Paste the value of :jwt, or a whole embed URL (its token is taken out).";
   $("token-hint").classList.toggle("warn", whitespace);
   renderDecoded(token, nowUnix);
+  showKeyInfo($("secret").value);
   if (!token && !explicit) {
     showVerdict("idle", "", "Paste a token to inspect it.");
     renderRules(null);
@@ -186,16 +226,16 @@ function evaluate(explicit) {
   } catch (err) {
     const text = String((err && err.message) || err);
     const m = /^([a-z_]+):\s*(.*)$/s.exec(text);
-    const key = m && (FIELDS[m[1]] ? m[1] : m[1] === "secret" ? "secret" : null);
-    if (key === "secret") {
-      $("secret-error").textContent = m[2];
-      $("secret-error").hidden = false;
-    } else if (key) setFieldError(key, m[2]);
-    showVerdict("invalid", "invalid_option", key ? `${m[2]} (see the highlighted field)` : text);
+    // `key:` (a JWK that is not a usable public key) and `secret:` belong to the key field.
+    const key = m && (FIELDS[m[1]] ? m[1] : m[1] === "secret" || m[1] === "key" ? "secret" : null);
+    if (key === "secret") setKeyError(m[2]);
+    else if (key) setFieldError(key, m[2]);
+    const why = key ? m[2].charAt(0).toUpperCase() + m[2].slice(1) : text;
+    showVerdict("invalid", "invalid_option", key ? `${why} (see the highlighted field).` : text);
     renderRules(null);
     return;
   }
-  $("secret-error").hidden = true;
+  setKeyError(null);
   renderRules(out.rules);
   const r = out.result;
   if (r.ok) {

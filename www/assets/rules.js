@@ -77,6 +77,24 @@ export function checkBody(kind, body) {
   }
 }
 
+/**
+ * What a pasted public key (JWK text) is, by the module: `{algorithm,
+ * thumbprint}` (the RFC 7638 thumbprint the server will show), `{error}`
+ * (why it is not a usable public key: the core's sentence, which never
+ * repeats the key's text), or null when the module is unavailable (the
+ * server's 422 says then).
+ */
+export function publicKeyInfo(text) {
+  if (!mod || typeof mod.keyInfo !== "function") return null;
+  try {
+    const info = mod.keyInfo(text);
+    if (info && info.kind === "public_key") return { algorithm: info.algorithm, thumbprint: info.thumbprint };
+    return { error: "not a JWK: a public key is JSON starting with {" };
+  } catch (err) {
+    return { error: String((err && err.message) || err).replace(/^key:\s*/, "") };
+  }
+}
+
 // ------------------------------------------------------------------ display labels (not rules)
 
 const ACCOUNT_TYPE_LABELS = {

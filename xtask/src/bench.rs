@@ -14,7 +14,7 @@ const SPEEDUP_TARGET: f64 = 2.5;
 const OVERHEAD_TARGET: f64 = 3.0;
 
 const GROUP: &str = "verify";
-const BENCHES: [&str; 3] = ["embedgate", "jsonwebtoken", "hmac_floor"];
+const BENCHES: [&str; 5] = ["embedgate", "jsonwebtoken", "hmac_floor", "embedgate_es256", "embedgate_eddsa"];
 
 pub fn run() -> Result<()> {
     // Estimates older than this run are left over from an earlier one (a
@@ -70,7 +70,7 @@ fn report(not_before: SystemTime) -> Result<()> {
         )
         .into());
     }
-    let [embedgate, jsonwebtoken, hmac_floor] = medians;
+    let [embedgate, jsonwebtoken, hmac_floor, es256, eddsa] = medians;
 
     println!();
     println!("verify medians (criterion):");
@@ -87,6 +87,15 @@ fn report(not_before: SystemTime) -> Result<()> {
     println!(
         "  embedgate / hmac_floor   = {overhead:>5.2}  (target <= {OVERHEAD_TARGET:.1})  {}",
         verdict(overhead <= OVERHEAD_TARGET)
+    );
+    // Public-key credentials: what the signature check costs over HMAC (reported, no target).
+    println!(
+        "  embedgate_es256 / embedgate = {:>6.1}  (an ES256 credential's token vs an HS256 one)",
+        es256 / embedgate
+    );
+    println!(
+        "  embedgate_eddsa / embedgate = {:>6.1}  (an EdDSA credential's token vs an HS256 one)",
+        eddsa / embedgate
     );
     Ok(())
 }

@@ -7,7 +7,9 @@
 //!   tokens). Also new credential → first 200 at each edge.
 //! - Throughput: `wrk` (Debian) for a bounded time against the pass-through
 //!   route, the embed route with a fresh token per request (verify + replay
-//!   Durable Object), and the embed route on a session cookie.
+//!   Durable Object) from an HS256, an ES256 and an EdDSA credential (what a
+//!   public-key credential costs in the worker), and the embed route on a
+//!   session cookie.
 //! - The worker's WASM size, raw and gzip.
 
 use std::fmt::Write as _;
@@ -16,7 +18,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use embedgate_core::{sign, Claims, ClientId, EmbedSecret};
+use embedgate_core::{sign, sign_with_key, Algorithm, Claims, ClientId, EmbedSecret, SigningJwk};
 use embedgate_harness::{dev_var, free_port, http, Admin, AdminSpec, Edge, EdgeSpec};
 use serde_json::Value;
 
@@ -127,23 +129,35 @@ fn throughput_and_size(api: &Api<'_>, edge: &Edge, options: &Options, dir: &Path
     // --- throughput ----------------------------------------------------------------
     let (client_id, secret) = api.create("bench-load")?;
     poll(edge, &client_id, &secret, Instant::now(), "ok")?;
-    let paths = dir.join("paths.txt");
     let count = usize::try_from(options.seconds).unwrap_or(10) * 1500;
-    let mut lines = String::with_capacity(count * 600);
-    for _ in 0..count {
-        let _ = writeln!(lines, "/{ORG}/workbook/q3?:jwt={}", token_for(&client_id, &secret)?);
+    let paths = token_paths(&dir.join("paths.txt"), count, || token_for(&client_id, &secret))?;
+    // The same load from public-key credentials: the host app's key pair signs.
+    let mut asymmetric = Vec::new();
+    for alg in [Algorithm::Es256, Algorithm::EdDsa] {
+        let pair = SigningJwk::generate(alg)?;
+        let id = api.create_with_key(&format!("bench-load-{alg}"), &pair)?;
+        let client: ClientId = id.parse().map_err(|e| format!("{e:?}"))?;
+        poll_with(edge, Instant::now(), "ok", || signed_by(&client, &pair))?;
+        let file = dir.join(format!("paths-{alg}.txt"));
+        asymmetric.push((alg, token_paths(&file, count, || signed_by(&client, &pair))?));
     }
-    std::fs::write(&paths, lines)?;
     let cookie = session_cookie(edge, &client_id, &secret)?;
     let target = edge.url();
-    let runs = [
-        ("pass-through route", wrk(&target, "/.well-known/embedgate/passthrough", None, None, options.seconds, dir)?),
-        ("embed, fresh token (verify + replay DO)", wrk(&target, "/", Some(&paths), None, options.seconds, dir)?),
+    let fresh = |paths: &Path| wrk(&target, "/", Some(paths), None, options.seconds, dir);
+    let mut runs = vec![
         (
-            "embed, session cookie",
-            wrk(&target, &format!("/{ORG}/workbook/q3"), None, Some(&cookie), options.seconds, dir)?,
+            "pass-through route".to_owned(),
+            wrk(&target, "/.well-known/embedgate/passthrough", None, None, options.seconds, dir)?,
         ),
+        ("embed, fresh token (verify + replay DO)".to_owned(), fresh(&paths)?),
     ];
+    for (alg, paths) in &asymmetric {
+        runs.push((format!("embed, fresh {alg} token (public key)"), fresh(paths)?));
+    }
+    runs.push((
+        "embed, session cookie".to_owned(),
+        wrk(&target, &format!("/{ORG}/workbook/q3"), None, Some(&cookie), options.seconds, dir)?,
+    ));
     let base = runs[0].1.rps;
     let _ = writeln!(report, "\n## throughput (wrk -t1 -c8 -d{}s, one edge)", options.seconds);
     let _ = writeln!(
@@ -167,6 +181,15 @@ fn throughput_and_size(api: &Api<'_>, edge: &Edge, options: &Options, dir: &Path
             report,
             "added time per request, {name}: {:.3} ms (1/rps difference at saturation)",
             1000.0 * (1.0 / r.rps - 1.0 / base)
+        );
+    }
+    let hs256 = runs[1].1.rps;
+    for (name, r) in &runs[2..2 + asymmetric.len()] {
+        let _ = writeln!(
+            report,
+            "{name} vs HS256: {:.3} ms more per request, {:.2}x the HS256 time at saturation",
+            1000.0 * (1.0 / r.rps - 1.0 / hs256),
+            hs256 / r.rps
         );
     }
 
@@ -213,6 +236,17 @@ impl<'a> Api<'a> {
         Ok(serde_json::from_str(&text)?)
     }
 
+    /// A new credential of the org holding `pair`'s public key (the private
+    /// key stays here, as with a host app): its client ID.
+    pub(crate) fn create_with_key(&self, name: &str, pair: &SigningJwk) -> Result<String> {
+        let body = serde_json::json!({
+            "name": name, "owner": self.owner, "privileges": ["embedding"], "public_key": pair.public(),
+        })
+        .to_string();
+        let v = self.send(&format!("/api/v1/orgs/{}/credentials", self.org), &body)?;
+        Ok(v["client_id"].as_str().unwrap_or_default().to_owned())
+    }
+
     /// A new credential of the org, owned by the org's admin: its client ID and secret.
     pub(crate) fn create(&self, name: &str) -> Result<(String, String)> {
         let body = serde_json::json!({"name": name, "owner": self.owner, "privileges": ["embedding"]}).to_string();
@@ -222,6 +256,22 @@ impl<'a> Api<'a> {
             v["secret"].as_str().unwrap_or_default().to_owned(),
         ))
     }
+}
+
+/// Writes `count` embed paths with fresh tokens from `token` (wrk's input); the file.
+fn token_paths(file: &Path, count: usize, mut token: impl FnMut() -> Result<String>) -> Result<std::path::PathBuf> {
+    let mut lines = String::with_capacity(count * 600);
+    for _ in 0..count {
+        let _ = writeln!(lines, "/{ORG}/workbook/q3?:jwt={}", token()?);
+    }
+    std::fs::write(file, lines)?;
+    Ok(file.to_path_buf())
+}
+
+/// A fresh embed token signed with a host app's private key.
+fn signed_by(client: &ClientId, pair: &SigningJwk) -> Result<String> {
+    let now = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs())?;
+    Ok(sign_with_key(&Claims::new("user@bench.test", now, 3600)?, client, pair)?)
 }
 
 pub(crate) fn token_for(client_id: &str, secret: &str) -> Result<String> {
@@ -238,6 +288,12 @@ pub(crate) fn sign_token(client: &ClientId, secret: &EmbedSecret) -> Result<Stri
 /// Milliseconds from `sent` until the edge answers with `want` (`ok` or a code).
 fn poll(edge: &Edge, client_id: &str, secret: &str, sent: Instant, want: &str) -> Result<f64> {
     poll_at(edge.addr(), ORG, None, client_id, secret, sent, want, Duration::from_millis(5))
+}
+
+/// Milliseconds from `sent` until `edge` answers `want` to a fresh token
+/// from `token` (polled every 5 ms; 30 s at most).
+fn poll_with(edge: &Edge, sent: Instant, want: &str, token: impl FnMut() -> Result<String>) -> Result<f64> {
+    poll_until(edge.addr(), ORG, None, sent, want, Duration::from_millis(5), token)
 }
 
 /// What one embed load of `org`'s page with `token` answers on `addr` (in
@@ -266,9 +322,22 @@ pub(crate) fn poll_at(
     want: &str,
     every: Duration,
 ) -> Result<f64> {
+    poll_until(addr, org, region, sent, want, every, || token_for(client_id, secret))
+}
+
+/// [`poll_at`] with the fresh tokens from `token`.
+fn poll_until(
+    addr: SocketAddr,
+    org: &str,
+    region: Option<&str>,
+    sent: Instant,
+    want: &str,
+    every: Duration,
+    mut token: impl FnMut() -> Result<String>,
+) -> Result<f64> {
     let deadline = sent + Duration::from_secs(30);
     loop {
-        let got = load(addr, org, region, &token_for(client_id, secret)?)?;
+        let got = load(addr, org, region, &token()?)?;
         if got == want {
             return Ok(sent.elapsed().as_secs_f64() * 1000.0);
         }

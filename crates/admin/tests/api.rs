@@ -64,7 +64,7 @@ async fn migrations_are_idempotent_and_sqlite_uses_wal() {
         let again = embedgate_admin::store::open(&env.url).await.unwrap();
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM embedgate_migrations").fetch_one(&again.pool).await.unwrap();
-        assert_eq!(n, 10, "every embedded migration, once");
+        assert_eq!(n, 11, "every embedded migration, once");
         // The master key: the one that wraps the org keys passes (again and
         // again), another is refused with its id named.
         let keys = |k: &embedgate_core::MasterKey| embedgate_admin::store::keys::Keys::new(KeySet::single(k.clone()));

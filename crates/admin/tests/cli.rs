@@ -85,8 +85,8 @@ fn unverified_sub(token: &str) -> Option<String> {
 
 /// What is wrong with one case's run, if anything.
 fn check_case(b: &recipe::Built) -> Result<(), String> {
-    let out = embedgate(&verify_args(b)?, Some(&b.secret));
-    if !out.hides(&b.secret) {
+    let out = embedgate(&verify_args(b)?, Some(&b.key));
+    if !out.hides(&b.key) {
         return Err(format!("the output shows the secret: {out:?}"));
     }
     if b.token.len() >= 16 && out.stdout.contains(&b.token) {
@@ -141,7 +141,7 @@ fn every_vector_case_through_embedgate_verify() {
 
     // The minimal case reports its identity, and an empty token is malformed (exit 1, not a usage error).
     let minimal = built.iter().find(|b| b.name == "valid_minimal").unwrap();
-    let out = embedgate(&verify_args(minimal).unwrap(), Some(&minimal.secret));
+    let out = embedgate(&verify_args(minimal).unwrap(), Some(&minimal.key));
     assert_eq!(out.code, Some(0), "{out:?}");
     let body = out.json();
     assert_eq!(body["sub"], "ana@example.com");
@@ -149,7 +149,7 @@ fn every_vector_case_through_embedgate_verify() {
     assert_eq!(body["jti"], "jti-0001");
     let empty = built.iter().find(|b| b.name == "malformed_empty").unwrap();
     assert_eq!(empty.token, "");
-    let out = embedgate(&verify_args(empty).unwrap(), Some(&empty.secret));
+    let out = embedgate(&verify_args(empty).unwrap(), Some(&empty.key));
     assert_eq!((out.code, out.json()["error"].as_str()), (Some(1), Some("malformed_token")), "{out:?}");
 }
 
@@ -364,6 +364,98 @@ fn keygen_json_names_the_key_by_its_id() {
     assert_eq!(v["id"], key.id().to_string());
     let out = embedgate(&["keygen", "secret", "--json"], None);
     assert_eq!(out.code, Some(2), "{out:?}");
+}
+
+/// `keygen es256|eddsa`: the private JWK on stdout (or in a new 0600 file
+/// with `--out`, the public JWK then on stdout), the public JWK and its
+/// thumbprint on stderr; an existing file is never overwritten.
+#[test]
+fn keygen_makes_key_pairs_for_host_apps() {
+    use embedgate_core::{PublicJwk, SigningJwk};
+    for (kind, alg) in [("es256", "ES256"), ("eddsa", "EdDSA")] {
+        let out = embedgate(&["keygen", kind], None);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let private = SigningJwk::parse(out.stdout.trim_end()).unwrap();
+        assert_eq!(private.algorithm().as_str(), alg);
+        let public = private.public();
+        assert!(out.stderr.contains(&public.canonical_json()), "{out:?}");
+        assert!(out.stderr.contains(&format!("thumbprint (RFC 7638): {}", public.thumbprint())), "{out:?}");
+        assert!(!out.stderr.contains("\"d\""), "stderr shows the private key: {out:?}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host.jwk");
+        let path_text = path.to_str().unwrap();
+        let out = embedgate(&["keygen", kind, "--out", path_text], None);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let written = std::fs::read_to_string(&path).unwrap();
+        let private = SigningJwk::parse(written.trim_end()).unwrap();
+        let public = PublicJwk::parse(out.stdout.trim_end()).unwrap();
+        assert_eq!(private.public(), public, "stdout is the file's public key");
+        assert!(!out.stdout.contains("\"d\"") && !out.stderr.contains("\"d\""), "{out:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let again = embedgate(&["keygen", kind, "--out", path_text], None);
+        assert_usage_error("keygen --out over an existing file", &again);
+        assert!(again.stderr.contains("never overwritten"), "{again:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), written, "the existing key is untouched");
+    }
+    assert_usage_error("keygen es256 --json", &embedgate(&["keygen", "es256", "--json"], None));
+    assert_usage_error("keygen secret --out", &embedgate(&["keygen", "secret", "--out", "x.jwk"], None));
+    let help = embedgate(&["keygen", "--help"], None);
+    assert!(help.stdout.contains("0600") && help.stdout.contains("stderr"), "{help:?}");
+}
+
+/// A host app's key pair end to end: `keygen --out`, `sign --private-key
+/// @file`, then `verify --public-key` (inline JSON or `@file`); the secret
+/// and public-key flags are exclusive, and one is required.
+#[test]
+fn sign_with_a_private_key_then_verify_with_the_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cid = keygen("client-id");
+    let now = NOW.to_string();
+    for kind in ["es256", "eddsa"] {
+        let private_path = dir.path().join(format!("{kind}.jwk"));
+        let out = embedgate(&["keygen", kind, "--out", private_path.to_str().unwrap()], None);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let public = out.stdout.trim_end().to_owned();
+        let public_path = dir.path().join(format!("{kind}.pub.jwk"));
+        std::fs::write(&public_path, &public).unwrap();
+        let key_arg = format!("@{}", private_path.display());
+        let args = ["sign", "--client-id", &cid, "--private-key", &key_arg, "--sub", "ann@example.com", "--now", &now];
+        let token = embedgate(&args, None).line();
+        let pub_file = format!("@{}", public_path.display());
+        for given in [public.as_str(), pub_file.as_str()] {
+            let args = ["verify", "--client-id", &cid, "--public-key", given, "--now", &now, "--", &token];
+            let out = embedgate(&args, None);
+            assert_eq!((out.code, &out.json()["ok"]), (Some(0), &Value::Bool(true)), "{kind} {given}: {out:?}");
+        }
+        // Another key pair's public key refuses it.
+        let other = embedgate(&["keygen", kind, "--out", dir.path().join(format!("{kind}-2")).to_str().unwrap()], None);
+        let args =
+            ["verify", "--client-id", &cid, "--public-key", other.stdout.trim_end(), "--now", &now, "--", &token];
+        let out = embedgate(&args, None);
+        assert_eq!((out.code, &out.json()["error"]), (Some(1), &Value::from("bad_signature")), "{out:?}");
+        // The private key given as the public one is a usage error that does not show it.
+        let private = std::fs::read_to_string(&private_path).unwrap();
+        let args = ["verify", "--client-id", &cid, "--public-key", private.trim_end(), "--now", &now, "--", &token];
+        let out = embedgate(&args, None);
+        assert_usage_error("verify --public-key <private JWK>", &out);
+        assert!(out.stderr.contains("private key") && out.hides(&private), "{out:?}");
+    }
+    let secret = keygen("secret");
+    let jwk = r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+    let both = ["verify", "--client-id", &cid, "--secret-env", SECRET_VAR, "--public-key", jwk, "--", "t"];
+    assert_usage_error("verify with both keys", &embedgate(&both, Some(&secret)));
+    assert_usage_error("verify with no key", &embedgate(&["verify", "--client-id", &cid, "--", "t"], Some(&secret)));
+    let bad = ["verify", "--client-id", &cid, "--public-key", r#"{"kty":"RSA"}"#, "--", "t"];
+    assert_usage_error("verify --public-key RSA", &embedgate(&bad, None));
+    let inline = ["sign", "--client-id", &cid, "--private-key", jwk, "--sub", "a@example.com"];
+    assert_usage_error("sign --private-key without @", &embedgate(&inline, None));
+    let missing = ["verify", "--client-id", &cid, "--public-key", "@/nonexistent/key.jwk", "--", "t"];
+    assert_usage_error("verify --public-key @missing", &embedgate(&missing, None));
 }
 
 /// The Python interpreter with PyJWT: `EMBEDGATE_PYTHON`, else the workspace's `.venv`.

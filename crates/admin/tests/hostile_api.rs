@@ -517,9 +517,10 @@ fn cases(ops: &[Operation], token: &str, p: &Params) -> Vec<Case> {
             }
             let three_mb = format!("{{\"name\":\"{}\"}}", "x".repeat(3 << 20));
             // A body whose every field is optional may be an empty object (and
-            // a caller refused before the body is read is 403: tokens of another member).
+            // a caller refused before the body is read is 403: tokens of another
+            // member; a valid request may meet a conflict, 409: a second rotation).
             let empty_object: &'static [u16] = if schema["required"].as_array().is_none_or(Vec::is_empty) {
-                &[200, 201, 400, 403, 422]
+                &[200, 201, 400, 403, 409, 422]
             } else {
                 &[400, 422]
             };

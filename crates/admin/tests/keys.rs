@@ -256,10 +256,15 @@ async fn a_database_from_before_the_hierarchy_is_upgraded_and_its_secrets_keep_v
         change.commit(embedgate_admin::store::Event::PreviousSecretRetired { client_id: id.clone() }).await.unwrap();
         assert!(!verifies(db, &only_new, "oldco", id.as_str(), &v1(1)).await);
         let mut change = db.change("oldco", "admin@acme.test").await.unwrap();
-        let rotated = change.rotate_credential(&id).await.unwrap();
+        let rotated = change.rotate_credential(&id, None, 1_700_000_000).await.unwrap();
         let new_secret = change.current_secret(&only_new, &rotated).await.unwrap();
         change
-            .commit(embedgate_admin::store::Event::CredentialRotated { client_id: id.clone(), generation: 3 })
+            .commit(embedgate_admin::store::Event::CredentialRotated {
+                client_id: id.clone(),
+                generation: 3,
+                algorithm: embedgate_core::Algorithm::Hs256,
+                thumbprint: None,
+            })
             .await
             .unwrap();
         assert!(verifies(db, &only_new, "oldco", id.as_str(), new_secret.expose_secret()).await, "v2 current");
@@ -328,7 +333,7 @@ async fn an_emergency_rotation_gives_every_credential_a_new_secret_and_kills_the
         let (_, audit) = env.call("GET", &format!("/api/v1/orgs/{ORG}/audit"), t, None).await;
         let entry = &audit["items"][0];
         assert_eq!((entry["action"].as_str(), entry["actor"].as_str()), (Some("org.key_rotate"), Some(ADMIN)));
-        assert_eq!(entry["detail"], json!({"epoch": 2, "credentials": 3}));
+        assert_eq!(entry["detail"], json!({"epoch": 2, "credentials": 3, "public_key_credentials": 0}));
         assert!(!entry.to_string().contains(&a_new));
         let epoch: i64 = sqlx::query_scalar("SELECT key_epoch FROM orgs WHERE slug = 'globex'")
             .fetch_one(&env.db().pool)

@@ -424,11 +424,17 @@ async fn check_bodies(env: &Env, doc: &Value) {
                 "privileges",
                 "allowed_origins",
                 "max_token_lifetime_s",
-                "not_before_cutoff"
+                "not_before_cutoff",
+                "public_key"
             ]
             .map(String::from)
         )
     );
+    // A public key is a JWK: an object with kty, crv, x (and y for P-256).
+    let jwk = schema(doc, "#/components/schemas/PublicJwk");
+    assert_eq!(properties(doc, jwk), BTreeSet::from(["kty", "crv", "x", "y"].map(String::from)));
+    assert_eq!(required(doc, jwk), BTreeSet::from(["kty", "crv", "x"].map(String::from)));
+    assert!(request["properties"]["public_key"].to_string().contains("#/components/schemas/PublicJwk"));
 
     // The documented response schemas match the real bodies.
     let created = env.create_credential("documented").await;

@@ -297,7 +297,7 @@ async fn every_answer_of_a_whole_scenario_matches_its_published_schema() {
         let client_id = bobs["client_id"].as_str().unwrap();
         let used = embedgate_core::usage::EmbedUse::new(client_id, "ann@acme.test", None, &["sales".into()], 10);
         let users = std::collections::BTreeMap::from([(embedgate_core::Region::ALL[0], vec![used])]);
-        embedgate_admin::store::embed_users::record(&env.db().pool, "http://edge", &users).await.unwrap();
+        embedgate_admin::store::embed_users::record(env.db(), "http://edge", &users).await.unwrap();
         let (s, got) = call(&env, &mut c, t, ("GET", eu, &org("/embed-users?limit=1")), None).await;
         assert_eq!((s, got["users"][0]["account_type"].clone()), (StatusCode::OK, Value::Null));
         call(

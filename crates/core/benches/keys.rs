@@ -28,10 +28,7 @@ fn bench_keys(c: &mut Criterion) {
             .iter()
             .map(|&g| {
                 let secret = org_key.derive_embed_secret(&org, &client_id, g);
-                SecretGeneration {
-                    generation: g,
-                    key: Some(edge.wrap_secret(&org, &client_id, g, &secret).expect("wrap")),
-                }
+                SecretGeneration::wrapped(g, edge.wrap_secret(&org, &client_id, g, &secret).expect("wrap"))
             })
             .collect()
     };

@@ -152,11 +152,15 @@ pub struct CredentialCache {
     fence: u64,
 }
 
+/// The estimated memory of one live key in a key ring: an HMAC-SHA256 key
+/// (two hash states) or a public key, with its generation (a test holds
+/// the key ring's element to it).
+pub(crate) const PER_KEY: usize = 256;
+
 /// The estimated memory of a cached credential, in bytes: its strings, its
-/// key ring (two HMAC-SHA256 states per live secret) and the bookkeeping.
+/// key ring ([`PER_KEY`] per live key) and the bookkeeping.
 pub fn weight(record: &CredentialRecord) -> usize {
     const FIXED: usize = 384;
-    const PER_KEY: usize = 256;
     let origins: usize = record.policy.allowed_origins.iter().map(|o| o.as_str().len() + 24).sum();
     FIXED
         + 2 * record.client_id.as_str().len()
@@ -402,7 +406,7 @@ mod tests {
             client_id: ClientId::generate().unwrap(),
             owner: owner.into(),
             privileges: [Privilege::Embedding].into(),
-            secrets: vec![SecretGeneration { generation: 1, key: None }],
+            secrets: vec![SecretGeneration { generation: 1, key: None, public_key: None }],
             policy: Policy::default(),
             revoked_at: None,
             version,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::jws::Hs256Key;
 use crate::keys::{KeySet, Wrapped};
+use crate::public_key::{Algorithm, PublicJwk};
 use crate::rules::{AllowedOrigins, TokenLifetime};
 use crate::secret::{EdgeKey, EmbedSecret, KeyError};
 use crate::types::{AccountType, ClientId, OrgSlug, Privilege};
@@ -24,17 +25,34 @@ pub struct Owner {
     pub account_type: AccountType,
 }
 
-/// One live secret as the admin sends it to the edges: its generation and
-/// its HMAC key wrapped under the edge key ([`crate::keys`]).
+/// One live key as the admin sends it to the edges: its generation and
+/// either its HMAC key wrapped under the edge key ([`crate::keys`]) or, for
+/// an asymmetric credential, its public key (not secret: sent as is, in the
+/// push's authenticated body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretGeneration {
     /// The generation counter (sessions remember the one that opened them).
     pub generation: u32,
     /// The secret, wrapped under an edge key and bound to its org, client ID
-    /// and generation. `None` only in records stored before the key
-    /// hierarchy, which verify nothing until replaced.
+    /// and generation. `None` for a public key, and in records stored before
+    /// the key hierarchy, which verify nothing until replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<Wrapped>,
+    /// The public key of an asymmetric credential's generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<PublicJwk>,
+}
+
+impl SecretGeneration {
+    /// A generation of a generated secret, wrapped for the edges.
+    pub fn wrapped(generation: u32, key: Wrapped) -> Self {
+        Self { generation, key: Some(key), public_key: None }
+    }
+
+    /// A generation of an asymmetric credential: its public key.
+    pub fn public(generation: u32, key: PublicJwk) -> Self {
+        Self { generation, key: None, public_key: Some(key) }
+    }
 }
 
 /// Optional per-credential policy (architecture.md §2).
@@ -96,25 +114,65 @@ impl CredentialRecord {
     }
 }
 
-/// The HMAC keys of a credential's live secrets with their generations,
-/// state precomputed, current first. Built once per credential and cached
-/// by the edge.
+/// One live key of a credential.
+#[derive(Debug, Clone)]
+enum VerifyKey {
+    /// A generated secret's HMAC key, state precomputed.
+    Hs256(Hs256Key),
+    /// An asymmetric credential's public key.
+    Public(PublicJwk),
+}
+
+impl VerifyKey {
+    fn algorithm(&self) -> Algorithm {
+        match self {
+            Self::Hs256(_) => Algorithm::Hs256,
+            Self::Public(k) => k.algorithm(),
+        }
+    }
+
+    fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
+        match self {
+            Self::Hs256(k) => k.verify(message, tag),
+            Self::Public(k) => k.verify(message, tag),
+        }
+    }
+}
+
+/// The keys of a credential's live generations, current first: HMAC keys
+/// (state precomputed) of generated secrets, or the public keys of an
+/// asymmetric credential. Built once per credential and cached by the edge.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
-    keys: Vec<(u32, Hs256Key)>,
+    keys: Vec<(u32, VerifyKey)>,
 }
 
 impl KeyRing {
     /// The key ring of one secret as given (the host app's or the CLI's
     /// view), standing for `generation`.
     pub fn from_secret(secret: &EmbedSecret, generation: u32) -> Self {
-        Self { keys: vec![(generation, Hs256Key::new(secret.hmac_key()))] }
+        Self { keys: vec![(generation, VerifyKey::Hs256(Hs256Key::new(secret.hmac_key())))] }
     }
 
-    /// The keys of the live secrets the admin sent for `client_id` of `org`,
-    /// unwrapped with the edge's keys. A secret that does not open (no key,
-    /// or a key this edge does not hold) is left out and reported: its
-    /// tokens are refused as `bad_signature`.
+    /// The key ring of a credential's key as a person pastes it: a public
+    /// JWK (text starting with `{`) or else an embed secret exactly as given.
+    pub fn from_key_text(text: &str, generation: u32) -> Result<Self, crate::public_key::JwkError> {
+        if text.trim_start().starts_with('{') {
+            Ok(Self::from_public_key(&PublicJwk::parse(text)?, generation))
+        } else {
+            Ok(Self::from_secret(&EmbedSecret::new(text.to_owned()), generation))
+        }
+    }
+
+    /// The key ring of one public key, standing for `generation`.
+    pub fn from_public_key(key: &PublicJwk, generation: u32) -> Self {
+        Self { keys: vec![(generation, VerifyKey::Public(key.clone()))] }
+    }
+
+    /// The keys of the live generations the admin sent for `client_id` of
+    /// `org`: secrets unwrapped with the edge's keys, public keys as sent. A
+    /// secret that does not open (no key, or a key this edge does not hold)
+    /// is left out and reported: its tokens are refused as `bad_signature`.
     pub fn unwrap(
         keys: &KeySet<EdgeKey>,
         org: &OrgSlug,
@@ -124,23 +182,40 @@ impl KeyRing {
         let mut ring = Vec::with_capacity(secrets.len().min(MAX_LIVE_SECRETS));
         let mut failure = None;
         for s in secrets.iter().take(MAX_LIVE_SECRETS) {
+            if let Some(public) = &s.public_key {
+                ring.push((s.generation, VerifyKey::Public(public.clone())));
+                continue;
+            }
             let opened = match &s.key {
                 Some(w) => keys.unwrap_secret(org, client_id, s.generation, w),
                 None => Err(KeyError::Format("wrapped key")),
             };
             match opened {
-                Ok(secret) => ring.push((s.generation, Hs256Key::new(secret.hmac_key()))),
+                Ok(secret) => ring.push((s.generation, VerifyKey::Hs256(Hs256Key::new(secret.hmac_key())))),
                 Err(e) => failure = Some(e),
             }
         }
         (Self { keys: ring }, failure)
     }
 
-    /// The generation whose key produced `tag` over `message` (each compared
-    /// in constant time), if any.
-    pub fn verify(&self, message: &[u8], tag: &[u8]) -> Option<u32> {
-        // Every key is tried, so the time taken does not tell which one matched.
-        self.keys.iter().fold(None, |found, (g, k)| if k.verify(message, tag) { found.or(Some(*g)) } else { found })
+    /// Whether any live key signs with `alg` (a token whose header names
+    /// another algorithm is refused before any signature is computed: no
+    /// algorithm confusion).
+    pub fn accepts(&self, alg: Algorithm) -> bool {
+        self.keys.iter().any(|(_, k)| k.algorithm() == alg)
+    }
+
+    /// The generation whose key of algorithm `alg` produced `tag` over
+    /// `message` (HMACs compared in constant time), if any.
+    pub fn verify(&self, alg: Algorithm, message: &[u8], tag: &[u8]) -> Option<u32> {
+        // Every key of the algorithm is tried, so the time taken does not tell which one matched.
+        self.keys.iter().filter(|(_, k)| k.algorithm() == alg).fold(None, |found, (g, k)| {
+            if k.verify(message, tag) {
+                found.or(Some(*g))
+            } else {
+                found
+            }
+        })
     }
 
     /// How many keys it holds.
@@ -151,5 +226,21 @@ impl KeyRing {
     /// Whether it holds no key (nothing verifies).
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    /// The isolate's cache bounds its memory by an estimate per live key:
+    /// every kind of key (an HMAC state, a P-256 or Ed25519 public key) fits it.
+    #[test]
+    fn a_live_key_fits_the_caches_estimate() {
+        let size = core::mem::size_of::<(u32, VerifyKey)>();
+        assert!(size <= crate::cache::PER_KEY, "a key ring entry is {size} bytes");
     }
 }

@@ -239,6 +239,7 @@ mod tests {
                 .iter()
                 .map(|&g| SecretGeneration {
                     generation: g,
+                    public_key: None,
                     key: Some(
                         self.edge_key
                             .wrap_secret(&self.record.org, &self.record.client_id, g, &self.secret(g))
@@ -300,11 +301,11 @@ mod tests {
         let stranger = EdgeKey::generate().unwrap();
         let g = 1;
         let secrets = [
-            SecretGeneration {
-                generation: g,
-                key: Some(stranger.wrap_secret(&s.record.org, &s.record.client_id, g, &s.secret(g)).unwrap()),
-            },
-            SecretGeneration { generation: 2, key: None },
+            SecretGeneration::wrapped(
+                g,
+                stranger.wrap_secret(&s.record.org, &s.record.client_id, g, &s.secret(g)).unwrap(),
+            ),
+            SecretGeneration { generation: 2, key: None, public_key: None },
         ];
         let (ring, failure) =
             KeyRing::unwrap(&KeySet::single(s.edge_key.clone()), &s.record.org, &s.record.client_id, &secrets);

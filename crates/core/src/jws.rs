@@ -1,5 +1,6 @@
-//! The JWS layer (RFC 7515 compact serialization, HS256 only): splitting a
-//! compact token into its three segments, strict base64url, and the HMAC.
+//! The JWS layer (RFC 7515 compact serialization): splitting a compact token
+//! into its three segments, strict base64url, and the HS256 HMAC (the
+//! public-key algorithms are in [`crate::public_key`]).
 //! Nothing here looks inside the header or payload JSON.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,7 +1,8 @@
 //! # embedgate-core
 //!
 //! The pure logic of embedgate's embed client credentials: key material,
-//! HS256 embed tokens (signing and verification), the owner and embed
+//! embed tokens (HS256 with a generated secret, or ES256/EdDSA with a host
+//! app's own key pair: [`public_key`]; signing and verification), the owner and embed
 //! policy, and the edge's versioned state. No I/O; the clock is always passed
 //! in; builds for native targets and `wasm32-unknown-unknown`.
 //!
@@ -38,6 +39,7 @@ pub mod keys;
 mod offline;
 pub mod origin;
 mod printable;
+pub mod public_key;
 pub mod region;
 pub mod replica;
 pub mod rules;
@@ -58,12 +60,13 @@ pub use embed_url::{embed_token, is_refresh, origin_of, query_param, query_witho
 pub use error::{Class, VerifyError};
 pub use keys::{KeyId, KeySet, OrgKey, Wrapped};
 pub use offline::{Inspection, OfflineCheck, OptionsError, Outcome, Report, Rule, RuleVerdict, Verdict};
+pub use public_key::{Algorithm, JwkError, PublicJwk, SigningJwk};
 pub use region::{Region, RegionError};
 pub use secret::{
     find_embed_secrets, looks_like_embed_secret, EdgeKey, EmbedSecret, Kdf, KeyError, MasterKey, SyncKey,
     EDGE_KEY_PREFIX, EMBED_SECRET_LEN, EMBED_SECRET_PREFIX, MASTER_KEY_PREFIX, SYNC_KEY_PREFIX,
 };
-pub use sign::{random_jti, sign, sign_raw, Claims, SignError};
+pub use sign::{random_jti, sign, sign_raw, sign_with_key, Claims, SignError};
 pub use state::{
     check_step, Deleted, EdgeCredential, EdgeOwner, OrgChanges, StateError, MAX_VERSION, MAX_VERSION_JUMP,
 };

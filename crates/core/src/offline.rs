@@ -14,7 +14,6 @@ use crate::credential::{CredentialRecord, KeyRing, Owner, Policy};
 use crate::embed_url::EmbedTarget;
 use crate::error::VerifyError;
 use crate::rules::{AllowedOrigins, Email, TokenLifetime};
-use crate::secret::EmbedSecret;
 use crate::types::{AccountType, ClientId, OrgSlug, Privilege};
 use crate::unverified::UnverifiedToken;
 use crate::validation::{check_header, EmbedContext, Identity, Validation};
@@ -169,20 +168,22 @@ impl OfflineCheck {
     /// against `seen_jtis`. `clock_now` is used unless `now` is set.
     ///
     /// The outer error is a bad description; the inner result is the token's verdict.
+    ///
+    /// `keys`: the credential's key as the caller holds it, usually
+    /// [`KeyRing::from_key_text`] (its embed secret, or its public JWK).
     pub fn verify(
         &self,
         token: &str,
-        secret: &EmbedSecret,
+        keys: &KeyRing,
         clock_now: i64,
     ) -> Result<Result<Identity, VerifyError>, OptionsError> {
         // Parsed once: its kid may name the credential, then it is verified.
         let parsed = UnverifiedToken::parse(token, Validation::default().max_token_bytes);
         let kid = parsed.as_ref().ok().and_then(UnverifiedToken::kid).map(std::borrow::Cow::into_owned);
         let p = self.prepare(kid.as_deref())?;
-        let keys = KeyRing::from_secret(secret, 1);
         let ctx = EmbedContext { org: p.url_org.as_deref(), origin: self.origin.as_deref() };
         let now = self.now.unwrap_or(clock_now);
-        let verified = parsed.and_then(|t| p.validation.verify_parsed(t, now, &ctx, |_| Some((&p.record, &keys))));
+        let verified = parsed.and_then(|t| p.validation.verify_parsed(t, now, &ctx, |_| Some((&p.record, keys))));
         let verified = verified.and_then(|v| {
             if self.seen_jtis.iter().any(|j| *j == v.jti()) {
                 Err(VerifyError::Replayed)
@@ -194,9 +195,10 @@ impl OfflineCheck {
     }
 
     /// Verifies as [`OfflineCheck::verify`] does and reports each rule of
-    /// architecture.md §4 in order. Without a secret only the rules before the
-    /// signature can be judged; the rest are reported as not reached.
-    pub fn explain(&self, token: &str, secret: Option<&EmbedSecret>, clock_now: i64) -> Result<Report, OptionsError> {
+    /// architecture.md §4 in order. Without a key (secret or public key) only
+    /// the rules before the signature can be judged; the rest are reported as
+    /// not reached.
+    pub fn explain(&self, token: &str, keys: Option<&KeyRing>, clock_now: i64) -> Result<Report, OptionsError> {
         // Both paths below check the description before the token, so a bad
         // one is reported whatever the token.
         let rule_of = |e: &VerifyError| {
@@ -206,8 +208,8 @@ impl OfflineCheck {
                 Rule::of(e)
             }
         };
-        let (failed, result) = match secret {
-            Some(secret) => match self.verify(token, secret, clock_now)? {
+        let (failed, result) = match keys {
+            Some(keys) => match self.verify(token, keys, clock_now)? {
                 Ok(identity) => (None, Outcome::Accepted(self.accepted_json(&identity))),
                 Err(e) => (Some((rule_of(&e), e)), Outcome::refused(e)),
             },
@@ -216,7 +218,8 @@ impl OfflineCheck {
                     None,
                     Outcome::Unverified {
                         pending: "signature_not_checked",
-                        message: "give the embed secret to check the signature and the claims".to_owned(),
+                        message: "give the embed secret (or the public key) to check the signature and the claims"
+                            .to_owned(),
                     },
                 ),
                 Err(e) => (Some((rule_of(&e), e)), Outcome::refused(e)),
@@ -228,7 +231,7 @@ impl OfflineCheck {
                 let verdict = match failed {
                     Some((f, _)) if rule == f => Verdict::Fail,
                     Some((f, _)) if rule > f => Verdict::NotReached,
-                    _ if secret.is_none() && rule >= Rule::Signature => Verdict::NotReached,
+                    _ if keys.is_none() && rule >= Rule::Signature => Verdict::NotReached,
                     _ if self.skipped(rule) => Verdict::Skipped,
                     _ => Verdict::Pass,
                 };
@@ -293,11 +296,11 @@ pub enum Rule {
     Size,
     /// Three strict base64url parts; header and payload JSON objects.
     Structure,
-    /// `alg` exactly HS256, no forbidden header, `typ` JWT if present.
+    /// `alg` exactly HS256, ES256 or EdDSA (the credential key's), no forbidden header, `typ` JWT if present.
     Header,
     /// `kid` names the credential.
     Kid,
-    /// The MAC matches a live secret.
+    /// The MAC (or public-key signature) matches a live key.
     Signature,
     /// `sub`, `jti`, `iat`, `exp` present.
     RequiredClaims,
@@ -375,9 +378,11 @@ impl Rule {
         match self {
             Rule::Size => "Token is at most 8 KiB",
             Rule::Structure => "Three base64url parts; header and claims are JSON objects",
-            Rule::Header => "alg is HS256; no jku, jwk, x5u, x5c or crit; typ is JWT",
+            Rule::Header => {
+                "alg is the credential key's (HS256, ES256 or EdDSA); no jku, jwk, x5u, x5c or crit; typ is JWT"
+            }
             Rule::Kid => "kid names the credential",
-            Rule::Signature => "Signature matches the embed secret",
+            Rule::Signature => "Signature matches the embed secret or public key",
             Rule::RequiredClaims => "sub, jti, iat and exp are present",
             Rule::ClaimValues => "Claims have valid types and values",
             Rule::NotBefore => "iat and nbf are not in the future",

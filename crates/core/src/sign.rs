@@ -83,6 +83,28 @@ pub fn sign<C: Serialize + ?Sized>(
     Ok(sign_raw(header.to_string().as_bytes(), payload.to_string().as_bytes(), &Hs256Key::new(secret.hmac_key())))
 }
 
+/// Signs `claims` with an asymmetric credential's private key (`ES256` or
+/// `EdDSA`), header `{"alg":…,"typ":"JWT","kid":client_id}`: what a host
+/// app holding the private key does (the CLI's `keygen` users, tests, benches).
+pub fn sign_with_key<C: Serialize + ?Sized>(
+    claims: &C,
+    client_id: &ClientId,
+    key: &crate::public_key::SigningJwk,
+) -> Result<String, SignError> {
+    let payload = serde_json::to_value(claims).map_err(|_| SignError::ClaimsNotAnObject)?;
+    if !payload.is_object() {
+        return Err(SignError::ClaimsNotAnObject);
+    }
+    let header = serde_json::json!({"alg": key.algorithm().as_str(), "typ": "JWT", "kid": client_id.as_str()});
+    let mut token = b64url_encode(header.to_string().as_bytes());
+    token.push('.');
+    token.push_str(&b64url_encode(payload.to_string().as_bytes()));
+    let signature = key.sign(token.as_bytes());
+    token.push('.');
+    token.push_str(&b64url_encode(&signature));
+    Ok(token)
+}
+
 /// Signs arbitrary header and payload bytes (the JWS layer; no checks).
 /// Tests use it to build hostile tokens.
 pub fn sign_raw(header: &[u8], payload: &[u8], key: &Hs256Key) -> String {

@@ -43,9 +43,12 @@ pub enum StateError {
     /// A version is 0 or beyond [`MAX_VERSION`].
     #[error("a version is out of range (1 to 2^53 - 1)")]
     VersionRange,
-    /// A live secret carries no wrapped key.
+    /// A live secret carries no wrapped key (and no public key either).
     #[error("credential {0} has a live secret without its wrapped key")]
     KeyMissing(ClientId),
+    /// A live generation carries both a wrapped secret and a public key.
+    #[error("credential {0} has a live generation with both a wrapped secret and a public key")]
+    TwoKinds(ClientId),
     /// Secrets are wrapped under an edge key this edge does not hold: taking
     /// them would leave tokens it cannot verify.
     #[error("secrets are wrapped under edge key {0}, which this edge does not hold")]
@@ -245,12 +248,18 @@ impl OrgChanges {
         Ok(())
     }
 
-    /// Whether every live secret is wrapped under one of the edge keys
-    /// `held`: an edge refuses changes it could not verify tokens with.
+    /// Whether every live generation can be verified here: a secret wrapped
+    /// under one of the edge keys `held`, or a public key (exactly one of
+    /// the two). An edge refuses changes it could not verify tokens with.
     pub fn check_wrapped(&self, held: &[crate::keys::KeyId]) -> Result<(), StateError> {
         for c in &self.credentials {
             for s in &c.secrets {
-                let kid = s.key.as_ref().ok_or_else(|| StateError::KeyMissing(c.client_id.clone()))?.key_id();
+                let kid = match (&s.key, &s.public_key) {
+                    (None, Some(_)) => continue,
+                    (Some(wrapped), None) => wrapped.key_id(),
+                    (Some(_), Some(_)) => return Err(StateError::TwoKinds(c.client_id.clone())),
+                    (None, None) => return Err(StateError::KeyMissing(c.client_id.clone())),
+                };
                 if !held.contains(&kid) {
                     return Err(StateError::UnknownEdgeKey(kid));
                 }
@@ -283,7 +292,7 @@ mod tests {
             client_id,
             owner: "ana@acme.test".into(),
             privileges: [Privilege::Embedding].into(),
-            secrets: vec![SecretGeneration { generation: 1, key: Some(key) }],
+            secrets: vec![SecretGeneration::wrapped(1, key)],
             policy: Policy::default(),
             revoked_at: None,
             version,
@@ -347,10 +356,19 @@ mod tests {
         let changes = OrgChanges { credentials: vec![c.clone()], ..OrgChanges::new(org.clone()) };
         assert_eq!(changes.check_wrapped(&[kid]), Ok(()));
         assert_eq!(changes.check_wrapped(&[]), Err(StateError::UnknownEdgeKey(kid)));
-        let mut bare = c;
+        let mut bare = c.clone();
         bare.secrets[0].key = None;
-        let changes = OrgChanges { credentials: vec![bare], ..OrgChanges::new(org) };
+        let changes = OrgChanges { credentials: vec![bare.clone()], ..OrgChanges::new(org.clone()) };
         assert!(matches!(changes.check_wrapped(&[kid]), Err(StateError::KeyMissing(_))));
+        // A public-key generation needs no edge key; one that is both is refused.
+        let public = crate::public_key::SigningJwk::generate(crate::Algorithm::EdDsa).unwrap().public();
+        bare.secrets[0].public_key = Some(public.clone());
+        let changes = OrgChanges { credentials: vec![bare], ..OrgChanges::new(org.clone()) };
+        assert_eq!(changes.check_wrapped(&[]), Ok(()));
+        let mut both = c;
+        both.secrets[0].public_key = Some(public);
+        let changes = OrgChanges { credentials: vec![both], ..OrgChanges::new(org) };
+        assert!(matches!(changes.check_wrapped(&[kid]), Err(StateError::TwoKinds(_))));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::credential::{CredentialRecord, KeyRing};
 use crate::error::VerifyError;
+use crate::public_key::Algorithm;
 use crate::rules::TokenLifetime;
 use crate::types::{AccountType, Privilege};
 use crate::unverified::{
@@ -151,14 +152,19 @@ impl Validation {
     where
         F: FnOnce(&str) -> Option<(&'k CredentialRecord, &'k KeyRing)>,
     {
-        check_header(&token)?;
+        let alg = header_algorithm(&token)?;
         let kid = token.kid().ok_or(VerifyError::UnknownClient)?;
         let (record, keys) = lookup(&kid).ok_or(VerifyError::UnknownClient)?;
         if record.client_id.as_str() != kid {
             // A lookup that ignores its argument must not verify a token under another credential.
             return Err(VerifyError::UnknownClient);
         }
-        let Some(generation) = keys.verify(token.signing_input().as_bytes(), token.signature()) else {
+        if !keys.accepts(alg) && !keys.is_empty() {
+            // An HS256 token for a public-key credential (the public key used
+            // as an HMAC secret) or the reverse: refused before any signature check.
+            return Err(VerifyError::UnsupportedAlgorithm("alg is not the algorithm of this credential's key"));
+        }
+        let Some(generation) = keys.verify(alg, token.signing_input().as_bytes(), token.signature()) else {
             return Err(VerifyError::BadSignature);
         };
         // From here on the claims are authentic; now check what they say.
@@ -431,13 +437,20 @@ impl UnverifiedToken<'_> {
     }
 }
 
-/// The header rules: `alg` exactly `HS256`, no forbidden parameter, `typ` if present exactly `JWT`.
+/// The header rules: `alg` exactly `HS256`, `ES256` or `EdDSA`, no forbidden
+/// parameter, `typ` if present exactly `JWT`.
 pub(crate) fn check_header(token: &UnverifiedToken<'_>) -> Result<(), VerifyError> {
+    header_algorithm(token).map(drop)
+}
+
+/// [`check_header`], answering the algorithm the header names (which the
+/// credential's keys must then use).
+pub(crate) fn header_algorithm(token: &UnverifiedToken<'_>) -> Result<Algorithm, VerifyError> {
     let h = &token.header;
     let alg = h.alg.as_ref().ok_or(VerifyError::UnsupportedAlgorithm("alg is missing"))?;
-    if parse_json_str(token.header_raw(alg)).as_deref() != Some("HS256") {
-        return Err(VerifyError::UnsupportedAlgorithm("alg must be HS256"));
-    }
+    let alg = parse_json_str(token.header_raw(alg))
+        .and_then(|a| Algorithm::from_jws(&a))
+        .ok_or(VerifyError::UnsupportedAlgorithm("alg must be HS256, ES256 or EdDSA"))?;
     if let Some(name) = h.forbidden {
         return Err(VerifyError::UnsupportedAlgorithm(match name {
             "jku" => "the jku header is not accepted",
@@ -452,7 +465,7 @@ pub(crate) fn check_header(token: &UnverifiedToken<'_>) -> Result<(), VerifyErro
             return Err(VerifyError::UnsupportedAlgorithm("typ must be JWT"));
         }
     }
-    Ok(())
+    Ok(alg)
 }
 
 /// The edge's checks after the token's own: org, privilege, revocation and

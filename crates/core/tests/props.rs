@@ -124,10 +124,7 @@ fn rotation_keeps_both_live_secrets_until_the_old_one_is_retired() {
         let wrapped: Vec<SecretGeneration> = r
             .generations
             .iter()
-            .map(|&g| SecretGeneration {
-                generation: g,
-                key: Some(edge_key.wrap_secret(&org, &cid, g, &secret(g)).unwrap()),
-            })
+            .map(|&g| SecretGeneration::wrapped(g, edge_key.wrap_secret(&org, &cid, g, &secret(g)).unwrap()))
             .collect();
         KeyRing::unwrap(&KeySet::single(edge_key.clone()), &org, &cid, &wrapped).0
     };
@@ -153,7 +150,7 @@ fn versioned(client_id: &ClientId, version: u64, revoked: bool) -> EdgeCredentia
         client_id: client_id.clone(),
         owner: "admin@example.com".into(),
         privileges: [Privilege::Embedding].into(),
-        secrets: vec![SecretGeneration { generation: 1, key: None }],
+        secrets: vec![SecretGeneration { generation: 1, key: None, public_key: None }],
         policy: Policy::default(),
         revoked_at: revoked.then_some(NOW),
         version,

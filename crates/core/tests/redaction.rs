@@ -154,9 +154,11 @@ fn hmac_keys_and_key_rings_are_redacted() {
         (1..=2).map(|g| org_key.derive_embed_secret(&record.org, &record.client_id, g)).collect();
     let wrapped: Vec<embedgate_core::SecretGeneration> = (1..=2u32)
         .zip(&gens)
-        .map(|(g, s)| embedgate_core::SecretGeneration {
-            generation: g,
-            key: Some(edge.wrap_secret(&record.org, &record.client_id, g, s).unwrap()),
+        .map(|(g, s)| {
+            embedgate_core::SecretGeneration::wrapped(
+                g,
+                edge.wrap_secret(&record.org, &record.client_id, g, s).unwrap(),
+            )
         })
         .collect();
     let (ring, _) = KeyRing::unwrap(&KeySet::single(edge.clone()), &record.org, &record.client_id, &wrapped);
@@ -188,10 +190,7 @@ fn the_edge_verifier_and_its_cache_are_redacted() {
             client_id: client_id.clone(),
             owner: "admin@acme.test".into(),
             privileges: [Privilege::Embedding].into(),
-            secrets: vec![SecretGeneration {
-                generation: 1,
-                key: Some(edge_key.wrap_secret(&org, client_id, 1, secret).unwrap()),
-            }],
+            secrets: vec![SecretGeneration::wrapped(1, edge_key.wrap_secret(&org, client_id, 1, secret).unwrap())],
             policy: Policy::default(),
             revoked_at: None,
             version: 1,
@@ -269,11 +268,12 @@ fn errors_and_reports_do_not_echo_key_material() {
     let wrong = EmbedSecret::generate().unwrap();
     let token = sign(&Claims::new("ana@acme.test", NOW, 600).unwrap(), &client_id, &right).unwrap();
     let check = OfflineCheck { now: Some(NOW), ..OfflineCheck::default() };
-    let verdict = check.verify(&token, &wrong, NOW).unwrap();
+    let ring = |s: &EmbedSecret| KeyRing::from_secret(s, 1);
+    let verdict = check.verify(&token, &ring(&wrong), NOW).unwrap();
     assert_eq!(verdict, Err(VerifyError::BadSignature));
     for secret in [&right, &wrong] {
-        for with in [Some(secret), Some(&right), Some(&wrong), None] {
-            let report = check.explain(&token, with, NOW).unwrap();
+        for with in [Some(ring(secret)), Some(ring(&right)), Some(ring(&wrong)), None] {
+            let report = check.explain(&token, with.as_ref(), NOW).unwrap();
             let json = serde_json::to_string(&report).unwrap();
             for shown in [format!("{report:?}"), format!("{report:#?}"), json] {
                 for form in forms(secret.hmac_key()) {

@@ -7,8 +7,9 @@
 //! import init, { inspect, explain, verify, sign, errorCodes } from "/pkg/embedgate_wasm.js";
 //! await init();            // node: initSync({ module: fs.readFileSync(".../embedgate_wasm_bg.wasm") })
 //! inspect(token)           // {parts, header, claims, header_error, claims_error, kid}; never throws
-//! explain(token, secret, options)  // {result, rules: [{rule, title, verdict, detail?}]}
-//! verify(token, secret, options)   // the JSON line of `embedgate verify`: {ok:true,…} | {error, message}
+//! explain(token, key, options)     // {result, rules: [{rule, title, verdict, detail?}]}
+//! verify(token, key, options)      // the JSON line of `embedgate verify`: {ok:true,…} | {error, message}
+//! keyInfo(key)             // {kind:"secret"} | {kind:"public_key", algorithm, thumbprint}
 //! sign({client_id, secret, sub, ttl_s, now, claims})  // a token
 //! errorCodes()             // [{code, status}] of architecture.md §4
 //! rules()                  // the field limits, account types, privileges, statuses
@@ -16,6 +17,12 @@
 //! checkBody(kind, body)    // {ok:true} | {ok:false, field, message}; kind: credential,
 //!                          //   credential_patch, member, member_patch
 //! ```
+//!
+//! `key` is the credential's key as a person pastes it: its embed secret,
+//! or, for an asymmetric credential (ES256 or EdDSA), the host app's public
+//! key as a JWK (text starting with `{`; [`KeyRing::from_key_text`]). A JWK
+//! that is not a valid public key throws an `Error` starting with `key: `
+//! and saying why, never with the key's text.
 //!
 //! `options` is [`embedgate_core::OfflineCheck`] as a plain object (every
 //! key optional; unknown keys are an error); a bad option throws an `Error`
@@ -25,7 +32,9 @@
 //! The functions below work on JSON values and are tested natively; the
 //! `bindings` module only converts between them and JavaScript values.
 
-use embedgate_core::{sign as sign_token, ClientId, EmbedSecret, Inspection, OfflineCheck, VerifyError};
+use embedgate_core::{
+    sign as sign_token, ClientId, EmbedSecret, Inspection, JwkError, KeyRing, OfflineCheck, PublicJwk, VerifyError,
+};
 use serde_json::{json, Map, Value};
 
 /// A caller's mistake (bad options or sign input): `"<field>: <why>"`.
@@ -47,23 +56,62 @@ fn secret_of(secret: Option<&str>) -> Option<EmbedSecret> {
     secret.filter(|s| !s.is_empty()).map(|s| EmbedSecret::new(s.to_owned()))
 }
 
+/// Whether the pasted key text is a JWK (else it is an embed secret, exactly as given).
+fn is_jwk(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+}
+
+/// A refused JWK as the caller's mistake: `key: <why>`, in the admin's
+/// words for a `public_key` (fixed text: never the key's).
+fn jwk_error(e: &JwkError) -> InputError {
+    InputError(format!("key: {e}"))
+}
+
+/// The key ring of a pasted key (secret or public JWK); `None` when empty.
+/// A bad JWK is the caller's mistake, said without the key's text.
+fn keys_of(key: Option<&str>) -> Result<Option<KeyRing>, InputError> {
+    match key.filter(|k| !k.is_empty()) {
+        None => Ok(None),
+        Some(text) => KeyRing::from_key_text(text, 1).map(Some).map_err(|e| jwk_error(&e)),
+    }
+}
+
+/// What a pasted key is: `{"kind":"secret"}`, or `{"kind":"public_key",
+/// "algorithm","thumbprint"}` for a valid public JWK (RFC 7638 thumbprint).
+/// Empty text, or a JWK that is not a valid public key, is an error
+/// (`key: <why>`; a private JWK says to give the public key only).
+pub fn key_info_value(key: &str) -> Result<Value, InputError> {
+    if key.is_empty() {
+        return Err(InputError("key: the embed secret or the public key (JWK) is required".into()));
+    }
+    if !is_jwk(key) {
+        return Ok(json!({"kind": "secret"}));
+    }
+    let jwk = PublicJwk::parse(key).map_err(|e| jwk_error(&e))?;
+    Ok(json!({"kind": "public_key", "algorithm": jwk.algorithm().as_str(), "thumbprint": jwk.thumbprint()}))
+}
+
 /// What the token says, unverified.
 pub fn inspect_value(token: &str) -> Value {
     serde_json::to_value(Inspection::of(token)).unwrap_or(Value::Null)
 }
 
-/// Every rule's verdict and the final answer.
-pub fn explain_value(token: &str, secret: Option<&str>, options_value: Value, now: i64) -> Result<Value, InputError> {
+/// Every rule's verdict and the final answer. `key`: the embed secret or
+/// the public JWK (`None` or empty: only the rules before the signature).
+pub fn explain_value(token: &str, key: Option<&str>, options_value: Value, now: i64) -> Result<Value, InputError> {
     let check = options(options_value)?;
-    let report = check.explain(token, secret_of(secret).as_ref(), now).map_err(|e| InputError(e.to_string()))?;
+    let keys = keys_of(key)?;
+    let report = check.explain(token, keys.as_ref(), now).map_err(|e| InputError(e.to_string()))?;
     serde_json::to_value(report).map_err(|e| InputError(e.to_string()))
 }
 
-/// The answer of `embedgate verify` for the same token, secret and options.
-pub fn verify_value(token: &str, secret: &str, options_value: Value, now: i64) -> Result<Value, InputError> {
+/// The answer of `embedgate verify` for the same token, key (embed secret
+/// or public JWK) and options.
+pub fn verify_value(token: &str, key: &str, options_value: Value, now: i64) -> Result<Value, InputError> {
     let check = options(options_value)?;
-    let secret = secret_of(Some(secret)).ok_or_else(|| InputError("secret: the embed secret is required".into()))?;
-    let result = check.verify(token, &secret, now).map_err(|e| InputError(e.to_string()))?;
+    let keys = keys_of(Some(key))?
+        .ok_or_else(|| InputError("key: the embed secret or the public key (JWK) is required".into()))?;
+    let result = check.verify(token, &keys, now).map_err(|e| InputError(e.to_string()))?;
     Ok(check.answer(&result))
 }
 
@@ -177,19 +225,27 @@ mod bindings {
         to_js(&super::inspect_value(token))
     }
 
-    /// Every §4 rule's verdict and the final answer. `secret` may be null.
+    /// Every §4 rule's verdict and the final answer. `key` (the embed secret
+    /// or the public JWK) may be null.
     #[wasm_bindgen]
     #[allow(clippy::needless_pass_by_value, reason = "wasm-bindgen passes JS strings by value")]
-    pub fn explain(token: &str, secret: Option<String>, options: &JsValue) -> Result<JsValue, JsError> {
-        super::explain_value(token, secret.as_deref(), from_js(options)?, now())
+    pub fn explain(token: &str, key: Option<String>, options: &JsValue) -> Result<JsValue, JsError> {
+        super::explain_value(token, key.as_deref(), from_js(options)?, now())
             .map(|v| to_js(&v))
             .map_err(|e| input_error(&e))
     }
 
     /// The answer `embedgate verify` gives: `{ok:true,…}` or `{error, message}`.
     #[wasm_bindgen]
-    pub fn verify(token: &str, secret: &str, options: &JsValue) -> Result<JsValue, JsError> {
-        super::verify_value(token, secret, from_js(options)?, now()).map(|v| to_js(&v)).map_err(|e| input_error(&e))
+    pub fn verify(token: &str, key: &str, options: &JsValue) -> Result<JsValue, JsError> {
+        super::verify_value(token, key, from_js(options)?, now()).map(|v| to_js(&v)).map_err(|e| input_error(&e))
+    }
+
+    /// What a pasted key is: `{kind:"secret"}` or `{kind:"public_key", algorithm, thumbprint}`;
+    /// throws `key: <why>` for a JWK that is not a valid public key.
+    #[wasm_bindgen(js_name = keyInfo)]
+    pub fn key_info(key: &str) -> Result<JsValue, JsError> {
+        super::key_info_value(key).map(|v| to_js(&v)).map_err(|e| input_error(&e))
     }
 
     /// Signs a test token from `{client_id, secret, sub, ttl_s?, now?, claims?}`.

@@ -1,6 +1,7 @@
 // The built browser module (www/pkg, `cargo xtask www`) used from node, as
 // its docs say: initSync with the .wasm bytes, then the JS API with plain
 // objects in and out. Run by `cargo xtask test` (step "wasm-node").
+import { createHash, generateKeyPairSync, sign as signWith } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
@@ -45,4 +46,39 @@ test("bad input throws an Error naming the field; codes list all of §4", () => 
   // Numbers beyond 2^53 (a hostile iat) still come back as plain objects.
   const huge = m.sign({ client_id: clientId, secret, sub: "a@b.c", now, claims: { iat: 9223372036854775807 } });
   assert.equal(typeof m.inspect(huge).claims.iat, "number");
+});
+
+/** A compact JWS signed by node:crypto (ES256: IEEE P1363 r || s; EdDSA: Ed25519). */
+function jws(header, claims, privateKey) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  const input = `${b64(header)}.${b64(claims)}`;
+  const sig = header.alg === "ES256" ? signWith("sha256", Buffer.from(input), { key: privateKey, dsaEncoding: "ieee-p1363" }) : signWith(null, Buffer.from(input), privateKey);
+  return `${input}.${sig.toString("base64url")}`;
+}
+
+/** RFC 7638: base64url SHA-256 of the required members in lexicographic order. */
+function thumbprint(jwk) {
+  const canonical = jwk.kty === "EC" ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
+  return createHash("sha256").update(JSON.stringify(canonical)).digest("base64url");
+}
+
+test("ES256 and EdDSA tokens verify with the pasted public JWK; the private one is refused", () => {
+  for (const [alg, type, opts] of [["ES256", "ec", { namedCurve: "P-256" }], ["EdDSA", "ed25519", {}]]) {
+    const { publicKey, privateKey } = generateKeyPairSync(type, opts);
+    const jwk = publicKey.export({ format: "jwk" });
+    const claims = { sub: "ana@example.com", jti: `j-${alg}`, iat: now, exp: now + 300 };
+    const token = jws({ alg, typ: "JWT", kid: clientId }, claims, privateKey);
+    const info = m.keyInfo(JSON.stringify(jwk, null, 2));
+    assert.deepEqual(info, { kind: "public_key", algorithm: alg, thumbprint: thumbprint(jwk) });
+    assert.equal(m.verify(token, JSON.stringify(jwk), { now: now + 1 }).ok, true, alg);
+    const report = m.explain(token, JSON.stringify(jwk), { now: now + 1 });
+    assert.equal(report.result.ok, true);
+    assert.equal(report.rules.find((r) => r.rule === "signature").verdict, "pass");
+    const tampered = token.replace(/\.[^.]+\./, `.${Buffer.from(JSON.stringify({ ...claims, sub: "eve@example.com" })).toString("base64url")}.`);
+    assert.equal(m.verify(tampered, JSON.stringify(jwk), { now: now + 1 }).error, "bad_signature");
+    // The private JWK: refused as a key, and its d is not in the message.
+    const priv = privateKey.export({ format: "jwk" });
+    assert.throws(() => m.verify(token, JSON.stringify(priv), { now }), (e) => /^key: .*private key/.test(e.message) && !e.message.includes(priv.d));
+    assert.equal(m.keyInfo("egs_anything").kind, "secret");
+  }
 });

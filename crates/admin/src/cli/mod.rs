@@ -31,7 +31,7 @@ enum Command {
     Sign(sign::SignArgs),
     /// Check an embed token exactly as the edge does (minus replay and revocation, unless asked).
     Verify(verify::VerifyArgs),
-    /// Generate a key, secret or client ID and print it.
+    /// Generate a key, secret or client ID and print it, or a host app's key pair (es256, eddsa).
     Keygen(keygen::KeygenArgs),
     /// Create an org and its first admin; print that admin's API token once.
     Init(server::InitArgs),

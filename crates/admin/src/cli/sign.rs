@@ -1,7 +1,11 @@
-//! `embedgate sign`: what a host app's server does, offline.
+//! `embedgate sign`: what a host app's server does, offline: with the embed
+//! secret (HS256), or with the host app's private key (ES256, EdDSA).
 
-use clap::Args;
-use embedgate_core::{random_jti, sign, ClientId, MAX_LIFETIME_CAP_S};
+use std::io::Read as _;
+
+use clap::{ArgGroup, Args};
+use embedgate_core::public_key::MAX_JWK_BYTES;
+use embedgate_core::{random_jti, sign, sign_with_key, ClientId, SigningJwk, MAX_LIFETIME_CAP_S};
 use serde_json::{Map, Value};
 
 use super::duration::parse_seconds;
@@ -9,13 +13,18 @@ use super::{secret_from_env, unix_now, write_line, UsageError};
 
 /// Arguments of `embedgate sign`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("key").required(true).args(["secret_env", "private_key"])))]
 pub struct SignArgs {
     /// The credential's client ID (the token's `kid`).
     #[arg(long, value_name = "ID")]
     client_id: String,
-    /// Name of the environment variable that holds the embed secret.
+    /// Name of the environment variable that holds the embed secret. Or give --private-key.
     #[arg(long, value_name = "VAR")]
-    secret_env: String,
+    secret_env: Option<String>,
+    /// `@PATH`: the file holding the host app's private JWK (`embedgate keygen
+    /// es256|eddsa --out PATH`), to sign ES256 or EdDSA. Or give --secret-env.
+    #[arg(long, value_name = "@PATH")]
+    private_key: Option<String>,
     /// The embed user's email (`sub`).
     #[arg(long, value_name = "EMAIL")]
     sub: String,
@@ -41,7 +50,7 @@ pub fn run(args: &SignArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageErr
     if u64::try_from(ttl).is_ok_and(|t| t > MAX_LIFETIME_CAP_S) {
         return Err(UsageError::new("--ttl: embed tokens live at most 30d"));
     }
-    let secret = secret_from_env(&args.secret_env)?;
+    let key = signing_key(args)?;
     let now = args.now.unwrap_or_else(unix_now);
 
     let mut claims = Map::new();
@@ -53,13 +62,44 @@ pub fn run(args: &SignArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageErr
         let (key, value) = parse_claim(claim)?;
         claims.insert(key, value);
     }
-    let token = sign(&claims, &client_id, &secret).map_err(|e| UsageError::new(e.to_string()))?;
+    let token = match &key {
+        Key::Secret(secret) => sign(&claims, &client_id, secret),
+        Key::Private(private) => sign_with_key(&claims, &client_id, private),
+    }
+    .map_err(|e| UsageError::new(e.to_string()))?;
     let line = match &args.url {
         Some(url) => embed_url(url, &token)?,
         None => token,
     };
     write_line(out, &line)?;
     Ok(0)
+}
+
+/// What signs: the embed secret or the host app's private key.
+enum Key {
+    Secret(embedgate_core::EmbedSecret),
+    Private(Box<SigningJwk>),
+}
+
+/// The key `--secret-env` or `--private-key` names (clap ensures exactly one).
+fn signing_key(args: &SignArgs) -> Result<Key, UsageError> {
+    match (&args.secret_env, &args.private_key) {
+        (Some(var), None) => Ok(Key::Secret(secret_from_env(var)?)),
+        (None, Some(given)) => {
+            // Never the key itself on the command line: ps and shell history would show it.
+            let path = given.strip_prefix('@').ok_or_else(|| {
+                UsageError::new("--private-key: give @PATH, the file holding the private JWK (never the key itself)")
+            })?;
+            let file = std::fs::File::open(path).map_err(|e| UsageError::new(format!("--private-key @{path}: {e}")))?;
+            let mut text = zeroize::Zeroizing::new(String::new());
+            file.take(u64::try_from(MAX_JWK_BYTES).unwrap_or(u64::MAX) + 1)
+                .read_to_string(&mut text)
+                .map_err(|e| UsageError::new(format!("--private-key @{path}: {e}")))?;
+            let key = SigningJwk::parse(&text).map_err(|e| UsageError::new(format!("--private-key @{path}: {e}")))?;
+            Ok(Key::Private(Box::new(key)))
+        }
+        _ => Err(UsageError::new("give the signing key: --secret-env VAR or --private-key @PATH (not both)")),
+    }
 }
 
 /// `key=value` (a string) or `key:=json` (any JSON value).

@@ -4,24 +4,34 @@
 //! and revocation are only checked when `--seen-jti` / `--revoked` /
 //! `--not-before-cutoff` simulate the edge's state, so every architecture.md §4 code
 //! can be produced offline.
+//!
+//! The credential's key is its embed secret (`--secret-env VAR`) or, for a
+//! credential that signs with a key pair, its public JWK (`--public-key`).
 
 use std::io::Read as _;
 
-use clap::Args;
-use embedgate_core::{query_param, OfflineCheck, OptionsError};
+use clap::{ArgGroup, Args};
+use embedgate_core::public_key::MAX_JWK_BYTES;
+use embedgate_core::{query_param, KeyRing, OfflineCheck, OptionsError, PublicJwk};
 
 use super::{secret_from_env, unix_now, write_line, UsageError, EXIT_REFUSED};
 
 /// Arguments of `embedgate verify`.
 #[derive(Debug, Args)]
 #[allow(clippy::struct_excessive_bools)]
+#[command(group(ArgGroup::new("key").required(true).args(["secret_env", "public_key"])))]
 pub struct VerifyArgs {
     /// The credential's client ID.
     #[arg(long, value_name = "ID")]
     client_id: String,
-    /// Name of the environment variable that holds the embed secret (used as given).
+    /// Name of the environment variable that holds the embed secret (used as
+    /// given). Or give --public-key.
     #[arg(long, value_name = "VAR")]
-    secret_env: String,
+    secret_env: Option<String>,
+    /// The public key of a credential that signs with a key pair (ES256 or
+    /// EdDSA): the JWK's JSON, or `@PATH` to read it from a file. Or give --secret-env.
+    #[arg(long, value_name = "JWK|@PATH")]
+    public_key: Option<String>,
     /// The credential's org. Checked against the org of `--url` (org_mismatch).
     #[arg(long, value_name = "ORG")]
     org: Option<String>,
@@ -92,11 +102,38 @@ pub fn run(args: &VerifyArgs, out: &mut dyn std::io::Write) -> Result<u8, UsageE
         now: args.now,
     };
     check.validate().map_err(|e| UsageError::new(flag_error(&e)))?;
+    let keys = key_ring(args)?;
     let token = read_token(args)?;
-    let secret = secret_from_env(&args.secret_env)?;
-    let result = check.verify(&token, &secret, unix_now()).map_err(|e| UsageError::new(flag_error(&e)))?;
+    let result = check.verify(&token, &keys, unix_now()).map_err(|e| UsageError::new(flag_error(&e)))?;
     write_line(out, &check.answer(&result).to_string())?;
     Ok(if result.is_ok() { 0 } else { EXIT_REFUSED })
+}
+
+/// The credential's key: the secret in `--secret-env`'s variable, or the
+/// public JWK of `--public-key` (clap ensures exactly one is given).
+fn key_ring(args: &VerifyArgs) -> Result<KeyRing, UsageError> {
+    match (&args.secret_env, &args.public_key) {
+        (Some(var), None) => Ok(KeyRing::from_secret(&secret_from_env(var)?, 1)),
+        (None, Some(given)) => {
+            let text = match given.strip_prefix('@') {
+                Some(path) => read_jwk_file(path)?,
+                None => given.clone(),
+            };
+            let key = PublicJwk::parse(&text).map_err(|e| UsageError::new(format!("--public-key: {e}")))?;
+            Ok(KeyRing::from_public_key(&key, 1))
+        }
+        _ => Err(UsageError::new("give the credential's key: --secret-env VAR or --public-key JWK|@PATH (not both)")),
+    }
+}
+
+/// A JWK file's text (at most [`MAX_JWK_BYTES`], so a wrong path cannot fill memory).
+fn read_jwk_file(path: &str) -> Result<String, UsageError> {
+    let file = std::fs::File::open(path).map_err(|e| UsageError::new(format!("--public-key @{path}: {e}")))?;
+    let mut text = String::new();
+    file.take(u64::try_from(MAX_JWK_BYTES).unwrap_or(u64::MAX) + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| UsageError::new(format!("--public-key @{path}: {e}")))?;
+    Ok(text)
 }
 
 /// An [`OptionsError`] in the words of the command line (`--flag: why`).

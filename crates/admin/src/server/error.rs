@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use embedgate_core::rules::FieldError;
+use embedgate_core::rules::{FieldError, RuleError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -18,8 +18,8 @@ pub struct ErrorBody {
     /// `unauthorized`, `token_expired`, `invitation_invalid`, `too_many_attempts`, `forbidden`, `own_tokens_only`, `operator_only`, `member_token_required`,
     /// `not_found`, `method_not_allowed`,
     /// `malformed_json`, `malformed_query`, `payload_too_large`, `invalid_input`, `name_taken`, `member_exists`,
-    /// `already_revoked`, `credential_revoked`, `retire_first`, `no_previous`, `revoke_first`, `last_admin`, `member_has_token`
-    /// or `internal`.
+    /// `already_revoked`, `credential_revoked`, `retire_first`, `no_previous`, `same_public_key`, `revoke_first`, `last_admin`,
+    /// `member_has_token` or `internal`.
     #[schema(example = "invalid_input")]
     pub error: &'static str,
     /// A human-readable explanation.
@@ -110,6 +110,11 @@ pub enum AppError {
     /// 409 `no_previous`: there is no previous secret to retire.
     #[error("the credential has no previous secret")]
     NoPrevious,
+    /// 409 `same_public_key`: a rotation to the credential's current public key (same RFC 7638 thumbprint).
+    #[error(
+        "the new public key is the credential's current one (same thumbprint); give the host app's new public key"
+    )]
+    SamePublicKey,
     /// 409 `last_admin`: the org's last active admin cannot be deactivated or demoted.
     #[error("the org's last active admin cannot be deactivated or demoted")]
     LastAdmin,
@@ -148,6 +153,7 @@ impl AppError {
             Self::CredentialRevoked => (StatusCode::CONFLICT, "credential_revoked"),
             Self::RetireFirst => (StatusCode::CONFLICT, "retire_first"),
             Self::NoPrevious => (StatusCode::CONFLICT, "no_previous"),
+            Self::SamePublicKey => (StatusCode::CONFLICT, "same_public_key"),
             Self::RevokeFirst => (StatusCode::CONFLICT, "revoke_first"),
             Self::LastAdmin => (StatusCode::CONFLICT, "last_admin"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -178,6 +184,9 @@ impl From<StoreError> for AppError {
             StoreError::CredentialRevoked => Self::CredentialRevoked,
             StoreError::RetireFirst => Self::RetireFirst,
             StoreError::NoPrevious => Self::NoPrevious,
+            StoreError::SamePublicKey => Self::SamePublicKey,
+            StoreError::PublicKeyRequired => FieldError::new("public_key", RuleError::PublicKeyRequired).into(),
+            StoreError::SecretCredential => FieldError::new("public_key", RuleError::SecretCredential).into(),
             StoreError::RevokeFirst => Self::RevokeFirst,
             StoreError::LastAdmin => Self::LastAdmin,
             StoreError::MemberHasToken => Self::MemberHasToken,

@@ -58,6 +58,24 @@ impl<S: Send + Sync, T: Body> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A request body of type `T` that may be left out: an empty body sent
+/// without a `Content-Type` is `T::default()` (as [`MaybeJson`] reads it);
+/// any other is read as [`ApiJson`] reads it (400 `malformed_json`, 413,
+/// 422 `invalid_input`).
+#[derive(Debug)]
+pub struct OptionalApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: Body + Default> FromRequest<S> for OptionalApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match MaybeJson::from_request(req, state).await? {
+            MaybeJson(None) => Ok(Self(T::default())),
+            MaybeJson(Some(map)) => Ok(Self(parse_body(serde_json::Value::Object(map), now())?)),
+        }
+    }
+}
+
 /// An optional JSON object body: `None` for an empty body sent without a
 /// `Content-Type`; otherwise as [`ApiJson`] reads it (400 `malformed_json`,
 /// 413), and 422 `body` when it is not an object. The handler checks the

@@ -488,14 +488,18 @@ impl Task {
         let mut request = SyncRequest::new(&self.lineage, version, body, cursor, sent_at).map_err(|e| e.to_string())?;
         request.users_after = users_after;
         let ack = self.send(kind, &request).await?;
-        if let Err(e) = credentials::record_usage(&db.pool, &ack.usage).await {
-            tracing::warn!(error = %e, "cannot record credential use");
+        // What the ack reports is recorded before its cursors are taken: one
+        // that cannot be recorded now is asked for again with the next ack.
+        let usage_recorded = credentials::record_usage(&db.pool, &ack.usage).await;
+        if let Err(e) = &usage_recorded {
+            tracing::warn!(error = %e, "cannot record credential use; asking again");
         }
         let edge = self.shared.board.update(self.index, |s| s.url.clone());
-        if let Err(e) = embed_users::record(&db.pool, &edge, &ack.users).await {
-            tracing::warn!(error = %e, "cannot record embed users");
+        let users_recorded = embed_users::record(&db, &edge, &ack.users).await;
+        if let Err(e) = &users_recorded {
+            tracing::warn!(error = %e, "cannot record embed users; asking again");
         }
-        self.absorb(&ack, version);
+        self.absorb(&ack, version, Recorded { usage: usage_recorded.is_ok(), users: users_recorded.is_ok() });
         if ack.applied_version > reach && !self.replace {
             return Err(self.diverged(ack.applied_version, version));
         }
@@ -673,7 +677,7 @@ impl Task {
 
     /// Takes in what the edge said: its versions, where a full state
     /// stands, whether a region failed.
-    fn absorb(&mut self, ack: &SyncAck, version: u64) {
+    fn absorb(&mut self, ack: &SyncAck, version: u64, recorded: Recorded) {
         // A region without this database's state takes only a full state; one
         // holding another database's state, only a full state that replaces it.
         self.needs_full = !ack.follows(&self.lineage);
@@ -703,8 +707,12 @@ impl Task {
             s.full = full;
             s.last_ack_at = Some(now());
             s.consecutive_failures = 0;
-            s.usage_cursor.clone_from(&ack.usage_cursor);
-            s.users_cursor.clone_from(&ack.users_cursor);
+            if recorded.usage {
+                s.usage_cursor.clone_from(&ack.usage_cursor);
+            }
+            if recorded.users {
+                s.users_cursor.clone_from(&ack.users_cursor);
+            }
             if ack.users_dropped > s.users_dropped {
                 tracing::warn!(edge = %s.url, dropped = ack.users_dropped, "edge isolates dropped embed users (windows full)");
             }
@@ -726,6 +734,15 @@ fn without_url(e: &reqwest::Error) -> String {
         e.truncate(i);
     }
     e
+}
+
+/// Which of an ack's reports were recorded (their cursors move only then).
+#[derive(Debug, Clone, Copy)]
+struct Recorded {
+    /// Credential use (`last_used_at`).
+    usage: bool,
+    /// Embed users.
+    users: bool,
 }
 
 #[cfg(test)]

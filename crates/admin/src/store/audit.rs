@@ -2,7 +2,7 @@
 //! [`super::Change::commit`] alone), and its pages.
 
 use embedgate_core::rules::{CredentialName, Email, Privileges};
-use embedgate_core::{AccountType, ClientId};
+use embedgate_core::{AccountType, Algorithm, ClientId};
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Row};
 
@@ -78,6 +78,10 @@ pub enum Event {
         owner: Email,
         /// Its privileges.
         privileges: Privileges,
+        /// How its tokens are signed.
+        algorithm: Algorithm,
+        /// The RFC 7638 thumbprint of its public key (a credential that signs with one).
+        thumbprint: Option<String>,
     },
     /// `credential.update`: the names of the fields that changed.
     CredentialUpdated {
@@ -91,12 +95,16 @@ pub enum Event {
         /// The credential.
         client_id: ClientId,
     },
-    /// `credential.rotate`: a new secret generation is current.
+    /// `credential.rotate`: a new secret generation (or public key) is current.
     CredentialRotated {
         /// The credential.
         client_id: ClientId,
         /// The new current generation.
         generation: u32,
+        /// How the new generation's tokens are signed.
+        algorithm: Algorithm,
+        /// The RFC 7638 thumbprint of the new public key (a credential that signs with one).
+        thumbprint: Option<String>,
     },
     /// `credential.retire_previous`.
     PreviousSecretRetired {
@@ -156,12 +164,14 @@ pub enum Event {
         to: embedgate_core::KeyId,
     },
     /// `org.key_rotate`: emergency rotation; the org has new key material
-    /// and every credential a new secret.
+    /// and every credential with a secret a new secret.
     OrgKeyRotated {
         /// The org key's new epoch.
         epoch: u32,
         /// Credentials given a new secret (live ones) or moved off the old key (revoked ones).
         credentials: usize,
+        /// Credentials that sign with a public key, left alone (nothing of theirs derives from the org key).
+        public_key_credentials: usize,
     },
 }
 
@@ -233,11 +243,18 @@ impl Event {
             Self::InvitationRedeemed { invitation_id, token_id, .. } => {
                 json!({ "invitation_id": invitation_id, "token_id": token_id })
             }
-            Self::CredentialCreated { name, owner, privileges, .. } => {
-                json!({ "name": name, "owner": owner, "privileges": privileges })
+            Self::CredentialCreated { name, owner, privileges, algorithm, thumbprint, .. } => {
+                let mut detail =
+                    json!({ "name": name, "owner": owner, "privileges": privileges, "algorithm": algorithm });
+                with_thumbprint(&mut detail, thumbprint.as_deref());
+                detail
             }
             Self::CredentialUpdated { fields, .. } => json!({ "fields": fields }),
-            Self::CredentialRotated { generation, .. } => json!({ "generation": generation }),
+            Self::CredentialRotated { generation, algorithm, thumbprint, .. } => {
+                let mut detail = json!({ "generation": generation, "algorithm": algorithm });
+                with_thumbprint(&mut detail, thumbprint.as_deref());
+                detail
+            }
             Self::CredentialDeleted { name, .. } => json!({ "name": name }),
             Self::ApiTokenIssued { token_id, generation, expires_at, .. } => {
                 json!({ "token_id": token_id, "generation": generation, "expires_at": expires_at })
@@ -246,11 +263,20 @@ impl Event {
             Self::BulkLoaded { count } => json!({ "count": count }),
             Self::OrgKeyCreated { master_key, sealed } => json!({ "master_key": master_key, "sealed": sealed }),
             Self::OrgKeyRewrapped { from, to } => json!({ "master_key": { "from": from, "to": to } }),
-            Self::OrgKeyRotated { epoch, credentials } => json!({ "epoch": epoch, "credentials": credentials }),
+            Self::OrgKeyRotated { epoch, credentials, public_key_credentials } => {
+                json!({ "epoch": epoch, "credentials": credentials, "public_key_credentials": public_key_credentials })
+            }
             Self::MemberDeactivated { .. } | Self::CredentialRevoked { .. } | Self::PreviousSecretRetired { .. } => {
                 json!({})
             }
         }
+    }
+}
+
+/// Adds a public key's thumbprint (the only thing of the key an entry records) to `detail`.
+fn with_thumbprint(detail: &mut Value, thumbprint: Option<&str>) {
+    if let (Some(t), Some(map)) = (thumbprint, detail.as_object_mut()) {
+        map.insert("thumbprint".into(), t.into());
     }
 }
 

@@ -82,17 +82,10 @@ impl Change {
         actor: &str,
         origin: Option<Origin>,
     ) -> Result<Self, StoreError> {
-        let (tx, gate) = match store.backend {
-            Backend::Sqlite => {
-                let gate = store.write_gate.clone().lock_owned().await;
-                (store.pool.begin_with("BEGIN IMMEDIATE").await?, Some(gate))
-            }
-            Backend::Postgres => {
-                let mut tx = store.pool.begin().await?;
-                sqlx::query("SELECT version FROM state_version WHERE id = 1 FOR UPDATE").execute(&mut *tx).await?;
-                (tx, None)
-            }
-        };
+        let (mut tx, gate) = store.write().await?;
+        if store.backend == Backend::Postgres {
+            sqlx::query("SELECT version FROM state_version WHERE id = 1 FOR UPDATE").execute(&mut *tx).await?;
+        }
         Ok(Self {
             tx,
             _gate: gate,

@@ -2,13 +2,20 @@
 //! generation numbers secrets are derived from with the org's key, and
 //! pre-hierarchy secrets sealed under it), its status and edge record,
 //! reads, and the changes that create, edit, rotate, retire and revoke.
+//!
+//! A credential created with a host app's public key (ES256 or EdDSA) has no
+//! secret: each live generation's public key is a row of
+//! `credential_public_keys`, read with the credential, and rotation takes
+//! the next one. A credential is one kind or the other for life.
 
 use embedgate_core::rules::{
     AllowedOrigins, CredentialName, CredentialPatch, CredentialStatus, Description, Email, MemberStatus, NewCredential,
     Patch, Privileges, TokenLifetime,
 };
 use embedgate_core::sync::Usage;
-use embedgate_core::{AccountType, ClientId, EdgeCredential, Kdf, OrgSlug, Policy, SecretGeneration, Wrapped};
+use embedgate_core::{
+    AccountType, Algorithm, ClientId, EdgeCredential, Kdf, OrgSlug, Policy, PublicJwk, SecretGeneration, Wrapped,
+};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
@@ -65,16 +72,33 @@ pub struct Credential {
     pub not_before_cutoff: Option<i64>,
     /// The state version of its last change.
     pub version: u64,
+    /// The current generation's public key (a credential that signs with a
+    /// key pair; `None`: it signs with a generated secret).
+    pub public_current: Option<PublicJwk>,
+    /// The previous generation's public key, live until retired.
+    pub public_previous: Option<PublicJwk>,
 }
 
 const COLUMNS: &str =
     "c.client_id, c.org, c.name, c.description, c.owner_email, m.account_type AS owner_account_type, \
      m.status AS owner_status, c.privileges, c.created_at, c.created_by, c.revoked_at, c.revoked_by, \
      c.last_used_at, c.kdf, c.current_generation, c.previous_generation, c.sealed_current, c.sealed_previous, \
-     o.key_epoch, c.allowed_origins, c.max_token_lifetime_s, c.not_before_cutoff, c.version";
+     o.key_epoch, c.allowed_origins, c.max_token_lifetime_s, c.not_before_cutoff, c.version, \
+     pc.jwk AS public_current, pp.jwk AS public_previous";
 
 const FROM: &str = "FROM credentials c JOIN orgs o ON o.slug = c.org \
-                    LEFT JOIN members m ON m.org = c.org AND m.email = c.owner_email";
+                    LEFT JOIN members m ON m.org = c.org AND m.email = c.owner_email \
+                    LEFT JOIN credential_public_keys pc \
+                      ON pc.client_id = c.client_id AND pc.generation = c.current_generation \
+                    LEFT JOIN credential_public_keys pp \
+                      ON pp.client_id = c.client_id AND pp.generation = c.previous_generation";
+
+/// A stored public key (canonical JWK text) of `column`.
+fn public_key(row: &AnyRow, column: &str) -> Result<Option<PublicJwk>, StoreError> {
+    row.try_get::<Option<String>, _>(column)?
+        .map(|jwk| stored("credential_public_keys.jwk", PublicJwk::parse(&jwk)))
+        .transpose()
+}
 
 fn generation(column: &str, value: i64) -> Result<u32, StoreError> {
     stored(column, u32::try_from(value))
@@ -133,7 +157,26 @@ impl Credential {
                 .transpose()?,
             not_before_cutoff: row.try_get("not_before_cutoff")?,
             version: stored("credentials.version", u64::try_from(row.try_get::<i64, _>("version")?))?,
+            public_current: public_key(row, "public_current")?,
+            public_previous: public_key(row, "public_previous")?,
         })
+    }
+
+    /// Whether it signs with a host app's key pair (it holds public keys, no secret).
+    pub fn is_public_key(&self) -> bool {
+        self.public_current.is_some()
+    }
+
+    /// The algorithm of its current generation's tokens.
+    pub fn algorithm(&self) -> Algorithm {
+        self.public_current.as_ref().map_or(Algorithm::Hs256, PublicJwk::algorithm)
+    }
+
+    /// The live generations' public keys, current first (none for a secret credential).
+    pub fn public_keys(&self) -> Vec<(u32, &PublicJwk)> {
+        let current = self.public_current.as_ref().map(|k| (self.current_generation, k));
+        let previous = self.previous_generation.zip(self.public_previous.as_ref());
+        current.into_iter().chain(previous).collect()
     }
 
     /// Its status (core decides: revoked wins, then the owner's standing).
@@ -282,7 +325,8 @@ impl Change {
     }
 
     /// Creates a credential in this change's org, created by its actor, with
-    /// secret generation 1. The owner must be an active member
+    /// generation 1: a secret derived from the org key or, when `new` has a
+    /// `public_key`, that key. The owner must be an active member
     /// ([`StoreError::NotFound`]`("owner")`); the name must be free ([`StoreError::NameTaken`]).
     pub async fn create_credential(
         &mut self,
@@ -318,8 +362,35 @@ impl Change {
                 other?;
             }
         }
+        if let Some(key) = &new.public_key {
+            self.insert_public_key(client_id, 1, key, at).await?;
+        }
         self.touch(Touched::Credential(client_id.as_str().to_owned()));
         self.current(client_id).await
+    }
+
+    /// Stores `key` as `client_id`'s public key of `generation`.
+    async fn insert_public_key(
+        &mut self,
+        client_id: &ClientId,
+        generation: u32,
+        key: &PublicJwk,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let org = self.org().to_owned();
+        sqlx::query(
+            "INSERT INTO credential_public_keys (org, client_id, generation, jwk, thumbprint, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&org)
+        .bind(client_id.as_str())
+        .bind(i64::from(generation))
+        .bind(key.canonical_json())
+        .bind(key.thumbprint())
+        .bind(at)
+        .execute(self.conn())
+        .await?;
+        Ok(())
     }
 
     /// Applies `patch` to a live credential; the names of the fields that
@@ -426,17 +497,44 @@ impl Change {
         Ok(credential)
     }
 
-    /// Makes a new secret generation current; the old one stays live as
-    /// the previous until retired ([`StoreError::RetireFirst`] while two are live).
-    pub async fn rotate_credential(&mut self, client_id: &ClientId) -> Result<Credential, StoreError> {
-        self.live_change(
-            client_id,
-            "UPDATE credentials SET previous_generation = current_generation, \
-             current_generation = current_generation + 1, sealed_previous = sealed_current, sealed_current = NULL \
-             WHERE org = $1 AND client_id = $2 AND revoked_at IS NULL AND previous_generation IS NULL",
-            StoreError::RetireFirst,
-        )
-        .await
+    /// Makes a new generation current: a new secret or, for a credential
+    /// that signs with a public key, `public_key` (required there:
+    /// [`StoreError::PublicKeyRequired`]; refused for a secret credential:
+    /// [`StoreError::SecretCredential`]; the current key again:
+    /// [`StoreError::SamePublicKey`]). The old generation stays live as the
+    /// previous until retired ([`StoreError::RetireFirst`] while two are live).
+    pub async fn rotate_credential(
+        &mut self,
+        client_id: &ClientId,
+        public_key: Option<&PublicJwk>,
+        at: i64,
+    ) -> Result<Credential, StoreError> {
+        let current = self.current(client_id).await?;
+        if current.revoked_at.is_some() {
+            return Err(StoreError::CredentialRevoked);
+        }
+        match (&current.public_current, public_key) {
+            (Some(_), None) => return Err(StoreError::PublicKeyRequired),
+            (None, Some(_)) => return Err(StoreError::SecretCredential),
+            (Some(old), Some(new)) if old.thumbprint() == new.thumbprint() => return Err(StoreError::SamePublicKey),
+            _ => {}
+        }
+        let rotated = self
+            .live_change(
+                client_id,
+                "UPDATE credentials SET previous_generation = current_generation, \
+                 current_generation = current_generation + 1, sealed_previous = sealed_current, sealed_current = NULL \
+                 WHERE org = $1 AND client_id = $2 AND revoked_at IS NULL AND previous_generation IS NULL",
+                StoreError::RetireFirst,
+            )
+            .await?;
+        match public_key {
+            Some(key) => {
+                self.insert_public_key(client_id, rotated.current_generation, key, at).await?;
+                self.current(client_id).await
+            }
+            None => Ok(rotated),
+        }
     }
 
     /// Deletes a revoked credential for good (its name is free again; the
@@ -452,21 +550,33 @@ impl Change {
             .bind(client_id.as_str())
             .execute(self.conn())
             .await?;
-        // Who used it goes with it (SECURITY.md: embed users).
+        // Who used it goes with it (SECURITY.md: embed users), and so do its public keys.
         super::embed_users::forget(self.conn(), client_id.as_str()).await?;
+        sqlx::query("DELETE FROM credential_public_keys WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .execute(self.conn())
+            .await?;
         self.touch(Touched::Credential(client_id.as_str().to_owned()));
         Ok(credential)
     }
 
-    /// Retires the previous secret ([`StoreError::NoPrevious`] when there is none).
+    /// Retires the previous secret or public key ([`StoreError::NoPrevious`]
+    /// when there is none); a retired public key is deleted.
     pub async fn retire_previous(&mut self, client_id: &ClientId) -> Result<Credential, StoreError> {
-        self.live_change(
-            client_id,
-            "UPDATE credentials SET previous_generation = NULL, sealed_previous = NULL \
-             WHERE org = $1 AND client_id = $2 AND revoked_at IS NULL AND previous_generation IS NOT NULL",
-            StoreError::NoPrevious,
-        )
-        .await
+        let retired = self
+            .live_change(
+                client_id,
+                "UPDATE credentials SET previous_generation = NULL, sealed_previous = NULL \
+                 WHERE org = $1 AND client_id = $2 AND revoked_at IS NULL AND previous_generation IS NOT NULL",
+                StoreError::NoPrevious,
+            )
+            .await?;
+        sqlx::query("DELETE FROM credential_public_keys WHERE client_id = $1 AND generation <> $2")
+            .bind(client_id.as_str())
+            .bind(i64::from(retired.current_generation))
+            .execute(self.conn())
+            .await?;
+        Ok(retired)
     }
 
     /// Runs a conditional UPDATE on a live credential; when it touches no

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use embedgate_core::usage::EmbedUse;
 use embedgate_core::Region;
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, Row};
 
-use super::StoreError;
+use super::{Store, StoreError};
 
 /// One identity's use of one credential, as the admin holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,11 +44,14 @@ pub struct Cursor {
 /// region: running totals, of which only the growth since the source's last
 /// report is added (a lower total means the region lost its storage: all of
 /// it is new). Rows of credentials the admin does not hold are ignored.
-pub async fn record(pool: &AnyPool, edge: &str, users: &BTreeMap<Region, Vec<EmbedUse>>) -> Result<(), StoreError> {
+///
+/// One write transaction ([`Store::write`]): two edges' reports arriving
+/// together queue instead of failing with `database is locked`.
+pub async fn record(store: &Store, edge: &str, users: &BTreeMap<Region, Vec<EmbedUse>>) -> Result<(), StoreError> {
     if users.values().all(Vec::is_empty) {
         return Ok(());
     }
-    let mut tx = pool.begin().await?;
+    let (mut tx, _gate) = store.write().await?;
     for (region, rows) in users {
         let source = format!("{edge}#{region}");
         for row in rows {

@@ -14,7 +14,8 @@
 //!   the hierarchy (an org key for each org, the v1 secrets sealed).
 //! - [`rekey`] re-wraps every org key under a new master key, a batch at a
 //!   time, resumable; [`Change::rotate_org_key`] moves one org to new key
-//!   material (every credential gets a new secret).
+//!   material (every credential with a secret gets a new one; those that
+//!   sign with a public key are left alone).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -121,13 +122,18 @@ impl Keys {
         secret_of(&key, credential, generation)
     }
 
-    /// `credential`'s live secrets wrapped under `edge` for the edges.
+    /// `credential`'s live secrets wrapped under `edge` for the edges; for a
+    /// credential that signs with a public key, its live public keys as they
+    /// are (not secret; the push body is authenticated).
     pub async fn edge_secrets(
         &self,
         conn: &mut AnyConnection,
         credential: &Credential,
         edge: &EdgeKey,
     ) -> Result<Vec<SecretGeneration>, StoreError> {
+        if credential.is_public_key() {
+            return public_generations(credential);
+        }
         let key = self.org_key(conn, &credential.org, credential.key_epoch).await?;
         credential
             .live_generations()
@@ -136,7 +142,7 @@ impl Keys {
                 let secret = secret_of(&key, credential, generation)?;
                 let wrapped =
                     edge.wrap_secret(&credential.org, &credential.client_id, generation, &secret).map_err(key_error)?;
-                Ok(SecretGeneration { generation, key: Some(wrapped) })
+                Ok(SecretGeneration::wrapped(generation, wrapped))
             })
             .collect()
     }
@@ -148,7 +154,22 @@ impl Keys {
     }
 }
 
+/// The live public keys of a credential that signs with one, each its own generation.
+fn public_generations(c: &Credential) -> Result<Vec<SecretGeneration>, StoreError> {
+    let keys = c.public_keys();
+    if keys.len() != c.live_generations().len() {
+        return Err(StoreError::Corrupt(format!("credential {}: a live generation has no public key", c.client_id)));
+    }
+    Ok(keys.into_iter().map(|(generation, key)| SecretGeneration::public(generation, key.clone())).collect())
+}
+
 fn secret_of(key: &OrgKey, c: &Credential, generation: u32) -> Result<EmbedSecret, StoreError> {
+    if c.is_public_key() {
+        return Err(StoreError::Corrupt(format!(
+            "credential {}: it signs with a public key, it has no secret",
+            c.client_id
+        )));
+    }
     let sealed = if generation == c.current_generation {
         c.sealed_current.as_ref()
     } else if Some(generation) == c.previous_generation {
@@ -203,14 +224,12 @@ impl Change {
     }
 
     /// Emergency rotation: moves this change's org to new key material. Every
-    /// credential gets a new secret generation derived from it and loses its
-    /// others (the old secrets stop verifying as soon as the edges have the
-    /// change); the old key is overwritten. Returns the org's credentials
-    /// afterwards with, for each live one, its new secret (shown once).
-    pub async fn rotate_org_key(
-        &mut self,
-        keys: &Keys,
-    ) -> Result<(u32, Vec<(Credential, Option<EmbedSecret>)>), StoreError> {
+    /// credential with a secret gets a new secret generation derived from it
+    /// and loses its others (the old secrets stop verifying as soon as the
+    /// edges have the change); the old key is overwritten. Credentials that
+    /// sign with a public key are left alone: nothing of theirs derives from
+    /// the org key.
+    pub async fn rotate_org_key(&mut self, keys: &Keys) -> Result<OrgKeyRotated, StoreError> {
         let org: OrgSlug = stored("orgs.slug", self.org().parse())?;
         let current: i64 = sqlx::query_scalar("SELECT key_epoch FROM orgs WHERE slug = $1")
             .bind(org.as_str())
@@ -226,26 +245,43 @@ impl Change {
             .bind(org.as_str())
             .execute(self.conn())
             .await?;
-        // Every credential, revoked ones too, moves to a fresh generation:
-        // nothing derived from the old key stays live anywhere.
+        // Every credential with a secret, revoked ones too, moves to a fresh
+        // generation: nothing derived from the old key stays live anywhere.
         sqlx::query(
             "UPDATE credentials SET current_generation = current_generation + 1, previous_generation = NULL, \
-             kdf = 'v2', sealed_current = NULL, sealed_previous = NULL WHERE org = $1",
+             kdf = 'v2', sealed_current = NULL, sealed_previous = NULL WHERE org = $1 \
+             AND NOT EXISTS (SELECT 1 FROM credential_public_keys k WHERE k.client_id = credentials.client_id)",
         )
         .bind(org.as_str())
         .execute(self.conn())
         .await?;
         keys.forget(org.as_str());
         let all = super::credentials::all_of(self.conn(), org.as_str()).await?;
-        let mut out = Vec::with_capacity(all.len());
+        let mut rotated = OrgKeyRotated { epoch, rotated: Vec::with_capacity(all.len()), public_key: Vec::new() };
         for c in all {
+            if c.is_public_key() {
+                rotated.public_key.push(c);
+                continue;
+            }
             self.touch(super::change::Touched::Credential(c.client_id.as_str().to_owned()));
             let secret =
                 (c.revoked_at.is_none()).then(|| key.derive_embed_secret(&org, &c.client_id, c.current_generation));
-            out.push((c, secret));
+            rotated.rotated.push((c, secret));
         }
-        Ok((epoch, out))
+        Ok(rotated)
     }
+}
+
+/// What [`Change::rotate_org_key`] did.
+#[derive(Debug)]
+pub struct OrgKeyRotated {
+    /// The org key's new epoch.
+    pub epoch: u32,
+    /// The credentials with a secret, moved to a new generation: each live
+    /// one with its new secret (shown once), revoked ones without.
+    pub rotated: Vec<(Credential, Option<EmbedSecret>)>,
+    /// The credentials that sign with a public key, left as they were.
+    pub public_key: Vec<Credential>,
 }
 
 /// What [`prepare`] found and did.

@@ -38,6 +38,10 @@ use std::time::Duration;
 use embedgate_core::MasterKey;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
+use tokio::sync::OwnedMutexGuard;
+
+/// A transaction of the store's pool.
+pub(crate) type WriteTx = sqlx::Transaction<'static, sqlx::Any>;
 
 use crate::server::now;
 
@@ -75,6 +79,7 @@ impl Backend {
                 (8, include_str!("../../migrations/sqlite/0008_invitations.sql")),
                 (9, include_str!("../../migrations/sqlite/0009_api_tokens.sql")),
                 (10, include_str!("../../migrations/sqlite/0010_embed_users.sql")),
+                (11, include_str!("../../migrations/sqlite/0011_credential_public_keys.sql")),
             ],
             Self::Postgres => &[
                 (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -87,6 +92,7 @@ impl Backend {
                 (8, include_str!("../../migrations/postgres/0008_invitations.sql")),
                 (9, include_str!("../../migrations/postgres/0009_api_tokens.sql")),
                 (10, include_str!("../../migrations/postgres/0010_embed_users.sql")),
+                (11, include_str!("../../migrations/postgres/0011_credential_public_keys.sql")),
             ],
         }
     }
@@ -173,6 +179,15 @@ pub enum StoreError {
     /// There is no previous secret to retire.
     #[error("the credential has no previous secret")]
     NoPrevious,
+    /// Rotating a credential that signs with a public key needs its new public key.
+    #[error("a credential that signs with a public key rotates to a new public key, which was not given")]
+    PublicKeyRequired,
+    /// A credential that signs with a generated secret cannot rotate to a public key.
+    #[error("this credential signs with a generated secret; it cannot take a public key")]
+    SecretCredential,
+    /// The new public key is the current one (same RFC 7638 thumbprint).
+    #[error("the new public key is the credential's current one")]
+    SamePublicKey,
     /// The member holds a live token: an invitation would let its holder act as them.
     #[error("the member holds a live token; revoke it first or let them issue their own")]
     MemberHasToken,
@@ -283,6 +298,22 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = 'lineage'").fetch_one(&self.pool).await?)
+    }
+
+    /// A write transaction outside a [`Change`] (records the edges report,
+    /// which bump no state version), with the same locking: on SQLite the
+    /// process's FIFO gate (held until the returned guard drops: keep it as
+    /// long as the transaction) and `BEGIN IMMEDIATE`, so a transaction that
+    /// reads before it writes never meets `database is locked` when it
+    /// would upgrade its lock; on PostgreSQL a plain transaction.
+    pub(crate) async fn write(&self) -> Result<(WriteTx, Option<OwnedMutexGuard<()>>), StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let gate = self.write_gate.clone().lock_owned().await;
+                (self.pool.begin_with("BEGIN IMMEDIATE").await?, Some(gate))
+            }
+            Backend::Postgres => (self.pool.begin().await?, None),
+        })
     }
 
     /// Begins a change to `org` by `actor` (a member's email, or

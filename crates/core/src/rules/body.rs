@@ -12,9 +12,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::text;
+use super::key::{optional_public_key, public_key_of};
 use super::{
     AllowedOrigins, CredentialName, Cutoff, Description, Email, FieldError, Privileges, RuleError, TokenLifetime,
 };
+use crate::public_key::PublicJwk;
 use crate::types::AccountType;
 
 /// A request body: a struct whose fields are rule types.
@@ -43,6 +45,8 @@ pub fn parse_body<T: Body>(body: Value, now: i64) -> Result<T, FieldError> {
     if T::AT_LEAST_ONE_FIELD && map.is_empty() {
         return Err(FieldError::new("body", RuleError::NothingToChange(fields)));
     }
+    // A public key's refusal says why in more than one sentence: kept to name it again.
+    let public_key = map.get("public_key").cloned();
     let parsed: T = serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
         let message = e.inner().to_string();
         let key = match e.path().iter().next() {
@@ -50,6 +54,9 @@ pub fn parse_body<T: Body>(body: Value, now: i64) -> Result<T, FieldError> {
             _ => None,
         };
         if let Some(key) = key {
+            if let (Some(Err(rule)), "public_key") = (public_key.as_ref().map(public_key_of), key.as_str()) {
+                return FieldError::new("public_key", RuleError::PublicKey(rule));
+            }
             return FieldError::new(static_name(fields, &key), rule_named(&message));
         }
         // Only a missing field fails at the object itself (serde: "missing field `x`").
@@ -86,6 +93,10 @@ pub fn check_field(field: &str, value: &Value, now: i64) -> Result<(), FieldErro
             let Value::String(s) = value else { return Err(FieldError::new("account_type", RuleError::AccountType)) };
             s.parse::<AccountType>().map(drop).map_err(|_| FieldError::new("account_type", RuleError::AccountType))
         }
+        "public_key" if value.is_null() => Ok(()),
+        "public_key" => {
+            public_key_of(value).map(drop).map_err(|rule| FieldError::new("public_key", RuleError::PublicKey(rule)))
+        }
         _ => Err(FieldError::new("body", RuleError::UnknownField(CHECKED_FIELDS))),
     }
 }
@@ -101,6 +112,7 @@ const CHECKED_FIELDS: &[&str] = &[
     "max_token_lifetime_s",
     "not_before_cutoff",
     "account_type",
+    "public_key",
 ];
 
 /// The declared name equal to `key` (keys were checked against them above).
@@ -216,6 +228,12 @@ pub struct NewCredential {
     /// Tokens issued before this Unix time are refused (at most a day ahead).
     #[serde(default)]
     pub not_before_cutoff: Option<Cutoff>,
+    /// The host app's public key (ES256 over P-256 or EdDSA over Ed25519, a
+    /// JWK with its public members only): the credential verifies tokens
+    /// signed with its private key, and no secret is generated. Absent or
+    /// null: a generated embed secret (HS256).
+    #[serde(default, deserialize_with = "optional_public_key")]
+    pub public_key: Option<PublicJwk>,
 }
 
 impl Body for NewCredential {
@@ -273,6 +291,22 @@ impl Body for CredentialPatch {
         }
     }
 }
+
+/// `POST …/credentials/{client_id}/rotate`: the new key of the rotation.
+/// A credential that signs with a generated secret rotates to a new secret
+/// (no body, or no `public_key`); one that signs with a public key must be
+/// given its new public key. The store decides which it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CredentialRotation {
+    /// The new public key (ES256 or EdDSA, a public JWK): required for a
+    /// credential that signs with a public key, refused for one that signs
+    /// with a generated secret. It may change the algorithm.
+    #[serde(default, deserialize_with = "optional_public_key")]
+    pub public_key: Option<PublicJwk>,
+}
+
+impl Body for CredentialRotation {}
 
 /// `PATCH …/settings`: where the org's replay guards live at the edge.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -399,6 +433,30 @@ mod tests {
         ] {
             assert_eq!(field_of::<NewCredential>(&body), field, "{body}");
         }
+    }
+
+    #[test]
+    fn a_public_key_is_named_with_the_reason_it_was_refused() {
+        use crate::public_key::{Algorithm, SigningJwk};
+        let key = SigningJwk::generate(Algorithm::EdDsa).unwrap();
+        let body = |public_key: Value| json!({"name": "x", "owner": "a@b.c", "privileges": ["embedding"], "public_key": public_key});
+        let c: NewCredential = parse_body(body(serde_json::to_value(key.public()).unwrap()), NOW).unwrap();
+        assert_eq!(c.public_key, Some(key.public()));
+        let c: NewCredential = parse_body(body(Value::Null), NOW).unwrap();
+        assert_eq!(c.public_key, None);
+        let private: Value = serde_json::from_str(&key.to_json()).unwrap();
+        let e = parse_body::<NewCredential>(body(private), NOW).unwrap_err();
+        assert_eq!(e, FieldError::new("public_key", RuleError::PublicKey(crate::JwkError::PrivateKey)));
+        assert!(e.to_string().starts_with("public_key is refused: this JWK holds a private key"), "{e}");
+        let e = parse_body::<NewCredential>(body(json!("egs_not_a_key")), NOW).unwrap_err();
+        assert_eq!(e.field, "public_key");
+        assert!(!e.to_string().contains("egs_not_a_key"), "{e}");
+        let r: CredentialRotation = parse_body(json!({}), NOW).unwrap();
+        assert_eq!(r, CredentialRotation::default());
+        assert_eq!(field_of::<CredentialRotation>(&json!({"public_key": {"kty": "RSA"}})), "public_key");
+        assert_eq!(field_of::<CredentialRotation>(&json!({"secret": "x"})), "body");
+        assert_eq!(check_field("public_key", &json!(null), NOW), Ok(()));
+        assert_eq!(check_field("public_key", &json!([1]), NOW).unwrap_err().field, "public_key");
     }
 
     #[test]

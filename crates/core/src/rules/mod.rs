@@ -18,19 +18,21 @@
 
 mod body;
 mod fields;
+mod key;
 #[cfg(feature = "openapi")]
 mod openapi;
 mod status;
 
 pub use body::{
-    check_field, parse_body, Body, CredentialPatch, MemberPatch, NewCredential, NewMember, OrgKeyRotation,
-    OrgSettingsPatch, Patch,
+    check_field, parse_body, Body, CredentialPatch, CredentialRotation, MemberPatch, NewCredential, NewMember,
+    OrgKeyRotation, OrgSettingsPatch, Patch,
 };
 pub(crate) use fields::text;
 pub use fields::{
     AllowedOrigins, CredentialName, Cutoff, Description, Email, Origin, Privileges, TokenLifetime, ANY_ORIGIN,
     SELF_ORIGIN,
 };
+pub use key::public_key_of;
 pub use status::{CredentialStatus, MemberStatus};
 
 use crate::validation::MAX_LIFETIME_CAP_S;
@@ -96,6 +98,15 @@ pub enum RuleError {
     /// A confirmation repeats the org's slug exactly.
     #[error("must repeat the org's slug exactly")]
     Confirm,
+    /// A public key (a JWK) that is not accepted: [`crate::JwkError`]'s message.
+    #[error("is refused: {0}")]
+    PublicKey(crate::JwkError),
+    /// A credential that signs with a public key rotates only to a new public key.
+    #[error("is required for a credential that signs with a public key")]
+    PublicKeyRequired,
+    /// A credential that signs with a generated secret rotates to a new secret, never to a key pair.
+    #[error("cannot be given: this credential signs with a generated secret")]
+    SecretCredential,
     /// A required field is absent.
     #[error("is required")]
     Required,

@@ -12,6 +12,7 @@ use super::{
     AllowedOrigins, CredentialName, CredentialStatus, Cutoff, Description, Email, MemberStatus, Origin, Privileges,
     TokenLifetime, EMAIL_CHARS, MAX_ALLOWED_ORIGINS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS,
 };
+use crate::public_key::{Algorithm, PublicJwk, MAX_JWK_BYTES};
 use crate::region::Region;
 use crate::types::{AccountType, ClientId, OrgSlug, Privilege};
 use crate::validation::MAX_LIFETIME_CAP_S;
@@ -139,3 +140,36 @@ schema!(
     "Region",
     names("A Durable Objects location hint (a region of the edge).", Region::ALL.map(Region::as_str))
 );
+schema!(
+    Algorithm,
+    "Algorithm",
+    names(
+        "How the credential's tokens are signed: HS256 with a generated embed secret, ES256 (P-256) or EdDSA \
+         (Ed25519) with the host app's private key.",
+        ["HS256", "ES256", "EdDSA"]
+    )
+);
+schema!(PublicJwk, "PublicJwk", {
+    let member = |description: &str| string(description);
+    ObjectBuilder::new()
+        .description(Some(format!(
+            "A public key as a JWK (RFC 7517): EC P-256 (ES256; kty EC, crv P-256, x and y) or OKP Ed25519 \
+             (EdDSA; kty OKP, crv Ed25519, x). Public members only: a private key (d) is refused. alg and use, \
+             if given, must fit the key (ES256 or EdDSA; sig); kid and other members are ignored. At most \
+             {MAX_JWK_BYTES} bytes of JSON. Answers give it in canonical form."
+        )))
+        .property("kty", member("Key type.").enum_values(Some(["EC", "OKP"])))
+        .property("crv", member("Curve.").enum_values(Some(["P-256", "Ed25519"])))
+        .property("x", member("The x coordinate (EC) or the public key (OKP): unpadded base64url of 32 bytes."))
+        .property("y", member("The y coordinate (EC only): unpadded base64url of 32 bytes."))
+        .required("kty")
+        .required("crv")
+        .required("x")
+        .examples([serde_json::json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+        })])
+        .into()
+});

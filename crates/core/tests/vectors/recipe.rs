@@ -12,11 +12,17 @@
 //! names members the verified identity must have (what the edge forwards).
 //! String values may be templates: `$now`, `$now+N`, `$now-N`, `$client_id`,
 //! `$repeat:N:c` (c repeated N times).
+//!
+//! Asymmetric credentials: `defaults.keys` names private JWKs (test keys,
+//! made for these vectors and used nowhere else); `sign_jwk` signs the token
+//! with one of them, and the credential holds its public key unless
+//! `credential_jwk` names another. `sign_with: "$public_key"` signs with the
+//! credential's public JWK text as an HMAC secret (the algorithm-confusion attack).
 
 #![allow(dead_code, clippy::missing_panics_doc, clippy::many_single_char_names, clippy::unwrap_used)]
 
 use embedgate_core::jws::{b64url_decode, b64url_encode, Hs256Key};
-use embedgate_core::{sign_raw, OfflineCheck};
+use embedgate_core::{sign_raw, OfflineCheck, SigningJwk};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -40,6 +46,9 @@ pub struct Defaults {
     pub privileges: Vec<String>,
     pub header: Map<String, Value>,
     pub claims: Map<String, Value>,
+    /// Named private JWKs for the asymmetric cases.
+    #[serde(default)]
+    pub keys: Map<String, Value>,
 }
 
 #[derive(Deserialize, Clone, Debug)]
@@ -66,6 +75,10 @@ pub struct Case {
     pub raw_payload: Option<String>,
     pub token: Option<String>,
     pub sign_with: Option<String>,
+    /// Sign with this named private JWK (ES256 or EdDSA).
+    pub sign_jwk: Option<String>,
+    /// The credential holds the public key of this named JWK (default: `sign_jwk`'s).
+    pub credential_jwk: Option<String>,
     pub mutate: Option<String>,
     pub owner: Option<OwnerSpec>,
     pub org: Option<String>,
@@ -94,7 +107,10 @@ pub struct Built {
     pub token: String,
     pub now: i64,
     pub client_id: String,
-    pub secret: String,
+    /// The credential's key as the verifier is given it: the embed secret,
+    /// or a public JWK's JSON (`key_is_public`).
+    pub key: String,
+    pub key_is_public: bool,
     pub org: String,
     pub owner: OwnerSpec,
     pub privileges: Vec<String>,
@@ -162,8 +178,26 @@ pub fn build(d: &Defaults, c: &Case) -> Built {
     let cid = d.client_id.as_str();
     let header = merged(&d.header, &c.header, &c.header_remove, now, cid);
     let mut claims = merged(&d.claims, &c.claims, &c.claims_remove, now, cid);
-    let key = Hs256Key::new(c.sign_with.as_deref().unwrap_or(&d.secret).as_bytes());
-    let sign = |h: &[u8], p: &[u8]| sign_raw(h, p, &key);
+    let named = |name: &str| {
+        let jwk = d.keys.get(name).unwrap_or_else(|| panic!("no key {name} in defaults.keys"));
+        SigningJwk::parse(&jwk.to_string()).expect("a private JWK")
+    };
+    let signer = c.sign_jwk.as_deref().map(named);
+    let public = c.credential_jwk.as_deref().map(named).as_ref().or(signer.as_ref()).map(SigningJwk::public);
+    let verifier_key = public.as_ref().map_or_else(|| d.secret.clone(), |k| serde_json::to_string(k).unwrap());
+    let hmac_secret = match c.sign_with.as_deref() {
+        Some("$public_key") => verifier_key.clone(),
+        other => other.unwrap_or(&d.secret).to_owned(),
+    };
+    let key = Hs256Key::new(hmac_secret.as_bytes());
+    let sign = |h: &[u8], p: &[u8]| match &signer {
+        Some(k) => {
+            let input = format!("{}.{}", b64url_encode(h), b64url_encode(p));
+            let sig = b64url_encode(&k.sign(input.as_bytes()));
+            format!("{input}.{sig}")
+        }
+        None => sign_raw(h, p, &key),
+    };
     let header_text = c.raw_header.clone().unwrap_or_else(|| Value::Object(header.clone()).to_string());
     let payload_text = c.raw_payload.clone().unwrap_or_else(|| Value::Object(claims.clone()).to_string());
     let mut token = match &c.token {
@@ -204,7 +238,8 @@ pub fn build(d: &Defaults, c: &Case) -> Built {
         token,
         now,
         client_id: d.client_id.clone(),
-        secret: d.secret.clone(),
+        key_is_public: public.is_some(),
+        key: verifier_key,
         org: c.org.clone().unwrap_or_else(|| d.org.clone()),
         owner: c.owner.clone().unwrap_or_else(|| d.owner.clone()),
         privileges: c.privileges.clone().unwrap_or_else(|| d.privileges.clone()),
@@ -285,7 +320,7 @@ impl Built {
     }
 
     /// The `embedgate verify` arguments that describe the case, reading the
-    /// secret from `secret_var` and ending with `-- TOKEN` (a token may be
+    /// secret from `secret_var` (a public key is given as `--public-key JSON`) and ending with `-- TOKEN` (a token may be
     /// empty or start with `-`).
     pub fn verify_args(&self, secret_var: &str) -> Result<Vec<String>, String> {
         if self.privileges.is_empty() {
@@ -295,8 +330,8 @@ impl Built {
             "verify",
             "--client-id",
             &self.client_id,
-            "--secret-env",
-            secret_var,
+            if self.key_is_public { "--public-key" } else { "--secret-env" },
+            if self.key_is_public { &self.key } else { secret_var },
             "--owner",
             &self.owner.email,
             "--owner-account-type",

@@ -2,23 +2,28 @@
 //! answers, create and rotate ([`CredentialWithSecret`]) (and the org's
 //! emergency key rotation, `keys.rs`), derived on the spot from the org's
 //! key; nothing stores it.
+//!
+//! A credential created with a host app's public key (`public_key`, a JWK:
+//! ES256 or EdDSA) has no secret at all: its create and rotate answers carry
+//! none, and each rotation takes the host app's next public key.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use embedgate_core::rules::{
-    AllowedOrigins, CredentialName, CredentialPatch, CredentialStatus, Description, Email, NewCredential, Privileges,
-    TokenLifetime,
+    AllowedOrigins, CredentialName, CredentialPatch, CredentialRotation, CredentialStatus, Description, Email,
+    NewCredential, Privileges, TokenLifetime,
 };
-use embedgate_core::{AccountType, ClientId, EmbedSecret, OrgSlug};
+use embedgate_core::{AccountType, Algorithm, ClientId, EmbedSecret, OrgSlug, PublicJwk};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::super::auth::{OrgAdmin, OrgMember};
-use super::super::extract::{ApiJson, Params, Path};
+use super::super::extract::{ApiJson, OptionalApiJson, Params, Path};
 use super::super::{now, AppError, AppState, ErrorBody};
 use crate::store::credentials::{self, Credential};
-use crate::store::{Event, StoreError};
+use crate::store::keys::Keys;
+use crate::store::{Change, Event, StoreError};
 
 /// An embed credential (never a secret). Every field is always present (null when unset).
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,13 +69,40 @@ pub struct CredentialBody {
     /// Tokens issued before it are refused (Unix seconds).
     #[schema(required = true)]
     pub not_before_cutoff: Option<i64>,
+    /// How the current generation's tokens are signed: `HS256` with a
+    /// generated embed secret, or `ES256`/`EdDSA` with the host app's private key.
+    pub algorithm: Algorithm,
+    /// The live public keys, current first (empty for a credential that signs with a generated secret).
+    pub public_keys: Vec<PublicKeyBody>,
+}
+
+/// One live public key of a credential that signs with a key pair (never the key itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicKeyBody {
+    /// Its generation.
+    pub generation: u32,
+    /// `ES256` or `EdDSA`.
+    pub algorithm: Algorithm,
+    /// Its RFC 7638 JWK thumbprint (base64url SHA-256): compare it with the host app's key.
+    pub thumbprint: String,
 }
 
 impl From<Credential> for CredentialBody {
     fn from(c: Credential) -> Self {
+        let public_keys = c
+            .public_keys()
+            .into_iter()
+            .map(|(generation, key)| PublicKeyBody {
+                generation,
+                algorithm: key.algorithm(),
+                thumbprint: key.thumbprint(),
+            })
+            .collect();
         Self {
             status: c.status(),
             live_generations: c.live_generations(),
+            algorithm: c.algorithm(),
+            public_keys,
             client_id: c.client_id,
             org: c.org,
             name: c.name,
@@ -90,30 +122,49 @@ impl From<Credential> for CredentialBody {
     }
 }
 
-/// A credential with its current secret: the only answer that ever carries one.
+/// A credential with its current generation and, when it signs with a
+/// generated secret, that secret: the only answer that ever carries one.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CredentialWithSecret {
     /// The credential.
     #[serde(flatten)]
     pub credential: CredentialBody,
-    /// The embed secret of `generation`; store it now, it is never shown again.
-    #[serde(serialize_with = "expose")]
-    #[schema(value_type = String)]
-    pub secret: EmbedSecret,
-    /// The secret's generation.
+    /// The embed secret of `generation`; store it now, it is never shown
+    /// again. Absent for a credential that signs with a public key (`ES256`, `EdDSA`).
+    #[serde(serialize_with = "expose", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable = false)]
+    pub secret: Option<EmbedSecret>,
+    /// The current generation (the secret's, or the public key's).
     pub generation: u32,
 }
 
-fn expose<S: serde::Serializer>(secret: &EmbedSecret, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(secret.expose_secret())
+#[allow(clippy::ref_option, reason = "serde's serialize_with hands the field by reference")]
+fn expose<S: serde::Serializer>(secret: &Option<EmbedSecret>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => s.serialize_str(secret.expose_secret()),
+        None => s.serialize_none(),
+    }
 }
 
 impl CredentialWithSecret {
-    /// `credential` with its current `secret`.
-    pub(super) fn new(credential: Credential, secret: EmbedSecret) -> Self {
+    /// `credential` with its current `secret` (`None`: it signs with a public key).
+    pub(super) fn new(credential: Credential, secret: Option<EmbedSecret>) -> Self {
         let generation = credential.current_generation;
         Self { credential: credential.into(), secret, generation }
     }
+}
+
+/// The secret to show for `credential` just created or rotated in `change`:
+/// its current one, or none when it signs with a public key.
+async fn shown_secret(
+    change: &mut Change,
+    keys: &Keys,
+    credential: &Credential,
+) -> Result<Option<EmbedSecret>, AppError> {
+    if credential.is_public_key() {
+        return Ok(None);
+    }
+    Ok(Some(change.current_secret(keys, credential).await?))
 }
 
 /// `GET …/credentials`: one page in creation order.
@@ -135,14 +186,17 @@ fn path_client_id(raw: &str) -> Result<ClientId, AppError> {
 const PAGE_DEFAULT: i64 = 100;
 const PAGE_MAX: i64 = 1000;
 
-/// Creates a credential; its secret is in this answer and never again.
+/// Creates a credential; its secret is in this answer and never again. With
+/// a `public_key` (the host app's, ES256 or EdDSA) no secret is made: the
+/// credential verifies tokens signed with the matching private key.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/credentials", tag = "credentials",
     params(("org" = String, Path, description = "The org slug.")),
     request_body = NewCredential,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Created; the secret is shown this once.", body = CredentialWithSecret),
+        (status = 201, description = "Created; the secret is shown this once (none with a `public_key`).", body = CredentialWithSecret),
         (status = 409, description = "`name_taken`.", body = ErrorBody),
+        (status = 422, description = "`invalid_input` naming the field, e.g. `public_key` for a JWK that is not an accepted public key.", body = ErrorBody),
     ))]
 pub async fn create_credential(
     admin: OrgAdmin,
@@ -153,8 +207,15 @@ pub async fn create_credential(
     let client_id = ClientId::generate().map_err(|e| AppError::Internal(format!("random source: {e}")))?;
     let mut change = state.store.change_by(&org, &admin).await?;
     let credential = change.create_credential(&client_id, &new, now()).await?;
-    let secret = change.current_secret(&state.keys, &credential).await?;
-    let event = Event::CredentialCreated { client_id, name: new.name, owner: new.owner, privileges: new.privileges };
+    let secret = shown_secret(&mut change, &state.keys, &credential).await?;
+    let event = Event::CredentialCreated {
+        client_id,
+        name: new.name,
+        owner: new.owner,
+        privileges: new.privileges,
+        algorithm: credential.algorithm(),
+        thumbprint: credential.public_current.as_ref().map(PublicJwk::thumbprint),
+    };
     change.commit(event).await?;
     Ok((StatusCode::CREATED, Json(CredentialWithSecret::new(credential, secret))))
 }
@@ -251,25 +312,37 @@ pub async fn revoke_credential(
     Ok(Json(credential.into()))
 }
 
-/// A new secret, shown once; the previous one stays live until retired.
+/// A new secret, shown once; the previous one stays live until retired. A
+/// credential that signs with a public key is given the host app's new
+/// public key instead (`{"public_key": …}`, required there, refused for a
+/// secret credential; it may change the algorithm).
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/credentials/{client_id}/rotate", tag = "credentials",
     params(("org" = String, Path, description = "The org slug."),
            ("client_id" = String, Path, description = "The credential's client ID.")),
+    request_body(content = Option<CredentialRotation>, description = "Optional (no body and no Content-Type rotates a secret): the new `public_key` of a credential that signs with one."),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A new secret, shown this once; the previous one stays live.", body = CredentialWithSecret),
-        (status = 409, description = "`credential_revoked` or `retire_first` (two secrets live).", body = ErrorBody),
+        (status = 200, description = "A new secret, shown this once (none for a public key); the previous one stays live.", body = CredentialWithSecret),
+        (status = 409, description = "`credential_revoked`, `retire_first` (two generations live) or `same_public_key` (the new key is the current one).", body = ErrorBody),
+        (status = 422, description = "`invalid_input` on `public_key`: missing for a public-key credential, given for a secret one, or not an accepted public key.", body = ErrorBody),
     ))]
 pub async fn rotate_credential(
     admin: OrgAdmin,
     State(state): State<AppState>,
     Path((org, client_id)): Path<(String, String)>,
+    OptionalApiJson(body): OptionalApiJson<CredentialRotation>,
 ) -> Result<Json<CredentialWithSecret>, AppError> {
     let client_id = path_client_id(&client_id)?;
     let mut change = state.store.change_by(&org, &admin).await?;
-    let credential = change.rotate_credential(&client_id).await?;
-    let secret = change.current_secret(&state.keys, &credential).await?;
-    change.commit(Event::CredentialRotated { client_id, generation: credential.current_generation }).await?;
+    let credential = change.rotate_credential(&client_id, body.public_key.as_ref(), now()).await?;
+    let secret = shown_secret(&mut change, &state.keys, &credential).await?;
+    let event = Event::CredentialRotated {
+        client_id,
+        generation: credential.current_generation,
+        algorithm: credential.algorithm(),
+        thumbprint: credential.public_current.as_ref().map(PublicJwk::thumbprint),
+    };
+    change.commit(event).await?;
     Ok(Json(CredentialWithSecret::new(credential, secret)))
 }
 

@@ -1,7 +1,9 @@
 //! `…/keys`: an org's key material. The one operation is the emergency
 //! rotation (architecture.md §9): the org moves to new key material and
-//! every credential to a new secret, shown once here; the old secrets stop
-//! verifying at every edge within the revocation bound.
+//! every credential with a secret to a new secret, shown once here; the old
+//! secrets stop verifying at every edge within the revocation bound.
+//! Credentials that sign with a public key are left alone: nothing of
+//! theirs derives from the org key.
 
 use axum::extract::State;
 use axum::Json;
@@ -26,12 +28,17 @@ pub struct OrgKeyRotated {
     pub credentials: Vec<CredentialWithSecret>,
     /// The revoked credentials, moved off the old key too (no secret: they stay revoked).
     pub revoked: Vec<CredentialBody>,
+    /// The credentials that sign with a public key (ES256, EdDSA), live or
+    /// revoked: left alone, as their keys do not derive from the org key.
+    pub public_key: Vec<CredentialBody>,
 }
 
-/// Emergency rotation: the org gets new key material, every credential a
-/// new secret (its previous ones stop verifying at once, as a retire does),
-/// and the old key is destroyed. Audited as `org.key_rotate`. Every embed
-/// fails with `bad_signature` until its host app signs with the new secret.
+/// Emergency rotation: the org gets new key material, every credential with
+/// a secret a new secret (its previous ones stop verifying at once, as a
+/// retire does), and the old key is destroyed. Audited as `org.key_rotate`.
+/// Every embed signed with a secret fails with `bad_signature` until its host
+/// app signs with the new secret. Credentials that sign with a public key are
+/// left alone (listed in `public_key`): their keys do not derive from the org key.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/keys/rotate", tag = "credentials",
     params(("org" = String, Path, description = "The org slug.")),
     request_body = OrgKeyRotation,
@@ -51,15 +58,17 @@ pub async fn rotate_org_key(
         return Err(FieldError::new("confirm", RuleError::Confirm).into());
     }
     let mut change = state.store.change_by(&org, &admin).await?;
-    let (epoch, rotated) = change.rotate_org_key(&state.keys).await?;
-    change.commit(Event::OrgKeyRotated { epoch, credentials: rotated.len() }).await?;
+    let done = change.rotate_org_key(&state.keys).await?;
+    let (epoch, public_key_credentials) = (done.epoch, done.public_key.len());
+    change.commit(Event::OrgKeyRotated { epoch, credentials: done.rotated.len(), public_key_credentials }).await?;
     let mut credentials = Vec::new();
     let mut revoked = Vec::new();
-    for (credential, secret) in rotated {
+    for (credential, secret) in done.rotated {
         match secret {
-            Some(secret) => credentials.push(CredentialWithSecret::new(credential, secret)),
+            Some(secret) => credentials.push(CredentialWithSecret::new(credential, Some(secret))),
             None => revoked.push(credential.into()),
         }
     }
-    Ok(Json(OrgKeyRotated { org, epoch, credentials, revoked }))
+    let public_key = done.public_key.into_iter().map(CredentialBody::from).collect();
+    Ok(Json(OrgKeyRotated { org, epoch, credentials, revoked, public_key }))
 }

@@ -75,6 +75,16 @@ pub enum OAuthError {
         /// Whether the client used HTTP Basic (the answer then carries `WWW-Authenticate`).
         basic: bool,
     },
+    /// 401 `invalid_client`: the credential signs with a public key, so it
+    /// has no secret to authenticate with (private_key_jwt is not offered).
+    #[error(
+        "this credential signs with a public key (ES256 or EdDSA): it cannot authenticate with a client secret, \
+         and private_key_jwt client authentication is not supported"
+    )]
+    PublicKeyClient {
+        /// Whether the client used HTTP Basic (the answer then carries `WWW-Authenticate`).
+        basic: bool,
+    },
     /// 400 `unauthorized_client`: the credential lacks the `api` privilege.
     #[error("the credential does not have the api privilege")]
     UnauthorizedClient,
@@ -100,7 +110,7 @@ impl OAuthError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            Self::InvalidClient { .. } => (StatusCode::UNAUTHORIZED, "invalid_client"),
+            Self::InvalidClient { .. } | Self::PublicKeyClient { .. } => (StatusCode::UNAUTHORIZED, "invalid_client"),
             Self::UnauthorizedClient => (StatusCode::BAD_REQUEST, "unauthorized_client"),
             Self::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
             Self::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
@@ -148,7 +158,7 @@ impl IntoResponse for OAuthError {
             (status, Json(OAuthErrorBody { error, error_description: self.to_string() })).into_response();
         no_store(&mut response);
         match self {
-            Self::InvalidClient { basic: true } => {
+            Self::InvalidClient { basic: true } | Self::PublicKeyClient { basic: true } => {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"embedgate\""));
@@ -324,6 +334,8 @@ fn client_auth(headers: &HeaderMap, form: &mut Form) -> Result<ClientAuth, OAuth
 /// skipped). An unknown client or a wrong secret counts as a failure of the
 /// address (429 in back-off); the right secret of a revoked credential or of
 /// a deactivated owner is refused too (counted, but answered 401 even in back-off).
+/// A credential that signs with a public key has no secret: refused as
+/// `invalid_client` saying so.
 async fn authenticate_client(
     state: &AppState,
     addr: IpAddr,
@@ -335,11 +347,18 @@ async fn authenticate_client(
         None => OAuthError::InvalidClient { basic: auth.basic },
     };
     let Ok(client_id) = auth.client_id.parse::<ClientId>() else { return Err(refuse(in_backoff)) };
+    let mut conn = state.store.pool.acquire().await?;
+    let Some(credential) = credentials::find(&mut conn, &client_id).await? else { return Err(refuse(in_backoff)) };
+    if credential.is_public_key() {
+        // Said plainly (client IDs are public): no secret of any form can work.
+        return Err(match count_failure(state, addr, in_backoff) {
+            Some(retry_after_s) => OAuthError::TooManyAttempts { retry_after_s },
+            None => OAuthError::PublicKeyClient { basic: auth.basic },
+        });
+    }
     if !looks_like_embed_secret(&auth.secret) {
         return Err(refuse(in_backoff));
     }
-    let mut conn = state.store.pool.acquire().await?;
-    let Some(credential) = credentials::find(&mut conn, &client_id).await? else { return Err(refuse(in_backoff)) };
     let mut matched = None;
     for generation in credential.live_generations() {
         let secret = state.keys.secret(&mut conn, &credential, generation).await?;
@@ -380,7 +399,7 @@ async fn change_as(
     responses(
         (status = 200, description = "An access token, shown this once (`Cache-Control: no-store`).", body = AccessToken),
         (status = 400, description = "`invalid_request`, `unauthorized_client` (no `api` privilege), `unsupported_grant_type` or `invalid_scope`.", body = OAuthErrorBody),
-        (status = 401, description = "`invalid_client`: unknown client, wrong secret, revoked credential or deactivated owner.", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: unknown client, wrong secret, revoked credential, deactivated owner, or a credential that signs with a public key (no client secret; private_key_jwt is not supported).", body = OAuthErrorBody),
         (status = 429, description = "`too_many_attempts`: too many failed authentications from this address.", body = OAuthErrorBody),
         (status = 500, description = "`server_error` (logged, never detailed).", body = OAuthErrorBody)))]
 pub async fn oauth_token(
