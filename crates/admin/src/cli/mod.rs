@@ -114,6 +114,20 @@ pub(crate) fn secret_from_env(var: &str) -> Result<EmbedSecret, UsageError> {
     }
 }
 
+/// The text of the JWK file at `path` for the flag `flag` (`--public-key`,
+/// `--private-key`): at most [`MAX_JWK_BYTES`](embedgate_core::public_key::MAX_JWK_BYTES)
+/// and a byte more, so a wrong path cannot fill memory, in memory wiped when
+/// dropped (it may hold a private key).
+pub(crate) fn read_jwk_file(flag: &str, path: &str) -> Result<zeroize::Zeroizing<String>, UsageError> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| UsageError::new(format!("{flag} @{path}: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut text = zeroize::Zeroizing::new(String::new());
+    let limit = u64::try_from(embedgate_core::public_key::MAX_JWK_BYTES).unwrap_or(u64::MAX) + 1;
+    file.take(limit).read_to_string(&mut text).map_err(cannot)?;
+    Ok(text)
+}
+
 /// The current Unix time in seconds.
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()

@@ -1,15 +1,12 @@
 //! `embedgate sign`: what a host app's server does, offline: with the embed
 //! secret (HS256), or with the host app's private key (ES256, EdDSA).
 
-use std::io::Read as _;
-
 use clap::{ArgGroup, Args};
-use embedgate_core::public_key::MAX_JWK_BYTES;
 use embedgate_core::{random_jti, sign, sign_with_key, ClientId, SigningJwk, MAX_LIFETIME_CAP_S};
 use serde_json::{Map, Value};
 
 use super::duration::parse_seconds;
-use super::{secret_from_env, unix_now, write_line, UsageError};
+use super::{read_jwk_file, secret_from_env, unix_now, write_line, UsageError};
 
 /// Arguments of `embedgate sign`.
 #[derive(Debug, Args)]
@@ -90,11 +87,7 @@ fn signing_key(args: &SignArgs) -> Result<Key, UsageError> {
             let path = given.strip_prefix('@').ok_or_else(|| {
                 UsageError::new("--private-key: give @PATH, the file holding the private JWK (never the key itself)")
             })?;
-            let file = std::fs::File::open(path).map_err(|e| UsageError::new(format!("--private-key @{path}: {e}")))?;
-            let mut text = zeroize::Zeroizing::new(String::new());
-            file.take(u64::try_from(MAX_JWK_BYTES).unwrap_or(u64::MAX) + 1)
-                .read_to_string(&mut text)
-                .map_err(|e| UsageError::new(format!("--private-key @{path}: {e}")))?;
+            let text = read_jwk_file("--private-key", path)?;
             let key = SigningJwk::parse(&text).map_err(|e| UsageError::new(format!("--private-key @{path}: {e}")))?;
             Ok(Key::Private(Box::new(key)))
         }

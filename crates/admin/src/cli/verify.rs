@@ -11,10 +11,9 @@
 use std::io::Read as _;
 
 use clap::{ArgGroup, Args};
-use embedgate_core::public_key::MAX_JWK_BYTES;
 use embedgate_core::{query_param, KeyRing, OfflineCheck, OptionsError, PublicJwk};
 
-use super::{secret_from_env, unix_now, write_line, UsageError, EXIT_REFUSED};
+use super::{read_jwk_file, secret_from_env, unix_now, write_line, UsageError, EXIT_REFUSED};
 
 /// Arguments of `embedgate verify`.
 #[derive(Debug, Args)]
@@ -116,24 +115,14 @@ fn key_ring(args: &VerifyArgs) -> Result<KeyRing, UsageError> {
         (Some(var), None) => Ok(KeyRing::from_secret(&secret_from_env(var)?, 1)),
         (None, Some(given)) => {
             let text = match given.strip_prefix('@') {
-                Some(path) => read_jwk_file(path)?,
-                None => given.clone(),
+                Some(path) => read_jwk_file("--public-key", path)?,
+                None => zeroize::Zeroizing::new(given.clone()),
             };
             let key = PublicJwk::parse(&text).map_err(|e| UsageError::new(format!("--public-key: {e}")))?;
             Ok(KeyRing::from_public_key(&key, 1))
         }
         _ => Err(UsageError::new("give the credential's key: --secret-env VAR or --public-key JWK|@PATH (not both)")),
     }
-}
-
-/// A JWK file's text (at most [`MAX_JWK_BYTES`], so a wrong path cannot fill memory).
-fn read_jwk_file(path: &str) -> Result<String, UsageError> {
-    let file = std::fs::File::open(path).map_err(|e| UsageError::new(format!("--public-key @{path}: {e}")))?;
-    let mut text = String::new();
-    file.take(u64::try_from(MAX_JWK_BYTES).unwrap_or(u64::MAX) + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| UsageError::new(format!("--public-key @{path}: {e}")))?;
-    Ok(text)
 }
 
 /// An [`OptionsError`] in the words of the command line (`--flag: why`).
