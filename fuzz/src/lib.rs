@@ -250,13 +250,7 @@ pub fn public_key(data: &[u8]) {
         lossy(rest).into_owned()
     } else {
         let (header, payload) = split_at_byte(rest, b'\n');
-        let input = format!(
-            "{}.{}",
-            embedgate_core::jws::b64url_encode(header),
-            embedgate_core::jws::b64url_encode(payload.unwrap_or_default())
-        );
-        let signature = embedgate_core::jws::b64url_encode(&signer.sign(input.as_bytes()));
-        format!("{input}.{signature}")
+        embedgate_core::sign_raw_with_key(header, payload.unwrap_or_default(), &signer)
     };
     let record = record(false, false);
     let keys = KeyRing::from_public_key(&signer.public(), 1);

@@ -157,7 +157,7 @@ impl KeyRing {
     /// The key ring of a credential's key as a person pastes it: a public
     /// JWK (text starting with `{`) or else an embed secret exactly as given.
     pub fn from_key_text(text: &str, generation: u32) -> Result<Self, crate::public_key::JwkError> {
-        if text.trim_start().starts_with('{') {
+        if crate::public_key::looks_like_jwk(text) {
             Ok(Self::from_public_key(&PublicJwk::parse(text)?, generation))
         } else {
             Ok(Self::from_secret(&EmbedSecret::new(text.to_owned()), generation))

@@ -66,7 +66,7 @@ pub use secret::{
     find_embed_secrets, looks_like_embed_secret, EdgeKey, EmbedSecret, Kdf, KeyError, MasterKey, SyncKey,
     EDGE_KEY_PREFIX, EMBED_SECRET_LEN, EMBED_SECRET_PREFIX, MASTER_KEY_PREFIX, SYNC_KEY_PREFIX,
 };
-pub use sign::{random_jti, sign, sign_raw, sign_with_key, Claims, SignError};
+pub use sign::{random_jti, sign, sign_raw, sign_raw_with_key, sign_with_key, Claims, SignError};
 pub use state::{
     check_step, Deleted, EdgeCredential, EdgeOwner, OrgChanges, StateError, MAX_VERSION, MAX_VERSION_JUMP,
 };

@@ -18,11 +18,12 @@ use std::fmt;
 use ed25519_dalek::{Signer, SigningKey};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::edge::Session;
 use crate::jws::b64url_encode;
 use crate::keys::KeySet;
+use crate::public_key::PublicJwk;
 use crate::secret::EdgeKey;
 use crate::types::AccountType;
 
@@ -163,20 +164,17 @@ impl AssertionKey {
         mac.update(b"embedgate/origin-assertion/v1\0");
         let seed = zeroize::Zeroizing::new(<[u8; 32]>::from(mac.finalize().into_bytes()));
         let signing = SigningKey::from_bytes(&seed);
-        let x = b64url_encode(signing.verifying_key().as_bytes());
-        let kid = b64url_encode(&Sha256::digest(format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#)));
+        let kid = PublicJwk::ed25519(signing.verifying_key()).thumbprint();
         Self { signing, kid }
     }
 
+    /// Its public JWK with `kid`, `alg` and `use`, as the key set publishes it.
     fn jwk(&self) -> serde_json::Value {
-        serde_json::json!({
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": b64url_encode(self.signing.verifying_key().as_bytes()),
-            "kid": self.kid,
-            "alg": "EdDSA",
-            "use": "sig",
-        })
+        let mut jwk = serde_json::to_value(PublicJwk::ed25519(self.signing.verifying_key())).unwrap_or_default();
+        jwk["kid"] = self.kid.clone().into();
+        jwk["alg"] = "EdDSA".into();
+        jwk["use"] = "sig".into();
+        jwk
     }
 }
 
@@ -212,9 +210,7 @@ impl AssertionSigner {
         let key = &self.keys[0];
         let header = serde_json::json!({ "alg": "EdDSA", "typ": "JWT", "kid": key.kid }).to_string();
         let payload = serde_json::to_vec(claims).unwrap_or_default();
-        let input = format!("{}.{}", b64url_encode(header.as_bytes()), b64url_encode(&payload));
-        let signature = key.signing.sign(input.as_bytes());
-        format!("{input}.{}", b64url_encode(&signature.to_bytes()))
+        crate::sign::compact(header.as_bytes(), &payload, |input| key.signing.sign(input).to_bytes())
     }
 }
 

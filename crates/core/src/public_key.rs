@@ -118,6 +118,13 @@ pub enum JwkError {
     Mismatch(&'static str, &'static str),
 }
 
+/// Whether pasted key text is a JWK (JSON starting with `{`) rather than an
+/// embed secret: the one rule [`crate::KeyRing::from_key_text`] and the
+/// browser inspector decide by.
+pub fn looks_like_jwk(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+}
+
 /// The JWK members read (others, such as `kid` or `key_ops`, are ignored).
 #[derive(Deserialize, Serialize, Default)]
 struct RawJwk {
@@ -217,6 +224,11 @@ impl PublicJwk {
             _ => return Err(JwkError::UnsupportedKey("kty must be EC (P-256) or OKP (Ed25519)")),
         };
         Ok(Self { key })
+    }
+
+    /// The public JWK of an Ed25519 key (the edge's origin-assertion keys).
+    pub(crate) fn ed25519(key: ed25519_dalek::VerifyingKey) -> Self {
+        Self { key: PublicKey::EdDsa(key) }
     }
 
     /// The algorithm its tokens are signed with.

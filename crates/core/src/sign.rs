@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::jws::{b64url_encode, Hs256Key};
+use crate::public_key::SigningJwk;
 use crate::secret::EmbedSecret;
 use crate::types::{AccountType, ClientId};
 use crate::validation::TokenVersion;
@@ -75,10 +76,7 @@ pub fn sign<C: Serialize + ?Sized>(
     client_id: &ClientId,
     secret: &EmbedSecret,
 ) -> Result<String, SignError> {
-    let payload = serde_json::to_value(claims).map_err(|_| SignError::ClaimsNotAnObject)?;
-    if !payload.is_object() {
-        return Err(SignError::ClaimsNotAnObject);
-    }
+    let payload = claims_object(claims)?;
     let header = serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": client_id.as_str()});
     Ok(sign_raw(header.to_string().as_bytes(), payload.to_string().as_bytes(), &Hs256Key::new(secret.hmac_key())))
 }
@@ -89,30 +87,42 @@ pub fn sign<C: Serialize + ?Sized>(
 pub fn sign_with_key<C: Serialize + ?Sized>(
     claims: &C,
     client_id: &ClientId,
-    key: &crate::public_key::SigningJwk,
+    key: &SigningJwk,
 ) -> Result<String, SignError> {
-    let payload = serde_json::to_value(claims).map_err(|_| SignError::ClaimsNotAnObject)?;
-    if !payload.is_object() {
-        return Err(SignError::ClaimsNotAnObject);
-    }
+    let payload = claims_object(claims)?;
     let header = serde_json::json!({"alg": key.algorithm().as_str(), "typ": "JWT", "kid": client_id.as_str()});
-    let mut token = b64url_encode(header.to_string().as_bytes());
-    token.push('.');
-    token.push_str(&b64url_encode(payload.to_string().as_bytes()));
-    let signature = key.sign(token.as_bytes());
-    token.push('.');
-    token.push_str(&b64url_encode(&signature));
-    Ok(token)
+    Ok(sign_raw_with_key(header.to_string().as_bytes(), payload.to_string().as_bytes(), key))
+}
+
+/// The claims as a JSON object (anything else cannot be a JWT payload).
+fn claims_object<C: Serialize + ?Sized>(claims: &C) -> Result<serde_json::Value, SignError> {
+    let payload = serde_json::to_value(claims).map_err(|_| SignError::ClaimsNotAnObject)?;
+    if payload.is_object() {
+        Ok(payload)
+    } else {
+        Err(SignError::ClaimsNotAnObject)
+    }
 }
 
 /// Signs arbitrary header and payload bytes (the JWS layer; no checks).
 /// Tests use it to build hostile tokens.
 pub fn sign_raw(header: &[u8], payload: &[u8], key: &Hs256Key) -> String {
+    compact(header, payload, |input| key.sign(input))
+}
+
+/// [`sign_raw`] with an asymmetric credential's private key (the header's
+/// `alg` is not checked against it: tests build mismatched tokens with it).
+pub fn sign_raw_with_key(header: &[u8], payload: &[u8], key: &SigningJwk) -> String {
+    compact(header, payload, |input| key.sign(input))
+}
+
+/// `header.payload.signature` in base64url, `signature` computed over the first two.
+pub(crate) fn compact<S: AsRef<[u8]>>(header: &[u8], payload: &[u8], signature: impl FnOnce(&[u8]) -> S) -> String {
     let mut token = b64url_encode(header);
     token.push('.');
     token.push_str(&b64url_encode(payload));
-    let mac = key.sign(token.as_bytes());
+    let signature = signature(token.as_bytes());
     token.push('.');
-    token.push_str(&b64url_encode(&mac));
+    token.push_str(&b64url_encode(signature.as_ref()));
     token
 }

@@ -56,11 +56,6 @@ fn secret_of(secret: Option<&str>) -> Option<EmbedSecret> {
     secret.filter(|s| !s.is_empty()).map(|s| EmbedSecret::new(s.to_owned()))
 }
 
-/// Whether the pasted key text is a JWK (else it is an embed secret, exactly as given).
-fn is_jwk(text: &str) -> bool {
-    text.trim_start().starts_with('{')
-}
-
 /// A refused JWK as the caller's mistake: `key: <why>`, in the admin's
 /// words for a `public_key` (fixed text: never the key's).
 fn jwk_error(e: &JwkError) -> InputError {
@@ -84,7 +79,7 @@ pub fn key_info_value(key: &str) -> Result<Value, InputError> {
     if key.is_empty() {
         return Err(InputError("key: the embed secret or the public key (JWK) is required".into()));
     }
-    if !is_jwk(key) {
+    if !embedgate_core::public_key::looks_like_jwk(key) {
         return Ok(json!({"kind": "secret"}));
     }
     let jwk = PublicJwk::parse(key).map_err(|e| jwk_error(&e))?;

@@ -22,7 +22,7 @@
 #![allow(dead_code, clippy::missing_panics_doc, clippy::many_single_char_names, clippy::unwrap_used)]
 
 use embedgate_core::jws::{b64url_decode, b64url_encode, Hs256Key};
-use embedgate_core::{sign_raw, OfflineCheck, SigningJwk};
+use embedgate_core::{sign_raw, sign_raw_with_key, OfflineCheck, SigningJwk};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -191,11 +191,7 @@ pub fn build(d: &Defaults, c: &Case) -> Built {
     };
     let key = Hs256Key::new(hmac_secret.as_bytes());
     let sign = |h: &[u8], p: &[u8]| match &signer {
-        Some(k) => {
-            let input = format!("{}.{}", b64url_encode(h), b64url_encode(p));
-            let sig = b64url_encode(&k.sign(input.as_bytes()));
-            format!("{input}.{sig}")
-        }
+        Some(k) => sign_raw_with_key(h, p, k),
         None => sign_raw(h, p, &key),
     };
     let header_text = c.raw_header.clone().unwrap_or_else(|| Value::Object(header.clone()).to_string());
